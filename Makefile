@@ -1,0 +1,29 @@
+# Two entry points: `make demo` (train + evaluate on the built-in synthetic set) and `make test`.
+# Each creates .venv with Python 3.11 and installs the pinned requirements on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= runs/demo
+DEMO_MODEL := simple_pose_resnet18_v1b
+DEMO_EPOCHS ?= 10
+
+.PHONY: demo test clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) train_simple_pose.py --dataset synthetic --model $(DEMO_MODEL) --input-size 128,96 \
+		--batch-size 32 --num-data-workers 2 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 8 \
+		--save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
+	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
+		--metrics-json $(DEMO_DIR)/eval.json
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs data

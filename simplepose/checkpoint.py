@@ -1,0 +1,98 @@
+"""Self-describing, atomically written checkpoints.
+
+A checkpoint ``PREFIX`` is three files:
+
+- ``PREFIX.params``: the network parameters (MXNet format; GluonCV's models of
+  the same name load it with ``load_parameters``),
+- ``PREFIX.states``: the trainer state (Adam moments, update count, LR schedule),
+- ``PREFIX.json``: the manifest: epoch, full config, keypoint metadata, and the
+  two file names.
+
+Each file is written to a temporary name and renamed; the manifest goes last,
+so a checkpoint exists exactly when its manifest does, and a kill at any moment
+leaves the previous checkpoint loadable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import MissingFileError, SimplePoseError
+
+FORMAT = "simplepose-checkpoint-1"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+    atomic_write(path, write)
+
+
+def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config: dict[str, Any],
+                    meta: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+    """Write ``prefix.{params,states,json}``; returns the manifest path."""
+    prefix = Path(prefix)
+    params, states, manifest = (prefix.with_name(prefix.name + ext) for ext in (".params", ".states", ".json"))
+    atomic_write(params, net.save_parameters)
+    atomic_write(states, trainer.save_states)
+    doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,
+           "config": config, "meta": meta, **(extra or {})}
+    atomic_write_text(manifest, json.dumps(doc, indent=1))
+    return manifest
+
+
+def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint manifest given its ``.json``, its ``.params`` or its prefix.
+
+    Returns the manifest with ``params`` and ``states`` turned into full paths.
+    """
+    path = Path(path)
+    manifest = path if path.suffix == ".json" else path.with_name(
+        (path.stem if path.suffix in (".params", ".states") else path.name) + ".json")
+    if not manifest.is_file():
+        raise MissingFileError(f"{manifest}: checkpoint manifest not found (checkpoint {path})")
+    try:
+        doc = json.loads(manifest.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SimplePoseError(f"{manifest}: corrupt checkpoint manifest ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise SimplePoseError(f"{manifest}: not a simplepose checkpoint manifest")
+    for key in ("params", "states"):
+        full = manifest.parent / doc[key]
+        if not full.is_file():
+            raise MissingFileError(f"{full}: file of checkpoint {manifest} is missing")
+        doc[key] = str(full)
+    return doc
+
+
+def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
+    """The manifest of the highest-epoch checkpoint in ``save_dir``, or None."""
+    best, best_epoch = None, -1
+    for m in Path(save_dir).glob("*.json"):
+        try:
+            doc = json.loads(m.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("epoch", -1) > best_epoch:
+            best, best_epoch = m, doc["epoch"]
+    return best

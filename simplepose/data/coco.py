@@ -1,0 +1,206 @@
+"""COCO-format keypoint dataset: one record per annotated person.
+
+Reads any COCO-format keypoint file (COCO, CrowdPose, COCO+feet, animals...):
+the keypoint metadata comes from the file's keypoint category. Plain NumPy and
+OpenCV; MXNet's DataLoader accepts it as it is (it only needs ``__len__`` and
+``__getitem__``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import MissingFileError, SimplePoseError
+from ..meta import KeypointMeta
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """One annotated person.
+
+    Attributes:
+        image_path: the image file.
+        image_id, ann_id: COCO ids.
+        bbox: (4,) float32 (x0, y0, x1, y1), image pixels, clipped to the image.
+        joints: (K, 3) float32 (x, y, v), image pixels, COCO visibility v in {0, 1, 2}.
+        area: COCO segment area (the annotation box's w * h when the file has none), image pixels squared.
+    """
+
+    image_path: str
+    image_id: int
+    ann_id: int
+    bbox: np.ndarray
+    joints: np.ndarray
+    area: float
+
+
+def box_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
+    """Crop of a person: the box widened to ``aspect_ratio`` (width / height), then padded.
+
+    Args:
+        bbox: (4,) (x0, y0, x1, y1), image pixels.
+    Returns:
+        center (2,) float32 and scale (2,) float32 = crop (width, height), image pixels.
+    """
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    w, h = x1 - x0, y1 - y0
+    center = np.array([x0 + w * 0.5, y0 + h * 0.5], dtype=np.float32)
+    if w > aspect_ratio * h:
+        h = w / aspect_ratio
+    elif w < aspect_ratio * h:
+        w = h * aspect_ratio
+    return center, np.array([w, h], dtype=np.float32) * padding
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise MissingFileError(f"{path}: annotation file not found")
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise SimplePoseError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise SimplePoseError(f"{path}: not a text JSON file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list) \
+            or not isinstance(data.get("images"), list) or not isinstance(data.get("categories"), list):
+        raise SimplePoseError(f"{path}: not a COCO annotation file (needs 'images', 'annotations' and 'categories' lists)")
+    return data
+
+
+def _keypoint_category(data: dict[str, Any], path: Path, category_id: int | None) -> dict[str, Any]:
+    cats = [c for c in data["categories"] if isinstance(c, dict) and c.get("keypoints")]
+    if category_id is not None:
+        cats = [c for c in cats if c.get("id") == category_id]
+    if len(cats) != 1:
+        found = [c.get("id") for c in cats]
+        raise SimplePoseError(
+            f"{path}: expected exactly one keypoint category{'' if category_id is None else f' with id {category_id}'}, "
+            f"found {len(cats)} {found}; pick one with --category-id")
+    return cats[0]
+
+
+class COCOKeyPoints:
+    """People with keypoints from one COCO-format annotation file.
+
+    Args:
+        ann_file: COCO-format JSON with a keypoint category.
+        image_dir: directory holding the images named by ``file_name``.
+        meta: keypoint metadata to check the file against; derived from the file when None.
+        flip_pairs, sigmas_file: user overrides used when ``meta`` is derived here.
+        category_id: which keypoint category to read when the file has several.
+
+    ``dataset[i]`` is ``(image, record)``: image (H, W, 3) uint8 RGB, record a PersonRecord.
+    Dropped annotations (crowd, no labelled keypoint, empty box after clipping,
+    another category) are counted in ``self.dropped`` and logged.
+    """
+
+    def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
+                 meta: KeypointMeta | None = None, flip_pairs: str | None = None,
+                 sigmas_file: str | None = None, category_id: int | None = None):
+        self.ann_file = Path(ann_file)
+        self.image_dir = Path(image_dir)
+        data = _load_json(self.ann_file)
+        category = _keypoint_category(data, self.ann_file, category_id)
+        file_meta = KeypointMeta.from_coco_category(category, str(self.ann_file), flip_pairs, sigmas_file)
+        if meta is not None and meta.names != file_meta.names:
+            raise SimplePoseError(
+                f"{self.ann_file}: keypoints {list(file_meta.names)} differ from the expected {list(meta.names)}")
+        self.meta = meta or file_meta
+        if not self.image_dir.is_dir():
+            raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
+        self.records, self.dropped = self._parse(data, category["id"])
+        self.image_ids = sorted({r.image_id for r in self.records})
+        log.info("%s: kept %d people from %d annotations%s", self.ann_file, len(self.records),
+                 len(self.records) + sum(self.dropped.values()),
+                 "; dropped " + ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) if self.dropped else "")
+
+    def _parse(self, data: dict[str, Any], cat_id: int) -> tuple[list[PersonRecord], Counter]:
+        k = self.meta.num_joints
+        images: dict[int, dict[str, Any]] = {}
+        for img in data["images"]:
+            if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
+                raise SimplePoseError(f"{self.ann_file}: image entry {str(img)[:80]} needs 'id' and 'file_name'")
+            images[img["id"]] = img
+        records, dropped = [], Counter()
+        checked: set[int] = set()
+        for ann in data["annotations"]:
+            aid = ann.get("id") if isinstance(ann, dict) else None
+            where = f"{self.ann_file}: annotation {aid}"
+            if aid is None:
+                raise SimplePoseError(f"{self.ann_file}: annotation {str(ann)[:80]} has no 'id'")
+            if ann.get("category_id") != cat_id:
+                dropped["other category"] += 1
+                continue
+            if ann.get("iscrowd", 0):
+                dropped["crowd"] += 1
+                continue
+            img = images.get(ann.get("image_id"))
+            if img is None:
+                raise SimplePoseError(f"{where}: image_id {ann.get('image_id')} is not in 'images'")
+            kps = ann.get("keypoints")
+            if not isinstance(kps, list) or len(kps) != 3 * k:
+                n = len(kps) if isinstance(kps, list) else 0
+                raise SimplePoseError(f"{where}: {n} keypoint values, expected 3 x {k} for {k} keypoints")
+            joints = np.asarray(kps, dtype=np.float32).reshape(k, 3)
+            if not np.all(np.isfinite(joints)):
+                raise SimplePoseError(f"{where}: keypoints contain NaN or infinity")
+            if not np.all(np.isin(joints[:, 2], (0, 1, 2))):
+                raise SimplePoseError(f"{where}: keypoint visibility must be 0, 1 or 2")
+            if not np.any(joints[:, 2] > 0):
+                dropped["with no labelled keypoint"] += 1
+                continue
+            bbox = ann.get("bbox")
+            if not isinstance(bbox, list) or len(bbox) != 4 or not all(np.isfinite(bbox)):
+                raise SimplePoseError(f"{where}: 'bbox' must be [x, y, width, height]")
+            width, height = self._image_size(img)
+            x, y, w, h = (float(v) for v in bbox)
+            # Clip as GluonCV does: [x, y, x + w - 1, y + h - 1] clipped to the image.
+            x0, y0 = min(max(x, 0.0), width - 1.0), min(max(y, 0.0), height - 1.0)
+            x1 = min(max(x + max(w - 1.0, 0.0), 0.0), width - 1.0)
+            y1 = min(max(y + max(h - 1.0, 0.0), 0.0), height - 1.0)
+            if x1 <= x0 or y1 <= y0 or ann.get("area", 1.0) <= 0:
+                dropped["with an empty box"] += 1
+                continue
+            path = self.image_dir / img["file_name"]
+            if img["id"] not in checked:
+                if not path.is_file():
+                    raise MissingFileError(f"{path}: image file not found (image {img['id']}, annotation {aid})")
+                checked.add(img["id"])
+            area = float(ann.get("area", w * h))
+            records.append(PersonRecord(str(path), int(img["id"]), int(aid),
+                                        np.array([x0, y0, x1, y1], np.float32), joints, area))
+        return records, dropped
+
+    def _image_size(self, img: dict[str, Any]) -> tuple[int, int]:
+        if "width" in img and "height" in img:
+            return int(img["width"]), int(img["height"])
+        image = read_image(str(self.image_dir / img["file_name"]), f"image {img['id']}")
+        img["height"], img["width"] = image.shape[:2]
+        return img["width"], img["height"]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, idx: int) -> tuple[np.ndarray, PersonRecord]:
+        rec = self.records[idx]
+        return read_image(rec.image_path, f"annotation {rec.ann_id}"), rec
+
+
+def read_image(path: str, record: str) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB; a missing or undecodable file names the record."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        what = "not found" if not os.path.exists(path) else "cannot be decoded as an image"
+        raise SimplePoseError(f"{path}: {what} ({record})")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,71 @@
+"""Training samples and their order: (input, heatmaps, weights) per person.
+
+Augmentation randomness is keyed by ``(seed, epoch, index)``, and the epoch's
+order by ``(seed, epoch)``, so a run is repeatable whatever the number of
+loader workers, and a resumed run sees exactly the samples the uninterrupted
+run would have seen. The sampler yields ``(index, epoch)`` keys because MXNet's
+loader workers keep their own copy of the dataset across epochs.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..codec import HeatmapCodec
+from .coco import COCOKeyPoints
+from .transforms import TrainTransform, ValTransform
+
+
+class PoseSamples:
+    """A person dataset turned into model inputs and targets.
+
+    ``samples[i]`` or ``samples[(i, epoch)]`` is ``(input, heatmaps, weights)``:
+    (3, h, w) float32 normalised image, (K, h/4, w/4) float32 targets, (K, 1, 1) float32
+    weights (shaped to broadcast against the heatmaps in the loss).
+    With a ValTransform the crop is not augmented and the epoch is ignored.
+    """
+
+    def __init__(self, dataset: COCOKeyPoints, transform: ValTransform, codec: HeatmapCodec, seed: int = 0):
+        self.dataset = dataset
+        self.transform = transform
+        self.codec = codec
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idx, epoch = key if isinstance(key, tuple) else (key, 0)
+        image, record = self.dataset[idx]
+        if isinstance(self.transform, TrainTransform):
+            rng = np.random.default_rng([self.seed, epoch, idx])
+            inp, joints = self.transform(image, record, rng)
+        else:
+            inp, joints = self.transform(image, record)
+        heatmaps, weights = self.codec.encode(joints)
+        return inp, heatmaps, weights[:, None, None]
+
+
+class EpochSampler:
+    """Yields ``(index, epoch)`` keys, shuffled per epoch from ``(seed, epoch)``.
+
+    Call ``set_epoch`` before iterating; works with MXNet's ``DataLoader(sampler=...)``.
+    """
+
+    def __init__(self, length: int, shuffle: bool = True, seed: int = 0):
+        self.length = length
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length) \
+            if self.shuffle else np.arange(self.length)
+        return ((int(i), self.epoch) for i in order)

@@ -1,0 +1,170 @@
+"""Top-down crops: affine warp of one person into the model input, with augmentation.
+
+The train transform samples GluonCV's augmentation (scale, rotation, flip) from
+an explicit ``numpy.random.Generator`` and folds the horizontal flip into the
+affine matrix, so each sample is one ``cv2.warpAffine`` of the decoded image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..meta import KeypointMeta
+from .coco import PersonRecord, box_to_center_scale
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def affine_matrix(center: np.ndarray, scale: np.ndarray, rotation: float,
+                  output_size: tuple[int, int], flip_width: int | None = None) -> np.ndarray:
+    """(2, 3) float64 matrix from image pixels to output pixels.
+
+    The crop of width ``scale[0]`` (image pixels) centred on ``center`` and
+    rotated by ``rotation`` degrees (counter-clockwise on screen) fills an
+    output of ``output_size`` = (width, height) pixels. With ``flip_width`` (the
+    image width) the image is first mirrored, x -> width - 1 - x, and the crop is
+    taken around the mirrored centre, as GluonCV's flip-then-crop does.
+    """
+    cx, cy = float(center[0]), float(center[1])
+    if flip_width is not None:
+        cx = flip_width - cx - 1
+    k = output_size[0] / float(scale[0])
+    t = np.deg2rad(rotation)
+    cos, sin = np.cos(t) * k, np.sin(t) * k
+    # Rotate by -rotation and scale about the crop centre, then move it to the output centre.
+    m = np.array([[cos, sin, output_size[0] * 0.5 - cos * cx - sin * cy],
+                  [-sin, cos, output_size[1] * 0.5 + sin * cx - cos * cy]])
+    if flip_width is not None:
+        m = m @ np.array([[-1.0, 0.0, flip_width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return m
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a (2, 3) affine matrix to (N, 2) points; returns (N, 2) float32."""
+    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32, (pixel / 255 - mean) / std."""
+    scale = np.float32(1 / 255) / np.asarray(std, np.float32)
+    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
+    return (image.astype(np.float32) * scale - shift).transpose(2, 0, 1).copy()
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """One draw of the train augmentation.
+
+    scale_mult: crop size multiplier; rotation: degrees; flip: mirror horizontally;
+    half_body: joint indices whose box replaces the person's box, or None.
+    """
+
+    scale_mult: float = 1.0
+    rotation: float = 0.0
+    flip: bool = False
+    half_body: tuple[int, ...] | None = None
+
+
+class ValTransform:
+    """Crop a person without augmentation.
+
+    Args:
+        input_size: (height, width) of the model input, pixels.
+    """
+
+    def __init__(self, input_size: tuple[int, int] = (256, 192),
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.aspect_ratio = self.input_size[1] / self.input_size[0]
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def crop(self, image: np.ndarray, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
+             rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Warp one crop.
+
+        Args:
+            image: (H, W, 3) uint8 RGB. joints: (K, 3) image pixels.
+        Returns:
+            input (3, h, w) float32 normalised, joints (K, 3) float32 in model-input pixels
+            (same visibility; joints are not reordered here).
+        """
+        h, w = self.input_size
+        m = affine_matrix(center, scale, rotation, (w, h), image.shape[1] if flip else None)
+        patch = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR)
+        out = joints.astype(np.float32, copy=True)
+        out[:, :2] = transform_points(joints[:, :2], m)
+        return normalize(patch, self.mean, self.std), out
+
+    def __call__(self, image: np.ndarray, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
+        center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
+        return self.crop(image, record.joints, center, scale)
+
+
+class TrainTransform(ValTransform):
+    """GluonCV-equivalent train augmentation, with optional half-body crops.
+
+    Args:
+        meta: keypoint metadata (flip pairs, upper/lower body).
+        input_size: (height, width) of the model input, pixels.
+        scale_factor: crop scale multiplier ~ clip(N(1, sf), 1 - sf, 1 + sf).
+        rotation_factor: rotation ~ clip(N(0, rf), -2 rf, 2 rf) degrees, applied with ``rotation_prob``.
+        flip_prob: probability of a horizontal flip (left/right joints are swapped).
+        half_body_prob: probability of cropping to the upper or lower body when more than
+            ``half_body_min_joints`` joints are labelled (0 disables it, as in GluonCV).
+    """
+
+    def __init__(self, meta: KeypointMeta, input_size: tuple[int, int] = (256, 192),
+                 scale_factor: float = 0.30, rotation_factor: float = 40.0, rotation_prob: float = 0.6,
+                 flip_prob: float = 0.5, half_body_prob: float = 0.0, half_body_min_joints: int = 8,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        super().__init__(input_size, mean, std)
+        self.meta = meta
+        self.flip_index = meta.flip_index
+        self.scale_factor = scale_factor
+        self.rotation_factor = rotation_factor
+        self.rotation_prob = rotation_prob
+        self.flip_prob = flip_prob
+        self.half_body_prob = half_body_prob
+        self.half_body_min_joints = half_body_min_joints
+
+    def sample(self, record: PersonRecord, rng: np.random.Generator) -> Augmentation:
+        """Draw an augmentation for ``record`` (GluonCV's distributions)."""
+        half = None
+        labelled = np.flatnonzero(record.joints[:, 2] > 0)
+        if self.half_body_prob > 0 and len(labelled) > self.half_body_min_joints \
+                and rng.random() < self.half_body_prob:
+            upper = [i for i in labelled if i in self.meta.upper_body]
+            lower = [i for i in labelled if i in self.meta.lower_body]
+            part = upper if rng.random() < 0.5 else lower
+            half = tuple(int(i) for i in (part if len(part) >= 2 else (upper if len(upper) >= 2 else lower)))
+            half = half if len(half) >= 2 else None
+        sf, rf = self.scale_factor, self.rotation_factor
+        scale_mult = float(np.clip(rng.standard_normal() * sf + 1, 1 - sf, 1 + sf))
+        rotation = float(np.clip(rng.standard_normal() * rf, -2 * rf, 2 * rf)) if rng.random() <= self.rotation_prob else 0.0
+        flip = bool(rng.random() < self.flip_prob)
+        return Augmentation(scale_mult, rotation, flip, half)
+
+    def apply(self, image: np.ndarray, record: PersonRecord, aug: Augmentation) -> tuple[np.ndarray, np.ndarray]:
+        """Crop ``record`` from ``image`` under a given augmentation.
+
+        Returns:
+            input (3, h, w) float32 normalised; joints (K, 3) float32, model-input pixels,
+            left/right swapped when flipped.
+        """
+        if aug.half_body is not None:
+            pts = record.joints[list(aug.half_body), :2]
+            lo, hi = pts.min(axis=0), pts.max(axis=0)
+            center, scale = box_to_center_scale(np.concatenate([lo, hi]), self.aspect_ratio, padding=1.5)
+        else:
+            center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
+        joints = record.joints[self.flip_index] if aug.flip else record.joints
+        inp, joints = self.crop(image, joints, center, scale * aug.scale_mult, aug.rotation, aug.flip)
+        return inp, joints
+
+    def __call__(self, image: np.ndarray, record: PersonRecord,
+                 rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.apply(image, record, self.sample(record, rng or np.random.default_rng()))

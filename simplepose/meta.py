@@ -1,0 +1,213 @@
+"""Keypoint metadata: the one home of every per-dataset keypoint fact.
+
+Names, skeleton, left/right flip pairs, upper/lower body split and OKS sigmas
+are derived from a COCO ``categories`` entry (or given by the user) and carried
+by a :class:`KeypointMeta`. Nothing else in the package knows how many joints a
+dataset has.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .errors import MissingFileError, SimplePoseError
+
+log = logging.getLogger(__name__)
+
+# COCO's published per-keypoint OKS sigmas (cocoapi), keyed by name so that any
+# dataset naming its joints the COCO way gets them, whatever its order.
+COCO_SIGMAS: dict[str, float] = {
+    "nose": 0.026, "left_eye": 0.025, "right_eye": 0.025, "left_ear": 0.035,
+    "right_ear": 0.035, "left_shoulder": 0.079, "right_shoulder": 0.079,
+    "left_elbow": 0.072, "right_elbow": 0.072, "left_wrist": 0.062,
+    "right_wrist": 0.062, "left_hip": 0.107, "right_hip": 0.107,
+    "left_knee": 0.087, "right_knee": 0.087, "left_ankle": 0.089,
+    "right_ankle": 0.089,
+}
+
+# Words that put a joint in the lower body for half-body augmentation; every
+# other joint is upper body.
+LOWER_BODY_WORDS = ("hip", "knee", "ankle", "heel", "toe", "foot", "feet", "leg", "thigh", "paw_back")
+
+_SIDE = re.compile(r"(left|right)", re.IGNORECASE)
+
+
+def _mirror_name(name: str) -> str | None:
+    """The name of the joint on the other side, or None for a central joint."""
+    if not _SIDE.search(name):
+        return None
+
+    def swap(m: re.Match) -> str:
+        word = m.group(0)
+        other = "right" if word.lower() == "left" else "left"
+        if word.isupper():
+            return other.upper()
+        if word[0].isupper():
+            return other.capitalize()
+        return other
+
+    return _SIDE.sub(swap, name)
+
+
+def derive_flip_pairs(names: Sequence[str], source: str = "<metadata>") -> list[tuple[int, int]]:
+    """Left/right pairs ``(i, j)``, ``i < j``, 0-based, found by swapping left<->right in names.
+
+    Raises SimplePoseError when a sided name has no counterpart: flipping such a
+    dataset would silently teach the wrong side, so the user must give pairs.
+    """
+    index = {n: i for i, n in enumerate(names)}
+    pairs = set()
+    for i, name in enumerate(names):
+        other = _mirror_name(name)
+        if other is None:
+            continue
+        j = index.get(other)
+        if j is None:
+            raise SimplePoseError(
+                f"{source}: keypoint {name!r} has no mirrored counterpart {other!r}; "
+                "give the flip pairs explicitly (--flip-pairs a:b,c:d)")
+        pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
+def parse_pairs(text: str, names: Sequence[str], source: str = "--flip-pairs") -> list[tuple[int, int]]:
+    """Parse ``"a:b,c:d"`` where each item is a keypoint name or a 0-based index."""
+    index = {n: i for i, n in enumerate(names)}
+    pairs = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        parts = item.split(":")
+        if len(parts) != 2:
+            raise SimplePoseError(f"{source}: {item!r} is not a pair 'a:b'")
+        ids = []
+        for p in parts:
+            if p in index:
+                ids.append(index[p])
+            elif p.isdigit() and int(p) < len(names):
+                ids.append(int(p))
+            else:
+                raise SimplePoseError(f"{source}: {p!r} is neither a keypoint name nor an index < {len(names)}")
+        pairs.append((min(ids), max(ids)))
+    return pairs
+
+
+def load_sigmas(path: str | Path, num_keypoints: int) -> np.ndarray:
+    """Read OKS sigmas from a JSON list or a whitespace/comma separated text file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: sigmas file not found")
+    text = path.read_text()
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError:
+        values = [v for v in re.split(r"[\s,]+", text) if v]
+    try:
+        sigmas = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise SimplePoseError(f"{path}: sigmas must be numbers ({exc})") from None
+    if sigmas.size != num_keypoints:
+        raise SimplePoseError(f"{path}: {sigmas.size} sigmas given for {num_keypoints} keypoints")
+    if not np.all(np.isfinite(sigmas) & (sigmas > 0)):
+        raise SimplePoseError(f"{path}: sigmas must be positive finite numbers")
+    return sigmas
+
+
+@dataclass(frozen=True)
+class KeypointMeta:
+    """Per-dataset keypoint facts.
+
+    Attributes:
+        names: K keypoint names, in annotation order.
+        skeleton: links as 0-based index pairs (for drawing).
+        flip_pairs: left/right 0-based index pairs swapped by a horizontal flip.
+        upper_body, lower_body: 0-based indices for half-body augmentation.
+        sigmas: (K,) float64 OKS sigmas, or None when unknown (evaluation then needs --sigmas).
+    """
+
+    names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+    upper_body: tuple[int, ...]
+    lower_body: tuple[int, ...]
+    sigmas: tuple[float, ...] | None
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.names)
+
+    @property
+    def flip_index(self) -> np.ndarray:
+        """(K,) int64 permutation: joint k of a flipped image is joint flip_index[k] of the original."""
+        perm = np.arange(self.num_joints)
+        for i, j in self.flip_pairs:
+            perm[i], perm[j] = j, i
+        return perm
+
+    @classmethod
+    def build(cls, names: Sequence[str], skeleton: Iterable[Sequence[int]] = (),
+              flip_pairs: Iterable[Sequence[int]] | None = None,
+              sigmas: Sequence[float] | None = None, source: str = "<metadata>",
+              skeleton_one_based: bool = False) -> "KeypointMeta":
+        """Validate and derive everything not given from the names."""
+        names = tuple(str(n) for n in names)
+        k = len(names)
+        if k == 0:
+            raise SimplePoseError(f"{source}: the keypoint category lists no keypoint names")
+        if len(set(names)) != k:
+            raise SimplePoseError(f"{source}: keypoint names are not unique: {list(names)}")
+        off = 1 if skeleton_one_based else 0
+        links = []
+        for link in skeleton:
+            a, b = (int(x) - off for x in link)
+            if not (0 <= a < k and 0 <= b < k):
+                raise SimplePoseError(f"{source}: skeleton link {list(link)} refers to a keypoint outside 1..{k}")
+            links.append((a, b))
+        pairs = derive_flip_pairs(names, source) if flip_pairs is None else [tuple(map(int, p)) for p in flip_pairs]
+        seen: set[int] = set()
+        for i, j in pairs:
+            if not (0 <= i < k and 0 <= j < k) or i == j or i in seen or j in seen:
+                raise SimplePoseError(f"{source}: invalid flip pair ({i}, {j}) for {k} keypoints")
+            seen.update((i, j))
+        if sigmas is None and all(n in COCO_SIGMAS for n in names):
+            sigmas = [COCO_SIGMAS[n] for n in names]
+        if sigmas is not None:
+            sigmas = tuple(float(s) for s in sigmas)
+            if len(sigmas) != k:
+                raise SimplePoseError(f"{source}: {len(sigmas)} OKS sigmas for {k} keypoints")
+        else:
+            log.warning("%s: no OKS sigmas known for keypoints %s; COCO AP evaluation needs --sigmas FILE",
+                        source, [n for n in names if n not in COCO_SIGMAS])
+        lower = tuple(i for i, n in enumerate(names) if any(w in n.lower() for w in LOWER_BODY_WORDS))
+        upper = tuple(i for i in range(k) if i not in lower)
+        return cls(names, tuple(links), tuple(sorted((min(p), max(p)) for p in pairs)), upper, lower, sigmas)
+
+    @classmethod
+    def from_coco_category(cls, category: dict[str, Any], source: str = "<annotations>",
+                           flip_pairs: str | None = None, sigmas_file: str | None = None) -> "KeypointMeta":
+        """From a COCO ``categories`` entry (``keypoints`` names, 1-based ``skeleton``).
+
+        ``flip_pairs`` is the user's ``"a:b,..."`` text and ``sigmas_file`` a path; both override derivation.
+        """
+        names = category.get("keypoints")
+        if not isinstance(names, list) or not names:
+            raise SimplePoseError(f"{source}: category {category.get('id')} has no 'keypoints' name list")
+        pairs = parse_pairs(flip_pairs, names) if flip_pairs else None
+        sigmas = load_sigmas(sigmas_file, len(names)) if sigmas_file else None
+        return cls.build(names, category.get("skeleton") or (), pairs, sigmas, source, skeleton_one_based=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, stored in checkpoints and exports."""
+        return {"names": list(self.names), "skeleton": [list(p) for p in self.skeleton],
+                "flip_pairs": [list(p) for p in self.flip_pairs], "upper_body": list(self.upper_body),
+                "lower_body": list(self.lower_body), "sigmas": None if self.sigmas is None else list(self.sigmas)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "KeypointMeta":
+        return cls(tuple(d["names"]), tuple(tuple(p) for p in d["skeleton"]),
+                   tuple(tuple(p) for p in d["flip_pairs"]), tuple(d["upper_body"]),
+                   tuple(d["lower_body"]), None if d["sigmas"] is None else tuple(d["sigmas"]))

@@ -1,0 +1,101 @@
+"""SimplePoseResNet: a ResNet backbone, three 4x4 stride-2 deconvolutions and a 1x1 conv.
+
+Structure and parameter names follow GluonCV's ``simple_pose_resnet*`` models,
+so GluonCV's published simple_pose weights load as they are. Every BatchNorm is
+GluonCV's ``BatchNormCudnnOff``: MXNet's cuDNN BatchNorm has given NaNs and
+divergence in this model on some GPUs, the native kernel does not.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import mxnet as mx
+from mxnet import initializer
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+from gluoncv.model_zoo import get_model as gluoncv_get_model
+from gluoncv.nn import BatchNormCudnnOff
+
+from .errors import MissingFileError, SimplePoseError
+
+MODEL_NAME = re.compile(r"^(?:simple_pose_)?resnet(18|34|50|101|152)_v1([bd])$")
+BACKBONE_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+
+
+def parse_model_name(name: str) -> str:
+    """``simple_pose_resnet50_v1b`` (or ``resnet50_v1b``) -> backbone name ``resnet50_v1b``."""
+    m = MODEL_NAME.match(name)
+    if not m:
+        raise SimplePoseError(
+            f"--model {name!r}: unknown model; use simple_pose_resnet{{18,34,50,101,152}}_v1{{b,d}}")
+    return f"resnet{m.group(1)}_v1{m.group(2)}"
+
+
+class SimplePoseResNet(HybridBlock):
+    """Heatmap regressor: input (N, 3, H, W) normalised image -> (N, K, H/4, W/4) heatmaps.
+
+    Args:
+        backbone: a GluonCV ResNet v1b/v1d built with ``BatchNormCudnnOff``.
+        num_joints: K, the number of heatmaps.
+        deconv_filters: channels of the three deconvolutions.
+    """
+
+    def __init__(self, backbone: HybridBlock, num_joints: int, deconv_filters: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        self.resnet = nn.HybridSequential()
+        for layer in BACKBONE_LAYERS:
+            self.resnet.add(getattr(backbone, layer))
+        # prefix='' keeps GluonCV's parameter names for the head.
+        self.deconv_layers = nn.HybridSequential(prefix="")
+        with self.deconv_layers.name_scope():
+            for _ in range(3):
+                self.deconv_layers.add(
+                    nn.Conv2DTranspose(deconv_filters, kernel_size=4, strides=2, padding=1, use_bias=False,
+                                       weight_initializer=initializer.Normal(0.001)),
+                    BatchNormCudnnOff(gamma_initializer="ones", beta_initializer="zeros"),
+                    nn.Activation("relu"))
+        self.final_layer = nn.Conv2D(num_joints, kernel_size=1, weight_initializer=initializer.Normal(0.001),
+                                     bias_initializer="zeros")
+
+    def hybrid_forward(self, F, x):
+        return self.final_layer(self.deconv_layers(self.resnet(x)))
+
+    def head(self) -> list[HybridBlock]:
+        """The blocks not in the backbone (initialised from scratch over a pretrained backbone)."""
+        return [self.deconv_layers, self.final_layer]
+
+
+def _pretrained_backbone_error(base: str, exc: Exception) -> MissingFileError:
+    from gluoncv.model_zoo.model_store import short_hash
+    root = os.path.expanduser(os.path.join(os.environ.get("MXNET_HOME", "~/.mxnet"), "models"))
+    try:
+        fname = f"{base}-{short_hash(base)}.params"
+    except ValueError:
+        fname = f"{base}-<hash>.params"
+    return MissingFileError(
+        f"cannot get ImageNet weights for {base} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+        f"without internet put GluonCV's file {fname} into {root}")
+
+
+def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, last_gamma: bool = False,
+                   ctx: mx.Context | list[mx.Context] | None = None, **kwargs) -> SimplePoseResNet:
+    """Build ``simple_pose_resnet{18..152}_v1{b,d}`` for ``num_joints`` keypoints.
+
+    Args:
+        pretrained_base: load GluonCV's ImageNet backbone weights (needs them downloaded or cached).
+        last_gamma: initialise the last BatchNorm gamma of each residual block to 0.
+        ctx: where pretrained weights are loaded.
+    Parameters are left uninitialised unless ``pretrained_base``; then only the head needs initialising.
+    """
+    base = parse_model_name(name)
+    if num_joints < 1:
+        raise SimplePoseError(f"num_joints must be positive, got {num_joints}")
+    try:
+        backbone = gluoncv_get_model(base, pretrained=pretrained_base, ctx=ctx or mx.cpu(),
+                                     norm_layer=BatchNormCudnnOff, last_gamma=last_gamma)
+    except (OSError, mx.base.MXNetError, ValueError, RuntimeError) as exc:
+        if not pretrained_base:
+            raise
+        raise _pretrained_backbone_error(base, exc) from None
+    return SimplePoseResNet(backbone, num_joints, **kwargs)

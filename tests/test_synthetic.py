@@ -1,0 +1,283 @@
+"""Tests for simplepose.data.synthetic (the built-in stick-figure COCO keypoint dataset)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pycocotools.coco import COCO
+
+from simplepose.data import synthetic
+from simplepose.data.synthetic import (
+    COCO_KEYPOINT_NAMES,
+    COCO_SKELETON,
+    ensure_dataset,
+    generate,
+)
+
+
+W, H = 320, 240
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    paths = generate(out, num_train_images=20, num_val_images=5, seed=0)
+    return out, paths
+
+
+@pytest.fixture(scope="module")
+def larger(tmp_path_factory):
+    """A bigger train split for statistics (crowds, tiny figures, visibility)."""
+    out = tmp_path_factory.mktemp("larger")
+    paths = generate(out, num_train_images=150, num_val_images=0, seed=3)
+    with open(paths["train_ann"], encoding="utf-8") as f:
+        doc = json.load(f)
+    return out, paths, doc
+
+
+def _kp(ann) -> np.ndarray:
+    return np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3)
+
+
+def test_constants_match_coco():
+    assert COCO_KEYPOINT_NAMES == (
+        "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+        "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+        "left_knee", "right_knee", "left_ankle", "right_ankle")
+    assert COCO_SKELETON == (
+        (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
+        (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))
+
+
+def test_layout_and_pycocotools_load(small):
+    out, paths = small
+    assert set(paths) == {"train_ann", "train_images", "val_ann", "val_images"}
+    assert Path(paths["train_ann"]) == out / "annotations" / "person_keypoints_train.json"
+    assert Path(paths["val_ann"]) == out / "annotations" / "person_keypoints_val.json"
+    assert Path(paths["train_images"]) == out / "train"
+    assert Path(paths["val_images"]) == out / "val"
+    assert (out / "synthetic.json").is_file()
+
+    image_ids, ann_ids = [], []
+    for split, n in (("train", 20), ("val", 5)):
+        coco = COCO(paths[f"{split}_ann"])
+        ds = coco.dataset
+        assert "info" in ds and "licenses" in ds
+        assert len(ds["images"]) == n
+        cats = ds["categories"]
+        assert len(cats) == 1 and cats[0]["id"] == 1 and cats[0]["name"] == "person"
+        assert cats[0]["keypoints"] == list(COCO_KEYPOINT_NAMES)
+        assert cats[0]["skeleton"] == [list(s) for s in COCO_SKELETON]
+        assert coco.getCatIds(catNms=["person"]) == [1]
+        # Only the rendered images exist in the split directory.
+        files = sorted(os.listdir(paths[f"{split}_images"]))
+        assert files == sorted(im["file_name"] for im in ds["images"])
+        for im in ds["images"]:
+            assert im["file_name"] == f"{im['id']:012d}.jpg"
+            assert (im["width"], im["height"]) == (W, H)
+            img = cv2.imread(os.path.join(paths[f"{split}_images"], im["file_name"]), cv2.IMREAD_COLOR)
+            assert img is not None and img.shape == (H, W, 3)
+            n_people = len(coco.getAnnIds(imgIds=[im["id"]], iscrowd=False))
+            assert 1 <= n_people <= 5  # 1-4 labelled people + optional tiny unlabelled one
+        image_ids += [im["id"] for im in ds["images"]]
+        ann_ids += [a["id"] for a in ds["annotations"]]
+    assert len(set(image_ids)) == len(image_ids) == 25
+    assert len(set(ann_ids)) == len(ann_ids)
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_annotation_geometry(small, split):
+    _, paths = small
+    with open(paths[f"{split}_ann"], encoding="utf-8") as f:
+        ds = json.load(f)
+    images = {im["id"]: im for im in ds["images"]}
+    labelled = 0
+    for ann in ds["annotations"]:
+        im = images[ann["image_id"]]
+        assert ann["category_id"] == 1 and ann["iscrowd"] in (0, 1)
+        assert len(ann["keypoints"]) == 51
+        x, y, bw, bh = ann["bbox"]
+        assert all(isinstance(v, float) for v in ann["bbox"])
+        assert bw > 0 and bh > 0 and ann["area"] > 0
+        assert x >= 0 and y >= 0 and x + bw <= im["width"] + 1e-6 and y + bh <= im["height"] + 1e-6
+        assert ann["segmentation"]
+        kp = _kp(ann)
+        v = kp[:, 2]
+        assert set(np.unique(v)) <= {0.0, 1.0, 2.0}
+        assert ann["num_keypoints"] == int((v > 0).sum())
+        assert np.all(kp[v == 0, :2] == 0)
+        lab = kp[v > 0]
+        # Inside the image, inside the (clipped) person box, on the renderer's 1/16 px grid.
+        assert np.all((lab[:, 0] >= 0) & (lab[:, 0] <= im["width"] - 1))
+        assert np.all((lab[:, 1] >= 0) & (lab[:, 1] <= im["height"] - 1))
+        assert np.all((lab[:, 0] >= x - 1e-6) & (lab[:, 0] <= x + bw + 1e-6))
+        assert np.all((lab[:, 1] >= y - 1e-6) & (lab[:, 1] <= y + bh + 1e-6))
+        assert np.all(lab[:, :2] * 16 == np.round(lab[:, :2] * 16))
+        labelled += ann["num_keypoints"] > 0
+        if ann["num_keypoints"] > 0:
+            assert ann["iscrowd"] == 0
+            # person heights: 35%..90% of the image height, so boxes are never tiny
+            assert bh >= 0.15 * im["height"] or y + bh >= im["height"] - 1 or y <= 1
+    assert labelled >= len(ds["images"])
+
+
+def test_visibility_crowd_and_unlabelled_people(larger):
+    _, _, ds = larger
+    anns = ds["annotations"]
+    people = [a for a in anns if a["num_keypoints"] > 0]
+    v = np.stack([_kp(a)[:, 2] for a in people])
+    frac_v1 = float((v == 1).mean())
+    frac_v0 = float((v == 0).mean())
+    assert 0.02 <= frac_v1 <= 0.15, frac_v1
+    assert 0.0 < frac_v0 <= 0.2, frac_v0
+    assert (v == 2).mean() > 0.7
+
+    crowd = [a for a in anns if a["iscrowd"] == 1]
+    zero = [a for a in anns if a["iscrowd"] == 0 and a["num_keypoints"] == 0]
+    assert 2 <= len(crowd) <= 30 and 2 <= len(zero) <= 30
+    for a in crowd + zero:
+        assert not any(a["keypoints"])
+    coco = COCO(larger[1]["train_ann"])
+    for a in crowd:
+        m = coco.annToMask(coco.anns[a["id"]])
+        assert m.shape == (H, W)
+        assert abs(int(m.sum()) - a["area"]) <= 1
+        ys, xs = np.nonzero(m)
+        x, y, bw, bh = a["bbox"]
+        assert xs.min() >= x - 1e-6 and xs.max() < x + bw + 1e-6
+        assert ys.min() >= y - 1e-6 and ys.max() < y + bh + 1e-6
+
+    # Varied sizes: some big, some small people (boxes of people fully inside the image).
+    heights = [a["bbox"][3] / H for a in people
+               if a["bbox"][1] > 0.5 and a["bbox"][1] + a["bbox"][3] < H - 0.5]
+    assert min(heights) < 0.45 and max(heights) > 0.7
+    per_image = {}
+    for a in people:
+        per_image[a["image_id"]] = per_image.get(a["image_id"], 0) + 1
+    assert set(per_image.values()) == {1, 2, 3, 4}
+    assert len(per_image) == len(ds["images"])
+
+
+def test_left_right_palette_at_visible_wrists_and_ankles(larger):
+    _, paths, ds = larger
+    images = {im["id"]: im for im in ds["images"]}
+    checks = {"left": [], "right": []}
+    for a in ds["annotations"]:
+        if a["num_keypoints"] == 0:
+            continue
+        kp = _kp(a)
+        img = None
+        for name_l, name_r in (("left_wrist", "right_wrist"), ("left_ankle", "right_ankle")):
+            for side, name in (("left", name_l), ("right", name_r)):
+                x, y, v = kp[COCO_KEYPOINT_NAMES.index(name)]
+                if v != 2:
+                    continue
+                if img is None:
+                    img = cv2.imread(os.path.join(paths["train_images"], images[a["image_id"]]["file_name"]))
+                b, g, r = (float(c) for c in img[int(round(y)), int(round(x))])
+                checks[side].append(r - b)
+    assert len(checks["left"]) > 100 and len(checks["right"]) > 100
+    left, right = np.array(checks["left"]), np.array(checks["right"])
+    # Left joints are warm (red > blue), right joints cool (blue > red).
+    assert (left > 50).mean() > 0.9, (left > 50).mean()
+    assert (right < -50).mean() > 0.9, (right < -50).mean()
+
+
+def test_deterministic_by_seed(tmp_path):
+    a = generate(tmp_path / "a", num_train_images=4, num_val_images=2, seed=7)
+    b = generate(tmp_path / "b", num_train_images=4, num_val_images=2, seed=7)
+    c = generate(tmp_path / "c", num_train_images=4, num_val_images=2, seed=8)
+    for key in ("train_ann", "val_ann"):
+        assert Path(a[key]).read_bytes() == Path(b[key]).read_bytes()
+        assert Path(a[key]).read_bytes() != Path(c[key]).read_bytes()
+    for key in ("train_images", "val_images"):
+        names = sorted(os.listdir(a[key]))
+        assert names == sorted(os.listdir(b[key])) and names
+        for n in names:
+            assert (Path(a[key]) / n).read_bytes() == (Path(b[key]) / n).read_bytes()
+        assert any((Path(a[key]) / n).read_bytes() != (Path(c[key]) / n).read_bytes() for n in names)
+    # Images are independent of each other: image 1 does not depend on the split size.
+    d = generate(tmp_path / "d", num_train_images=2, num_val_images=0, seed=7)
+    first = "000000000001.jpg"
+    assert (Path(d["train_images"]) / first).read_bytes() == (Path(a["train_images"]) / first).read_bytes()
+
+
+def _stamp_old(paths):
+    """Set old mtimes on the annotation files and one image; return the stamp."""
+    stamp = 1_000_000_000
+    targets = [Path(paths["train_ann"]), Path(paths["val_ann"]), Path(paths["train_images"]) / "000000000001.jpg"]
+    for t in targets:
+        os.utime(t, (stamp, stamp))
+    return stamp, targets
+
+
+def test_ensure_dataset_reuses_and_regenerates(tmp_path):
+    out = tmp_path / "ds"
+    kw = dict(num_train_images=3, num_val_images=2, seed=1, image_size=(160, 120))
+    paths = ensure_dataset(out, **kw)
+    manifest = json.loads((out / "synthetic.json").read_text())
+    assert manifest["num_train_images"] == 3 and manifest["image_size"] == [160, 120]
+
+    # Complete -> nothing rewritten.
+    stamp, targets = _stamp_old(paths)
+    assert ensure_dataset(out, **kw) == paths
+    assert all(os.stat(t).st_mtime == stamp for t in targets)
+
+    # Missing marker (half-written dataset) -> regenerated.
+    (out / "synthetic.json").unlink()
+    assert ensure_dataset(out, **kw) == paths
+    assert (out / "synthetic.json").is_file()
+    assert all(os.stat(t).st_mtime != stamp for t in targets)
+
+    # Different arguments -> regenerated with the new ones.
+    paths2 = ensure_dataset(out, num_train_images=4, num_val_images=1, seed=1, image_size=(160, 120))
+    assert len(os.listdir(paths2["train_images"])) == 4
+    assert len(os.listdir(paths2["val_images"])) == 1
+    with open(paths2["val_ann"], encoding="utf-8") as f:
+        assert len(json.load(f)["images"]) == 1
+
+    with pytest.raises(TypeError):
+        ensure_dataset(out, bogus=1)
+
+
+def test_interrupted_generation_is_not_complete(tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    kw = dict(num_train_images=2, num_val_images=1, seed=0, image_size=(128, 96))
+    ensure_dataset(out, **kw)
+    real = synthetic._write_split
+
+    def failing(out_dir, split, *args, **kwargs):
+        if split == "val":
+            raise KeyboardInterrupt("simulated crash")
+        return real(out_dir, split, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "_write_split", failing)
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, **kw)
+    assert not (out / "synthetic.json").exists()
+    assert not [p for p in os.listdir(out) if p.startswith(".")]  # temp dirs cleaned up
+    monkeypatch.setattr(synthetic, "_write_split", real)
+    stamp, targets = _stamp_old({"train_ann": out / "annotations" / "person_keypoints_train.json",
+                                 "val_ann": out / "annotations" / "person_keypoints_val.json",
+                                 "train_images": out / "train"})
+    ensure_dataset(out, **kw)
+    assert (out / "synthetic.json").is_file()
+    assert all(os.stat(t).st_mtime != stamp for t in targets)
+
+
+def test_main_cli(tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = synthetic.main(["--out", str(out), "--train-images", "2", "--val-images", "1", "--seed", "5",
+                         "--width", "128", "--height", "96"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    for key in ("train_ann", "train_images", "val_ann", "val_images"):
+        assert key in printed
+    img = cv2.imread(str(out / "val" / "000000000003.jpg"))
+    assert img is not None and img.shape == (96, 128, 3)
+

@@ -1,0 +1,90 @@
+"""End-to-end training through the command lines on generated data."""
+import json
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import eval_simple_pose
+import train_simple_pose
+from simplepose.checkpoint import load_manifest
+from simplepose.train import Run
+
+TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
+        "--log-interval", "0", "--lr-decay-epoch", "2", "--seed", "7"]
+
+
+def data_args(paths):
+    return ["--train-ann", paths["train_ann"], "--train-images", paths["train_images"],
+            "--val-ann", paths["val_ann"], "--val-images", paths["val_images"]]
+
+
+def params_of(manifest):
+    return {k: v.asnumpy() for k, v in mx.nd.load(load_manifest(manifest)["params"]).items()}
+
+
+def metrics(save_dir):
+    return [json.loads(line) for line in (Path(save_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
+    ref_dir, cut_dir = tmp_path / "ref", tmp_path / "cut"
+    args = TINY + data_args(synthetic) + ["--num-epochs", "3"]
+    assert train_simple_pose.main(args + ["--save-dir", str(ref_dir)]) == 0
+
+    # Same run, killed during epoch 2 (after checkpoint 1 was written).
+    real_epoch = Run.train_epoch
+
+    def dies_in_epoch_2(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch)
+    monkeypatch.setattr(Run, "train_epoch", dies_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_simple_pose.main(args + ["--save-dir", str(cut_dir)])
+    monkeypatch.undo()
+    assert sorted(p.name for p in cut_dir.glob("*.json")) == ["simple_pose_resnet18_v1b-epoch0001.json"]
+
+    # Resume from the directory alone: the checkpoint's config is used.
+    assert train_simple_pose.main(["--resume", str(cut_dir), "-j", "0"]) == 0
+    ref_rows, cut_rows = metrics(ref_dir), metrics(cut_dir)
+    assert [r["epoch"] for r in cut_rows] == [0, 1, 2, 3]
+    for ref, cut in zip(ref_rows, cut_rows):
+        assert cut["lr"] == ref["lr"]
+        assert cut["train_loss"] == pytest.approx(ref["train_loss"], rel=1e-5, abs=0) if ref["train_loss"] else True
+    assert [r["lr"] for r in ref_rows[1:]] == [0.001, 0.0001, 0.0001]   # step decay after epoch 2
+    final = "simple_pose_resnet18_v1b-epoch0003.json"
+    ref_p, cut_p = params_of(ref_dir / final), params_of(cut_dir / final)
+    assert ref_p.keys() == cut_p.keys()
+    worst = max(float(np.abs(ref_p[k] - cut_p[k]).max()) for k in ref_p)
+    assert worst < 1e-5, f"resumed parameters differ by {worst}"
+    # Adam's state travelled too: same update count and same moments.
+    ref_m, cut_m = load_manifest(ref_dir / final), load_manifest(cut_dir / final)
+    assert Path(ref_m["states"]).read_bytes() == Path(cut_m["states"]).read_bytes() or worst == 0
+    assert cut_m["epoch"] == 3 and cut_m["meta"]["names"][0] == "nose"
+    assert cut_m["config"]["num_joints"] == 17 and cut_m["config"]["input_size"] == [64, 64]
+
+
+def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
+    save = tmp_path / "run"
+    args = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "2",
+            "--num-epochs", "6", "--lr", "0.002", "--lr-decay-epoch", "5", "--log-interval", "2",
+            "--save-dir", str(save), "--save-frequency", "3", "--rotation-factor", "10", "--seed", "1"]
+    assert train_simple_pose.main(args + data_args(synthetic)) == 0
+    rows = metrics(save)
+    assert [r["epoch"] for r in rows] == list(range(7))
+    assert rows[-1]["train_loss"] < 0.75 * rows[1]["train_loss"]
+    assert rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.1, rows
+    assert sorted(p.name for p in save.glob("*.json")) == [
+        "simple_pose_resnet18_v1b-epoch0003.json", "simple_pose_resnet18_v1b-epoch0006.json"]
+    log = (save / "train.log").read_text()
+    assert "Speed:" in log and "samples/sec" in log and "heatmap_accuracy" in log
+    out = tmp_path / "eval.json"
+    assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0006.params"),
+                                  "-j", "0", "--metrics-json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    # Evaluation on the checkpoint's own validation files reproduces the last epoch's figures.
+    assert report["val_acc"] == pytest.approx(rows[-1]["val_acc"], abs=1e-6)
+    assert report["val_loss"] == pytest.approx(rows[-1]["val_loss"], rel=1e-4)
+    assert "HeatmapAccuracy" in capsys.readouterr().out

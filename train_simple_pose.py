@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Train a Simple Baselines pose model: `python train_simple_pose.py --help`."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from simplepose.cli import run_main, setup_logging
+from simplepose.options import check_train_config, explicit_flags, resolve_data, train_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    cfg = vars(args)
+    resume = None
+    if args.resume:
+        from simplepose.train import find_resume
+        resume = find_resume(args.resume)
+        given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
+        # The checkpoint's config, with what this command line says explicitly on top.
+        cfg = {**vars(parser.parse_args([])), **resume["config"], **{k: cfg[k] for k in given}}
+    check_train_config(resolve_data(cfg, train=True))
+    save_dir = Path(cfg["save_dir"])
+    setup_logging(save_dir / cfg["logging_file"] if not Path(cfg["logging_file"]).is_absolute()
+                  else cfg["logging_file"])
+    logging.getLogger(__name__).info("config: %s", cfg)
+    from simplepose.train import Run
+    row = Run(cfg, resume).fit()
+    logging.getLogger(__name__).info("finished: %s", row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
