@@ -186,7 +186,9 @@ class Run:
         opt = {"learning_rate": cfg["lr"], "wd": cfg["wd"], "lr_scheduler": lr_schedule(cfg, self.iters_per_epoch)}
         if cfg["dtype"] != "float32":
             opt["multi_precision"] = True
-        self.trainer = gluon.Trainer(self.net.collect_params(), "adam", opt)
+        # A list in structural order: Trainer sorts a ParameterDict by name, and names carry global
+        # counters (conv2dtranspose0_ vs conv2dtranspose3_), which would shuffle Adam's saved states.
+        self.trainer = gluon.Trainer(list(self.net._collect_params_with_prefix().values()), "adam", opt)
         if resume_from:
             self.trainer.load_states(resume_from["states"])
             # The unpickled optimizer carries the old run's schedule; use this config's (the same

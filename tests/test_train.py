@@ -1,5 +1,6 @@
 """End-to-end training through the command lines on generated data."""
 import json
+import pickle
 from pathlib import Path
 
 import mxnet as mx
@@ -51,37 +52,46 @@ def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
     ref_rows, cut_rows = metrics(ref_dir), metrics(cut_dir)
     assert [r["epoch"] for r in cut_rows] == [0, 1, 2, 3]
     for ref, cut in zip(ref_rows, cut_rows):
-        assert cut["lr"] == ref["lr"]
-        assert cut["train_loss"] == pytest.approx(ref["train_loss"], rel=1e-5, abs=0) if ref["train_loss"] else True
+        assert (cut["lr"], cut["train_loss"], cut["val_acc"]) == (ref["lr"], ref["train_loss"], ref["val_acc"])
     assert [r["lr"] for r in ref_rows[1:]] == [0.001, 0.0001, 0.0001]   # step decay after epoch 2
     final = "simple_pose_resnet18_v1b-epoch0003.json"
     ref_p, cut_p = params_of(ref_dir / final), params_of(cut_dir / final)
     assert ref_p.keys() == cut_p.keys()
     worst = max(float(np.abs(ref_p[k] - cut_p[k]).max()) for k in ref_p)
-    assert worst < 1e-5, f"resumed parameters differ by {worst}"
-    # Adam's state travelled too: same update count and same moments.
+    # Bit-exact on CPU: same data order and augmentation (keyed by seed, epoch, index), same Adam state.
+    assert worst == 0.0, f"resumed parameters differ by {worst}"
     ref_m, cut_m = load_manifest(ref_dir / final), load_manifest(cut_dir / final)
-    assert Path(ref_m["states"]).read_bytes() == Path(cut_m["states"]).read_bytes() or worst == 0
+    # Adam's moments and update count travelled too (the pickled optimizer also holds parameter names,
+    # which carry MXNet's per-process counters, so compare contents rather than bytes).
+    (ref_states, ref_opt), (cut_states, cut_opt) = (pickle.loads(Path(m["states"]).read_bytes())
+                                                    for m in (ref_m, cut_m))
+    assert ref_opt.num_update == cut_opt.num_update == 3 * 5
+    assert ref_states.keys() == cut_states.keys()
+    for key in ref_states:
+        for a, b in zip(ref_states[key], cut_states[key]):
+            np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
     assert cut_m["epoch"] == 3 and cut_m["meta"]["names"][0] == "nose"
     assert cut_m["config"]["num_joints"] == 17 and cut_m["config"]["input_size"] == [64, 64]
 
 
 def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     save = tmp_path / "run"
-    args = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "2",
-            "--num-epochs", "6", "--lr", "0.002", "--lr-decay-epoch", "5", "--log-interval", "2",
-            "--save-dir", str(save), "--save-frequency", "3", "--rotation-factor", "10", "--seed", "1"]
+    args = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "2",
+            "--num-epochs", "8", "--lr", "0.002", "--lr-decay-epoch", "7", "--log-interval", "4",
+            "--save-dir", str(save), "--save-frequency", "4", "--rotation-factor", "10", "--seed", "1"]
     assert train_simple_pose.main(args + data_args(synthetic)) == 0
     rows = metrics(save)
-    assert [r["epoch"] for r in rows] == list(range(7))
+    assert [r["epoch"] for r in rows] == list(range(9))
     assert rows[-1]["train_loss"] < 0.75 * rows[1]["train_loss"]
+    # ~90 updates from scratch: accuracy 0.01 -> ~0.2, validation loss down to about a quarter.
     assert rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.1, rows
+    assert rows[-1]["val_loss"] < 0.4 * rows[0]["val_loss"], rows
     assert sorted(p.name for p in save.glob("*.json")) == [
-        "simple_pose_resnet18_v1b-epoch0003.json", "simple_pose_resnet18_v1b-epoch0006.json"]
+        "simple_pose_resnet18_v1b-epoch0004.json", "simple_pose_resnet18_v1b-epoch0008.json"]
     log = (save / "train.log").read_text()
     assert "Speed:" in log and "samples/sec" in log and "heatmap_accuracy" in log
     out = tmp_path / "eval.json"
-    assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0006.params"),
+    assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0008.params"),
                                   "-j", "0", "--metrics-json", str(out)]) == 0
     report = json.loads(out.read_text())
     # Evaluation on the checkpoint's own validation files reproduces the last epoch's figures.
