@@ -7,6 +7,7 @@ divergence in this model on some GPUs, the native kernel does not.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -18,6 +19,8 @@ from gluoncv.model_zoo import get_model as gluoncv_get_model
 from gluoncv.nn import BatchNormCudnnOff
 
 from .errors import MissingFileError, SimplePoseError
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = re.compile(r"^(?:simple_pose_)?resnet(18|34|50|101|152)_v1([bd])$")
 BACKBONE_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -66,16 +69,43 @@ class SimplePoseResNet(HybridBlock):
         return [self.deconv_layers, self.final_layer]
 
 
-def _pretrained_backbone_error(base: str, exc: Exception) -> MissingFileError:
+def weights_dir() -> str:
+    """Where GluonCV caches and looks for published weights ($MXNET_HOME/models, default ~/.mxnet/models)."""
+    return os.path.join(mx.base.data_dir(), "models")
+
+
+def _no_weights_error(name: str, what: str, exc: Exception) -> MissingFileError:
     from gluoncv.model_zoo.model_store import short_hash
-    root = os.path.expanduser(os.path.join(os.environ.get("MXNET_HOME", "~/.mxnet"), "models"))
     try:
-        fname = f"{base}-{short_hash(base)}.params"
+        fname = f"{name}-{short_hash(name)}.params"
     except ValueError:
-        fname = f"{base}-<hash>.params"
-    return MissingFileError(
-        f"cannot get ImageNet weights for {base} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-        f"without internet put GluonCV's file {fname} into {root}")
+        fname = f"{name}-<hash>.params"
+    reason = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return MissingFileError(f"cannot get {what} for {name} ({type(exc).__name__}: {reason}); "
+                            f"without internet put GluonCV's file {fname} into {weights_dir()}")
+
+
+def load_gluoncv_pose_weights(net: "SimplePoseResNet", model: str) -> None:
+    """Copy GluonCV's published simple_pose weights for ``model`` into ``net`` (initialised already).
+
+    A final layer of another keypoint count keeps its fresh initialisation (fine-tuning to a new skeleton).
+    """
+    from gluoncv.model_zoo.model_store import get_model_file
+    name = "simple_pose_" + parse_model_name(model)
+    try:
+        path = get_model_file(name, root=weights_dir())
+    except Exception as exc:  # gluoncv raises assorted errors when offline or when the file is unknown
+        raise _no_weights_error(name, "GluonCV's pose weights", exc) from None
+    loaded = mx.nd.load(path)
+    skipped = []
+    for key, param in net._collect_params_with_prefix().items():
+        arr = loaded.get(key)
+        if arr is not None and arr.shape == param.shape:
+            param.set_data(arr)
+        else:
+            skipped.append(key)
+    if skipped:
+        log.info("%s: kept fresh initialisation for %s (not in GluonCV's file or another shape)", name, skipped)
 
 
 def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, last_gamma: bool = False,
@@ -92,10 +122,10 @@ def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, la
     if num_joints < 1:
         raise SimplePoseError(f"num_joints must be positive, got {num_joints}")
     try:
-        backbone = gluoncv_get_model(base, pretrained=pretrained_base, ctx=ctx or mx.cpu(),
+        backbone = gluoncv_get_model(base, pretrained=pretrained_base, ctx=ctx or mx.cpu(), root=weights_dir(),
                                      norm_layer=BatchNormCudnnOff, last_gamma=last_gamma)
     except (OSError, mx.base.MXNetError, ValueError, RuntimeError) as exc:
         if not pretrained_base:
             raise
-        raise _pretrained_backbone_error(base, exc) from None
+        raise _no_weights_error(base, "ImageNet weights", exc) from None
     return SimplePoseResNet(backbone, num_joints, **kwargs)

@@ -31,7 +31,7 @@ from .data.transforms import TrainTransform, ValTransform
 from .errors import MissingFileError, SimplePoseError
 from .meta import KeypointMeta
 from .metrics import HeatmapAccuracy
-from .model import SimplePoseResNet, get_pose_model, parse_model_name
+from .model import SimplePoseResNet, get_pose_model, load_gluoncv_pose_weights
 from .options import gpu_ids
 
 log = logging.getLogger(__name__)
@@ -89,31 +89,8 @@ def build_model(cfg: dict[str, Any], num_joints: int, ctx: list[mx.Context]) -> 
     else:
         net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
     if cfg["use_pretrained"]:
-        load_gluoncv_pose_weights(net, cfg["model"], ctx)
+        load_gluoncv_pose_weights(net, cfg["model"])
     return net
-
-
-def load_gluoncv_pose_weights(net: SimplePoseResNet, model: str, ctx: list[mx.Context]) -> None:
-    """Copy GluonCV's published weights for ``model``; a final layer of another K stays freshly initialised."""
-    from gluoncv.model_zoo.model_store import get_model_file
-    name = "simple_pose_" + parse_model_name(model)
-    try:
-        path = get_model_file(name, root=str(Path("~/.mxnet/models").expanduser()))
-    except Exception as exc:  # gluoncv raises assorted errors when offline or when the file is unknown
-        raise MissingFileError(f"cannot get GluonCV's {name} weights ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0][:120] if str(exc) else ''}); without internet put the "
-                               f"file into ~/.mxnet/models") from None
-    loaded = mx.nd.load(path)
-    params = net._collect_params_with_prefix()
-    skipped = []
-    for key, param in params.items():
-        arr = loaded.get(key) if key in loaded else loaded.get("arg:" + key, loaded.get("aux:" + key))
-        if arr is not None and arr.shape == param.shape:
-            param.set_data(arr)
-        else:
-            skipped.append(key)
-    if skipped:
-        log.info("%s: kept fresh initialisation for %s (shape differs from GluonCV's)", name, skipped)
 
 
 def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx: list[mx.Context],
@@ -123,7 +100,9 @@ def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx:
     metric = HeatmapAccuracy()
     total, count = 0.0, 0
     for batch in loader:
-        parts = [gluon.utils.split_and_load(b, ctx, even_split=False) for b in batch]
+        # A last batch smaller than the device count goes to fewer devices (no empty slices).
+        devices = ctx[:min(len(ctx), batch[0].shape[0])]
+        parts = [gluon.utils.split_and_load(b, devices, even_split=False) for b in batch]
         for x, y, w in zip(*parts):
             out = net(x.astype(dtype, copy=False)).astype("float32", copy=False)
             total += float(loss_fn(out, y, w).sum().asscalar())

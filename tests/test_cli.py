@@ -1,0 +1,85 @@
+"""Command lines: one-line errors before any training, other keypoint sets, several devices."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import eval_simple_pose
+import simplepose.train
+import train_simple_pose
+from simplepose.checkpoint import load_manifest
+from tests.custom_keypoints import CROWDPOSE_NAMES, write_crowdpose_like
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
+         "--log-interval", "0", "--num-epochs", "1"]
+
+
+def data_args(paths):
+    return ["--train-ann", paths["train_ann"], "--train-images", paths["train_images"],
+            "--val-ann", paths["val_ann"], "--val-images", paths["val_images"]]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--input-size", "255,190"], "--input-size '255,190': need 'height,width', both positive multiples of 32"),
+    (["--batch-size", "0"], "--batch-size 0: must be at least 1"),
+    (["--lr-decay-epoch", "120,90"], "--lr-decay-epoch '120,90': epochs must be strictly increasing"),
+    (["--model", "simple_pose_vgg16"], "--model 'simple_pose_vgg16': unknown model"),
+    (["--num-joints", "16"], "--num-joints 16: "),
+    (["--train-ann", "/nonexistent/a.json"], "/nonexistent/a.json: annotation file not found"),
+    (["--warmup-epochs", "5"], "--warmup-epochs 5: must be in [0, --num-epochs)"),
+])
+def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, message):
+    save = tmp_path / "run"
+    res = subprocess.run([sys.executable, "train_simple_pose.py", *data_args(synthetic), *SMALL,
+                          "--save-dir", str(save), *flags], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, res.stderr
+    assert "Traceback" not in res.stderr
+    assert not list(save.glob("*.params"))
+
+
+def test_fourteen_keypoints_train_and_evaluate_without_code_change(synthetic, tmp_path, capsys):
+    train = write_crowdpose_like(synthetic["train_ann"], tmp_path / "cp_train.json")
+    val = write_crowdpose_like(synthetic["val_ann"], tmp_path / "cp_val.json")
+    save = tmp_path / "cp"
+    assert train_simple_pose.main(SMALL + ["--train-ann", train, "--train-images", synthetic["train_images"],
+                                           "--val-ann", val, "--val-images", synthetic["val_images"],
+                                           "--save-dir", str(save), "--half-body-prob", "0.3"]) == 0
+    manifest = load_manifest(save / "simple_pose_resnet18_v1b-epoch0001.json")
+    assert manifest["meta"]["names"] == CROWDPOSE_NAMES and manifest["config"]["num_joints"] == 14
+    assert manifest["meta"]["skeleton"][0] == [12, 13]                    # CrowdPose's head-neck link
+    assert mx.nd.load(manifest["params"])["final_layer.weight"].shape == (14, 256, 1, 1)
+    row = json.loads((save / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= row["val_acc"] <= 1 and np.isfinite(row["val_loss"])
+    assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0001"), "-j", "0"]) == 0
+    assert "HeatmapAccuracy" in capsys.readouterr().out
+
+
+def test_several_devices_split_the_batch(synthetic, tmp_path, monkeypatch):
+    """The GPU path (split_and_load over devices, kvstore 'device') on two CPU contexts."""
+    monkeypatch.setattr(simplepose.train, "contexts", lambda cfg: [mx.cpu(0), mx.cpu(1)])
+    save = tmp_path / "multi"
+    assert train_simple_pose.main(SMALL + data_args(synthetic) + ["--batch-size", "4", "--save-dir", str(save)]) == 0
+    log = (save / "train.log").read_text()
+    assert "batches of 8 per epoch, contexts [cpu(0), cpu(1)]" in log      # batch size is per device
+    row = json.loads((save / "metrics.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(row["train_loss"]) and row["samples_per_sec"] > 0
+
+
+def test_pretrained_weights_offline_say_where_to_put_them(tmp_path, monkeypatch):
+    import gluoncv.model_zoo.model_store as store
+    from simplepose.errors import MissingFileError
+    from simplepose.model import get_pose_model
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to host")
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path))
+    monkeypatch.setattr(store, "download", offline)
+    with pytest.raises(MissingFileError, match=rf"resnet18_v1b-[0-9a-f]{{8}}\.params into {tmp_path}/models"):
+        get_pose_model("simple_pose_resnet18_v1b", 17, pretrained_base=True)
