@@ -192,7 +192,8 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
     from .model import parse_model_name  # validates --model; imported here to keep options light
     parse_model_name(cfg["model"])
-    gpu_ids(cfg)
+    if not gpu_ids(cfg) and cfg["dtype"] == "float16":
+        raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
     return cfg
 
 

@@ -32,6 +32,8 @@ def data_args(paths):
     (["--num-joints", "16"], "--num-joints 16: "),
     (["--train-ann", "/nonexistent/a.json"], "/nonexistent/a.json: annotation file not found"),
     (["--warmup-epochs", "5"], "--warmup-epochs 5: must be in [0, --num-epochs)"),
+    (["--dtype", "float16"], "--dtype float16 needs GPUs"),
+    (["--gpus", "0,0"], "--gpus '0,0': need distinct non-negative ids"),
 ])
 def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, message):
     save = tmp_path / "run"

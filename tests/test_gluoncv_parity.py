@@ -94,10 +94,13 @@ def test_codec_matches_gluoncv_target_generator(sigma):
 
 
 def test_heatmap_accuracy_matches_gluoncv():
+    """Equal on each single update; over several updates ours pools (batch-size independent)."""
     rng = np.random.default_rng(1)
     codec = HeatmapCodec((128, 96), 4, 2)
-    ours, ref = HeatmapAccuracy(), GluonHeatmapAccuracy()
+    pooled = HeatmapAccuracy()
+    all_labels, all_preds = [], []
     for _ in range(3):
+        ours, ref = HeatmapAccuracy(), GluonHeatmapAccuracy()
         n, k = 6, 17
         joints = np.concatenate([rng.uniform(0, 96, (n, k, 1)), rng.uniform(0, 128, (n, k, 1)),
                                  rng.choice([0, 2], (n, k, 1))], axis=-1).astype(np.float32)
@@ -108,8 +111,14 @@ def test_heatmap_accuracy_matches_gluoncv():
         preds += rng.uniform(0, 0.01, preds.shape).astype(np.float32)
         ours.update(labels, preds)
         ref.update([mx.nd.array(labels)], [mx.nd.array(preds)])
-    assert 0.2 < ours.get()[1] < 0.95
-    assert ours.get()[1] == pytest.approx(ref.get()[1], abs=1e-9)
+        assert 0.2 < ours.get()[1] < 0.95
+        assert ours.get()[1] == pytest.approx(ref.get()[1], abs=1e-9)
+        pooled.update(labels, preds)
+        all_labels.append(labels)
+        all_preds.append(preds)
+    whole = HeatmapAccuracy()
+    whole.update(np.concatenate(all_labels), np.concatenate(all_preds))
+    assert pooled.get()[1] == pytest.approx(whole.get()[1], abs=1e-12)
 
 
 @pytest.mark.parametrize("name,k", [("simple_pose_resnet18_v1b", 17), ("simple_pose_resnet50_v1d", 14)])

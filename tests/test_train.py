@@ -29,6 +29,7 @@ def metrics(save_dir):
     return [json.loads(line) for line in (Path(save_dir) / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
     ref_dir, cut_dir = tmp_path / "ref", tmp_path / "cut"
     args = TINY + data_args(synthetic) + ["--num-epochs", "3"]
@@ -74,6 +75,7 @@ def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
     assert cut_m["config"]["num_joints"] == 17 and cut_m["config"]["input_size"] == [64, 64]
 
 
+@pytest.mark.slow
 def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     save = tmp_path / "run"
     args = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "2",
