@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 DEMO_MODEL := simple_pose_resnet18_v1b
-DEMO_EPOCHS ?= 10
+DEMO_EPOCHS ?= 11
 
 .PHONY: demo test clean
 
@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # and GluonCV's class-default jitter (scale 0.25, rotation 30) rather than its script's (0.30, 40).
 demo: $(VENV)/.installed
 	$(PY) train_simple_pose.py --dataset synthetic --model $(DEMO_MODEL) --input-size 128,96 \
-		--batch-size 32 --num-data-workers 1 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 8 \
+		--batch-size 32 --num-data-workers 1 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 9 \
 		--flip-prob 0 --scale-factor 0.25 --rotation-factor 30 \
 		--save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
 	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
