@@ -22,7 +22,7 @@ demo: $(VENV)/.installed
 	$(PY) train_simple_pose.py --dataset synthetic --model $(DEMO_MODEL) --input-size 128,96 \
 		--batch-size 32 --num-data-workers 1 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 9 \
 		--flip-prob 0 --scale-factor 0.25 --rotation-factor 30 \
-		--save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
+		--val-interval 5 --save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
 	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
 		--metrics-json $(DEMO_DIR)/eval.json
 

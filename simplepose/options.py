@@ -101,6 +101,8 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and augmentation")
     g.add_argument("--save-dir", default="params", help="run directory: log, metrics, checkpoints (default params)")
     g.add_argument("--save-frequency", type=int, default=1, help="checkpoint every N epochs (0: only the last)")
+    g.add_argument("--val-interval", type=int, default=1,
+                   help="validate every N epochs and after the last (default 1); epoch 0 is always validated")
     g.add_argument("--log-interval", type=int, default=20, help="log every N batches (0: per epoch only)")
     g.add_argument("--logging-file", default="train.log", help="log file name, inside --save-dir when relative")
     g.add_argument("--resume", default=None,
@@ -181,6 +183,7 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
         ("flip_prob", 0 <= cfg["flip_prob"] <= 1, "must be in [0, 1]"),
         ("half_body_prob", 0 <= cfg["half_body_prob"] <= 1, "must be in [0, 1]"),
         ("save_frequency", cfg["save_frequency"] >= 0, "must be 0 or more"),
+        ("val_interval", cfg["val_interval"] >= 1, "must be at least 1"),
         ("log_interval", cfg["log_interval"] >= 0, "must be 0 or more"),
         ("synthetic_train_images", cfg["synthetic_train_images"] >= 1, "must be at least 1"),
         ("synthetic_val_images", cfg["synthetic_val_images"] >= 1, "must be at least 1"),

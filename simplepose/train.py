@@ -5,7 +5,8 @@ writes into ``config["save_dir"]``:
 
 - the log file (``--logging-file``),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
-  epoch, train_loss, lr, train_acc, val_loss, val_acc, samples_per_sec, seconds,
+  epoch, train_loss, lr, train_acc, val_loss, val_acc (null between ``--val-interval`` epochs),
+  samples_per_sec, seconds,
 - checkpoints ``MODEL-epochNNNN.{params,states,json}`` (see ``checkpoint``).
 """
 from __future__ import annotations
@@ -236,7 +237,8 @@ class Run:
             log.info("Epoch[0] (untrained) val loss=%s val heatmap_accuracy=%s", val_loss, val_acc)
         for epoch in range(self.start_epoch + 1, cfg["num_epochs"] + 1):
             stats = self.train_epoch(epoch)
-            val_loss, val_acc = self.validate()
+            due = epoch % cfg["val_interval"] == 0 or epoch == cfg["num_epochs"]
+            val_loss, val_acc = self.validate() if due else (None, None)
             row = {"epoch": epoch, **stats, "val_loss": val_loss, "val_acc": val_acc}
             self._append_metrics(row)
             log.info("Epoch[%d] done in %.0fs: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g, "

@@ -80,10 +80,12 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     save = tmp_path / "run"
     args = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "2",
             "--num-epochs", "8", "--lr", "0.002", "--lr-decay-epoch", "7", "--log-interval", "4",
-            "--save-dir", str(save), "--save-frequency", "4", "--rotation-factor", "10", "--seed", "1"]
+            "--save-dir", str(save), "--save-frequency", "4", "--rotation-factor", "10", "--seed", "1",
+            "--val-interval", "3"]
     assert train_simple_pose.main(args + data_args(synthetic)) == 0
     rows = metrics(save)
     assert [r["epoch"] for r in rows] == list(range(9))
+    assert [r["epoch"] for r in rows if r["val_acc"] is not None] == [0, 3, 6, 8]   # --val-interval 3, and last
     assert rows[-1]["train_loss"] < 0.75 * rows[1]["train_loss"]
     # ~90 updates from scratch: accuracy 0.01 -> ~0.2, validation loss down to about a quarter.
     assert rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.1, rows
