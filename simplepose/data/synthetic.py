@@ -116,7 +116,7 @@ _ONE = 1 << _SHIFT
 _NOSE, _LEYE, _REYE, _LEAR, _REAR = 0, 1, 2, 3, 4
 _LSH, _RSH, _LEL, _REL, _LWR, _RWR = 5, 6, 7, 8, 9, 10
 _LHIP, _RHIP, _LKN, _RKN, _LAN, _RAN = 11, 12, 13, 14, 15, 16
-_NUM_KP = 17
+_NUM_KP = len(COCO_KEYPOINT_NAMES)
 
 # Owner-map codes.  0 background, 1 occluder, 2 crowd figure, 3 unlabelled
 # tiny figure; labelled person slot s owns codes (s+1)*32 + part, part 0..16
