@@ -234,7 +234,7 @@ class Run:
             row = {"epoch": 0, "train_loss": None, "lr": None, "train_acc": None,
                    "val_loss": val_loss, "val_acc": val_acc, "samples_per_sec": None, "seconds": 0.0}
             self._append_metrics(row)
-            log.info("Epoch[0] (untrained) val loss=%s val heatmap_accuracy=%s", val_loss, val_acc)
+            log.info("Epoch[0] (untrained) val loss=%s val heatmap_accuracy=%s", _fmt(val_loss), _fmt(val_acc))
         for epoch in range(self.start_epoch + 1, cfg["num_epochs"] + 1):
             stats = self.train_epoch(epoch)
             due = epoch % cfg["val_interval"] == 0 or epoch == cfg["num_epochs"]
