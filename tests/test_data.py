@@ -145,3 +145,17 @@ def test_to_fourteen_keypoints(synthetic, tmp_path):
     heatmaps, weights = HeatmapCodec((128, 96)).encode(TrainTransform(ds.meta, (128, 96))(*ds[0])[1])
     assert heatmaps.shape == (14, 32, 24)
     assert Path(ann).exists()
+
+
+def test_given_metadata_is_checked_not_rederived(coco_dir, tmp_path):
+    """Validation data and checkpoints carry the training metadata, user flip pairs included."""
+    root, doc = coco_dir
+    names = ["head", "L_paw", "R_paw"]
+    meta = COCOKeyPoints(root / "ann.json", root / "images").meta
+    odd = {**doc, "categories": [{"id": 1, "name": "cat", "keypoints": names}],
+           "annotations": [{**person(1), "keypoints": [40, 40, 2] * 3}]}
+    (tmp_path / "odd.json").write_text(json.dumps(odd))
+    with pytest.raises(SimplePoseError, match=r"odd\.json: keypoints \['head', 'L_paw', 'R_paw'\] differ"):
+        COCOKeyPoints(tmp_path / "odd.json", root / "images", meta=meta)
+    paws = COCOKeyPoints(tmp_path / "odd.json", root / "images", flip_pairs="L_paw:R_paw").meta
+    assert COCOKeyPoints(tmp_path / "odd.json", root / "images", meta=paws).meta.flip_pairs == ((1, 2),)

@@ -112,11 +112,12 @@ class COCOKeyPoints:
         self.image_dir = Path(image_dir)
         data = _load_json(self.ann_file)
         category = _keypoint_category(data, self.ann_file, category_id)
-        file_meta = KeypointMeta.from_coco_category(category, str(self.ann_file), flip_pairs, sigmas_file)
-        if meta is not None and meta.names != file_meta.names:
-            raise SimplePoseError(
-                f"{self.ann_file}: keypoints {list(file_meta.names)} differ from the expected {list(meta.names)}")
-        self.meta = meta or file_meta
+        if meta is None:
+            meta = KeypointMeta.from_coco_category(category, str(self.ann_file), flip_pairs, sigmas_file)
+        elif tuple(category.get("keypoints") or ()) != meta.names:
+            raise SimplePoseError(f"{self.ann_file}: keypoints {category.get('keypoints')} differ from the "
+                                  f"expected {list(meta.names)} (the training data's or the checkpoint's)")
+        self.meta = meta
         if not self.image_dir.is_dir():
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
         self.records, self.dropped = self._parse(data, category["id"])
