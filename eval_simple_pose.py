@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from simplepose.cli import run_main, setup_logging
-from simplepose.options import add_data_options, add_runtime_options, explicit_flags, resolve_data
+from simplepose.options import DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, resolve_data
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -35,8 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The checkpoint's config (model, input size, data) with this command line's flags on top;
     # data flags given here replace the checkpoint's validation files.
     cfg = {**ckpt["config"], **{k: getattr(args, k) for k in given}}
-    if given & {"dataset", "data_dir", "val_ann", "val_images"}:
-        cfg.update({k: getattr(args, k) for k in ("dataset", "data_dir", "val_ann", "val_images")})
+    data_flags = [k for k in DATA_FLAGS if hasattr(args, k)]
+    if given & set(data_flags):
+        cfg.update({k: getattr(args, k) for k in data_flags})
     cfg.update(gpus=args.gpus, num_gpus=args.num_gpus)   # devices are this machine's, not the trainer's
     resolve_data(cfg, train=False)
     if not cfg.get("val_ann"):
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     val = COCOKeyPoints(cfg["val_ann"], cfg["val_images"], meta=meta, category_id=cfg.get("category_id"))
     ctx = contexts(cfg)
     net = get_pose_model(cfg["model"], meta.num_joints)
-    net.load_parameters(ckpt["params"], ctx=ctx)
+    net.load_parameters(ckpt["params"], ctx=ctx, cast_dtype=True)  # float16 checkpoints evaluate in float32
     net.hybridize(static_alloc=True)
     h, w = cfg["input_size"]
     samples = PoseSamples(val, ValTransform((h, w), cfg["mean"], cfg["std"]), HeatmapCodec((h, w), 4, cfg["sigma"]))

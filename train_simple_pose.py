@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Sequence
 
 from simplepose.cli import run_main, setup_logging
-from simplepose.options import check_train_config, explicit_flags, resolve_data, train_parser
+from simplepose.errors import SimplePoseError
+from simplepose.options import DATA_FLAGS, check_train_config, explicit_flags, resolve_data, train_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,8 +21,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from simplepose.train import find_resume
         resume = find_resume(args.resume)
         given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
-        # The checkpoint's config, with what this command line says explicitly on top.
+        fixed = given & {"flip_pairs", "sigmas", "dtype"}
+        if fixed:
+            raise SimplePoseError(f"--resume {args.resume}: {', '.join(sorted(fixed))} cannot change when "
+                                  "resuming (they are part of the checkpoint)")
+        # The checkpoint's config, with what this command line says explicitly on top. New data flags
+        # replace the checkpoint's data files; the run directory stays the checkpoint's unless given.
         cfg = {**vars(parser.parse_args([])), **resume["config"], **{k: cfg[k] for k in given}}
+        if given & set(DATA_FLAGS):
+            cfg.update({k: getattr(args, k) for k in DATA_FLAGS})
+        if "save_dir" not in given:
+            cfg["save_dir"] = str(Path(resume["manifest"]).parent)
     check_train_config(resolve_data(cfg, train=True))
     save_dir = Path(cfg["save_dir"])
     setup_logging(save_dir / cfg["logging_file"] if not Path(cfg["logging_file"]).is_absolute()

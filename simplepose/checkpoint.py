@@ -23,17 +23,21 @@ from typing import Any, Callable
 from .errors import MissingFileError, SimplePoseError
 
 FORMAT = "simplepose-checkpoint-1"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -53,6 +57,9 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
     """Write ``prefix.{params,states,json}``; returns the manifest path."""
     prefix = Path(prefix)
     params, states, manifest = (prefix.with_name(prefix.name + ext) for ext in (".params", ".states", ".json"))
+    # Overwriting a checkpoint of the same name: withdraw its manifest first, so a kill between the
+    # files never leaves a manifest over a mix of old and new files.
+    manifest.unlink(missing_ok=True)
     atomic_write(params, net.save_parameters)
     atomic_write(states, trainer.save_states)
     doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,

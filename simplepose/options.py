@@ -14,6 +14,8 @@ from typing import Any, Sequence
 from .errors import SimplePoseError
 
 SYNTHETIC_DIR = os.path.join("data", "synthetic")
+# Flags that choose the data; giving any of them replaces all of a checkpoint's data files.
+DATA_FLAGS = ("dataset", "data_dir", "train_ann", "train_images", "val_ann", "val_images")
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -46,9 +48,11 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
     g.add_argument("--val-ann", default=None, help="validation annotation file (COCO format)")
     g.add_argument("--val-images", default=None, help="directory of the validation images")
     g.add_argument("--category-id", type=int, default=None, help="keypoint category to use when a file has several")
-    g.add_argument("--flip-pairs", default=None,
-                   help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by left/right")
-    g.add_argument("--sigmas", default=None, help="file with K OKS sigmas (JSON list or numbers), for non-COCO keypoints")
+    if train:  # evaluation takes the keypoint metadata from the checkpoint
+        g.add_argument("--flip-pairs", default=None,
+                       help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by left/right")
+        g.add_argument("--sigmas", default=None,
+                       help="file with K OKS sigmas (JSON list or numbers), for non-COCO keypoints")
     g.add_argument("--synthetic-train-images", type=int, default=600, help="images in the synthetic train split")
     g.add_argument("--synthetic-val-images", type=int, default=100, help="images in the synthetic val split")
 
@@ -109,6 +113,11 @@ def train_parser() -> argparse.ArgumentParser:
                    help="checkpoint (.json/.params/prefix) or run directory to continue from; its config is used "
                         "and flags given on this command line override it")
     return p
+
+
+def flag_name(dest: str) -> str:
+    """The command-line spelling of a config key."""
+    return {"num_workers": "--num-data-workers"}.get(dest, "--" + dest.replace("_", "-"))
 
 
 def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> set[str]:
@@ -187,10 +196,11 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
         ("log_interval", cfg["log_interval"] >= 0, "must be 0 or more"),
         ("synthetic_train_images", cfg["synthetic_train_images"] >= 1, "must be at least 1"),
         ("synthetic_val_images", cfg["synthetic_val_images"] >= 1, "must be at least 1"),
+        ("seed", 0 <= cfg["seed"] < 2 ** 32, "must be in [0, 2**32)"),
     ]
     for key, ok, why in checks:
         if not ok:
-            raise SimplePoseError(f"--{key.replace('_', '-')} {cfg[key]}: {why}")
+            raise SimplePoseError(f"{flag_name(key)} {cfg[key]}: {why}")
     if cfg["use_pretrained"] and cfg["use_pretrained_base"]:
         raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
     from .model import parse_model_name  # validates --model; imported here to keep options light

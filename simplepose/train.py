@@ -24,6 +24,7 @@ from mxnet import autograd, gluon
 from gluoncv.utils import LRScheduler, LRSequential
 from tqdm import tqdm
 
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .checkpoint import atomic_write_text, latest_checkpoint, load_manifest, save_checkpoint
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints
@@ -41,7 +42,11 @@ METRICS_FILE = "metrics.jsonl"
 
 
 def contexts(cfg: dict[str, Any]) -> list[mx.Context]:
+    """The devices of --gpus/--num-gpus, checked against what this MXNet build sees; else the CPU."""
     ids = gpu_ids(cfg)
+    if ids and max(ids) >= mx.context.num_gpus():
+        raise SimplePoseError(f"--gpus {','.join(map(str, ids))}: this machine's MXNet sees "
+                              f"{mx.context.num_gpus()} GPU(s); install mxnet-cu112 (requirements-gpu.txt) or drop the flag")
     return [mx.gpu(i) for i in ids] if ids else [mx.cpu()]
 
 
@@ -129,6 +134,10 @@ class Run:
         train, val = load_datasets(cfg, KeypointMeta.from_dict(resume_from["meta"]) if resume_from else None)
         self.meta = train.meta
         k = self.meta.num_joints
+        if not self.meta.flip_pairs and cfg["flip_prob"] > 0:
+            log.warning("%s: no left/right keypoint pairs found in %s; flipping will not swap any joints "
+                        "(give --flip-pairs if the names mark sides another way)", cfg["train_ann"],
+                        list(self.meta.names))
         if cfg.get("num_joints") is not None and cfg["num_joints"] != k:
             raise SimplePoseError(f"--num-joints {cfg['num_joints']}: {cfg['train_ann']} has {k} keypoints")
         cfg["num_joints"] = k
@@ -157,7 +166,8 @@ class Run:
 
         self.net = build_model(cfg, k, self.ctx) if not resume_from else get_pose_model(cfg["model"], k)
         if resume_from:
-            self.net.load_parameters(resume_from["params"], ctx=self.ctx)
+            # cast_dtype: a float16 checkpoint loads into the float32 model, which is cast below.
+            self.net.load_parameters(resume_from["params"], ctx=self.ctx, cast_dtype=True)
         self.net.cast(cfg["dtype"])
         if cfg["mode"] == "hybrid":
             self.net.hybridize(static_alloc=True, static_shape=True)
@@ -174,6 +184,10 @@ class Run:
             # The unpickled optimizer carries the old run's schedule; use this config's (the same
             # function of the update count when the config is unchanged, longer when --num-epochs grew).
             self.trainer.optimizer.lr_scheduler = opt["lr_scheduler"]
+            # Count updates in this run's batches (--batch-size or device count may have changed) and
+            # honour this run's weight decay.
+            self.trainer.optimizer.num_update = self.start_epoch * self.iters_per_epoch
+            self.trainer.optimizer.wd = cfg["wd"]
             log.info("resumed from %s at epoch %d (update %d, lr %g)", resume_from["manifest"], self.start_epoch,
                      self.trainer.optimizer.num_update, self.trainer.learning_rate)
         self.loss_fn = gluon.loss.L2Loss()
@@ -184,6 +198,8 @@ class Run:
         return evaluate_heatmaps(self.net, self.val_loader, self.ctx, self.cfg["dtype"])
 
     def _append_metrics(self, row: dict[str, Any]) -> None:
+        # Strict JSON: NaN (e.g. an accuracy with no counted joint) becomes null.
+        row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
         path = self.save_dir / METRICS_FILE
         rows = []
         if path.exists():
@@ -210,7 +226,8 @@ class Run:
             self.trainer.step(self.batch_size)
             batch_loss = sum(float(l.sum().asscalar()) for l in losses)
             if not np.isfinite(batch_loss):
-                raise FloatingPointError(f"epoch {epoch} batch {i}: loss is {batch_loss}; lower --lr")
+                raise SimplePoseError(f"epoch {epoch} batch {i + 1}: training loss is {batch_loss}; the last "
+                                      f"checkpoint in {self.save_dir} is intact; lower --lr and --resume")
             loss_sum += batch_loss
             seen += data.shape[0]
             metric.update([y.asnumpy() for y in ys], [o.astype("float32").asnumpy() for o in outs])
@@ -227,6 +244,8 @@ class Run:
     def fit(self) -> dict[str, Any]:
         """Train to ``num_epochs``; returns the last metrics row."""
         cfg = self.cfg
+        if self.start_epoch >= cfg["num_epochs"]:
+            raise SimplePoseError(f"the checkpoint is at epoch {self.start_epoch}; raise --num-epochs to train on")
         self.save_dir.mkdir(parents=True, exist_ok=True)
         row: dict[str, Any] = {}
         if self.start_epoch == 0:
@@ -235,6 +254,8 @@ class Run:
                    "val_loss": val_loss, "val_acc": val_acc, "samples_per_sec": None, "seconds": 0.0}
             self._append_metrics(row)
             log.info("Epoch[0] (untrained) val loss=%s val heatmap_accuracy=%s", _fmt(val_loss), _fmt(val_acc))
+        if self.start_epoch:
+            drop_later_checkpoints(self.save_dir, self.start_epoch)
         for epoch in range(self.start_epoch + 1, cfg["num_epochs"] + 1):
             stats = self.train_epoch(epoch)
             due = epoch % cfg["val_interval"] == 0 or epoch == cfg["num_epochs"]
@@ -254,6 +275,18 @@ class Run:
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
+
+
+def drop_later_checkpoints(save_dir: Path, epoch: int) -> None:
+    """Remove manifests of epochs after ``epoch``: a resumed run replaces that abandoned future."""
+    for manifest in save_dir.glob("*.json"):
+        try:
+            doc = json.loads(manifest.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict) and doc.get("format") == CHECKPOINT_FORMAT and doc.get("epoch", -1) > epoch:
+            log.info("removing checkpoint %s (epoch %d, after the resumed epoch %d)", manifest, doc["epoch"], epoch)
+            manifest.unlink()
 
 
 def find_resume(spec: str) -> dict[str, Any]:

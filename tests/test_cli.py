@@ -12,6 +12,7 @@ import eval_simple_pose
 import simplepose.train
 import train_simple_pose
 from simplepose.checkpoint import load_manifest
+from simplepose.errors import SimplePoseError
 from tests.custom_keypoints import CROWDPOSE_NAMES, write_crowdpose_like
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,9 @@ def data_args(paths):
     (["--warmup-epochs", "5"], "--warmup-epochs 5: must be in [0, --num-epochs)"),
     (["--dtype", "float16"], "--dtype float16 needs GPUs"),
     (["--gpus", "0,0"], "--gpus '0,0': need distinct non-negative ids"),
+    (["--gpus", "0"], "--gpus 0: this machine's MXNet sees 0 GPU(s)"),
+    (["--seed", "-1"], "--seed -1: must be in [0, 2**32)"),
+    (["-j", "-1"], "--num-data-workers -1: must be 0 or more"),
 ])
 def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, message):
     save = tmp_path / "run"
@@ -61,6 +65,11 @@ def test_fourteen_keypoints_train_and_evaluate_without_code_change(synthetic, tm
     assert 0 <= row["val_acc"] <= 1 and np.isfinite(row["val_loss"])
     assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0001"), "-j", "0"]) == 0
     assert "HeatmapAccuracy" in capsys.readouterr().out
+    # Resuming a finished run, or changing what the checkpoint fixes, is a clear error.
+    with pytest.raises(SimplePoseError, match="checkpoint is at epoch 1; raise --num-epochs"):
+        train_simple_pose.main(["--resume", str(save), "-j", "0"])
+    with pytest.raises(SimplePoseError, match="flip_pairs cannot change when resuming"):
+        train_simple_pose.main(["--resume", str(save), "--flip-pairs", "0:1", "--num-epochs", "2"])
 
 
 def test_several_devices_split_the_batch(synthetic, tmp_path, monkeypatch):

@@ -136,6 +136,15 @@ def test_flip_swaps_left_and_right(synthetic):
         np.testing.assert_allclose(flipped_inp[:, y, x], plain_inp[:, yr, xr], atol=0.35)
 
 
+def test_half_body_crop_of_coinciding_joints_falls_back_to_the_box(synthetic):
+    ds = COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"])
+    image, rec = ds[0]
+    rec.joints[11:13, :2] = rec.joints[11, :2]            # both hips at one point
+    tf = TrainTransform(ds.meta, (128, 96))
+    inp, joints = tf.apply(image, rec, Augmentation(half_body=(11, 12)))
+    np.testing.assert_array_equal(inp, tf.apply(image, rec, Augmentation())[0])
+
+
 def test_to_fourteen_keypoints(synthetic, tmp_path):
     """A 14-keypoint file with its own skeleton loads with no code change."""
     ann = write_crowdpose_like(synthetic["train_ann"], tmp_path / "cp.json")

@@ -94,7 +94,7 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
         "simple_pose_resnet18_v1b-epoch0004.json", "simple_pose_resnet18_v1b-epoch0008.json"]
     log = (save / "train.log").read_text()
     assert "Speed:" in log and "samples/sec" in log and "heatmap_accuracy" in log
-    out = tmp_path / "eval.json"
+    out = tmp_path / "reports" / "eval.json"   # a folder that does not exist yet
     assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0008.params"),
                                   "-j", "0", "--metrics-json", str(out)]) == 0
     report = json.loads(out.read_text())

@@ -155,11 +155,11 @@ class TrainTransform(ValTransform):
             input (3, h, w) float32 normalised; joints (K, 3) float32, model-input pixels,
             left/right swapped when flipped.
         """
-        if aug.half_body is not None:
-            pts = record.joints[list(aug.half_body), :2]
-            lo, hi = pts.min(axis=0), pts.max(axis=0)
+        pts = record.joints[list(aug.half_body or ()), :2]
+        lo, hi = (pts.min(axis=0), pts.max(axis=0)) if len(pts) else (0, 0)
+        if aug.half_body is not None and np.all(hi - lo >= 1):
             center, scale = box_to_center_scale(np.concatenate([lo, hi]), self.aspect_ratio, padding=1.5)
-        else:
+        else:  # no half-body draw, or its joints (nearly) coincide: the person's box
             center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
         joints = record.joints[self.flip_index] if aug.flip else record.joints
         inp, joints = self.crop(image, joints, center, scale * aug.scale_mult, aug.rotation, aug.flip)
