@@ -92,14 +92,20 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
-    """The manifest of the highest-epoch checkpoint in ``save_dir``, or None."""
-    best, best_epoch = None, -1
+def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(epoch, manifest) of every readable checkpoint manifest in ``save_dir``, by epoch."""
+    found = []
     for m in Path(save_dir).glob("*.json"):
         try:
             doc = json.loads(m.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("epoch", -1) > best_epoch:
-            best, best_epoch = m, doc["epoch"]
-    return best
+        if isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("epoch"), int):
+            found.append((doc["epoch"], m))
+    return sorted(found)
+
+
+def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
+    """The manifest of the highest-epoch checkpoint in ``save_dir``, or None."""
+    found = checkpoints_in(save_dir)
+    return found[-1][1] if found else None

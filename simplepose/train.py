@@ -24,8 +24,7 @@ from mxnet import autograd, gluon
 from gluoncv.utils import LRScheduler, LRSequential
 from tqdm import tqdm
 
-from .checkpoint import FORMAT as CHECKPOINT_FORMAT
-from .checkpoint import atomic_write_text, latest_checkpoint, load_manifest, save_checkpoint
+from .checkpoint import atomic_write_text, checkpoints_in, latest_checkpoint, load_manifest, save_checkpoint
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints
 from .data.samples import EpochSampler, PoseSamples
@@ -279,13 +278,9 @@ def _fmt(v: float | None) -> str:
 
 def drop_later_checkpoints(save_dir: Path, epoch: int) -> None:
     """Remove manifests of epochs after ``epoch``: a resumed run replaces that abandoned future."""
-    for manifest in save_dir.glob("*.json"):
-        try:
-            doc = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(doc, dict) and doc.get("format") == CHECKPOINT_FORMAT and doc.get("epoch", -1) > epoch:
-            log.info("removing checkpoint %s (epoch %d, after the resumed epoch %d)", manifest, doc["epoch"], epoch)
+    for later, manifest in checkpoints_in(save_dir):
+        if later > epoch:
+            log.info("removing checkpoint %s (epoch %d, after the resumed epoch %d)", manifest, later, epoch)
             manifest.unlink()
 
 

@@ -41,3 +41,14 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_resume_withdraws_later_checkpoints(tmp_path):
+    from simplepose.train import drop_later_checkpoints
+    for epoch in (1, 2, 3):
+        (tmp_path / f"m-epoch{epoch}.json").write_text(
+            f'{{"format": "simplepose-checkpoint-1", "epoch": {epoch}, "params": "p", "states": "s"}}')
+    (tmp_path / "metrics.json").write_text('{"epoch": 9}')         # not a checkpoint: left alone
+    drop_later_checkpoints(tmp_path, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-epoch1.json", "metrics.json"]
+    assert latest_checkpoint(tmp_path) == tmp_path / "m-epoch1.json"
