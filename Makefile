@@ -9,10 +9,11 @@ DEMO_EPOCHS ?= 11
 
 .PHONY: demo test clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-onnxruntime.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-onnxruntime.txt
 	touch $@
 
 # A 10-minute CPU budget: ResNet-18 at 128x96 from scratch. The synthetic figures are colour-coded

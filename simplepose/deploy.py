@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -78,7 +79,10 @@ def symbol_forward(doc: dict[str, Any], ctx: Any = None) -> Callable[[np.ndarray
     import mxnet as mx
     from mxnet import gluon
     ctx = ctx or mx.cpu()
-    block = gluon.SymbolBlock.imports(doc["symbol"], [doc["input_name"]], doc["params"], ctx=ctx)
+    with warnings.catch_warnings():
+        # imports() infers types without an input and warns "Cannot decide type" for the data input.
+        warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
+        block = gluon.SymbolBlock.imports(doc["symbol"], [doc["input_name"]], doc["params"], ctx=ctx)
     block.hybridize(static_alloc=True)
     return lambda x: block(mx.nd.array(x, ctx=ctx)).asnumpy()
 
