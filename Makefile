@@ -25,7 +25,11 @@ demo: $(VENV)/.installed
 		--flip-prob 0 --scale-factor 0.25 --rotation-factor 30 \
 		--val-interval 5 --save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
 	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
-		--metrics-json $(DEMO_DIR)/eval.json
+		--metrics-json $(DEMO_DIR)/eval.json --results-json $(DEMO_DIR)/val_results.json
+	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
+		--out $(DEMO_DIR)/export
+	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --image data/synthetic/val/$$(ls data/synthetic/val | head -1) \
+		--out $(DEMO_DIR)/predict.png --json $(DEMO_DIR)/predict.json
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

@@ -143,19 +143,23 @@ class HeatmapCodec:
         """DARK's refinement: offset = -H^-1 g of the log heatmap at the integer peak, heatmap pixels.
 
         Network heatmaps are not exact Gaussians, so each is first smoothed with a Gaussian kernel
-        (as DARK does; an exact Gaussian stays one) and rescaled to its original peak.
+        (as DARK does; a Gaussian stays one) and rescaled to its original peak. The map is first
+        continued past its border (see ``_continue_log``), so that neither the smoothing nor the
+        differences at a peak on the border see a cut-off Gaussian.
         """
         n, k, h, w = heatmaps.shape
         ksize = int(6 * self.sigma - 1) | 1
-        flat = heatmaps.reshape(n * k, h, w)
-        # Zeros outside the map: reflecting the border would fold a Gaussian near the edge back onto itself.
-        smooth = np.stack([cv2.GaussianBlur(m, (ksize, ksize), 0, borderType=cv2.BORDER_CONSTANT) for m in flat]) if len(flat) else flat
-        peak_before = flat.reshape(n * k, -1).max(axis=1)
-        peak_after = smooth.reshape(n * k, -1).max(axis=1)
+        r = ksize // 2
+        flat = heatmaps.reshape(n * k, h, w).astype(np.float64)
+        # r + 1: after the blur, one continued pixel remains on each side for the differences.
+        wide = np.exp(_continue_log(np.log(np.maximum(flat, 1e-10)), r + 1)).astype(np.float32)
+        smooth = np.stack([cv2.GaussianBlur(m, (ksize, ksize), 0, borderType=cv2.BORDER_REPLICATE)
+                           for m in wide])[:, r:-r, r:-r] if len(wide) else wide
+        peak_before = flat.reshape(n * k, -1).max(axis=1) if len(flat) else np.zeros(0)
+        peak_after = smooth[:, 1:-1, 1:-1].reshape(n * k, -1).max(axis=1) if len(flat) else np.zeros(0)
         smooth *= (peak_before / np.maximum(peak_after, 1e-12))[:, None, None]
-        logh = np.log(np.maximum(smooth, 1e-10)).reshape(n, k, h, w)
-        logh = np.pad(logh, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
-        px = coords[..., 0].astype(np.int64) + 1   # +1: the padding
+        logh = np.log(np.maximum(smooth, 1e-10)).reshape(n, k, h + 2, w + 2)
+        px = coords[..., 0].astype(np.int64) + 1   # +1: the continued border
         py = coords[..., 1].astype(np.int64) + 1
         ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
 
@@ -199,3 +203,28 @@ class HeatmapCodec:
             before = out[..., np.clip(src - 1, 0, None)]
             moved = (1 - frac) * moved + frac * before
         return np.ascontiguousarray(moved, dtype=np.float32)
+
+
+def _continue_log(logh: np.ndarray, r: int) -> np.ndarray:
+    """Continue (M, h, w) log heatmaps by ``r`` pixels on every side -> (M, h + 2r, w + 2r).
+
+    Each row (then each column) goes on as the parabola through its last three values, the log of a
+    Gaussian, when that parabola bends down, else as its last value; the continuation never exceeds
+    the map's maximum, so it cannot invent a peak. An exact Gaussian is continued exactly, which is
+    what makes decoding of a joint near the crop border as exact as in the middle.
+    """
+    t = np.arange(1, r + 1, dtype=np.float64)
+
+    def along_last(a: np.ndarray) -> np.ndarray:
+        parts = [a]
+        for end in (a, a[..., ::-1]):   # the right side, then the left side mirrored
+            e0, e1, e2 = end[..., -1], end[..., -2], end[..., -3]
+            slope, curv = 1.5 * e0 - 2 * e1 + 0.5 * e2, 0.5 * e0 - e1 + 0.5 * e2
+            ext = e0[..., None] + slope[..., None] * t + curv[..., None] * t ** 2
+            ext = np.where((curv < 0)[..., None], ext, e0[..., None])
+            parts = parts + [ext] if end is a else [ext[..., ::-1]] + parts
+        return np.concatenate(parts, axis=-1)
+
+    top = logh.reshape(len(logh), -1).max(axis=1)[:, None, None] if len(logh) else 0.0
+    wide = np.swapaxes(along_last(np.swapaxes(along_last(logh), 1, 2)), 1, 2)
+    return np.minimum(wide, top)
