@@ -29,6 +29,7 @@ demo: $(VENV)/.installed
 	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
 		--out $(DEMO_DIR)/export
 	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --image data/synthetic/val/$$(ls data/synthetic/val | head -1) \
+		--boxes data/synthetic/annotations/person_keypoints_val.json \
 		--out $(DEMO_DIR)/predict.png --json $(DEMO_DIR)/predict.json
 
 test: $(VENV)/.installed

@@ -27,8 +27,9 @@ from .errors import MissingFileError, SimplePoseError
 log = logging.getLogger(__name__)
 
 
-def read_boxes(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Person boxes from JSON: a list of ``[x, y, w, h]`` or of COCO detections (``bbox``, ``score``).
+def read_boxes(path: str | os.PathLike, image_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Person boxes from JSON: a list of ``[x, y, w, h]``, a list of COCO detections (``bbox``, ``score``),
+    or a COCO annotation file (the non-crowd boxes of the image whose ``file_name`` is ``image_path``'s name).
 
     Returns:
         boxes (N, 4) float32 (x0, y0, x1, y1) image pixels, scores (N,) float32 (1 when not given).
@@ -40,6 +41,12 @@ def read_boxes(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         items = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SimplePoseError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(items, dict) and isinstance(items.get("annotations"), list):
+        name = Path(image_path).name
+        ids = {img.get("id") for img in items.get("images", []) if Path(str(img.get("file_name"))).name == name}
+        if not ids:
+            raise SimplePoseError(f"{path}: no image named {name} in this annotation file")
+        items = [a for a in items["annotations"] if a.get("image_id") in ids and not a.get("iscrowd", 0)]
     boxes, scores = [], []
     for i, item in enumerate(items if isinstance(items, list) else [None]):
         box, score = (item.get("bbox"), item.get("score", 1.0)) if isinstance(item, dict) else (item, 1.0)
@@ -47,7 +54,7 @@ def read_boxes(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             x, y, w, h = (float(v) for v in box)
         except (TypeError, ValueError):
             raise SimplePoseError(f"{path}: box {i} must be [x, y, width, height] or "
-                                  "{{'bbox': [x, y, width, height], 'score': s}}") from None
+                                  "{'bbox': [x, y, width, height], 'score': s}") from None
         if not (w > 0 and h > 0):
             raise SimplePoseError(f"{path}: box {i} {box} has no area")
         boxes.append([x, y, x + w, y + h])
@@ -81,8 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simplepose.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="export directory (written by python -m simplepose.export)")
     p.add_argument("--image", required=True, help="image file")
-    p.add_argument("--boxes", default=None, help="JSON list of [x, y, w, h] boxes or COCO detections "
-                                                  "(default: the whole image is one person box)")
+    p.add_argument("--boxes", default=None, help="JSON list of [x, y, w, h] boxes or COCO detections, or a COCO "
+                                                  "annotation file (this image's boxes); default: the whole image")
     p.add_argument("--out", default=None, help="PNG to write (default: IMAGE_STEM.pose.png next to the image)")
     p.add_argument("--json", default=None, help="keypoints JSON to write (default: IMAGE_STEM.pose.json)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="auto: ONNX Runtime when installed")
@@ -94,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = deploy_meta(doc)
     image = read_image(args.image, "--image")
     if args.boxes:
-        boxes, box_scores = read_boxes(args.boxes)
+        boxes, box_scores = read_boxes(args.boxes, args.image)
     else:
         boxes, box_scores = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32), np.ones(1, np.float32)
     forward, backend = deploy_forward(doc, args.backend)

@@ -97,6 +97,15 @@ def test_predict_draws_and_writes_keypoints(exported, synthetic, tmp_path, capsy
     poses = predict_image(doc, forward, read_image(first, "image"), boxes_xyxy)
     got = np.array([[v for v in p["keypoints"].values()] for p in result["people"]])
     np.testing.assert_allclose(got, poses, atol=0.01)
+    # A COCO annotation file gives the boxes of the image of that name.
+    assert predict_main(["--model", str(exported), "--image", first, "--boxes", synthetic["val_ann"],
+                         "--out", str(png), "--json", str(out)]) == 0
+    from_ann = json.loads(out.read_text())
+    doc_ann = json.loads(Path(synthetic["val_ann"]).read_text())
+    image_id = next(i["id"] for i in doc_ann["images"] if Path(first).name == Path(i["file_name"]).name)
+    np.testing.assert_allclose([p["bbox"] for p in from_ann["people"]],
+                               [a["bbox"] for a in doc_ann["annotations"] if a["image_id"] == image_id
+                                and not a["iscrowd"]], atol=1e-3)
     # Without boxes the whole image is the person box.
     assert predict_main(["--model", str(exported), "--image", first, "--out", str(png), "--json", str(out),
                          "--backend", "mxnet"]) == 0
