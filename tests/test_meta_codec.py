@@ -83,10 +83,29 @@ def test_codec_round_trip_and_weights():
     assert peak == (int(joints[5, 1] / 4 + 0.5), int(joints[5, 0] / 4 + 0.5))
 
 
+@pytest.mark.parametrize("method", ["standard", "dark"])
+def test_codec_round_trip_anywhere_in_the_input(method):
+    """dark decodes its own targets to within 0.05 input px, even at the border; standard rounds (~1.5 px)."""
+    codec = HeatmapCodec((128, 96), 4, 2, method)
+    rng = np.random.default_rng(4)
+    xy = rng.uniform([0, 0], [95, 127], (300, 2))
+    xy[:4] = [[0, 0], [95, 127], [0.3, 64], [94.6, 3.2]]        # on and next to the border
+    heatmaps, weights = codec.encode(np.c_[xy, np.full(300, 2)].astype(np.float32))
+    assert weights.all()
+    decoded, scores = codec.decode(heatmaps[None])
+    err = np.linalg.norm(decoded[0] - xy, axis=1)
+    if method == "dark":
+        assert err.max() < 0.05, err.max()
+    else:
+        # Rounding costs up to 2 px per axis inside; a joint past the last heatmap pixel loses 3 (4.24 px).
+        assert 1.2 < err.mean() < 1.8 and err.max() <= 3 * np.sqrt(2) + 1e-3, (err.mean(), err.max())
+
+
 def test_numpy_core_imports_no_mxnet():
-    """meta, data, codec and metrics stay usable outside MXNet (e.g. behind ONNX Runtime)."""
+    """meta, data, codec, metrics, evaluation and prediction stay usable outside MXNet (behind ONNX Runtime)."""
     code = ("import sys; import simplepose.meta, simplepose.codec, simplepose.metrics, simplepose.data.coco, "
-            "simplepose.data.transforms, simplepose.data.samples, simplepose.data.synthetic; "
+            "simplepose.data.transforms, simplepose.data.samples, simplepose.data.synthetic, "
+            "simplepose.evaluate, simplepose.deploy, simplepose.predict, simplepose.visualize; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mxnet', 'gluoncv')))")
     res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)
