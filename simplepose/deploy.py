@@ -7,7 +7,6 @@ MXNet is imported only for the latter.
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from .codec import HeatmapCodec
 from .data.transforms import ValTransform
 from .errors import MissingFileError, SimplePoseError
+from .jsonfile import read_json
 from .meta import KeypointMeta
 
 DEPLOY_FILE = "deploy.json"
@@ -28,12 +28,7 @@ BACKENDS = ("auto", "onnx", "mxnet")
 def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
     """Read ``deploy.json`` of an export directory; file entries become full paths (None when absent)."""
     path = Path(model_dir) / DEPLOY_FILE
-    if not path.is_file():
-        raise MissingFileError(f"{path}: not found; is {model_dir} a directory written by simplepose.export?")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimplePoseError(f"{path}: corrupt ({exc})") from None
+    doc = read_json(path, "export description (written by python -m simplepose.export)")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise SimplePoseError(f"{path}: not a simplepose export description")
     for key in ("symbol", "params", "onnx"):

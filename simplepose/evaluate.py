@@ -34,7 +34,8 @@ from pycocotools.cocoeval import COCOeval
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints, box_to_center_scale, read_image
 from .data.transforms import ValTransform, crop_to_image
-from .errors import MissingFileError, SimplePoseError
+from .errors import SimplePoseError
+from .jsonfile import read_json
 from .meta import KeypointMeta
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,7 @@ def detection_boxes(det_file: str | os.PathLike, dataset: COCOKeyPoints, thresh:
     annotation file is evaluated, so a person the detector missed counts as missed.
     """
     path = Path(det_file)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: detection file not found")
-    try:
-        dets = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimplePoseError(f"{path}: not valid JSON ({exc})") from None
+    dets = read_json(path, "detection file")
     if not isinstance(dets, list):
         raise SimplePoseError(f"{path}: expected a list of detections in COCO results format")
     ids, paths, boxes, scores = [], [], [], []

@@ -22,7 +22,8 @@ from .cli import run_main, setup_logging
 from .data.coco import box_to_center_scale, read_image
 from .data.transforms import crop_to_image
 from .deploy import BACKENDS, deploy_codec, deploy_forward, deploy_meta, deploy_transform, load_deploy
-from .errors import MissingFileError, SimplePoseError
+from .errors import SimplePoseError
+from .jsonfile import read_json
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,7 @@ def read_boxes(path: str | os.PathLike, image_path: str) -> tuple[np.ndarray, np
     Returns:
         boxes (N, 4) float32 (x0, y0, x1, y1) image pixels, scores (N,) float32 (1 when not given).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: boxes file not found")
-    try:
-        items = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimplePoseError(f"{path}: not valid JSON ({exc})") from None
+    items = read_json(path, "boxes file")
     if isinstance(items, dict) and isinstance(items.get("annotations"), list):
         name = Path(image_path).name
         ids = {img.get("id") for img in items.get("images", []) if Path(str(img.get("file_name"))).name == name}

@@ -1,5 +1,4 @@
 """Our re-implementations against GluonCV's on the same inputs."""
-import random
 
 import mxnet as mx
 import numpy as np
