@@ -9,6 +9,7 @@ from pycocotools.coco import COCO
 
 import eval_simple_pose
 from simplepose.codec import HeatmapCodec
+from simplepose.errors import SimplePoseError
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.transforms import ValTransform, affine_matrix, transform_points
 from simplepose.evaluate import (BoxCrops, KeypointCollector, detection_boxes, evaluate_keypoints, gt_boxes,
@@ -175,3 +176,21 @@ def test_detector_boxes_missing_area_and_results_file(synthetic, trained, tmp_pa
     gt = load_coco_gt(ann_file, 1)
     dt = gt.loadRes(str(results))
     assert len(dt.anns) == report["predictions"] and isinstance(gt, COCO)
+
+
+def test_sigmas_flag_overrides_the_metadata(synthetic, trained, tmp_path):
+    """Larger OKS sigmas forgive more: AP cannot drop; a wrong count is a one-line error."""
+    common = ["--params", trained, "--ann", synthetic["val_ann"], "--images", synthetic["val_images"], "-j", "0"]
+    figures = {}
+    for name, sigmas in (("coco", None), ("lenient", [0.5] * 17)):
+        out = tmp_path / f"{name}.json"
+        extra = []
+        if sigmas:
+            (tmp_path / "sigmas.json").write_text(json.dumps(sigmas))
+            extra = ["--sigmas", str(tmp_path / "sigmas.json")]
+        assert eval_simple_pose.main(common + extra + ["--metrics-json", str(out)]) == 0
+        figures[name] = json.loads(out.read_text())["AP"]
+    assert figures["lenient"] > figures["coco"] + 0.05, figures
+    (tmp_path / "short.txt").write_text("0.1 0.2 0.3")
+    with pytest.raises(SimplePoseError, match=r"short.txt: 3 sigmas given for 17 keypoints"):
+        eval_simple_pose.main(common + ["--sigmas", str(tmp_path / "short.txt")])
