@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.data.samples import PoseSamples
     from simplepose.data.transforms import ValTransform
     from simplepose.meta import KeypointMeta
-    from simplepose.model import get_pose_model
+    from simplepose.model import get_pose_model, load_checkpoint_params
     from simplepose.train import contexts, evaluate_heatmaps, prepare_synthetic
 
     prepare_synthetic(cfg)
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     val = COCOKeyPoints(cfg["val_ann"], cfg["val_images"], meta=meta, category_id=cfg.get("category_id"))
     ctx = contexts(cfg)
     net = get_pose_model(cfg["model"], meta.num_joints)
-    net.load_parameters(ckpt["params"], ctx=ctx, cast_dtype=True)  # float16 checkpoints evaluate in float32
+    load_checkpoint_params(net, ckpt["params"], ctx)  # float16 checkpoints evaluate in float32
     net.hybridize(static_alloc=True)
     h, w = cfg["input_size"]
     samples = PoseSamples(val, ValTransform((h, w), cfg["mean"], cfg["std"]), HeatmapCodec((h, w), 4, cfg["sigma"]))

@@ -45,7 +45,7 @@ from .data.transforms import TrainTransform, ValTransform
 from .errors import MissingFileError, SimplePoseError
 from .meta import KeypointMeta
 from .metrics import HeatmapAccuracy
-from .model import SimplePoseResNet, get_pose_model, load_gluoncv_pose_weights
+from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights
 from .options import gpu_ids
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ class Run:
         self.net = build_model(cfg, k, self.ctx) if not resume_from else get_pose_model(cfg["model"], k)
         if resume_from:
             # cast_dtype: a float16 checkpoint loads into the float32 model, which is cast below.
-            self.net.load_parameters(resume_from["params"], ctx=self.ctx, cast_dtype=True)
+            load_checkpoint_params(self.net, resume_from["params"], self.ctx)
         self.net.cast(cfg["dtype"])
         if cfg["mode"] == "hybrid":
             self.net.hybridize(static_alloc=True, static_shape=True)
