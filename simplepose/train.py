@@ -252,6 +252,10 @@ class Run:
         if resume_from:
             # cast_dtype: a float16 checkpoint loads into the float32 model, which is cast below.
             load_checkpoint_params(self.net, resume_from["params"], self.ctx)
+        else:
+            # Finish Gluon's deferred initialisation now, so every parameter exists from the start (an
+            # inference pass leaves BatchNorm's running statistics alone and draws the same numbers).
+            self.net(mx.nd.zeros((1, 3, h, w), ctx=self.ctx[0]))
         self.net.cast(cfg["dtype"])
         if cfg["mode"] == "hybrid":
             self.net.hybridize(static_alloc=True, static_shape=True)
@@ -266,6 +270,8 @@ class Run:
         # (update_on_kvstore=False), so each holds the optimizer state a checkpoint needs.
         self.trainer = gluon.Trainer(list(self.net._collect_params_with_prefix().values()), "adam", opt,
                                      kvstore=self.kv or kvstore, update_on_kvstore=False if self.kv else None)
+        # BatchNorm running statistics: not trained, updated by the forward pass itself.
+        self._aux = [p for p in self.net.collect_params().values() if p.grad_req == "null"]
         if self.kv:
             self._init_kv_keys()
         if resume_from:
@@ -275,7 +281,9 @@ class Run:
             self.trainer.optimizer.lr_scheduler = opt["lr_scheduler"]
             # Count updates in this run's batches (--batch-size or device count may have changed) and
             # honour this run's weight decay.
-            self.trainer.optimizer.num_update = self.start_epoch * self.iters_per_epoch + self.start_batch
+            # Skipped batches (--nan-policy skip) were no updates.
+            self.trainer.optimizer.num_update = (self.start_epoch * self.iters_per_epoch + self.start_batch
+                                                 - self.nan_skipped)
             was = resume_from.get("batch_size_total")
             if self.start_batch and was != self.batch_size * self.num_workers:
                 raise SimplePoseError(
@@ -306,7 +314,6 @@ class Run:
 
     def _init_kv_keys(self) -> None:
         """Our kvstore keys (every worker calls this; rank 0's values are the initial ones)."""
-        self._aux = [p for p in self.net.collect_params().values() if p.grad_req == "null"]
         self.kv.init(_FLAG_KEY, mx.nd.zeros((1,)))
         self.kv.init([_AUX_KEY + i for i in range(len(self._aux))], [p.data(self.ctx[0]) for p in self._aux])
 
@@ -331,7 +338,9 @@ class Run:
         infinite loss is found before the update: the caller stops (``--nan-policy stop``), or
         the update is skipped (``skip``; with several workers, all skip together).
         """
-        dtype = self.cfg["dtype"]
+        dtype, skip = self.cfg["dtype"], self.cfg.get("nan_policy", "stop") == "skip"
+        # The forward pass moves BatchNorm's running statistics; a skipped batch must not.
+        aux = [[a.copy() for a in p.list_data()] for p in self._aux] if skip else []
         xs = gluon.utils.split_and_load(data, self.ctx)
         ys = gluon.utils.split_and_load(label, self.ctx)
         ws = gluon.utils.split_and_load(weight, self.ctx)
@@ -341,13 +350,14 @@ class Run:
         autograd.backward(losses)
         batch_loss = sum(float(l.sum().asscalar()) for l in losses)
         bad = not np.isfinite(batch_loss)
-        if self.kv and self.cfg.get("nan_policy", "stop") == "skip":
+        if self.kv and skip:
             bad = self._all_workers_sum(float(bad)) > 0
             batch_loss = float("nan") if bad else batch_loss
         if bad:
-            if self.cfg.get("nan_policy", "stop") == "skip":
-                # The schedule runs in batches (it is defined in epochs); Adam's moments do not move.
-                self.trainer.optimizer.num_update += 1
+            if skip:
+                for param, saved in zip(self._aux, aux):
+                    for arr, old in zip(param.list_data(), saved):
+                        old.copyto(arr)
             return batch_loss, ys, outs
         # Distributed: the server sums the workers' gradients, so normalise by the global batch.
         self.trainer.step(self.batch_size * self.num_workers)
@@ -421,6 +431,9 @@ class Run:
         if progress is not None and progress.batches:
             extra.update(batch=progress.batches, progress=asdict(progress), interrupted=True)
             prefix = self._prefix(progress.epoch, progress.batches)
+        # A hybridized (static_alloc) network's BatchNorm running statistics can be read before the last
+        # forward pass has written them (seen with MXNet 1.9.1 on CPU, mid-epoch): finish all work first.
+        mx.nd.waitall()
         path = save_checkpoint(prefix, self.net, self.trainer, epoch, self.cfg, self.meta.to_dict(), extra)
         if progress is None:
             # Checkpoints written inside earlier epochs are superseded by this one.
@@ -507,6 +520,7 @@ class Run:
 
 def parameter_digest(net: gluon.Block) -> str:
     """SHA-256 of all parameter values (structural order, first device): equal digests, equal parameters."""
+    mx.nd.waitall()   # see Run._save
     digest = hashlib.sha256()
     for name, param in net._collect_params_with_prefix().items():
         digest.update(name.encode())

@@ -32,6 +32,14 @@ TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch
 NUM_IMAGES = 6
 
 
+@pytest.fixture(autouse=True)
+def _drop_log_handlers():
+    """The command lines log to the stream of the test that ran them; do not let later tests write there."""
+    import logging
+    yield
+    logging.getLogger().handlers.clear()
+
+
 @pytest.fixture
 def data(synthetic, tmp_path):
     """A private copy of the first images of the generated training set, to break."""
