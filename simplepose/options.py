@@ -215,6 +215,9 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
     from .model import parse_model_name  # validates --model; imported here to keep options light
     parse_model_name(cfg["model"])
+    if cfg["kvstore"].startswith("dist") and os.environ.get("DMLC_ROLE") != "worker":
+        raise SimplePoseError(f"--kvstore {cfg['kvstore']}: this process is not a worker of a parameter-server job "
+                              "(no DMLC_ROLE=worker); start it with python -m simplepose.launch -n N -s S -- ...")
     if not gpu_ids(cfg) and cfg["dtype"] == "float16":
         raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
     return cfg

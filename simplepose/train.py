@@ -182,7 +182,8 @@ def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx:
 class Run:
     """One training run; see the module docstring for what it writes."""
 
-    def __init__(self, cfg: dict[str, Any], resume_from: dict[str, Any] | None = None):
+    def __init__(self, cfg: dict[str, Any], resume_from: dict[str, Any] | None = None,
+                 kv: mx.kv.KVStore | None = None):
         self.cfg = cfg
         self.save_dir = Path(cfg["save_dir"])
         self.ctx = contexts(cfg)
@@ -193,7 +194,7 @@ class Run:
         self.partial = EpochProgress(**resume_from["progress"]) if self.start_batch else None
         # Distributed: the parameter-server kvstore (it connects to the scheduler now) and our rank.
         kvstore = cfg.get("kvstore", "device")
-        self.kv = mx.kv.create(kvstore) if kvstore.startswith("dist") else None
+        self.kv = kv or (mx.kv.create(kvstore) if kvstore.startswith("dist") else None)
         self.rank, self.num_workers = (self.kv.rank, self.kv.num_workers) if self.kv else (0, 1)
         self.writer = self.rank == 0   # only rank 0 validates and writes metrics and checkpoints
         seed = cfg["seed"]
