@@ -237,7 +237,6 @@ def test_crash_in_a_loader_worker_names_the_record(data):
 
 # --- checkpoints and flags ----------------------------------------------------------------------
 
-@pytest.mark.slow
 def test_checkpoint_of_another_keypoint_count(data, capsys, tmp_path):
     status, err = train(data, capsys)
     assert status == 0, err
