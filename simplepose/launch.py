@@ -17,8 +17,8 @@ that role runs the role's loop and exits when the workers are done. Workers lear
 their rank from the kvstore (``kv.rank``).
 
 The launcher waits for the workers and returns the first non-zero exit status of
-a worker (0 when all succeed). When a worker fails, on ``--timeout``, or on Ctrl-C
-(forwarded to the workers first, so rank 0 can write its checkpoint), it stops
+a worker (0 when all succeed). When a worker fails, on ``--timeout``, or on Ctrl-C or
+SIGTERM (passed to the workers as Ctrl-C first, so rank 0 can write its checkpoint), it stops
 every process it started (each in its own process group, DataLoader workers
 included) and returns 124 for a timeout, 130 for Ctrl-C. ``--print-env`` prints the
 environment of each role instead, for starting them by hand on several machines.
@@ -74,6 +74,9 @@ def launch(command: Sequence[str], num_workers: int, num_servers: int, host: str
     """Run ``command`` as ``num_workers`` workers with a scheduler and ``num_servers`` servers; the exit status."""
     port = port or free_port(host)
     base = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C and SIGTERM (a cluster scheduler's stop) both end the job cleanly, even when this process
+    # was started with SIGINT ignored (a background job of a non-interactive shell).
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     start = lambda role, cmd: subprocess.Popen(  # noqa: E731  own process group: stop it with its children
         cmd, env={**base, **role_env(role, host, port, num_workers, num_servers)}, start_new_session=True)
     helper = [sys.executable, "-c", "import mxnet"]
@@ -113,7 +116,13 @@ def launch(command: Sequence[str], num_workers: int, num_servers: int, host: str
             if not _wait_all(everyone, 5):
                 _stop(everyone, signal.SIGKILL)
                 _wait_all(everyone, 5)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return status
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -405,13 +405,19 @@ class Run:
                          self.batch_size * cfg["log_interval"] / (time.time() - btic), p.loss_sum / max(p.seen, 1),
                          self.trainer.learning_rate, *metric.get())
                 btic = time.time()
-            if self._interrupt.requested:
+            if self._stop_requested():
                 raise StopRequested
         if self.kv:
             self._average_aux_states()
         return {"train_loss": p.loss_sum / max(p.seen, 1), "lr": self.trainer.learning_rate,
                 "train_acc": metric.get()[1], "samples_per_sec": p.seen / max(p.seconds, 1e-9),
                 "seconds": p.seconds, "nan_skipped": len(p.nan_skipped)}
+
+    def _stop_requested(self) -> bool:
+        """Ctrl-C seen here or, distributed, by any worker: all workers stop after the same batch."""
+        if self.kv:
+            return self._all_workers_sum(float(self._interrupt.requested)) > 0
+        return self._interrupt.requested
 
     def _count_bad(self, bad: np.ndarray) -> None:
         for idx in bad[bad >= 0].tolist():
@@ -507,11 +513,18 @@ class Run:
                     if self.writer and (epoch == cfg["num_epochs"] or (freq and epoch % freq == 0)):
                         log.info("saved checkpoint %s", self._save(epoch, row))
                     completed, self.progress = epoch, None
-                    if self._interrupt.requested:
+                    if self._stop_requested():
                         raise StopRequested
-            except (StopRequested, SimplePoseError):
-                # Between two batches the state is consistent (a NaN is caught before the update,
-                # a bad image before its batch starts): keep it. Not after a second Ctrl-C.
+            except StopRequested:
+                # Between two batches the state is consistent: keep it. (Not after a second Ctrl-C.)
+                self._save_on_stop(completed)
+                if self.kv:
+                    # All workers stopped together; the others leave the job after rank 0 has written.
+                    self._all_workers_sum(0.0)
+                raise
+            except SimplePoseError:
+                # Also consistent: a bad image stops before its batch starts (a NaN loss stops before
+                # the update, but is not saved: the last good checkpoint is the one to resume from).
                 self._save_on_stop(completed)
                 raise
         log.info("skipped: %s", self.summary())

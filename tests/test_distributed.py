@@ -89,3 +89,52 @@ def test_dist_kvstore_outside_a_job_is_a_one_line_error(synthetic, tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith(
         "error: --kvstore dist_sync: this process is not a worker of a parameter-server job")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tmp_path):
+    """Ctrl-C to the launcher: the workers agree (through the kvstore) on the batch to stop after,
+    rank 0 writes the mid-epoch checkpoint, and the job resumes from it."""
+    import signal
+    save = tmp_path / "dist"
+    train = [sys.executable, "train_simple_pose.py", "--kvstore", "dist_sync", "--train-ann", synthetic["train_ann"],
+             "--train-images", synthetic["train_images"], "--model", "simple_pose_resnet18_v1b", "--input-size",
+             "64,64", "--batch-size", "8", "-j", "0", "--num-epochs", "2", "--log-interval", "1",
+             "--save-dir", str(save)]
+    proc = subprocess.Popen([sys.executable, "-m", "simplepose.launch", "--timeout", str(LIMIT), "-n", "2", "-s", "1",
+                             "--", *train], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + LIMIT
+        log = save / "train.log"
+        while not (log.exists() and "Epoch[2] Batch[1]" in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "training ended or stalled before epoch 2"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert err.count("error: interrupted") == 2, err[-3000:]            # both workers stopped themselves
+    stopped = list(save.glob("*-batch*.json"))
+    assert len(stopped) == 1, err[-3000:]
+    manifest = load_manifest(stopped[0])
+    assert manifest["epoch"] == 1 and 1 <= manifest["batch"] <= 5 and manifest["batch_size_total"] == 16
+    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "train_simple_pose.py", "--resume", str(save),
+                  "-j", "0"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"resumed from {stopped[0]} at epoch 1 (update {5 + manifest['batch']}" in res.stderr
+    digests = re.findall(r"final parameters sha256 ([0-9a-f]{64})", res.stderr)
+    assert len(digests) == 2 and digests[0] == digests[1]
+
+
+def test_print_env_for_starting_roles_by_hand(capsys):
+    from simplepose.launch import main
+    assert main(["-n", "4", "-s", "2", "--host", "10.0.0.1", "--port", "9200", "--print-env", "--",
+                 "python", "train_simple_pose.py", "--kvstore", "dist_sync"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["# scheduler", "# server", "# worker"]
+    common = "DMLC_PS_ROOT_URI=10.0.0.1 DMLC_PS_ROOT_PORT=9200 DMLC_NUM_SERVER=2 DMLC_NUM_WORKER=4"
+    assert all(common in line for line in lines)
+    assert "DMLC_ROLE=server" in lines[1] and lines[1].endswith("python -c 'import mxnet'")
+    assert "DMLC_ROLE=worker" in lines[2] and lines[2].endswith("python train_simple_pose.py --kvstore dist_sync")
