@@ -197,6 +197,9 @@ class Run:
         self.kv = kv or (mx.kv.create(kvstore) if kvstore.startswith("dist") else None)
         self.rank, self.num_workers = (self.kv.rank, self.kv.num_workers) if self.kv else (0, 1)
         self.writer = self.rank == 0   # only rank 0 validates and writes metrics and checkpoints
+        self._interrupt = _DeferredInterrupt()   # replaced by fit's, which listens for Ctrl-C
+        self._clean = True                      # False while a batch is half done (see _save_on_stop)
+        self.progress: EpochProgress | None = None
         seed = cfg["seed"]
         random.seed(seed)
         np.random.seed(seed)
@@ -452,8 +455,8 @@ class Run:
 
     def _save_on_stop(self, completed: int) -> None:
         """Ctrl-C or a bad image between two batches: keep the state so that --resume continues exactly."""
-        p = getattr(self, "progress", None)
-        if not self.writer or not getattr(self, "_clean", True):
+        p = self.progress
+        if not self.writer or not self._clean:
             return
         if p is not None and p.epoch == completed + 1 and p.batches:
             path = self._save(completed, None, p)

@@ -11,7 +11,6 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import mxnet as mx
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Crashes and resume, NaN losses, several devices, float16: the training loop under stress."""
 import json
-import os
 import signal
 import subprocess
 import sys
