@@ -9,10 +9,11 @@ DEMO_EPOCHS ?= 11
 
 .PHONY: demo test clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-onnxruntime.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-onnxruntime.txt
 	touch $@
 
 # A 10-minute CPU budget: ResNet-18 at 128x96 from scratch. The synthetic figures are colour-coded
@@ -24,7 +25,12 @@ demo: $(VENV)/.installed
 		--flip-prob 0 --scale-factor 0.25 --rotation-factor 30 \
 		--val-interval 5 --save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
 	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
-		--metrics-json $(DEMO_DIR)/eval.json
+		--metrics-json $(DEMO_DIR)/eval.json --results-json $(DEMO_DIR)/val_results.json
+	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
+		--out $(DEMO_DIR)/export
+	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --image data/synthetic/val/$$(ls data/synthetic/val | head -1) \
+		--boxes data/synthetic/annotations/person_keypoints_val.json \
+		--out $(DEMO_DIR)/predict.png --json $(DEMO_DIR)/predict.json
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Evaluate a simplepose checkpoint on a COCO-format keypoint set: `python eval_simple_pose.py --help`.
+"""Evaluate a simplepose model with COCO OKS AP: `python eval_simple_pose.py --help`.
 
-Reports the validation loss (weighted L2) and HeatmapAccuracy on ground-truth
-boxes. COCO OKS AP evaluation is not built yet.
+Runs a checkpoint (or an export directory) on the people of a COCO-format keypoint file,
+on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
+keypoint statistics and a per-keypoint AP breakdown (see ``simplepose.evaluate``).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Sequence
@@ -16,11 +18,30 @@ from simplepose.options import DATA_FLAGS, add_data_options, add_runtime_options
 
 
 def eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Evaluate a simplepose checkpoint (validation loss and HeatmapAccuracy).")
-    p.add_argument("--params", required=True, help="checkpoint: its .json manifest, .params file or prefix")
+    p = argparse.ArgumentParser(description="Evaluate a simplepose model with COCO keypoint AP.")
+    p.add_argument("--params", required=True,
+                   help="checkpoint (.json manifest, .params file or prefix) or export directory (deploy.json)")
     add_data_options(p, train=False)
     add_runtime_options(p)
-    p.add_argument("--metrics-json", default=None, help="also write the figures to this JSON file")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None, help="checked against the checkpoint when given")
+    g.add_argument("--input-size", default=None, help="crop 'height,width' (default: the checkpoint's)")
+    g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
+                   help="runtime of an export directory (default auto: ONNX Runtime when installed)")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--boxes", default=None,
+                   help="person detections in COCO results format (default: ground-truth boxes)")
+    g.add_argument("--box-thresh", type=float, default=0.0, help="minimum detection score (default 0)")
+    g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
+    g.add_argument("--decode", choices=("standard", "dark"), default=None,
+                   help="heatmap decoding (default: the codec the model was trained with)")
+    g.add_argument("--kpt-thresh", type=float, default=0.2,
+                   help="keypoint scores above this count in the instance score (default 0.2)")
+    g.add_argument("--oks-nms", type=float, default=0.9,
+                   help="OKS-NMS threshold per image; 1 keeps every pose (default 0.9)")
+    g.add_argument("--sigmas", default=None, help="file with K OKS sigmas, overriding the model's metadata")
+    g.add_argument("--metrics-json", default=None, help="write the statistics to this JSON file")
+    g.add_argument("--results-json", default=None, help="write the predictions in COCO results format")
     return p
 
 
@@ -29,50 +50,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
     setup_logging()
-    from simplepose.checkpoint import atomic_write_text, load_manifest
     from simplepose.errors import SimplePoseError
-    ckpt = load_manifest(args.params)
-    # The checkpoint's config (model, input size, data) with this command line's flags on top;
-    # data flags given here replace the checkpoint's validation files.
-    cfg = {**ckpt["config"], **{k: getattr(args, k) for k in given}}
-    data_flags = [k for k in DATA_FLAGS if hasattr(args, k)]
-    if given & set(data_flags):
-        cfg.update({k: getattr(args, k) for k in data_flags})
-    cfg.update(gpus=args.gpus, num_gpus=args.num_gpus)   # devices are this machine's, not the trainer's
-    resolve_data(cfg, train=False)
-    if not cfg.get("val_ann"):
-        raise SimplePoseError("no evaluation data: give --val-ann and --val-images, --data-dir, or --dataset synthetic")
-    if args.batch_size < 1:
-        raise SimplePoseError(f"--batch-size {args.batch_size}: must be at least 1")
+    from simplepose.options import _ints
+    for flag, ok in (("batch_size", args.batch_size >= 1), ("num_workers", args.num_workers >= 0),
+                     ("kpt_thresh", 0 <= args.kpt_thresh < 1), ("oks_nms", 0 < args.oks_nms <= 1)):
+        if not ok:
+            raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: out of range")
 
     from mxnet import gluon
+    from tqdm import tqdm
+    from simplepose.checkpoint import atomic_write_text
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
-    from simplepose.data.samples import PoseSamples
     from simplepose.data.transforms import ValTransform
-    from simplepose.meta import KeypointMeta
-    from simplepose.model import get_pose_model, load_checkpoint_params
-    from simplepose.train import contexts, evaluate_heatmaps, prepare_synthetic
+    from simplepose.evaluate import (BoxCrops, detection_boxes, evaluate_keypoints, gt_boxes, load_coco_gt,
+                                     predict_keypoints)
+    from simplepose.inference import load_for_inference
+    from simplepose.meta import KeypointMeta, load_sigmas
+    from simplepose.train import contexts, prepare_synthetic
 
-    prepare_synthetic(cfg)
-    meta = KeypointMeta.from_dict(ckpt["meta"])
-    val = COCOKeyPoints(cfg["val_ann"], cfg["val_images"], meta=meta, category_id=cfg.get("category_id"))
-    ctx = contexts(cfg)
-    net = get_pose_model(cfg["model"], meta.num_joints)
-    load_checkpoint_params(net, ckpt["params"], ctx)  # float16 checkpoints evaluate in float32
-    net.hybridize(static_alloc=True)
-    h, w = cfg["input_size"]
-    samples = PoseSamples(val, ValTransform((h, w), cfg["mean"], cfg["std"]), HeatmapCodec((h, w), 4, cfg["sigma"]))
-    loader = gluon.data.DataLoader(samples, batch_size=args.batch_size * len(ctx), shuffle=False,
+    ctx = contexts({"gpus": args.gpus, "num_gpus": args.num_gpus})
+    forward, desc, what = load_for_inference(args.params, ctx, args.backend)
+    if args.model and args.model != desc["model"]:
+        raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
+    input_size = desc["input_size"]
+    if args.input_size:
+        input_size = _ints(args.input_size, "--input-size")
+        if len(input_size) != 2 or any(v <= 0 or v % 32 for v in input_size):
+            raise SimplePoseError(f"--input-size {args.input_size!r}: need 'height,width', multiples of 32")
+        if desc.get("format"):
+            raise SimplePoseError(f"--input-size: {args.params} is an export with a fixed input size "
+                                  f"{desc['input_size']}; evaluate its checkpoint instead")
+    meta = KeypointMeta.from_dict(desc["meta"])
+    if args.sigmas:
+        meta = dataclasses.replace(meta, sigmas=tuple(load_sigmas(args.sigmas, meta.num_joints)))
+    if meta.sigmas is None:
+        raise SimplePoseError(f"{args.params}: no OKS sigmas for keypoints {list(meta.names)}; give --sigmas FILE")
+
+    # The data: this command line's data flags, else the validation data the model was trained with.
+    data = {k: getattr(args, k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+                                                       "synthetic_val_images") if hasattr(args, k)}
+    if not given & set(DATA_FLAGS) and desc.get("data"):
+        data.update({k: v for k, v in desc["data"].items() if k in data and k not in given and v is not None})
+    resolve_data(data, train=False)
+    if not data.get("val_ann"):
+        raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
+    prepare_synthetic(data)
+    dataset = COCOKeyPoints(data["val_ann"], data["val_images"], meta=meta, category_id=data.get("category_id"))
+    boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
+    crops = BoxCrops(boxes, ValTransform(input_size, desc["mean"], desc["std"]))
+    codec = HeatmapCodec(input_size, desc["stride"], desc["sigma"], args.decode or desc["codec"])
+    loader = gluon.data.DataLoader(crops, batch_size=args.batch_size * len(ctx), shuffle=False,
                                    num_workers=args.num_workers)
-    loss, acc = evaluate_heatmaps(net, loader, ctx)
-    report = {"checkpoint": ckpt["params"], "epoch": ckpt["epoch"], "ann": cfg["val_ann"], "people": len(val),
-              "boxes": "ground truth", "val_loss": loss, "val_acc": acc}
-    print(f"{ckpt['params']} (epoch {ckpt['epoch']}) on {cfg['val_ann']}, {len(val)} people, ground-truth boxes:")
-    print(f"  val loss (weighted L2)  {loss:.6f}")
-    print(f"  val HeatmapAccuracy     {acc:.4f}")
+    batches = (b.asnumpy() for b in tqdm(loader, desc="inference", disable=None, leave=False))
+    keypoints = predict_keypoints(forward, batches, crops, codec, meta.flip_index if args.flip_test else None)
+    gt = load_coco_gt(data["val_ann"], dataset.category_id)
+    report, results = evaluate_keypoints(gt, keypoints, boxes, crops, meta, dataset.category_id,
+                                         args.kpt_thresh, args.oks_nms)
+    settings = {"model": what, "ann": data["val_ann"], "input_size": list(input_size), "flip_test": args.flip_test,
+                "decode": codec.method, "kpt_thresh": args.kpt_thresh, "oks_nms": args.oks_nms}
+    print(f"{what} on {data['val_ann']}, input {input_size[0]}x{input_size[1]}, "
+          f"flip test {'on' if args.flip_test else 'off'}, decode {codec.method}")
+    print("\n".join(report.lines()))
+    if args.results_json:
+        atomic_write_text(args.results_json, json.dumps(results))
     if args.metrics_json:
-        atomic_write_text(args.metrics_json, json.dumps(report, indent=1))
+        atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1))
     return 0
 
 

@@ -1,16 +1,28 @@
 """Heatmap codec: joints <-> Gaussian heatmaps, one object for both directions.
 
 Training targets and inference decoding come from the same object so they
-cannot drift apart. The default (``"standard"``) reproduces GluonCV / Simple
-Baselines exactly: the Gaussian centre is the joint position divided by the
-stride and rounded to an integer heatmap pixel, sigma in heatmap pixels, the
-Gaussian is cut to a (6 sigma + 1) square window, a joint's weight is 0 when it
-is unlabelled or its whole window lies off the map; decoding is argmax plus a
-quarter-pixel step towards the higher neighbour.
+cannot drift apart. Two methods:
+
+- ``"standard"`` reproduces GluonCV / Simple Baselines exactly: the Gaussian
+  centre is the joint position divided by the stride and rounded to an integer
+  heatmap pixel, sigma in heatmap pixels, the Gaussian is cut to a
+  (6 sigma + 1) square window, a joint's weight is 0 when it is unlabelled or
+  its whole window lies off the map; decoding is argmax plus a quarter-pixel
+  step towards the higher neighbour. Rounding costs up to half a heatmap pixel
+  (2 input pixels at stride 4) in both directions.
+- ``"dark"`` (Zhang et al., "Distribution-Aware Coordinate Representation",
+  CVPR 2020): targets are Gaussians centred on the exact sub-pixel position, and
+  decoding refines the argmax by one Newton step on the log of the (smoothed)
+  heatmap, which is exact for a Gaussian because its log is a quadratic.
+
+In both, heatmap pixel ``u`` is model-input pixel ``stride * u``.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+METHODS = ("standard", "dark")
 
 
 class HeatmapCodec:
@@ -20,17 +32,26 @@ class HeatmapCodec:
         input_size: (height, width) of the model input, pixels.
         stride: input pixels per heatmap pixel (4 for three stride-2 deconvolutions after a stride-32 backbone).
         sigma: Gaussian sigma, heatmap pixels.
+        method: ``"standard"`` (GluonCV) or ``"dark"`` (sub-pixel targets, Newton-refined decoding).
     """
 
-    def __init__(self, input_size: tuple[int, int] = (256, 192), stride: int = 4, sigma: float = 2.0):
+    def __init__(self, input_size: tuple[int, int] = (256, 192), stride: int = 4, sigma: float = 2.0,
+                 method: str = "standard"):
+        if method not in METHODS:
+            raise ValueError(f"codec method {method!r}: expected one of {', '.join(METHODS)}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.stride = int(stride)
         self.sigma = float(sigma)
+        self.method = method
         # int(i / 4) as GluonCV's training script sizes the heatmap.
         self.heatmap_size = (int(self.input_size[0] / stride), int(self.input_size[1] / stride))
         # Feature stride per axis: input size over heatmap size, as GluonCV's target generator.
         self._feat_stride = np.array([self.input_size[1] / self.heatmap_size[1],
                                       self.input_size[0] / self.heatmap_size[0]])
+        # Mirroring the input maps input x to w_in - 1 - x, i.e. heatmap u to (w_in - 1) / s - u, while
+        # mirroring the heatmap maps u to w_hm - 1 - u: a flipped-back heatmap sits this many heatmap
+        # pixels to the left (0.75 at stride 4). GluonCV and Simple Baselines shift by a whole pixel.
+        self.flip_shift = (self.input_size[1] - 1) / self._feat_stride[0] - (self.heatmap_size[1] - 1)
 
     def encode(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Joints -> targets.
@@ -43,22 +64,29 @@ class HeatmapCodec:
         hh, hw = self.heatmap_size
         tmp = self.sigma * 3
         labelled = joints[:, 2] > 0
-        # int() truncates towards zero; np.trunc keeps GluonCV's rounding for negative coordinates too.
-        mu = np.trunc(joints[:, :2] / self._feat_stride + 0.5)
-        ul = np.trunc(mu - tmp)
-        br = np.trunc(mu + tmp + 1)
+        mu = joints[:, :2] / self._feat_stride
+        if self.method == "standard":
+            # int() truncates towards zero; np.trunc keeps GluonCV's rounding for negative coordinates too.
+            mu = np.trunc(mu + 0.5)
+            ul = np.trunc(mu - tmp)
+            br = np.trunc(mu + tmp + 1)
+        else:
+            ul, br = mu - tmp, mu + tmp + 1
         on_map = ~((ul[:, 0] >= hw) | (ul[:, 1] >= hh) | (br[:, 0] < 0) | (br[:, 1] < 0))
         weights = (labelled & on_map).astype(np.float32)
 
-        size = len(np.arange(0, 2 * tmp + 1, 1))  # window side, as np.arange sizes it
-        centre = ul + (2 * tmp + 1) // 2          # window centre, heatmap pixels
         xs = np.arange(hw, dtype=np.float32)
         ys = np.arange(hh, dtype=np.float32)
-        dx = xs[None, :] - ul[:, :1]              # (K, w) offset inside the window
-        dy = ys[None, :] - ul[:, 1:]
-        in_x = (dx >= 0) & (dx < size) & (xs[None, :] < br[:, :1])
-        in_y = (dy >= 0) & (dy < size) & (ys[None, :] < br[:, 1:])
         two_s2 = np.float32(2 * self.sigma ** 2)
+        if self.method == "standard":
+            size = len(np.arange(0, 2 * tmp + 1, 1))  # window side, as np.arange sizes it
+            centre = ul + (2 * tmp + 1) // 2          # window centre, heatmap pixels
+            dx = xs[None, :] - ul[:, :1]              # (K, w) offset inside the window
+            dy = ys[None, :] - ul[:, 1:]
+            in_x = (dx >= 0) & (dx < size) & (xs[None, :] < br[:, :1])
+            in_y = (dy >= 0) & (dy < size) & (ys[None, :] < br[:, 1:])
+        else:  # the whole Gaussian, so that its log stays a quadratic around the peak
+            centre, in_x, in_y = mu, True, True
         gx = np.exp(-((xs[None, :] - centre[:, :1].astype(np.float32)) ** 2) / two_s2) * in_x
         gy = np.exp(-((ys[None, :] - centre[:, 1:].astype(np.float32)) ** 2) / two_s2) * in_y
         heatmaps = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
@@ -84,14 +112,22 @@ class HeatmapCodec:
         return coords, maxvals
 
     def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps -> joints in model-input pixels, GluonCV's way (argmax + quarter-pixel step).
+        """Heatmaps -> joints in model-input pixels, by this codec's method.
 
         Args:
             heatmaps: (N, K, h, w) float32.
         Returns:
             coords (N, K, 2) float32 model-input pixels, maxvals (N, K) float32 peak scores.
         """
+        heatmaps = np.asarray(heatmaps, dtype=np.float32)
         coords, maxvals = self.argmax(heatmaps)
+        refine = self._quarter_step if self.method == "standard" else self._newton_step
+        coords = coords + refine(heatmaps, coords) * (maxvals > 0)[..., None]
+        return (coords * self._feat_stride).astype(np.float32), maxvals
+
+    @staticmethod
+    def _quarter_step(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """GluonCV's refinement: 0.25 heatmap pixel towards the higher neighbour, away from the border."""
         n, k, h, w = heatmaps.shape
         px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
         py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
@@ -101,5 +137,94 @@ class HeatmapCodec:
         ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
         dx = heatmaps[ni, ki, pyc, pxc + 1] - heatmaps[ni, ki, pyc, pxc - 1]
         dy = heatmaps[ni, ki, pyc + 1, pxc] - heatmaps[ni, ki, pyc - 1, pxc]
-        coords = coords + 0.25 * np.stack([np.sign(dx), np.sign(dy)], axis=-1) * inside[..., None]
-        return (coords * self._feat_stride).astype(np.float32), maxvals
+        return 0.25 * np.stack([np.sign(dx), np.sign(dy)], axis=-1) * inside[..., None]
+
+    def _newton_step(self, heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """DARK's refinement: offset = -H^-1 g of the log heatmap at the integer peak, heatmap pixels.
+
+        Network heatmaps are not exact Gaussians, so each is first smoothed with a Gaussian kernel
+        (as DARK does; a Gaussian stays one) and rescaled to its original peak. The map is first
+        continued past its border (see ``_continue_log``), so that neither the smoothing nor the
+        differences at a peak on the border see a cut-off Gaussian.
+        """
+        n, k, h, w = heatmaps.shape
+        ksize = int(6 * self.sigma - 1) | 1
+        r = ksize // 2
+        flat = heatmaps.reshape(n * k, h, w).astype(np.float64)
+        # r + 1: after the blur, one continued pixel remains on each side for the differences.
+        wide = np.exp(_continue_log(np.log(np.maximum(flat, 1e-10)), r + 1)).astype(np.float32)
+        smooth = np.stack([cv2.GaussianBlur(m, (ksize, ksize), 0, borderType=cv2.BORDER_REPLICATE)
+                           for m in wide])[:, r:-r, r:-r] if len(wide) else wide
+        peak_before = flat.reshape(n * k, -1).max(axis=1) if len(flat) else np.zeros(0)
+        peak_after = smooth[:, 1:-1, 1:-1].reshape(n * k, -1).max(axis=1) if len(flat) else np.zeros(0)
+        smooth *= (peak_before / np.maximum(peak_after, 1e-12))[:, None, None]
+        logh = np.log(np.maximum(smooth, 1e-10)).reshape(n, k, h + 2, w + 2)
+        px = coords[..., 0].astype(np.int64) + 1   # +1: the continued border
+        py = coords[..., 1].astype(np.int64) + 1
+        ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
+
+        def at(dy: int, dx: int) -> np.ndarray:
+            return logh[ni, ki, py + dy, px + dx].astype(np.float64)
+
+        c = at(0, 0)
+        gx, gy = 0.5 * (at(0, 1) - at(0, -1)), 0.5 * (at(1, 0) - at(-1, 0))
+        hxx, hyy = at(0, 1) - 2 * c + at(0, -1), at(1, 0) - 2 * c + at(-1, 0)
+        hxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+        det = hxx * hyy - hxy ** 2
+        # Only a maximum (negative-definite Hessian) gives a meaningful step; a step longer than a
+        # pixel means the quadratic model does not hold there, so keep the integer peak.
+        ok = (det > 1e-12) & (hxx < 0)
+        safe = np.where(ok, det, 1.0)
+        ox = -(hyy * gx - hxy * gy) / safe
+        oy = -(hxx * gy - hxy * gx) / safe
+        ok &= (np.abs(ox) <= 1) & (np.abs(oy) <= 1)
+        return (np.stack([ox, oy], axis=-1) * ok[..., None]).astype(np.float32)
+
+    def flip_back(self, heatmaps: np.ndarray, flip_index: np.ndarray) -> np.ndarray:
+        """Heatmaps of horizontally mirrored inputs -> heatmaps in the unmirrored frame.
+
+        Mirrors each map, swaps left/right channels (``flip_index``, (K,) int: the joint each output channel
+        takes its map from) and undoes the half-pixel misalignment (see ``flip_shift``): by a whole
+        heatmap pixel for ``standard`` (GluonCV / Simple Baselines), by the exact fractional shift, with
+        linear interpolation, for ``dark``.
+
+        Args:
+            heatmaps: (N, K, h, w) float32, outputs for mirrored inputs.
+        Returns:
+            (N, K, h, w) float32.
+        """
+        out = np.asarray(heatmaps, dtype=np.float32)[:, flip_index, :, ::-1]
+        shift = round(self.flip_shift) if self.method == "standard" else self.flip_shift
+        whole, frac = int(np.floor(shift)), shift - np.floor(shift)
+        # out[x] <- out[x - shift]: columns that would come from left of the map repeat column 0.
+        src = np.clip(np.arange(out.shape[3]) - whole, 0, None)
+        moved = out[..., src]
+        if frac:
+            before = out[..., np.clip(src - 1, 0, None)]
+            moved = (1 - frac) * moved + frac * before
+        return np.ascontiguousarray(moved, dtype=np.float32)
+
+
+def _continue_log(logh: np.ndarray, r: int) -> np.ndarray:
+    """Continue (M, h, w) log heatmaps by ``r`` pixels on every side -> (M, h + 2r, w + 2r).
+
+    Each row (then each column) goes on as the parabola through its last three values, the log of a
+    Gaussian, when that parabola bends down, else as its last value; the continuation never exceeds
+    the map's maximum, so it cannot invent a peak. An exact Gaussian is continued exactly, which is
+    what makes decoding of a joint near the crop border as exact as in the middle.
+    """
+    t = np.arange(1, r + 1, dtype=np.float64)
+
+    def along_last(a: np.ndarray) -> np.ndarray:
+        parts = [a]
+        for end in (a, a[..., ::-1]):   # the right side, then the left side mirrored
+            e0, e1, e2 = end[..., -1], end[..., -2], end[..., -3]
+            slope, curv = 1.5 * e0 - 2 * e1 + 0.5 * e2, 0.5 * e0 - e1 + 0.5 * e2
+            ext = e0[..., None] + slope[..., None] * t + curv[..., None] * t ** 2
+            ext = np.where((curv < 0)[..., None], ext, e0[..., None])
+            parts = parts + [ext] if end is a else [ext[..., ::-1]] + parts
+        return np.concatenate(parts, axis=-1)
+
+    top = logh.reshape(len(logh), -1).max(axis=1)[:, None, None] if len(logh) else 0.0
+    wide = np.swapaxes(along_last(np.swapaxes(along_last(logh), 1, 2)), 1, 2)
+    return np.minimum(wide, top)

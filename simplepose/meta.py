@@ -148,6 +148,19 @@ class KeypointMeta:
             perm[i], perm[j] = j, i
         return perm
 
+    @property
+    def sides(self) -> tuple[str, ...]:
+        """Per joint "left", "right" or "centre": from its name, else from its flip pair (first = left)."""
+        sides = []
+        for i, name in enumerate(self.names):
+            m = _SIDE.search(name)
+            side = m.group(0).lower() if m else "centre"
+            for a, b in self.flip_pairs:
+                if side == "centre" and i in (a, b):
+                    side = "left" if i == a else "right"
+            sides.append(side)
+        return tuple(sides)
+
     @classmethod
     def build(cls, names: Sequence[str], skeleton: Iterable[Sequence[int]] = (),
               flip_pairs: Iterable[Sequence[int]] | None = None,

@@ -45,8 +45,11 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
     if train:
         g.add_argument("--train-ann", default=None, help="training annotation file (COCO format)")
         g.add_argument("--train-images", default=None, help="directory of the training images")
-    g.add_argument("--val-ann", default=None, help="validation annotation file (COCO format)")
-    g.add_argument("--val-images", default=None, help="directory of the validation images")
+    # Evaluation also spells them --ann/--images: there they are simply the data evaluated.
+    g.add_argument("--val-ann", *(() if train else ("--ann",)), default=None,
+                   help="validation annotation file (COCO format)")
+    g.add_argument("--val-images", *(() if train else ("--images",)), default=None,
+                   help="directory of the validation images")
     g.add_argument("--category-id", type=int, default=None, help="keypoint category to use when a file has several")
     if train:  # evaluation takes the keypoint metadata from the checkpoint
         g.add_argument("--flip-pairs", default=None,
@@ -79,6 +82,9 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-joints", type=int, default=None, help="checked against the data when given")
     g.add_argument("--input-size", default="256,192", help="model input 'height,width', multiples of 32")
     g.add_argument("--sigma", type=float, default=2.0, help="target Gaussian sigma, heatmap pixels (default 2)")
+    g.add_argument("--codec", choices=("standard", "dark"), default="standard",
+                   help="heatmap codec: standard (GluonCV: integer-rounded targets, quarter-pixel decoding) or "
+                        "dark (sub-pixel targets, DARK decoding)")
     g.add_argument("--mean", default="0.485,0.456,0.406", help="RGB mean for normalisation")
     g.add_argument("--std", default="0.229,0.224,0.225", help="RGB std for normalisation")
     g.add_argument("--use-pretrained", action="store_true", help="start from GluonCV's published simple_pose weights")
@@ -116,7 +122,8 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--save-dir", default="params", help="run directory: log, metrics, checkpoints (default params)")
     g.add_argument("--save-frequency", type=int, default=1, help="checkpoint every N epochs (0: only the last)")
     g.add_argument("--val-interval", type=int, default=1,
-                   help="validate every N epochs and after the last (default 1); epoch 0 is always validated")
+                   help="validate (loss, HeatmapAccuracy, COCO AP on ground-truth boxes) every N epochs and "
+                        "after the last (default 1); epoch 0 is always validated")
     g.add_argument("--log-interval", type=int, default=20, help="log every N batches (0: per epoch only)")
     g.add_argument("--logging-file", default="train.log", help="log file name, inside --save-dir when relative")
     g.add_argument("--resume", default=None,

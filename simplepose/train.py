@@ -5,16 +5,20 @@ writes into ``config["save_dir"]``:
 
 - the log file (``--logging-file``),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
-  epoch, train_loss, lr, train_acc, val_loss, val_acc (null between ``--val-interval`` epochs),
+  epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null between ``--val-interval`` epochs),
   samples_per_sec, seconds,
 - checkpoints ``MODEL-epochNNNN.{params,states,json}`` (see ``checkpoint``), and
   ``MODEL-epochNNNN-batchBBBBB.*`` when training stops inside epoch NNNN (Ctrl-C, a bad
-  image): the state after BBBBB batches, from which ``--resume`` continues exactly.
+  image): the state after BBBBB batches, from which ``--resume`` continues exactly,
+- ``best.{params,states,json}``: the checkpoint with the highest validation COCO AP so far.
 
 Reliability: a NaN/infinite loss stops (``--nan-policy stop``) before the update, or
 skips that update (``skip``); bad records stop or are skipped (``--on-bad-record``).
 With ``--kvstore dist_sync[_device]`` each worker trains on its shard of the data and
 only rank 0 validates and writes files.
+
+Validation AP is COCO keypoint AP on ground-truth boxes without flip test, computed from the
+same forward pass as the validation loss (see ``evaluate``).
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ from .data.guard import GuardedSamples
 from .data.samples import EpochSampler, PoseSamples
 from .data.transforms import TrainTransform, ValTransform
 from .errors import MissingFileError, SimplePoseError
+from .evaluate import BoxCrops, KeypointCollector, evaluate_keypoints, gt_boxes, load_coco_gt
 from .meta import KeypointMeta
 from .metrics import HeatmapAccuracy
 from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights
@@ -51,6 +56,7 @@ from .options import gpu_ids
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
+BEST = "best"
 # kvstore keys of our own, clear of gluon.Trainer's (0 .. number of parameters - 1).
 _FLAG_KEY = 1 << 20
 _AUX_KEY = (1 << 20) + 1
@@ -162,8 +168,11 @@ def build_model(cfg: dict[str, Any], num_joints: int, ctx: list[mx.Context]) -> 
 
 
 def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx: list[mx.Context],
-                      dtype: str = "float32") -> tuple[float, float]:
-    """Mean weighted L2 loss per sample and HeatmapAccuracy over a loader of (input, heatmaps, weights)."""
+                      dtype: str = "float32", collector: KeypointCollector | None = None) -> tuple[float, float]:
+    """Mean weighted L2 loss per sample and HeatmapAccuracy over a loader of (input, heatmaps, weights).
+
+    With a ``collector``, the predicted heatmaps are also decoded into keypoints, in loader order.
+    """
     loss_fn = gluon.loss.L2Loss()
     metric = HeatmapAccuracy()
     total, count = 0.0, 0
@@ -175,7 +184,10 @@ def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx:
             out = net(x.astype(dtype, copy=False)).astype("float32", copy=False)
             total += float(loss_fn(out, y, w).sum().asscalar())
             count += x.shape[0]
-            metric.update(y.asnumpy(), out.asnumpy())
+            heatmaps = out.asnumpy()
+            metric.update(y.asnumpy(), heatmaps)
+            if collector is not None:
+                collector.add(heatmaps)
     return total / max(count, 1), metric.get()[1]
 
 
@@ -217,7 +229,7 @@ class Run:
             raise SimplePoseError(f"--num-joints {cfg['num_joints']}: {cfg['train_ann']} has {k} keypoints")
         cfg["num_joints"] = k
         h, w = cfg["input_size"]
-        self.codec = HeatmapCodec((h, w), stride=4, sigma=cfg["sigma"])
+        self.codec = HeatmapCodec((h, w), stride=4, sigma=cfg["sigma"], method=cfg["codec"])
         train_tf = TrainTransform(self.meta, (h, w), scale_factor=cfg["scale_factor"],
                                   rotation_factor=cfg["rotation_factor"], flip_prob=cfg["flip_prob"],
                                   half_body_prob=cfg["half_body_prob"], mean=cfg["mean"], std=cfg["std"])
@@ -239,10 +251,18 @@ class Run:
             self.train_samples, batch_size=self.batch_size, sampler=self.sampler,
             last_batch="discard", num_workers=workers)
         self.val_loader = None
+        self.val_coco = None
         if val is not None and len(val) and self.writer:
-            self.val_loader = gluon.data.DataLoader(
-                PoseSamples(val, ValTransform((h, w), cfg["mean"], cfg["std"]), self.codec),
-                batch_size=self.batch_size, shuffle=False, last_batch="keep", num_workers=workers)
+            val_tf = ValTransform((h, w), cfg["mean"], cfg["std"])
+            self.val_loader = gluon.data.DataLoader(PoseSamples(val, val_tf, self.codec), batch_size=self.batch_size,
+                                                    shuffle=False, last_batch="keep", num_workers=workers)
+            if self.meta.sigmas is not None:
+                # The loader crops the same ground-truth boxes, in the same order, as these.
+                self.val_boxes = gt_boxes(val)
+                self.val_crops = BoxCrops(self.val_boxes, val_tf)
+                self.val_coco = (load_coco_gt(cfg["val_ann"], val.category_id), val.category_id)
+            else:
+                log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE)", cfg["val_ann"])
         self.iters_per_epoch = shard // self.batch_size
         log.info("training %s on %d people (%d keypoints), %d batches of %d per epoch, contexts %s%s",
                  cfg["model"], len(train), k, self.iters_per_epoch, self.batch_size, self.ctx,
@@ -299,10 +319,20 @@ class Run:
                      self.trainer.optimizer.num_update, self.trainer.learning_rate)
         self.loss_fn = gluon.loss.L2Loss()
 
-    def validate(self) -> tuple[float | None, float | None]:
+    def validate(self) -> dict[str, float | None]:
+        """val_loss, val_acc and (when the metadata has OKS sigmas) val_ap on ground-truth boxes."""
         if self.val_loader is None:
-            return None, None
-        return evaluate_heatmaps(self.net, self.val_loader, self.ctx, self.cfg["dtype"])
+            return {"val_loss": None, "val_acc": None, "val_ap": None}
+        collector = KeypointCollector(self.codec, self.val_crops.centers, self.val_crops.scales) \
+            if self.val_coco else None
+        loss, acc = evaluate_heatmaps(self.net, self.val_loader, self.ctx, self.cfg["dtype"], collector)
+        ap = None
+        if collector is not None:
+            gt, category_id = self.val_coco
+            report, _ = evaluate_keypoints(gt, collector.keypoints, self.val_boxes, self.val_crops, self.meta,
+                                           category_id, per_keypoint=False)
+            ap = report.stats["AP"]
+        return {"val_loss": loss, "val_acc": acc, "val_ap": ap}
 
     def _append_metrics(self, row: dict[str, Any]) -> None:
         # Strict JSON: NaN (e.g. an accuracy with no counted joint) becomes null.
@@ -432,12 +462,13 @@ class Run:
         name = f"{self.cfg['model']}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
         return self.save_dir / name
 
-    def _save(self, epoch: int, row: dict[str, Any] | None, progress: EpochProgress | None = None) -> Path:
-        """Checkpoint after ``epoch`` epochs, or ``progress.batches`` into the next one."""
+    def _save(self, epoch: int, row: dict[str, Any] | None, progress: EpochProgress | None = None,
+              best: bool = False) -> Path:
+        """Checkpoint after ``epoch`` epochs (as ``best`` when asked), or ``progress.batches`` into the next one."""
         extra: dict[str, Any] = {"metrics": row, "bad_samples": sorted(self.bad_samples),
                                  "nan_skipped": self.nan_skipped,
                                  "batch_size_total": self.batch_size * self.num_workers}
-        prefix = self._prefix(epoch)
+        prefix = self.save_dir / BEST if best else self._prefix(epoch)
         if progress is not None and progress.batches:
             extra.update(batch=progress.batches, progress=asdict(progress), interrupted=True)
             prefix = self._prefix(progress.epoch, progress.batches)
@@ -492,29 +523,36 @@ class Run:
             self.save_dir.mkdir(parents=True, exist_ok=True)
         row: dict[str, Any] = {}
         if not self.resumed and self.writer:
-            val_loss, val_acc = self.validate()
-            row = {"epoch": 0, "train_loss": None, "lr": None, "train_acc": None,
-                   "val_loss": val_loss, "val_acc": val_acc, "samples_per_sec": None, "seconds": 0.0}
+            row = {"epoch": 0, "train_loss": None, "lr": None, "train_acc": None, **self.validate(),
+                   "samples_per_sec": None, "seconds": 0.0}
             self._append_metrics(row)
-            log.info("Epoch[0] (untrained) val loss=%s val heatmap_accuracy=%s", _fmt(val_loss), _fmt(val_acc))
+            log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s AP=%s", _fmt(row["val_loss"]),
+                     _fmt(row["val_acc"]), _fmt(row["val_ap"]))
         if self.resumed and self.writer:
             drop_later_checkpoints(self.save_dir, self.start_epoch, self.start_batch)
+        best_ap = best_val_ap(self.save_dir)
         completed = self.start_epoch
         with _DeferredInterrupt() as self._interrupt:
             try:
                 for epoch in range(self.start_epoch + 1, cfg["num_epochs"] + 1):
                     stats = self.train_epoch(epoch, self.partial if epoch == self.start_epoch + 1 else None)
                     due = epoch % cfg["val_interval"] == 0 or epoch == cfg["num_epochs"]
-                    val_loss, val_acc = self.validate() if due else (None, None)
-                    row = {"epoch": epoch, **stats, "val_loss": val_loss, "val_acc": val_acc}
+                    val = self.validate() if due else {"val_loss": None, "val_acc": None, "val_ap": None}
+                    row = {"epoch": epoch, **stats, **val}
                     if self.writer:
                         self._append_metrics(row)
                     log.info("Epoch[%d] done in %.0fs: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g, "
-                             "val loss=%s acc=%s", epoch, stats["seconds"], stats["samples_per_sec"],
-                             stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val_loss), _fmt(val_acc))
+                             "val loss=%s acc=%s AP=%s", epoch, stats["seconds"], stats["samples_per_sec"],
+                             stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val["val_loss"]),
+                             _fmt(val["val_acc"]), _fmt(val["val_ap"]))
                     freq = cfg["save_frequency"]
                     if self.writer and (epoch == cfg["num_epochs"] or (freq and epoch % freq == 0)):
                         log.info("saved checkpoint %s", self._save(epoch, row))
+                    if self.writer and val["val_ap"] is not None and (best_ap is None or val["val_ap"] > best_ap):
+                        best_ap = val["val_ap"]
+                        self._save(epoch, row, best=True)
+                        log.info("new best validation AP %.4f at epoch %d: saved %s", best_ap, epoch,
+                                 self.save_dir / f"{BEST}.params")
                     completed, self.progress = epoch, None
                     if self._stop_requested():
                         raise StopRequested
@@ -547,6 +585,14 @@ def parameter_digest(net: gluon.Block) -> str:
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
+
+
+def best_val_ap(save_dir: Path) -> float | None:
+    """Validation AP of the run's best checkpoint so far (None when there is none)."""
+    manifest = save_dir / f"{BEST}.json"
+    if not manifest.is_file():
+        return None
+    return load_manifest(manifest).get("metrics", {}).get("val_ap")
 
 
 def drop_later_checkpoints(save_dir: Path, epoch: int, batch: int = 0) -> None:

@@ -15,3 +15,17 @@ def synthetic(tmp_path_factory):
     """Paths of a small built-in dataset: 40 train and 12 val images."""
     from simplepose.data.synthetic import generate
     return generate(tmp_path_factory.mktemp("synthetic"), num_train_images=40, num_val_images=12, seed=5)
+
+
+@pytest.fixture(scope="session")
+def trained(synthetic, tmp_path_factory):
+    """Manifest path of a ResNet-18 trained for 3 epochs at 64x64 on ``synthetic`` (about 15 s)."""
+    import train_simple_pose
+    save = tmp_path_factory.mktemp("trained")
+    assert train_simple_pose.main([
+        "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
+        "--log-interval", "0", "--num-epochs", "3", "--lr-decay-epoch", "3", "--flip-prob", "0",
+        "--rotation-factor", "10", "--save-frequency", "0", "--save-dir", str(save), "--seed", "3",
+        "--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
+        "--val-ann", synthetic["val_ann"], "--val-images", synthetic["val_images"]]) == 0
+    return str(save / "simple_pose_resnet18_v1b-epoch0003.json")

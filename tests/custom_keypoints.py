@@ -8,6 +8,9 @@ CROWDPOSE_NAMES = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow
 CROWDPOSE_SKELETON = [[13, 14], [14, 1], [14, 2], [1, 3], [3, 5], [2, 4], [4, 6], [1, 7], [2, 8], [7, 9],
                       [9, 11], [8, 10], [10, 12]]
 
+# CrowdPose's published OKS sigmas, in the order above.
+CROWDPOSE_SIGMAS = [0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089, 0.079, 0.079]
+
 
 def write_crowdpose_like(coco_ann, out_path):
     """14 keypoints: COCO's 12 limb joints, head = nose, neck = mid-shoulders (labelled if both are)."""

@@ -13,7 +13,7 @@ import simplepose.train
 import train_simple_pose
 from simplepose.checkpoint import load_manifest
 from simplepose.errors import SimplePoseError
-from tests.custom_keypoints import CROWDPOSE_NAMES, write_crowdpose_like
+from tests.custom_keypoints import CROWDPOSE_NAMES, CROWDPOSE_SIGMAS, write_crowdpose_like
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
@@ -54,17 +54,25 @@ def test_fourteen_keypoints_train_and_evaluate_without_code_change(synthetic, tm
     train = write_crowdpose_like(synthetic["train_ann"], tmp_path / "cp_train.json")
     val = write_crowdpose_like(synthetic["val_ann"], tmp_path / "cp_val.json")
     save = tmp_path / "cp"
+    sigmas = tmp_path / "crowdpose_sigmas.json"
+    sigmas.write_text(json.dumps(CROWDPOSE_SIGMAS))
     assert train_simple_pose.main(SMALL + ["--train-ann", train, "--train-images", synthetic["train_images"],
                                            "--val-ann", val, "--val-images", synthetic["val_images"],
-                                           "--save-dir", str(save), "--half-body-prob", "0.3"]) == 0
+                                           "--save-dir", str(save), "--half-body-prob", "0.3",
+                                           "--sigmas", str(sigmas)]) == 0
     manifest = load_manifest(save / "simple_pose_resnet18_v1b-epoch0001.json")
     assert manifest["meta"]["names"] == CROWDPOSE_NAMES and manifest["config"]["num_joints"] == 14
     assert manifest["meta"]["skeleton"][0] == [12, 13]                    # CrowdPose's head-neck link
     assert mx.nd.load(manifest["params"])["final_layer.weight"].shape == (14, 256, 1, 1)
     row = json.loads((save / "metrics.jsonl").read_text().splitlines()[-1])
-    assert 0 <= row["val_acc"] <= 1 and np.isfinite(row["val_loss"])
-    assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0001"), "-j", "0"]) == 0
-    assert "HeatmapAccuracy" in capsys.readouterr().out
+    assert 0 <= row["val_acc"] <= 1 and np.isfinite(row["val_loss"]) and 0 <= row["val_ap"] <= 1
+    assert manifest["meta"]["sigmas"] == CROWDPOSE_SIGMAS                  # the dataset's own OKS sigmas
+    report = tmp_path / "cp_eval.json"
+    assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0001"), "-j", "0",
+                                  "--metrics-json", str(report)]) == 0
+    figures = json.loads(report.read_text())
+    assert figures["AP"] == pytest.approx(row["val_ap"]) and list(figures["per_keypoint_ap"]) == CROWDPOSE_NAMES
+    assert "neck" in capsys.readouterr().out
     # Resuming a finished run, or changing what the checkpoint fixes, is a clear error.
     with pytest.raises(SimplePoseError, match="checkpoint is at epoch 1; raise --num-epochs"):
         train_simple_pose.main(["--resume", str(save), "-j", "0"])

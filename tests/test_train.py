@@ -46,7 +46,7 @@ def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_simple_pose.main(args + ["--save-dir", str(cut_dir)])
     monkeypatch.undo()
-    assert sorted(p.name for p in cut_dir.glob("*.json")) == ["simple_pose_resnet18_v1b-epoch0001.json"]
+    assert sorted(p.name for p in cut_dir.glob("*-epoch*.json")) == ["simple_pose_resnet18_v1b-epoch0001.json"]
 
     # Resume from the directory alone: the checkpoint's config is used.
     assert train_simple_pose.main(["--resume", str(cut_dir), "-j", "0"]) == 0
@@ -91,14 +91,21 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     assert rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.1, rows
     assert rows[-1]["val_loss"] < 0.4 * rows[0]["val_loss"], rows
     assert sorted(p.name for p in save.glob("*.json")) == [
-        "simple_pose_resnet18_v1b-epoch0004.json", "simple_pose_resnet18_v1b-epoch0008.json"]
+        "best.json", "simple_pose_resnet18_v1b-epoch0004.json", "simple_pose_resnet18_v1b-epoch0008.json"]
+    # COCO AP on ground-truth boxes is validated with the loss, and best.* holds the best epoch by it.
+    aps = {r["epoch"]: r["val_ap"] for r in rows if r["val_ap"] is not None}
+    assert list(aps) == [0, 3, 6, 8] and aps[8] > aps[0] + 0.05, aps
+    best = load_manifest(save / "best.json")
+    assert best["metrics"]["val_ap"] == max(list(aps.values())[1:])
+    assert best["epoch"] == max((e for e in aps if e), key=lambda e: (aps[e], -e))
     log = (save / "train.log").read_text()
     assert "Speed:" in log and "samples/sec" in log and "heatmap_accuracy" in log
     out = tmp_path / "reports" / "eval.json"   # a folder that does not exist yet
     assert eval_simple_pose.main(["--params", str(save / "simple_pose_resnet18_v1b-epoch0008.params"),
                                   "-j", "0", "--metrics-json", str(out)]) == 0
     report = json.loads(out.read_text())
-    # Evaluation on the checkpoint's own validation files reproduces the last epoch's figures.
-    assert report["val_acc"] == pytest.approx(rows[-1]["val_acc"], abs=1e-6)
-    assert report["val_loss"] == pytest.approx(rows[-1]["val_loss"], rel=1e-4)
-    assert "HeatmapAccuracy" in capsys.readouterr().out
+    # Evaluation on the checkpoint's own validation files reproduces the last epoch's AP.
+    assert report["boxes"] == "ground-truth boxes" and report["flip_test"] is False
+    assert report["AP"] == pytest.approx(rows[-1]["val_ap"], abs=1e-9)
+    printed = capsys.readouterr().out
+    assert "ground-truth boxes" in printed and "AP50" in printed and "left_ankle" in printed

@@ -116,6 +116,7 @@ class COCOKeyPoints:
             it, negative box size, malformed fields): ``"error"`` raises SimplePoseError naming the
             file and annotation; ``"skip"`` drops it and counts it in ``self.skipped``.
 
+    ``image_files`` maps every image id of the file to its path; ``category_id`` is the keypoint category read.
     ``dataset[i]`` is ``(image, record)``: image (H, W, 3) uint8 RGB, record a PersonRecord.
     Dropped annotations (crowd, no labelled keypoint, empty box after clipping,
     another category, skipped bad records) are counted in ``self.dropped`` and logged.
@@ -144,6 +145,9 @@ class COCOKeyPoints:
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
         self.records, self.dropped = self._parse(data, category["id"])
         self.image_ids = sorted({r.image_id for r in self.records})
+        # Every image of the file, people or not: detector boxes may fall on any of them.
+        self.image_files = {img["id"]: str(self.image_dir / img["file_name"]) for img in data["images"]}
+        self.category_id = category["id"]
         log.info("%s: kept %d people from %d annotations%s", self.ann_file, len(self.records),
                  len(self.records) + sum(self.dropped.values()),
                  "; dropped " + ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) if self.dropped else "")

@@ -48,6 +48,23 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
+def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
+                  output_size: tuple[int, int]) -> np.ndarray:
+    """Inverse of an unrotated, unflipped crop: model-input pixels back to image pixels.
+
+    Args:
+        points: (N, K, 2) model-input pixels (x, y).
+        center, scale: (N, 2) each, image pixels, as given to ``affine_matrix``.
+        output_size: model input (width, height), pixels.
+    Returns:
+        (N, K, 2) float32 image pixels.
+    """
+    # affine_matrix maps x to (x - cx) * k + w / 2 with k = w / scale_w on both axes.
+    k = (output_size[0] / np.asarray(scale, np.float64)[:, 0])[:, None, None]
+    half = np.array([output_size[0] * 0.5, output_size[1] * 0.5])
+    return ((points - half) / k + np.asarray(center, np.float64)[:, None, :]).astype(np.float32)
+
+
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32, (pixel / 255 - mean) / std."""
     scale = np.float32(1 / 255) / np.asarray(std, np.float32)

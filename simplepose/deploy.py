@@ -1,0 +1,105 @@
+"""An exported model's description (``deploy.json``) and running the export without the training code.
+
+An export directory holds ``NAME-symbol.json`` + ``NAME-0000.params`` (MXNet), optionally
+``NAME.onnx``, and ``deploy.json``: input size, normalisation, codec and keypoint metadata.
+This module reads it and runs the ONNX file with ONNX Runtime or the symbol with MXNet;
+MXNet is imported only for the latter.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .codec import HeatmapCodec
+from .data.transforms import ValTransform
+from .errors import MissingFileError, SimplePoseError
+from .meta import KeypointMeta
+
+DEPLOY_FILE = "deploy.json"
+FORMAT = "simplepose-export-1"
+BACKENDS = ("auto", "onnx", "mxnet")
+
+
+def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``deploy.json`` of an export directory; file entries become full paths (None when absent)."""
+    path = Path(model_dir) / DEPLOY_FILE
+    if not path.is_file():
+        raise MissingFileError(f"{path}: not found; is {model_dir} a directory written by simplepose.export?")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SimplePoseError(f"{path}: corrupt ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise SimplePoseError(f"{path}: not a simplepose export description")
+    for key in ("symbol", "params", "onnx"):
+        if doc.get(key):
+            full = path.parent / doc[key]
+            if not full.is_file():
+                raise MissingFileError(f"{full}: file of export {path} is missing")
+            doc[key] = str(full)
+    return doc
+
+
+def deploy_codec(doc: dict[str, Any], method: str | None = None) -> HeatmapCodec:
+    """The codec the model was trained with (or another decoding ``method``)."""
+    return HeatmapCodec(tuple(doc["input_size"]), doc["stride"], doc["sigma"], method or doc["codec"])
+
+
+def deploy_transform(doc: dict[str, Any]) -> ValTransform:
+    return ValTransform(tuple(doc["input_size"]), doc["mean"], doc["std"])
+
+
+def deploy_meta(doc: dict[str, Any]) -> KeypointMeta:
+    return KeypointMeta.from_dict(doc["meta"])
+
+
+def onnx_forward(onnx_file: str, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, 3, h, w) float32 -> heatmaps with ONNX Runtime on the CPU (``threads`` 0: its default)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SimplePoseError("onnxruntime is not installed (pip install onnxruntime); "
+                              "or use --backend mxnet") from None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(onnx_file, opts, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+
+
+def symbol_forward(doc: dict[str, Any], ctx: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, 3, h, w) float32 -> heatmaps with the exported MXNet symbol (``gluon.SymbolBlock.imports``)."""
+    import mxnet as mx
+    from mxnet import gluon
+    ctx = ctx or mx.cpu()
+    with warnings.catch_warnings():
+        # imports() infers types without an input and warns "Cannot decide type" for the data input.
+        warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
+        block = gluon.SymbolBlock.imports(doc["symbol"], [doc["input_name"]], doc["params"], ctx=ctx)
+    block.hybridize(static_alloc=True)
+    return lambda x: block(mx.nd.array(x, ctx=ctx)).asnumpy()
+
+
+def deploy_forward(doc: dict[str, Any], backend: str = "auto") -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """A forward function for the export and the backend it uses: ``auto`` prefers ONNX Runtime."""
+    if backend not in BACKENDS:
+        raise SimplePoseError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        try:
+            import onnxruntime  # noqa: F401  (only probing)
+            backend = "onnx" if doc.get("onnx") else "mxnet"
+        except ImportError:
+            backend = "mxnet"
+    if backend == "onnx":
+        if not doc.get("onnx"):
+            raise SimplePoseError(f"the export of {doc['model']} has no ONNX file (onnx was not installed when it "
+                                  "was exported); use --backend mxnet")
+        return onnx_forward(doc["onnx"]), "onnx"
+    return symbol_forward(doc), "mxnet"
