@@ -33,12 +33,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "save_dir" not in given:
             cfg["save_dir"] = str(Path(resume["manifest"]).parent)
     check_train_config(resolve_data(cfg, train=True))
+    kv = None
+    if cfg["kvstore"].startswith("dist"):
+        # Join the parameter-server job now: only worker rank 0 writes the log file (and checkpoints).
+        import mxnet as mx
+        kv = mx.kv.create(cfg["kvstore"])
     save_dir = Path(cfg["save_dir"])
-    setup_logging(save_dir / cfg["logging_file"] if not Path(cfg["logging_file"]).is_absolute()
-                  else cfg["logging_file"])
+    log_file = save_dir / cfg["logging_file"] if not Path(cfg["logging_file"]).is_absolute() else cfg["logging_file"]
+    setup_logging(log_file if kv is None or kv.rank == 0 else None)
     logging.getLogger(__name__).info("config: %s", cfg)
     from simplepose.train import Run
-    row = Run(cfg, resume).fit()
+    row = Run(cfg, resume, kv=kv).fit()
     logging.getLogger(__name__).info("finished: %s", row)
     return 0
 

@@ -11,6 +11,11 @@ A checkpoint ``PREFIX`` is three files:
 Each file is written to a temporary name and renamed; the manifest goes last,
 so a checkpoint exists exactly when its manifest does, and a kill at any moment
 leaves the previous checkpoint loadable.
+
+A checkpoint written when training stops inside an epoch (Ctrl-C, a bad image)
+has ``"epoch"`` = the epochs completed and ``"batch"`` = the batches done in the
+next one (regular checkpoints: 0), plus the running sums of that epoch; its
+position is ``(epoch, batch)``.
 """
 from __future__ import annotations
 
@@ -93,7 +98,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(epoch, manifest) of every readable checkpoint manifest in ``save_dir``, by epoch."""
+    """(epoch, manifest) of every readable checkpoint manifest in ``save_dir``, by position (epoch, batch)."""
     found = []
     for m in Path(save_dir).glob("*.json"):
         try:
@@ -101,8 +106,26 @@ def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[int, Path]]:
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("epoch"), int):
-            found.append((doc["epoch"], m))
-    return sorted(found)
+            found.append((position(doc), m))
+    return [(pos[0], m) for pos, m in sorted(found)]
+
+
+def position(doc: dict[str, Any]) -> tuple[int, int]:
+    """(epochs completed, batches done in the next epoch) of a manifest."""
+    return int(doc["epoch"]), int(doc.get("batch", 0))
+
+
+def remove_checkpoint(manifest: str | os.PathLike) -> None:
+    """Delete a checkpoint: its manifest first (so it stops existing at once), then its files."""
+    manifest = Path(manifest)
+    try:
+        doc = json.loads(manifest.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return
+    manifest.unlink(missing_ok=True)
+    for key in ("params", "states"):
+        if isinstance(doc.get(key), str):
+            (manifest.parent / doc[key]).unlink(missing_ok=True)
 
 
 def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:

@@ -20,9 +20,13 @@ def setup_logging(log_file: str | Path | None = None) -> None:
 
 
 def run_main(main: Callable[[], int]) -> int:
-    """Run a command's main; bad input becomes one line on stderr and exit status 2."""
+    """Run a command's main; bad input becomes one line on stderr and exit status 2, Ctrl-C status 130."""
     try:
         return main()
     except SimplePoseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The training loop has written a checkpoint of the state it stopped in (see its log).
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -18,7 +18,7 @@ from .checkpoint import load_manifest
 from .deploy import DEPLOY_FILE, deploy_forward, load_deploy
 from .meta import KeypointMeta
 from .options import DATA_FLAGS
-from .model import SimplePoseResNet, get_pose_model
+from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params
 
 STRIDE = 4   # three stride-2 deconvolutions after a stride-32 backbone
 
@@ -36,7 +36,7 @@ def load_checkpoint_net(ckpt: dict[str, Any], ctx: list[mx.Context]) -> SimplePo
     """The checkpoint's model in float32 on ``ctx`` (a float16 checkpoint is cast on load)."""
     meta = KeypointMeta.from_dict(ckpt["meta"])
     net = get_pose_model(ckpt["config"]["model"], meta.num_joints)
-    net.load_parameters(ckpt["params"], ctx=ctx, cast_dtype=True)
+    load_checkpoint_params(net, ckpt["params"], ctx)   # names the file when its K or model differ
     return net
 
 

@@ -129,3 +129,39 @@ def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, la
             raise
         raise _no_weights_error(base, "ImageNet weights", exc) from None
     return SimplePoseResNet(backbone, num_joints, **kwargs)
+
+
+def load_checkpoint_params(net: SimplePoseResNet, path: str, ctx: mx.Context | list[mx.Context]) -> None:
+    """Load a ``.params`` file into ``net``, float16 files into float32 models included.
+
+    A file that is not MXNet parameters, or parameters of another keypoint count or model,
+    raises SimplePoseError naming the file and both shapes (MXNet's own message is an
+    assertion deep in Gluon).
+    """
+    try:
+        net.load_parameters(path, ctx=ctx, cast_dtype=True)
+        return
+    except (AssertionError, mx.base.MXNetError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+    try:
+        loaded = mx.nd.load(path)
+    except mx.base.MXNetError:
+        raise SimplePoseError(f"{path}: not an MXNet parameter file") from None
+    if not isinstance(loaded, dict):
+        raise SimplePoseError(f"{path}: not a parameter file of named arrays")
+    expected = {k: p.shape for k, p in net._collect_params_with_prefix().items()}
+    final = loaded.get("final_layer.weight")
+    k = expected["final_layer.weight"][0]
+    if final is not None and final.shape[0] != k:
+        raise SimplePoseError(f"{path}: parameters of a model with {final.shape[0]} keypoints "
+                              f"(final_layer.weight {final.shape}), this model has {k} (from the checkpoint's "
+                              f"manifest or the data); use the matching checkpoint or data")
+    missing = sorted(set(expected) - set(loaded))
+    if missing:
+        raise SimplePoseError(f"{path}: no {missing[0]} (and {len(missing) - 1} more): parameters of another model "
+                              f"than {net.__class__.__name__} {k} keypoints?")
+    wrong = next((key for key, shape in expected.items() if tuple(loaded[key].shape) != tuple(shape)), None)
+    if wrong is not None:
+        raise SimplePoseError(f"{path}: {wrong} has shape {loaded[wrong].shape}, this model's is {expected[wrong]} "
+                              "(another model's parameters?)")
+    raise SimplePoseError(f"{path}: cannot load parameters ({first_line})")

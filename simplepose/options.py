@@ -56,6 +56,9 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
                        help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by left/right")
         g.add_argument("--sigmas", default=None,
                        help="file with K OKS sigmas (JSON list or numbers), for non-COCO keypoints")
+        g.add_argument("--on-bad-record", choices=("error", "skip"), default="error",
+                       help="a bad annotation or image: stop with an error naming it (default), or skip it, "
+                            "count it and report the count at the end")
     g.add_argument("--synthetic-train-images", type=int, default=600, help="images in the synthetic train split")
     g.add_argument("--synthetic-val-images", type=int, default=100, help="images in the synthetic val split")
 
@@ -89,6 +92,10 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--last-gamma", action="store_true", help="init the last BatchNorm gamma of each residual block to 0")
     g.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                    help="training data type; float16 uses multi-precision Adam (GPU)")
+    g.add_argument("--kvstore", choices=("device", "local", "dist_sync", "dist_sync_device"), default="device",
+                   help="gradient reduction: 'device' (default) over this machine's devices; dist_sync / "
+                        "dist_sync_device over MXNet's parameter server, one shard of the data per worker "
+                        "(start with python -m simplepose.launch)")
     g.add_argument("--mode", choices=("hybrid", "imperative"), default="hybrid",
                    help="hybrid: hybridize with static_alloc/static_shape (default); imperative: eager")
     g = p.add_argument_group("augmentation")
@@ -107,6 +114,9 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr-decay-epoch", default="90,120", help="epochs at which the LR decays (default 90,120)")
     g.add_argument("--warmup-lr", type=float, default=0.0, help="LR at the start of the warm-up (default 0)")
     g.add_argument("--warmup-epochs", type=int, default=0, help="linear warm-up epochs (default 0)")
+    g.add_argument("--nan-policy", choices=("stop", "skip"), default="stop",
+                   help="a NaN or infinite loss: stop with an error naming the batch (default), or skip that "
+                        "batch's update, count it and go on")
     g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and augmentation")
     g.add_argument("--save-dir", default="params", help="run directory: log, metrics, checkpoints (default params)")
@@ -212,6 +222,9 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
         raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
     from .model import parse_model_name  # validates --model; imported here to keep options light
     parse_model_name(cfg["model"])
+    if cfg["kvstore"].startswith("dist") and os.environ.get("DMLC_ROLE") != "worker":
+        raise SimplePoseError(f"--kvstore {cfg['kvstore']}: this process is not a worker of a parameter-server job "
+                              "(no DMLC_ROLE=worker); start it with python -m simplepose.launch -n N -s S -- ...")
     if not gpu_ids(cfg) and cfg["dtype"] == "float16":
         raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
     return cfg

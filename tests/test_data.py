@@ -88,7 +88,7 @@ def test_bad_files_are_named(coco_dir):
         COCOKeyPoints(root / "cut.json", root / "images")
     (root / "images" / "a.jpg").write_bytes(b"not a jpeg")
     ds = COCOKeyPoints(root / "ann.json", root / "images")
-    with pytest.raises(SimplePoseError, match=r"a\.jpg: cannot be decoded as an image \(annotation 1\)"):
+    with pytest.raises(SimplePoseError, match=r"a\.jpg: cannot be decoded as an image \(image 1, annotation 1\)"):
         ds[0]
 
 

@@ -38,10 +38,10 @@ def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
     # Same run, killed during epoch 2 (after checkpoint 1 was written).
     real_epoch = Run.train_epoch
 
-    def dies_in_epoch_2(self, epoch):
+    def dies_in_epoch_2(self, epoch, *rest):
         if epoch == 2:
             raise KeyboardInterrupt
-        return real_epoch(self, epoch)
+        return real_epoch(self, epoch, *rest)
     monkeypatch.setattr(Run, "train_epoch", dies_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train_simple_pose.main(args + ["--save-dir", str(cut_dir)])

@@ -23,6 +23,18 @@ from ..meta import KeypointMeta
 
 log = logging.getLogger(__name__)
 
+ON_BAD_RECORD = ("error", "skip")
+# A labelled keypoint further outside the image than this share of its larger side is a bad record.
+OUTSIDE_MARGIN = 0.05
+
+
+class _BadRecord(Exception):
+    """One annotation (or image entry) that cannot be used; ``reason`` is its short tally name."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
 
 @dataclass(frozen=True)
 class PersonRecord:
@@ -99,16 +111,26 @@ class COCOKeyPoints:
         meta: keypoint metadata to check the file against; derived from the file when None.
         flip_pairs, sigmas_file: user overrides used when ``meta`` is derived here.
         category_id: which keypoint category to read when the file has several.
+        on_bad_record: what to do with a bad record (missing image file, keypoint count other than
+            the category's, NaN keypoints, labelled keypoints more than 5% of the image size outside
+            it, negative box size, malformed fields): ``"error"`` raises SimplePoseError naming the
+            file and annotation; ``"skip"`` drops it and counts it in ``self.skipped``.
 
     ``image_files`` maps every image id of the file to its path; ``category_id`` is the keypoint category read.
     ``dataset[i]`` is ``(image, record)``: image (H, W, 3) uint8 RGB, record a PersonRecord.
     Dropped annotations (crowd, no labelled keypoint, empty box after clipping,
-    another category) are counted in ``self.dropped`` and logged.
+    another category, skipped bad records) are counted in ``self.dropped`` and logged.
+    Image files are checked for existence here; decoding problems surface when an
+    image is read (``read_image``), naming the file, image and annotation.
     """
 
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
                  meta: KeypointMeta | None = None, flip_pairs: str | None = None,
-                 sigmas_file: str | None = None, category_id: int | None = None):
+                 sigmas_file: str | None = None, category_id: int | None = None, on_bad_record: str = "error"):
+        if on_bad_record not in ON_BAD_RECORD:
+            raise SimplePoseError(f"--on-bad-record {on_bad_record!r}: use one of {', '.join(ON_BAD_RECORD)}")
+        self.on_bad_record = on_bad_record
+        self.skipped: Counter = Counter()
         self.ann_file = Path(ann_file)
         self.image_dir = Path(image_dir)
         data = _load_json(self.ann_file)
@@ -131,66 +153,113 @@ class COCOKeyPoints:
                  "; dropped " + ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) if self.dropped else "")
 
     def _parse(self, data: dict[str, Any], cat_id: int) -> tuple[list[PersonRecord], Counter]:
-        k = self.meta.num_joints
         images: dict[int, dict[str, Any]] = {}
         for img in data["images"]:
             if not isinstance(img, dict) or "id" not in img or "file_name" not in img:
-                raise SimplePoseError(f"{self.ann_file}: image entry {str(img)[:80]} needs 'id' and 'file_name'")
+                self._bad(f"{self.ann_file}: image entry {str(img)[:80]} needs 'id' and 'file_name'", "bad image entry")
+                continue
             images[img["id"]] = img
         records, dropped = [], Counter()
-        checked: set[int] = set()
+        image_ok: dict[int, bool] = {}   # image id -> file present and, when needed, its size readable
         for ann in data["annotations"]:
-            aid = ann.get("id") if isinstance(ann, dict) else None
-            where = f"{self.ann_file}: annotation {aid}"
-            if aid is None:
-                raise SimplePoseError(f"{self.ann_file}: annotation {str(ann)[:80]} has no 'id'")
-            if ann.get("category_id") != cat_id:
-                dropped["other category"] += 1
+            try:
+                found = self._person(ann, cat_id, images, image_ok)
+            except _BadRecord as bad:
+                self._bad(str(bad), bad.reason)
                 continue
-            if ann.get("iscrowd", 0):
-                dropped["crowd"] += 1
-                continue
-            img = images.get(ann.get("image_id"))
-            if img is None:
-                raise SimplePoseError(f"{where}: image_id {ann.get('image_id')} is not in 'images'")
-            kps = ann.get("keypoints")
-            if not isinstance(kps, list) or len(kps) != 3 * k:
-                n = len(kps) if isinstance(kps, list) else 0
-                raise SimplePoseError(f"{where}: {n} keypoint values, expected 3 x {k} for {k} keypoints")
-            joints = np.asarray(kps, dtype=np.float32).reshape(k, 3)
-            if not np.all(np.isfinite(joints)):
-                raise SimplePoseError(f"{where}: keypoints contain NaN or infinity")
-            if not np.all(np.isin(joints[:, 2], (0, 1, 2))):
-                raise SimplePoseError(f"{where}: keypoint visibility must be 0, 1 or 2")
-            if not np.any(joints[:, 2] > 0):
-                dropped["with no labelled keypoint"] += 1
-                continue
-            bbox = ann.get("bbox")
-            if not isinstance(bbox, list) or len(bbox) != 4 or not all(np.isfinite(bbox)):
-                raise SimplePoseError(f"{where}: 'bbox' must be [x, y, width, height]")
-            width, height = self._image_size(img)
-            x, y, w, h = (float(v) for v in bbox)
-            # Clip as GluonCV does: [x, y, x + w - 1, y + h - 1] clipped to the image.
-            x0, y0 = min(max(x, 0.0), width - 1.0), min(max(y, 0.0), height - 1.0)
-            x1 = min(max(x + max(w - 1.0, 0.0), 0.0), width - 1.0)
-            y1 = min(max(y + max(h - 1.0, 0.0), 0.0), height - 1.0)
-            if x1 <= x0 or y1 <= y0 or ann.get("area", 1.0) <= 0:
-                dropped["with an empty box"] += 1
-                continue
-            path = self.image_dir / img["file_name"]
-            if img["id"] not in checked:
-                if not path.is_file():
-                    raise MissingFileError(f"{path}: image file not found (image {img['id']}, annotation {aid})")
-                checked.add(img["id"])
-            area = float(ann.get("area", w * h))
-            records.append(PersonRecord(str(path), int(img["id"]), int(aid),
-                                        np.array([x0, y0, x1, y1], np.float32), joints, area))
-        return records, dropped
+            if isinstance(found, str):
+                dropped[found] += 1
+            else:
+                records.append(found)
+        return records, dropped + self.skipped
 
-    def _image_size(self, img: dict[str, Any]) -> tuple[int, int]:
+    def _person(self, ann: Any, cat_id: int, images: dict[int, dict[str, Any]],
+                image_ok: dict[int, bool]) -> PersonRecord | str:
+        """The person of one annotation, or why GluonCV's filter drops it; raise _BadRecord for bad data."""
+        k = self.meta.num_joints
+        aid = ann.get("id") if isinstance(ann, dict) else None
+        where = f"{self.ann_file}: annotation {aid}"
+        if aid is None:
+            raise _BadRecord(f"{self.ann_file}: annotation {str(ann)[:80]} has no 'id'", "annotation without id")
+        if ann.get("category_id") != cat_id:
+            return "other category"
+        if ann.get("iscrowd", 0):
+            return "crowd"
+        img = images.get(ann.get("image_id"))
+        if img is None:
+            raise _BadRecord(f"{where}: image_id {ann.get('image_id')} is not in 'images'", "unknown image_id")
+        kps = ann.get("keypoints")
+        if not isinstance(kps, list) or len(kps) != 3 * k:
+            n = len(kps) if isinstance(kps, list) else 0
+            raise _BadRecord(f"{where}: {n} keypoint values, expected 3 x {k} for {k} keypoints",
+                             "wrong keypoint count")
+        try:
+            joints = np.asarray(kps, dtype=np.float32).reshape(k, 3)
+        except (TypeError, ValueError):
+            raise _BadRecord(f"{where}: keypoints must be numbers", "non-numeric keypoints") from None
+        if not np.all(np.isfinite(joints)):
+            raise _BadRecord(f"{where}: keypoints contain NaN or infinity", "NaN/infinite keypoints")
+        if not np.all(np.isin(joints[:, 2], (0, 1, 2))):
+            raise _BadRecord(f"{where}: keypoint visibility must be 0, 1 or 2", "bad keypoint visibility")
+        if not np.any(joints[:, 2] > 0):
+            return "with no labelled keypoint"
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(
+                isinstance(v, (int, float)) and np.isfinite(v) for v in bbox):
+            raise _BadRecord(f"{where}: 'bbox' must be [x, y, width, height]", "malformed bbox")
+        x, y, w, h = (float(v) for v in bbox)
+        if w < 0 or h < 0:
+            raise _BadRecord(f"{where}: bbox {bbox} has a negative width or height", "negative bbox size")
+        path = self.image_dir / img["file_name"]
+        if img["id"] not in image_ok:
+            image_ok[img["id"]] = False
+            if not path.is_file():
+                raise _BadRecord(f"{path}: image file not found (image {img['id']}, annotation {aid})",
+                                 "missing image file")
+            width, height = self._image_size(img, aid)
+            image_ok[img["id"]] = True
+        elif not image_ok[img["id"]]:
+            raise _BadRecord(f"{path}: image {img['id']} unusable (annotation {aid})", "unusable image")
+        width, height = int(img["width"]), int(img["height"])
+        # Labelled joints must lie on the image, give or take a margin for off-by-one and rounding
+        # conventions; further out means wrong units, swapped axes or the wrong image.
+        margin = OUTSIDE_MARGIN * max(width, height)
+        labelled = joints[joints[:, 2] > 0]
+        outside = (labelled[:, 0] < -margin) | (labelled[:, 1] < -margin) | \
+                  (labelled[:, 0] > width - 1 + margin) | (labelled[:, 1] > height - 1 + margin)
+        if outside.any():
+            jx, jy = labelled[outside][0, :2]
+            raise _BadRecord(f"{where}: {int(outside.sum())} labelled keypoint(s) outside the {width}x{height} image "
+                             f"of image {img['id']}, e.g. ({jx:g}, {jy:g})", "keypoints outside the image")
+        # Clip as GluonCV does: [x, y, x + w - 1, y + h - 1] clipped to the image.
+        x0, y0 = min(max(x, 0.0), width - 1.0), min(max(y, 0.0), height - 1.0)
+        x1 = min(max(x + max(w - 1.0, 0.0), 0.0), width - 1.0)
+        y1 = min(max(y + max(h - 1.0, 0.0), 0.0), height - 1.0)
+        if x1 <= x0 or y1 <= y0 or ann.get("area", 1.0) <= 0:
+            return "with an empty box"
+        area = float(ann.get("area", w * h))
+        return PersonRecord(str(path), int(img["id"]), int(aid), np.array([x0, y0, x1, y1], np.float32), joints, area)
+
+    def _bad(self, message: str, reason: str) -> None:
+        """A bad record: raise (on_bad_record 'error') or count it and go on ('skip')."""
+        if self.on_bad_record == "error":
+            hint = "" if reason == "missing image file" else "; fix the record or pass --on-bad-record skip"
+            raise (MissingFileError if reason == "missing image file" else SimplePoseError)(message + hint)
+        self.skipped[f"skipped ({reason})"] += 1
+        log.warning("skipping bad record: %s", message)
+
+    def _image_size(self, img: dict[str, Any], aid: int) -> tuple[int, int]:
         if "width" in img and "height" in img:
-            return int(img["width"]), int(img["height"])
-        image = read_image(str(self.image_dir / img["file_name"]), f"image {img['id']}")
+            try:
+                return int(img["width"]), int(img["height"])
+            except (TypeError, ValueError):
+                raise _BadRecord(f"{self.ann_file}: image {img['id']}: width/height must be integers",
+                                 "bad image size") from None
+        # No size in the file: decode the image once to learn it.
+        try:
+            image = read_image(str(self.image_dir / img["file_name"]), f"image {img['id']}, annotation {aid}")
+        except SimplePoseError as exc:
+            raise _BadRecord(str(exc), "undecodable image") from None
         img["height"], img["width"] = image.shape[:2]
         return img["width"], img["height"]
 
@@ -199,13 +268,34 @@ class COCOKeyPoints:
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, PersonRecord]:
         rec = self.records[idx]
-        return read_image(rec.image_path, f"annotation {rec.ann_id}"), rec
+        return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}"), rec
 
 
 def read_image(path: str, record: str) -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8 RGB; a missing or undecodable file names the record."""
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    """Decode an image file to (H, W, 3) uint8 RGB.
+
+    A missing, undecodable or truncated file raises SimplePoseError naming the file and ``record``.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
+                              f"({record})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        what = "not found" if not os.path.exists(path) else "cannot be decoded as an image"
-        raise SimplePoseError(f"{path}: {what} ({record})")
+        raise SimplePoseError(f"{path}: cannot be decoded as an image ({record})")
+    if _truncated_jpeg(data.tobytes()):
+        # OpenCV decodes a cut-off JPEG without an error, filling the missing rows with grey.
+        raise SimplePoseError(f"{path}: truncated JPEG, no end-of-image marker after its last scan ({record})")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _truncated_jpeg(data: bytes) -> bool:
+    """A JPEG whose last start-of-scan marker (FF DA) is not followed by an end-of-image marker (FF D9).
+
+    Entropy-coded data never contains FF DA or FF D9 (FF is stuffed as FF 00), so this holds for
+    baseline and progressive files, with or without an EXIF thumbnail or trailing bytes.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")

@@ -51,21 +51,37 @@ class EpochSampler:
     """Yields ``(index, epoch)`` keys, shuffled per epoch from ``(seed, epoch)``.
 
     Call ``set_epoch`` before iterating; works with MXNet's ``DataLoader(sampler=...)``.
+    With ``num_parts`` > 1 (distributed workers) part ``part_index`` yields its contiguous
+    share of the epoch's order, all parts the same length (the remainder is left out), so
+    the parts are disjoint and together cover the epoch. ``set_epoch(epoch, skip)`` leaves out
+    the first ``skip`` keys of the part (resuming inside an epoch).
     """
 
-    def __init__(self, length: int, shuffle: bool = True, seed: int = 0):
+    def __init__(self, length: int, shuffle: bool = True, seed: int = 0, num_parts: int = 1, part_index: int = 0):
+        if not 0 <= part_index < num_parts:
+            raise ValueError(f"part {part_index} of {num_parts}")
         self.length = length
         self.shuffle = shuffle
         self.seed = seed
+        self.num_parts = num_parts
+        self.part_index = part_index
         self.epoch = 0
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch = int(epoch)
+        self.skip = int(skip)
+
+    def indices(self, epoch: int) -> np.ndarray:
+        """This part's dataset indices of ``epoch``, in order (nothing skipped)."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.length) \
+            if self.shuffle else np.arange(self.length)
+        per = self.length // self.num_parts
+        return order if self.num_parts == 1 else order[self.part_index * per:(self.part_index + 1) * per]
 
     def __len__(self) -> int:
-        return self.length
+        per = self.length if self.num_parts == 1 else self.length // self.num_parts
+        return max(per - self.skip, 0)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length) \
-            if self.shuffle else np.arange(self.length)
-        return ((int(i), self.epoch) for i in order)
+        return ((int(i), self.epoch) for i in self.indices(self.epoch)[self.skip:])

@@ -1,0 +1,140 @@
+"""Multi-machine training through MXNet's parameter server, run on loopback; the launcher."""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from simplepose.checkpoint import load_manifest
+from simplepose.data.samples import EpochSampler
+from simplepose.model import get_pose_model, load_checkpoint_params
+from simplepose.train import parameter_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMIT = 240   # seconds: the launcher stops everything after this, the test waits a little longer
+
+
+def test_sampler_shards_are_disjoint_equal_and_deterministic():
+    parts = [EpochSampler(89, seed=3, num_parts=2, part_index=r) for r in range(2)]
+    for epoch in (1, 2):
+        shards = [p.indices(epoch) for p in parts]
+        assert [len(s) for s in shards] == [44, 44]
+        assert not set(shards[0]) & set(shards[1])
+        whole = EpochSampler(89, seed=3).indices(epoch)
+        np.testing.assert_array_equal(np.concatenate(shards), whole[:88])   # one shuffle, cut in two
+        np.testing.assert_array_equal(shards[1], EpochSampler(89, seed=3, num_parts=2, part_index=1).indices(epoch))
+    assert not np.array_equal(parts[0].indices(1), parts[0].indices(2))         # reshuffled every epoch
+    parts[1].set_epoch(2, skip=8)
+    assert [k for k, _ in parts[1]] == list(parts[1].indices(2)[8:]) and len(parts[1]) == 36
+
+
+def launch(args, timeout=LIMIT):
+    return subprocess.run([sys.executable, "-m", "simplepose.launch", "--timeout", str(timeout), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60)
+
+
+@pytest.mark.slow
+def test_two_workers_one_server_end_with_identical_parameters(synthetic, tmp_path):
+    save = tmp_path / "dist"
+    tic = time.monotonic()
+    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "train_simple_pose.py", "--kvstore", "dist_sync",
+                  "--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
+                  "--val-ann", synthetic["val_ann"], "--val-images", synthetic["val_images"],
+                  "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
+                  "--num-epochs", "2", "--log-interval", "0", "--save-dir", str(save)])
+    seconds = time.monotonic() - tic
+    print(f"2 workers + 1 server, 2 epochs of 5 batches of 8 per worker: {seconds:.1f} s")
+    assert res.returncode == 0, res.stderr[-3000:]
+    # Each worker trained on its own half: 44 of the 89 people, 5 batches of 8 per epoch.
+    for rank in (0, 1):
+        assert f"5 batches of 8 per epoch, contexts [cpu(0)], worker {rank} of 2 (44 people each, kvstore " \
+               "dist_sync)" in res.stderr
+    digests = re.findall(r"final parameters sha256 ([0-9a-f]{64})", res.stderr)
+    assert len(digests) == 2 and digests[0] == digests[1], res.stderr[-3000:]
+    # Rank 0 alone wrote the log file, the metrics and the checkpoints, and its checkpoint holds those parameters.
+    log = (save / "train.log").read_text()
+    assert "worker 0 of 2" in log and "worker 1 of 2" not in log
+    assert [p.name for p in sorted(save.glob("*.json"))] == ["best.json", "simple_pose_resnet18_v1b-epoch0001.json",
+                                                              "simple_pose_resnet18_v1b-epoch0002.json"]
+    net = get_pose_model("simple_pose_resnet18_v1b", 17)
+    load_checkpoint_params(net, load_manifest(save / "simple_pose_resnet18_v1b-epoch0002.json")["params"], mx.cpu())
+    assert parameter_digest(net) == digests[0]
+    rows = (save / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 3 and '"val_acc": null' not in rows[-1]      # rank 0 validated
+
+
+def test_launcher_forwards_a_failing_worker_and_stops_the_rest(tmp_path):
+    tic = time.monotonic()
+    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "-c", "import sys; sys.exit(3)"], timeout=60)
+    assert res.returncode == 3, res.stderr
+    assert "a worker exited with status 3; stopping the others" in res.stderr
+    assert time.monotonic() - tic < 50     # the scheduler and server did not wait for workers that never came
+
+
+def test_launcher_timeout_stops_everything():
+    res = launch(["-n", "1", "-s", "1", "--", sys.executable, "-c", "import time; time.sleep(120)"], timeout=3)
+    assert res.returncode == 124 and "timed out after 3 s" in res.stderr
+
+
+def test_dist_kvstore_outside_a_job_is_a_one_line_error(synthetic, tmp_path):
+    res = subprocess.run([sys.executable, "train_simple_pose.py", "--kvstore", "dist_sync", "--train-ann",
+                          synthetic["train_ann"], "--train-images", synthetic["train_images"], "--save-dir",
+                          str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("DMLC_")})
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        "error: --kvstore dist_sync: this process is not a worker of a parameter-server job")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tmp_path):
+    """Ctrl-C to the launcher: the workers agree (through the kvstore) on the batch to stop after,
+    rank 0 writes the mid-epoch checkpoint, and the job resumes from it."""
+    import signal
+    save = tmp_path / "dist"
+    train = [sys.executable, "train_simple_pose.py", "--kvstore", "dist_sync", "--train-ann", synthetic["train_ann"],
+             "--train-images", synthetic["train_images"], "--model", "simple_pose_resnet18_v1b", "--input-size",
+             "64,64", "--batch-size", "8", "-j", "0", "--num-epochs", "2", "--log-interval", "1",
+             "--save-dir", str(save)]
+    proc = subprocess.Popen([sys.executable, "-m", "simplepose.launch", "--timeout", str(LIMIT), "-n", "2", "-s", "1",
+                             "--", *train], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + LIMIT
+        log = save / "train.log"
+        while not (log.exists() and "Epoch[2] Batch[1]" in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "training ended or stalled before epoch 2"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert err.count("error: interrupted") == 2, err[-3000:]            # both workers stopped themselves
+    stopped = list(save.glob("*-batch*.json"))
+    assert len(stopped) == 1, err[-3000:]
+    manifest = load_manifest(stopped[0])
+    assert manifest["epoch"] == 1 and 1 <= manifest["batch"] <= 5 and manifest["batch_size_total"] == 16
+    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "train_simple_pose.py", "--resume", str(save),
+                  "-j", "0"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"resumed from {stopped[0]} at epoch 1 (update {5 + manifest['batch']}" in res.stderr
+    digests = re.findall(r"final parameters sha256 ([0-9a-f]{64})", res.stderr)
+    assert len(digests) == 2 and digests[0] == digests[1]
+
+
+def test_print_env_for_starting_roles_by_hand(capsys):
+    from simplepose.launch import main
+    assert main(["-n", "4", "-s", "2", "--host", "10.0.0.1", "--port", "9200", "--print-env", "--",
+                 "python", "train_simple_pose.py", "--kvstore", "dist_sync"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["# scheduler", "# server", "# worker"]
+    common = "DMLC_PS_ROOT_URI=10.0.0.1 DMLC_PS_ROOT_PORT=9200 DMLC_NUM_SERVER=2 DMLC_NUM_WORKER=4"
+    assert all(common in line for line in lines)
+    assert "DMLC_ROLE=server" in lines[1] and lines[1].endswith("python -c 'import mxnet'")
+    assert "DMLC_ROLE=worker" in lines[2] and lines[2].endswith("python train_simple_pose.py --kvstore dist_sync")
