@@ -45,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.train import Run
     row = Run(cfg, resume, kv=kv).fit()
     logging.getLogger(__name__).info("finished: %s", row)
+    from simplepose.plot import write_training_curves
+    logging.getLogger(__name__).info("training curves: %s", write_training_curves(save_dir))
     return 0
 
 
