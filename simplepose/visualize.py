@@ -217,7 +217,7 @@ def pr_curves_figure(analysis: Any, title: str | None = None) -> plt.Figure:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="best")
     ax.set_title(title or "precision-recall at each OKS threshold", fontsize=9)
     fig.tight_layout()
     return fig
