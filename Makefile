@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (train + evaluate on the built-in synthetic set) and `make test`.
+# Entry points: `make demo` (train + evaluate on the built-in synthetic set), `make test`, `make docs`.
 # Each creates .venv with Python 3.11 and installs the pinned requirements on first use.
 PYTHON ?= python3.11
 VENV := .venv
@@ -7,7 +7,7 @@ DEMO_DIR ?= runs/demo
 DEMO_MODEL := simple_pose_resnet18_v1b
 DEMO_EPOCHS ?= 11
 
-.PHONY: demo test clean
+.PHONY: demo test docs clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-onnxruntime.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
 
+# The Sphinx-Gallery tutorials are executed while building (about 2 minutes on 2 CPU cores).
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) runs data
+	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/sg_execution_times.rst

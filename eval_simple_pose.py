@@ -42,6 +42,11 @@ def eval_parser() -> argparse.ArgumentParser:
     g.add_argument("--sigmas", default=None, help="file with K OKS sigmas, overriding the model's metadata")
     g.add_argument("--metrics-json", default=None, help="write the statistics to this JSON file")
     g.add_argument("--results-json", default=None, help="write the predictions in COCO results format")
+    g.add_argument("--analysis", default=None, metavar="DIR",
+                   help="write error-analysis pictures into DIR: PR curves at OKS 0.50..0.95, per-keypoint AP, "
+                        "the worst instances by OKS")
+    g.add_argument("--analysis-worst", type=int, default=8, metavar="K",
+                   help="how many lowest-OKS people --analysis draws (default 8)")
     return p
 
 
@@ -53,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.errors import SimplePoseError
     from simplepose.options import _ints
     for flag, ok in (("batch_size", args.batch_size >= 1), ("num_workers", args.num_workers >= 0),
-                     ("kpt_thresh", 0 <= args.kpt_thresh < 1), ("oks_nms", 0 < args.oks_nms <= 1)):
+                     ("kpt_thresh", 0 <= args.kpt_thresh < 1), ("oks_nms", 0 < args.oks_nms <= 1),
+                     ("analysis_worst", args.analysis_worst >= 0)):
         if not ok:
             raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: out of range")
 
@@ -106,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keypoints = predict_keypoints(forward, batches, crops, codec, meta.flip_index if args.flip_test else None)
     gt = load_coco_gt(data["val_ann"], dataset.category_id)
     report, results = evaluate_keypoints(gt, keypoints, boxes, crops, meta, dataset.category_id,
-                                         args.kpt_thresh, args.oks_nms)
+                                         args.kpt_thresh, args.oks_nms, analysis=bool(args.analysis))
     settings = {"model": what, "ann": data["val_ann"], "input_size": list(input_size), "flip_test": args.flip_test,
                 "decode": codec.method, "kpt_thresh": args.kpt_thresh, "oks_nms": args.oks_nms}
     print(f"{what} on {data['val_ann']}, input {input_size[0]}x{input_size[1]}, "
@@ -116,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         atomic_write_text(args.results_json, json.dumps(results))
     if args.metrics_json:
         atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1))
+    if args.analysis:
+        from simplepose.plot import write_error_analysis
+        for path in write_error_analysis(args.analysis, report, meta, dataset.image_files, args.analysis_worst,
+                                         args.kpt_thresh):
+            print(f"wrote {path}")
     return 0
 
 

@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.train import Run
     row = Run(cfg, resume, kv=kv).fit()
     logging.getLogger(__name__).info("finished: %s", row)
+    if kv is None or kv.rank == 0:   # the worker that writes metrics.jsonl draws them
+        from simplepose.plot import write_training_curves
+        logging.getLogger(__name__).info("training curves: %s", write_training_curves(save_dir))
     return 0
 
 

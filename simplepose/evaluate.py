@@ -297,8 +297,16 @@ def load_coco_gt(ann_file: str | os.PathLike, category_id: int) -> COCO:
 def _run_cocoeval(gt: COCO, results: list[dict[str, Any]], sigmas: np.ndarray, image_ids: list[int],
                   category_id: int) -> np.ndarray:
     """COCOeval's ten keypoint statistics; zeros when there is no prediction at all."""
+    ev = _cocoeval(gt, results, sigmas, image_ids, category_id)
+    # COCOeval reports -1 where no ground truth falls in a category (e.g. no medium people).
+    return np.zeros(len(STAT_NAMES)) if ev is None else np.asarray(ev.stats, np.float64)
+
+
+def _cocoeval(gt: COCO, results: list[dict[str, Any]], sigmas: np.ndarray, image_ids: list[int],
+              category_id: int) -> COCOeval | None:
+    """COCOeval after evaluate, accumulate and summarize; None when there is no prediction at all."""
     if not results:
-        return np.zeros(len(STAT_NAMES))
+        return None
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(copy.deepcopy(results))
         ev = COCOeval(gt, dt, "keypoints")
@@ -308,8 +316,66 @@ def _run_cocoeval(gt: COCO, results: list[dict[str, Any]], sigmas: np.ndarray, i
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    # COCOeval reports -1 where no ground truth falls in a category (e.g. no medium people).
-    return np.asarray(ev.stats, np.float64)
+    return ev
+
+
+@dataclass
+class InstanceOKS:
+    """One ground-truth person and the prediction of its image that matches it best.
+
+    bbox: (x, y, w, h) image pixels; gt: (K, 3) image pixels + COCO visibility;
+    pred: (K, 3) image pixels + keypoint score, or None when the image has no prediction;
+    oks: the OKS between them as COCOeval computes it (dataset sigmas, the annotation's area).
+    """
+
+    image_id: int
+    ann_id: int
+    bbox: tuple[float, float, float, float]
+    gt: np.ndarray
+    pred: np.ndarray | None
+    oks: float
+
+
+@dataclass
+class ErrorAnalysis:
+    """What lies behind the AP: precision-recall curves and the per-person OKS.
+
+    oks_thresholds: (T,) the OKS thresholds of COCO's AP (0.50, 0.55, ..., 0.95).
+    recall: (R,) COCO's 101 recall points 0, 0.01, ..., 1.
+    precision: (T, R) interpolated precision at each recall (all areas, up to 20 poses per image);
+        -1 where the recall is never reached.
+    instances: every non-ignored ground-truth person (labelled keypoints, not crowd), lowest OKS first.
+    """
+
+    oks_thresholds: np.ndarray
+    recall: np.ndarray
+    precision: np.ndarray
+    instances: list[InstanceOKS]
+
+
+def _error_analysis(ev: COCOeval, category_id: int) -> ErrorAnalysis:
+    p = ev.params
+    # eval["precision"] is (T, R, categories, areas, maxDets); area "all" is 0, the last maxDets is 20.
+    precision = np.asarray(ev.eval["precision"][:, :, 0, 0, -1], np.float64)
+    instances = []
+    for (image_id, cat), gts in sorted(ev._gts.items()):
+        if cat != category_id:
+            continue
+        # COCOeval's OKS matrix is (detections by decreasing score, truncated to maxDets) x ground truths.
+        dts = sorted(ev._dts.get((image_id, cat), []), key=lambda d: -d["score"])[:p.maxDets[-1]]
+        ious = ev.ious.get((image_id, cat), [])
+        for j, g in enumerate(gts):
+            if g["ignore"]:
+                continue
+            best = int(np.argmax(ious[:, j])) if len(ious) else None
+            instances.append(InstanceOKS(
+                int(image_id), int(g["id"]), tuple(float(v) for v in g["bbox"]),
+                np.asarray(g["keypoints"], np.float32).reshape(-1, 3),
+                None if best is None else np.asarray(dts[best]["keypoints"], np.float32).reshape(-1, 3),
+                0.0 if best is None else float(ious[best, j])))
+    instances.sort(key=lambda i: (i.oks, i.image_id, i.ann_id))
+    return ErrorAnalysis(np.asarray(p.iouThrs, np.float64), np.asarray(p.recThrs, np.float64), precision,
+                         instances)
 
 
 def _one_keypoint_gt(gt: COCO, k: int, category_id: int) -> COCO:
@@ -339,6 +405,8 @@ class EvalReport:
 
     stats: the ten COCOeval statistics by name (AP ... ARl), fractions, -1 where undefined.
     per_keypoint_ap: keypoint name -> AP with OKS computed on that keypoint alone (None if not computed).
+    analysis: precision-recall curves and per-person OKS (``evaluate_keypoints(..., analysis=True)``
+        with at least one prediction; not part of ``to_dict``).
     """
 
     stats: dict[str, float]
@@ -347,6 +415,7 @@ class EvalReport:
     people: int
     images: int
     predictions: int
+    analysis: ErrorAnalysis | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"boxes": self.boxes, "people": self.people, "images": self.images, "predictions": self.predictions,
@@ -365,8 +434,11 @@ class EvalReport:
 
 def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, crops: BoxCrops, meta: KeypointMeta,
                        category_id: int, kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS,
-                       per_keypoint: bool = True) -> tuple[EvalReport, list[dict[str, Any]]]:
+                       per_keypoint: bool = True, analysis: bool = False
+                       ) -> tuple[EvalReport, list[dict[str, Any]]]:
     """COCO OKS evaluation of predicted keypoints, one pose per box.
+
+    With ``analysis`` the report also carries an :class:`ErrorAnalysis` (PR curves, per-person OKS).
 
     Returns:
         the report and the predictions in COCO results format.
@@ -375,12 +447,15 @@ def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, crop
         raise SimplePoseError(f"no OKS sigmas for keypoints {list(meta.names)}: give --sigmas FILE (K numbers)")
     sigmas = np.asarray(meta.sigmas, np.float64)
     results = coco_results(keypoints, boxes, crops, category_id, sigmas, kpt_thresh, oks_nms_thresh)
-    stats = _run_cocoeval(gt, results, sigmas, boxes.image_set, category_id)
+    ev = _cocoeval(gt, results, sigmas, boxes.image_set, category_id)
+    # COCOeval reports -1 where no ground truth falls in a category (e.g. no medium people).
+    stats = np.zeros(len(STAT_NAMES)) if ev is None else np.asarray(ev.stats, np.float64)
     per_kpt = None
     if per_keypoint:
         per_kpt = {name: float(_run_cocoeval(_one_keypoint_gt(gt, k, category_id), results, sigmas,
                                              boxes.image_set, category_id)[0])
                    for k, name in enumerate(meta.names)}
     report = EvalReport(dict(zip(STAT_NAMES, map(float, stats))), per_kpt, boxes.source, len(boxes),
-                        len(boxes.image_set), len(results))
+                        len(boxes.image_set), len(results),
+                        _error_analysis(ev, category_id) if analysis and ev is not None else None)
     return report, results

@@ -102,3 +102,51 @@ def test_pretrained_weights_offline_say_where_to_put_them(tmp_path, monkeypatch)
     monkeypatch.setattr(store, "download", offline)
     with pytest.raises(MissingFileError, match=rf"resnet18_v1b-[0-9a-f]{{8}}\.params into {tmp_path}/models"):
         get_pose_model("simple_pose_resnet18_v1b", 17, pretrained_base=True)
+
+
+@pytest.mark.slow
+def test_twenty_three_keypoints_train_evaluate_and_analyse_without_code_change(tmp_path, capsys):
+    """COCO + 6 foot points (COCO-WholeBody names): flip pairs from the names, OKS sigmas from a file,
+    K = 23 from training to evaluation, and COCOeval's OKS computed with those 23 sigmas."""
+    from simplepose.data.synthetic import COCO_KEYPOINT_NAMES, FOOT_KEYPOINT_NAMES, FOOT_SIGMAS, generate
+    from simplepose.meta import COCO_SIGMAS
+    paths = generate(tmp_path / "feet", num_train_images=24, num_val_images=8, seed=11, feet=True)
+    names = list(COCO_KEYPOINT_NAMES + FOOT_KEYPOINT_NAMES)
+    sigmas = [COCO_SIGMAS[n] for n in COCO_KEYPOINT_NAMES] + list(FOOT_SIGMAS)
+    sigma_file = tmp_path / "sigmas23.txt"
+    sigma_file.write_text(" ".join(map(str, sigmas)) + "\n")      # whitespace-separated works as well as JSON
+    save = tmp_path / "run23"
+    assert train_simple_pose.main(SMALL + data_args(paths) + ["--save-dir", str(save), "--sigmas", str(sigma_file),
+                                                              "--flip-prob", "0.5"]) == 0
+    manifest = load_manifest(save / "simple_pose_resnet18_v1b-epoch0001.json")
+    meta = manifest["meta"]
+    assert meta["names"] == names and manifest["config"]["num_joints"] == 23 and meta["sigmas"] == sigmas
+    assert [17, 20] in meta["flip_pairs"] and [18, 21] in meta["flip_pairs"] and [19, 22] in meta["flip_pairs"]
+    assert mx.nd.load(manifest["params"])["final_layer.weight"].shape == (23, 256, 1, 1)
+    assert (save / "plots" / "training_curves.png").is_file()
+    row = json.loads((save / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= row["val_ap"] <= 1
+    report, results, analysis = tmp_path / "eval.json", tmp_path / "results.json", tmp_path / "analysis"
+    assert eval_simple_pose.main(["--params", str(save / "best.json"), "-j", "0", "--metrics-json", str(report),
+                                  "--results-json", str(results), "--analysis", str(analysis),
+                                  "--analysis-worst", "5", "--oks-nms", "1"]) == 0
+    figures = json.loads(report.read_text())
+    assert list(figures["per_keypoint_ap"]) == names and figures["AP"] == pytest.approx(row["val_ap"])
+    assert "right_small_toe" in capsys.readouterr().out
+    for name in ("pr_curves.png", "per_keypoint_ap.png", "worst_instances.png"):
+        assert (analysis / name).stat().st_size > 5000, name
+    # The OKS COCOeval gave the worst people is COCO's formula with the 23 sigmas of the file.
+    worst = json.loads((analysis / "worst_instances.json").read_text())
+    assert len(worst) == 5 and worst[0]["oks"] <= worst[-1]["oks"] and worst[-1]["oks"] > 0.02   # not all zero
+    gt = {a["id"]: a for a in json.loads(Path(paths["val_ann"]).read_text())["annotations"]}
+    preds = json.loads(results.read_text())
+    var = (2 * np.array(sigmas)) ** 2
+    for w in worst:
+        g = np.reshape(gt[w["ann_id"]]["keypoints"], (-1, 3))
+        vis = g[:, 2] > 0
+        best = 0.0
+        for p in (p for p in preds if p["image_id"] == w["image_id"]):
+            d = np.reshape(p["keypoints"], (-1, 3))
+            e = ((d[:, :2] - g[:, :2]) ** 2).sum(1) / var / (gt[w["ann_id"]]["area"] + np.spacing(1)) / 2
+            best = max(best, float(np.exp(-e[vis]).mean()))
+        assert w["oks"] == pytest.approx(best, abs=1e-4)

@@ -281,3 +281,44 @@ def test_main_cli(tmp_path, capsys):
     img = cv2.imread(str(out / "val" / "000000000003.jpg"))
     assert img is not None and img.shape == (96, 128, 3)
 
+
+
+def test_feet_variant_draws_and_labels_23_keypoints(tmp_path):
+    """--feet: COCO's 17 then WholeBody's 6 foot points, drawn in the side's joint colour, below the ankles;
+    the 17-keypoint dataset of the same seed is untouched by the option's existence."""
+    from simplepose.meta import KeypointMeta
+    paths = generate(tmp_path / "feet", num_train_images=40, num_val_images=0, seed=3, feet=True)
+    plain = generate(tmp_path / "plain", num_train_images=2, num_val_images=0, seed=3)
+    assert json.loads(Path(plain["train_ann"]).read_text())["categories"][0]["keypoints"] == list(COCO_KEYPOINT_NAMES)
+    doc = json.loads(Path(paths["train_ann"]).read_text())
+    cat = doc["categories"][0]
+    assert cat["keypoints"] == list(COCO_KEYPOINT_NAMES + synthetic.FOOT_KEYPOINT_NAMES)
+    meta = KeypointMeta.from_coco_category(cat)
+    assert meta.num_joints == 23 and meta.flip_pairs[-3:] == ((17, 20), (18, 21), (19, 22))
+    assert {17, 18, 19, 20, 21, 22} <= set(meta.lower_body)
+    images = {im["id"]: im for im in doc["images"]}
+    colour = {"left": [], "right": []}
+    below = []
+    for a in doc["annotations"]:
+        kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
+        assert kp.shape == (23, 3)
+        if a["num_keypoints"] == 0:
+            continue
+        assert a["num_keypoints"] == int((kp[:, 2] > 0).sum())
+        img = cv2.imread(os.path.join(paths["train_images"], images[a["image_id"]]["file_name"]))
+        for j in range(6):
+            x, y, v = kp[17 + j]
+            ankle = kp[15 if j < 3 else 16]
+            knee = kp[13 if j < 3 else 14]
+            if v == 2 and ankle[2] and knee[2]:
+                b, g, r = (float(c) for c in img[int(round(y)), int(round(x))])
+                colour["left" if j < 3 else "right"].append(r - b)
+                # past the ankle, along the shin
+                below.append(np.dot([x, y] - ankle[:2], ankle[:2] - knee[:2]) > 0)
+    left, right = np.array(colour["left"]), np.array(colour["right"])
+    assert len(left) > 100 and len(right) > 100
+    assert (left > 50).mean() > 0.85 and (right < -50).mean() > 0.85, ((left > 50).mean(), (right < -50).mean())
+    assert np.mean(below) > 0.99
+    # ensure_dataset tells the variants apart.
+    assert json.loads((tmp_path / "feet" / "synthetic.json").read_text())["feet"] is True
+    assert "feet" not in json.loads((tmp_path / "plain" / "synthetic.json").read_text())

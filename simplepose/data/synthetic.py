@@ -27,6 +27,11 @@ occluder rectangle/ellipse, a person drawn later, the person's own limb, or an
 ear turned away behind the head), ``v=0`` with ``x=y=0`` when the joint lies
 outside ``[0, W-1] x [0, H-1]``.
 
+``generate(..., feet=True)`` (``--feet``) writes a 23-keypoint variant: COCO's 17 plus
+COCO-WholeBody's six foot points (big toe, small toe, heel per side), drawn as a dark sole
+with small joint discs below each ankle; their positions are a fixed function of the knee and
+ankle (see ``_Figure.feet``) and their visibility comes from the owner map like the others.
+
 This module imports no MXNet: NumPy, OpenCV and the standard library only.
 """
 from __future__ import annotations
@@ -53,6 +58,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "COCO_KEYPOINT_NAMES",
     "COCO_SKELETON",
+    "FOOT_KEYPOINT_NAMES",
+    "FOOT_SIGMAS",
     "PALETTE_RGB",
     "generate",
     "ensure_dataset",
@@ -71,6 +78,19 @@ COCO_SKELETON: tuple[tuple[int, int], ...] = (
     (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7),
     (6, 8), (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5),
     (4, 6), (5, 7),
+)
+
+#: COCO-WholeBody's six foot keypoints, appended after COCO's 17 by ``generate(..., feet=True)``.
+FOOT_KEYPOINT_NAMES: tuple[str, ...] = (
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+
+#: COCO-WholeBody's published OKS sigmas of the foot keypoints, in FOOT_KEYPOINT_NAMES order.
+FOOT_SIGMAS: tuple[float, ...] = (0.068, 0.066, 0.066, 0.092, 0.094, 0.094)
+
+# Foot links, 1-based in the 23-keypoint list: ankle-heel, heel-big toe, heel-small toe, big-small toe.
+FOOT_SKELETON: tuple[tuple[int, int], ...] = (
+    (16, 20), (20, 18), (20, 19), (18, 19), (17, 23), (23, 21), (23, 22), (21, 22),
 )
 
 #: Bump whenever the rendered content changes, so ensure_dataset() regenerates.
@@ -123,6 +143,7 @@ _NUM_KP = len(COCO_KEYPOINT_NAMES)
 # being that keypoint's own disc/mark and 17.. the body (head, limbs, torso).
 _OWN_OCCLUDER, _OWN_CROWD, _OWN_TINY = 1, 2, 3
 _PART_BODY = 17
+_PART_FOOT = 18             # foot keypoint j (0..5) is part 18 + j
 _PARTS_PER_PERSON = 32
 
 # Relative frequencies.
@@ -180,6 +201,31 @@ class _Figure:
     shade: float
     arms_first_left: bool
     legs_first_left: bool
+    has_feet: bool = False
+
+    def feet(self) -> np.ndarray:
+        """(6, 2) float64 image pixels of the foot points, FOOT_KEYPOINT_NAMES order, on the 1/16 grid.
+
+        A pure function of knees and ankles (no randomness, so the 17-keypoint images do not
+        change): frontal feet below the ankle along the shin, toes turned slightly outwards,
+        the big toe on the inner side.
+        """
+        out = []
+        for kn, an, side in ((_LKN, _LAN, 1.0), (_RKN, _RAN, -1.0)):
+            shin = self.kp[an] - self.kp[kn]
+            length = max(float(np.hypot(*shin)), 1e-6)
+            d = shin / length                                   # down the shin
+            # The person's left is image right for an upright figure: outward = +side x (d rotated).
+            lateral = side * np.array([d[1], -d[0]])
+            toe_base = self.kp[an] + d * 0.36 * length + lateral * 0.10 * length
+            out += [toe_base - lateral * 0.12 * length,                       # big toe (inner)
+                    toe_base + lateral * 0.12 * length - d * 0.05 * length,   # small toe (outer)
+                    self.kp[an] + d * 0.12 * length - lateral * 0.04 * length]  # heel
+        return _quantise(np.array(out))
+
+    def keypoints(self) -> np.ndarray:
+        """(K, 2) image pixels: COCO's 17, then the 6 foot points when the figure has feet."""
+        return np.vstack([self.kp, self.feet()]) if self.has_feet else self.kp
 
     def extent_points(self) -> tuple[np.ndarray, np.ndarray]:
         """Points (N, 2) px and radii (N,) px whose discs cover the rendered body."""
@@ -192,6 +238,9 @@ class _Figure:
         limb_r[:5] = self.face_r + 1.0
         pts = np.vstack([kp, self.head_c[None], self.neck[None]])
         rad = np.concatenate([limb_r, [self.head_r + 1.0, self.thick_neck / 2.0]])
+        if self.has_feet:
+            pts = np.vstack([pts, self.feet()])
+            rad = np.concatenate([rad, np.full(6, self.disc_r + 1.0)])
         return pts, rad
 
     def box(self) -> np.ndarray:
@@ -378,6 +427,14 @@ def _draw_figure(img: np.ndarray, owner: np.ndarray, fig: _Figure, owner_base: i
     for hip, kn, an, side in legs:
         seg(kp[hip], kp[kn], _bgr(f"{side}_thigh"), fig.thick_thigh, body)
         seg(kp[kn], kp[an], _bgr(f"{side}_shin"), fig.thick_shin, body)
+    feet = fig.feet() if fig.has_feet else None
+    if feet is not None:
+        # Each foot: a filled sole (heel, small toe, big toe) in the shin's colour, darker.
+        for j, (an, side) in enumerate(((_LAN, "left"), (_RAN, "right"))):
+            sole = np.round(np.vstack([kp[an], feet[3 * j + 2], feet[3 * j + 1], feet[3 * j]]) * _ONE)
+            pts = sole.astype(np.int32)[None]
+            cv2.fillPoly(img, pts, col(_bgr(f"{side}_shin", 0.6)), aa, _SHIFT)
+            cv2.fillPoly(owner, pts, code(body), cv2.LINE_8, _SHIFT)
 
     # Torso: quad shoulders -> hips, widened by half an arm.
     sh_mid = (kp[_LSH] + kp[_RSH]) / 2
@@ -409,6 +466,10 @@ def _draw_figure(img: np.ndarray, owner: np.ndarray, fig: _Figure, owner_base: i
     for idx in (_LHIP, _RHIP, _LKN, _RKN, _LAN, _RAN, _LSH, _RSH, _LEL, _REL, _LWR, _RWR):
         side = "left" if idx % 2 == 1 else "right"
         disc(kp[idx], fig.disc_r, _bgr(f"{side}_joint"), idx, ring=True)
+    if feet is not None:
+        for j, pt in enumerate(feet):
+            side = "left" if j < 3 else "right"
+            disc(pt, 0.7 * fig.disc_r, _bgr(f"{side}_joint"), _PART_FOOT + j, ring=True)
 
 
 def _background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -526,13 +587,15 @@ def _box_polygon(xywh: Sequence[float]) -> list[list[float]]:
     return [[x, y, round(x + bw, 2), y, round(x + bw, 2), round(y + bh, 2), x, round(y + bh, 2)]]
 
 
-def _render_image(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Render one image.
+def _render_image(rng: np.random.Generator, w: int, h: int,
+                  feet: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Render one image (with ``feet``, labelled people also get 6 drawn foot keypoints).
 
     Returns the image (h, w, 3) uint8 BGR and its annotations (COCO dicts
     without ``id``/``image_id``), people first in drawing order, then an optional
     unlabelled tiny figure, then an optional crowd region.
     """
+    num_kp = _NUM_KP + (len(FOOT_KEYPOINT_NAMES) if feet else 0)
     img = _background(rng, w, h)
     owner = np.zeros((h, w), dtype=np.uint16)
     extra: list[dict[str, Any]] = []
@@ -559,7 +622,7 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray,
             box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
             extra.append({
                 "category_id": 1, "iscrowd": 1, "bbox": _xywh(box), "area": float(mask.sum()),
-                "num_keypoints": 0, "keypoints": [0.0, 0.0, 0] * _NUM_KP,
+                "num_keypoints": 0, "keypoints": [0.0, 0.0, 0] * num_kp,
                 "segmentation": _rle_uncompressed(mask),
             })
 
@@ -576,7 +639,7 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray,
         xywh = _xywh(box)
         extra.insert(0, {
             "category_id": 1, "iscrowd": 0, "bbox": xywh, "area": round(xywh[2] * xywh[3], 2),
-            "num_keypoints": 0, "keypoints": [0.0, 0.0, 0] * _NUM_KP,
+            "num_keypoints": 0, "keypoints": [0.0, 0.0, 0] * num_kp,
             "segmentation": _box_polygon(xywh),
         })
 
@@ -587,6 +650,7 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray,
     for slot in range(n_people):
         height = rng.uniform(0.35, 0.9) * h
         fig = _sample_figure(rng, height)
+        fig.has_feet = feet
         b = fig.box()
         best, best_score = None, math.inf
         for _ in range(25):
@@ -613,10 +677,12 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray,
         base = (slot + 1) * _PARTS_PER_PERSON
         kps: list[float | int] = []
         n_lab = 0
-        for k in range(_NUM_KP):
-            x, y = float(fig.kp[k, 0]), float(fig.kp[k, 1])
+        points = fig.keypoints()
+        for k in range(num_kp):
+            x, y = float(points[k, 0]), float(points[k, 1])
+            part = k if k < _NUM_KP else _PART_FOOT + k - _NUM_KP
             if 0.0 <= x <= w - 1 and 0.0 <= y <= h - 1:
-                v = 2 if int(owner[int(round(y)), int(round(x))]) == base + k else 1
+                v = 2 if int(owner[int(round(y)), int(round(x))]) == base + part else 1
                 kps += [x, y, v]
                 n_lab += 1
             else:
@@ -646,20 +712,23 @@ def _paths(out_dir: Path) -> dict[str, str]:
 
 
 def _params(num_train_images: int, num_val_images: int, seed: int,
-            image_size: Sequence[int]) -> dict[str, Any]:
+            image_size: Sequence[int], feet: bool = False) -> dict[str, Any]:
     """The canonical (JSON-comparable) generator arguments, validated."""
     w, h = (int(v) for v in image_size)
     if int(num_train_images) < 0 or int(num_val_images) < 0:
         raise ValueError("image counts must be >= 0")
     if w < 32 or h < 32:
         raise ValueError(f"image_size {tuple(image_size)} too small (need >= 32 x 32)")
-    return {
+    params = {
         "generator_version": GENERATOR_VERSION,
         "num_train_images": int(num_train_images),
         "num_val_images": int(num_val_images),
         "seed": int(seed),
         "image_size": [w, h],
     }
+    if feet:   # only then, so that the manifests of 17-keypoint datasets stay as they were
+        params["feet"] = True
+    return params
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -676,11 +745,14 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def _categories() -> list[dict[str, Any]]:
+def _categories(feet: bool = False) -> list[dict[str, Any]]:
+    names, skeleton = COCO_KEYPOINT_NAMES, COCO_SKELETON
+    if feet:
+        names, skeleton = names + FOOT_KEYPOINT_NAMES, skeleton + FOOT_SKELETON
     return [{
         "id": 1, "name": "person", "supercategory": "person",
-        "keypoints": list(COCO_KEYPOINT_NAMES),
-        "skeleton": [list(link) for link in COCO_SKELETON],
+        "keypoints": list(names),
+        "skeleton": [list(link) for link in skeleton],
     }]
 
 
@@ -701,7 +773,7 @@ def _write_split(out_dir: Path, split: str, split_code: int, n_images: int, firs
         for i in range(n_images):
             image_id = first_image_id + i
             rng = np.random.default_rng([seed, split_code, i])
-            img, anns = _render_image(rng, w, h)
+            img, anns = _render_image(rng, w, h, params.get("feet", False))
             file_name = f"{image_id:012d}.jpg"
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
             if not ok:
@@ -724,7 +796,7 @@ def _write_split(out_dir: Path, split: str, split_code: int, n_images: int, firs
                           "url": "https://creativecommons.org/publicdomain/zero/1.0/"}],
             "images": images,
             "annotations": annotations,
-            "categories": _categories(),
+            "categories": _categories(params.get("feet", False)),
         }
         final = out_dir / split
         if final.exists():
@@ -744,7 +816,7 @@ def _write_split(out_dir: Path, split: str, split_code: int, n_images: int, firs
 
 
 def generate(out_dir: str | os.PathLike, num_train_images: int = 600, num_val_images: int = 100,
-             seed: int = 0, image_size: tuple[int, int] = (320, 240)) -> dict[str, str]:
+             seed: int = 0, image_size: tuple[int, int] = (320, 240), feet: bool = False) -> dict[str, str]:
     """Write the synthetic dataset into ``out_dir`` (overwriting any previous one).
 
     Args:
@@ -753,6 +825,9 @@ def generate(out_dir: str | os.PathLike, num_train_images: int = 600, num_val_im
         seed: base seed; image ``i`` of a split uses ``default_rng([seed, split, i])``
             (split 0 = train, 1 = val), so images are independent of each other.
         image_size: (width, height) of every image, pixels.
+        feet: also draw and label COCO-WholeBody's six foot keypoints (23 keypoints: COCO's 17 then
+            FOOT_KEYPOINT_NAMES; OKS sigmas for them in FOOT_SIGMAS), drawn as a sole with three
+            small discs below each ankle, their visibility from the owner map like every joint.
 
     Image ids are ``1..num_train`` for train and continue after that for val;
     annotation ids are unique across both files.  ``out_dir/synthetic.json``
@@ -762,7 +837,7 @@ def generate(out_dir: str | os.PathLike, num_train_images: int = 600, num_val_im
         ``{'train_ann', 'train_images', 'val_ann', 'val_images'}`` -> path strings.
     """
     t0 = time.perf_counter()
-    params = _params(num_train_images, num_val_images, seed, image_size)
+    params = _params(num_train_images, num_val_images, seed, image_size, feet)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / _MANIFEST
@@ -825,12 +900,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
+    ap.add_argument("--feet", action="store_true",
+                    help="23 keypoints: COCO's 17 plus COCO-WholeBody's 6 foot points (drawn feet)")
     ap.add_argument("--force", action="store_true", help="regenerate even if a complete dataset exists")
     ns = ap.parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     kwargs = dict(num_train_images=ns.train_images, num_val_images=ns.val_images, seed=ns.seed,
-                  image_size=(ns.width, ns.height))
+                  image_size=(ns.width, ns.height), feet=ns.feet)
     paths = generate(ns.out, **kwargs) if ns.force else ensure_dataset(ns.out, **kwargs)
     for key, value in paths.items():
         print(f"{key}: {value}")

@@ -1,0 +1,156 @@
+"""Pictures of a training run: ``python -m simplepose.plot RUN_DIR [--out DIR]``.
+
+Writes into ``DIR`` (default ``RUN_DIR/plots``):
+
+- ``training_curves.png``: loss, learning rate, HeatmapAccuracy and validation AP per epoch,
+  from ``RUN_DIR/metrics.jsonl`` (training writes this one itself at the end of a run);
+- ``augmentations.png``: one training person under several random draws of the run's train
+  transform, joints drawn left/right coloured;
+- ``heatmaps.png``: that person's unaugmented crop and its target heatmaps, one per keypoint.
+
+The last two use the config and keypoint metadata of the run's latest checkpoint and need its
+training files; ``--no-samples`` skips them.
+
+:func:`write_error_analysis` writes the pictures of ``eval_simple_pose.py --analysis DIR``.
+No MXNet is imported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .checkpoint import atomic_write_text, latest_checkpoint, load_manifest
+from .cli import run_main, setup_logging
+from .errors import MissingFileError
+from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
+                        pr_curves_figure, read_metrics, save_figure, training_curves_figure,
+                        worst_instances_figure)
+
+log = logging.getLogger(__name__)
+
+CURVES = "training_curves.png"
+AUGMENTATIONS = "augmentations.png"
+HEATMAPS = "heatmaps.png"
+PR_CURVES = "pr_curves.png"
+PER_KEYPOINT_AP = "per_keypoint_ap.png"
+WORST = "worst_instances"
+
+
+def write_training_curves(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """``training_curves.png`` of a run directory's ``metrics.jsonl``; returns its path."""
+    run_dir = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "plots"
+    fig = training_curves_figure(read_metrics(run_dir), title=str(run_dir))
+    return save_figure(fig, out / CURVES)
+
+
+def pick_person(dataset: Any, limit: int = 200) -> int:
+    """Index of the person with the most labelled joints among the first ``limit`` (first on ties)."""
+    counts = [int((dataset.records[i].joints[:, 2] > 0).sum()) for i in range(min(limit, len(dataset)))]
+    return int(np.argmax(counts))
+
+
+def write_sample_pictures(config: dict[str, Any], meta: Any, out_dir: str | Path, samples: int = 8,
+                          seed: int = 0) -> list[Path]:
+    """``augmentations.png`` and ``heatmaps.png`` for a run's config and keypoint metadata.
+
+    Args:
+        config: a training config (checkpoint manifest ``config``): train files, input size,
+            augmentation, sigma, codec, mean/std.
+        meta: the run's ``KeypointMeta``.
+        samples: augmented crops drawn (besides the unaugmented one).
+    """
+    from .codec import HeatmapCodec
+    from .data.coco import COCOKeyPoints
+    from .data.transforms import Augmentation, TrainTransform
+
+    dataset = COCOKeyPoints(config["train_ann"], config["train_images"], meta=meta,
+                            category_id=config.get("category_id"))
+    idx = pick_person(dataset)
+    image, record = dataset[idx]
+    size = tuple(config["input_size"])
+    transform = TrainTransform(meta, size, scale_factor=config["scale_factor"],
+                               rotation_factor=config["rotation_factor"], flip_prob=config["flip_prob"],
+                               half_body_prob=config["half_body_prob"], mean=config["mean"], std=config["std"])
+    out = Path(out_dir)
+    paths = [save_figure(augmentation_figure(image, record, transform, np.random.default_rng(seed), samples),
+                         out / AUGMENTATIONS)]
+    codec = HeatmapCodec(size, 4, config["sigma"], config["codec"])
+    inp, joints = transform.apply(image, record, Augmentation())
+    heatmaps, _ = codec.encode(joints)
+    fig = heatmap_figure(denormalize(inp, config["mean"], config["std"]), heatmaps, meta, joints,
+                         title=f"target heatmaps ({codec.method} codec, sigma {codec.sigma:g}) of person "
+                               f"{idx} in {Path(config['train_ann']).name}")
+    paths.append(save_figure(fig, out / HEATMAPS))
+    return paths
+
+
+def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_files: dict[int, str],
+                         worst: int = 8, kpt_thresh: float = 0.2) -> list[Path]:
+    """The error-analysis pictures of an evaluation (``evaluate_keypoints(..., analysis=True)``).
+
+    Writes ``pr_curves.png`` (precision-recall at OKS 0.50 ... 0.95), ``per_keypoint_ap.png`` (when
+    the report has per-keypoint AP), ``worst_instances.png`` (the ``worst`` people with the lowest
+    OKS, prediction vs ground truth) and ``worst_instances.json`` (their image and annotation ids,
+    boxes and OKS).
+
+    Args:
+        image_files: COCO image id -> image path.
+    """
+    from .data.coco import read_image
+    from .errors import SimplePoseError
+    if report.analysis is None:
+        raise SimplePoseError("no error analysis: there was no prediction to evaluate")
+    out = Path(out_dir)
+    analysis = report.analysis
+    paths = [save_figure(pr_curves_figure(analysis, f"precision-recall on {report.boxes}"), out / PR_CURVES)]
+    if report.per_keypoint_ap:
+        paths.append(save_figure(per_keypoint_ap_figure(report.per_keypoint_ap, meta), out / PER_KEYPOINT_AP))
+    chosen = analysis.instances[:max(0, worst)]
+    if chosen:
+        images = [read_image(image_files[i.image_id], f"image {i.image_id}") for i in chosen]
+        paths.append(save_figure(worst_instances_figure(chosen, images, meta, kpt_thresh=kpt_thresh),
+                                 out / f"{WORST}.png"))
+    listing = [{"image_id": i.image_id, "ann_id": i.ann_id, "file": image_files[i.image_id],
+                "bbox": list(i.bbox), "oks": round(i.oks, 4)} for i in chosen]
+    atomic_write_text(out / f"{WORST}.json", json.dumps(listing, indent=1))
+    paths.append(out / f"{WORST}.json")
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m simplepose.plot", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", help="a training run directory (--save-dir)")
+    p.add_argument("--out", default=None, help="where to write the PNGs (default RUN_DIR/plots)")
+    p.add_argument("--no-samples", action="store_true", help="only the training curves")
+    p.add_argument("--samples", type=int, default=8, help="augmented crops in augmentations.png (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws (default 0)")
+    args = p.parse_args(argv)
+    setup_logging()
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise MissingFileError(f"{run_dir}: run directory not found")
+    out = Path(args.out) if args.out else run_dir / "plots"
+    written = [write_training_curves(run_dir, out)]
+    if not args.no_samples:
+        manifest = latest_checkpoint(run_dir)
+        if manifest is None:
+            raise MissingFileError(f"{run_dir}: no checkpoint, so no config for the sample pictures "
+                                   "(give --no-samples for the curves only)")
+        from .meta import KeypointMeta
+        doc = load_manifest(manifest)
+        written += write_sample_pictures(doc["config"], KeypointMeta.from_dict(doc["meta"]), out, args.samples,
+                                         args.seed)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
