@@ -30,6 +30,7 @@ from .data.coco import COCOKeyPoints
 from .data.samples import EpochSampler, PoseSamples
 from .data.transforms import TrainTransform, ValTransform
 from .errors import MissingFileError, SimplePoseError
+from .loader import pose_loader
 from .meta import KeypointMeta
 from .metrics import HeatmapAccuracy
 from .model import SimplePoseResNet, get_pose_model, load_gluoncv_pose_weights
@@ -151,14 +152,14 @@ class Run:
                                   f"{self.batch_size}; lower --batch-size")
         self.sampler = EpochSampler(len(train), shuffle=True, seed=seed)
         workers = cfg["num_workers"]
-        self.train_loader = gluon.data.DataLoader(
-            PoseSamples(train, train_tf, self.codec, seed), batch_size=self.batch_size, sampler=self.sampler,
-            last_batch="discard", num_workers=workers)
+        self.train_loader = pose_loader(
+            PoseSamples(train, train_tf, self.codec, seed, reduced_decode=not cfg.get("full_decode", False)),
+            self.batch_size, workers, sampler=self.sampler, last_batch="discard")
         self.val_loader = None
         if val is not None and len(val):
-            self.val_loader = gluon.data.DataLoader(
+            self.val_loader = pose_loader(
                 PoseSamples(val, ValTransform((h, w), cfg["mean"], cfg["std"]), self.codec),
-                batch_size=self.batch_size, shuffle=False, last_batch="keep", num_workers=workers)
+                self.batch_size, workers, shuffle=False, last_batch="keep")
         self.iters_per_epoch = len(train) // self.batch_size
         log.info("training %s on %d people (%d keypoints), %d batches of %d per epoch, contexts %s",
                  cfg["model"], len(train), k, self.iters_per_epoch, self.batch_size, self.ctx)

@@ -197,10 +197,30 @@ class COCOKeyPoints:
         rec = self.records[idx]
         return read_image(rec.image_path, f"annotation {rec.ann_id}"), rec
 
+    def read(self, idx: int, reduction: int = 1) -> np.ndarray:
+        """Image of person ``idx``, (H / r, W / r, 3) uint8 RGB; see ``read_image``."""
+        rec = self.records[idx]
+        return read_image(rec.image_path, f"annotation {rec.ann_id}", reduction)
 
-def read_image(path: str, record: str) -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8 RGB; a missing or undecodable file names the record."""
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+
+_REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                  8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def is_jpeg(path: str) -> bool:
+    """True for a .jpg/.jpeg name: the files whose decoder can scale in the DCT domain."""
+    return path.lower().endswith((".jpg", ".jpeg"))
+
+
+def read_image(path: str, record: str, reduction: int = 1) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB; a missing or undecodable file names the record.
+
+    With ``reduction`` r in (2, 4, 8) a JPEG is decoded at 1/r resolution by libjpeg's
+    DCT scaling ((ceil(H / r), ceil(W / r), 3); pixel i covers image pixels r*i .. r*i + r - 1),
+    which skips most of the decoding work. Use it only on JPEG files (``is_jpeg``): other
+    formats are decoded in full and then resampled without a box filter.
+    """
+    image = cv2.imread(path, _REDUCED_FLAGS[reduction])
     if image is None:
         what = "not found" if not os.path.exists(path) else "cannot be decoded as an image"
         raise SimplePoseError(f"{path}: {what} ({record})")
