@@ -52,6 +52,7 @@ def test_normalize_is_the_plain_formula():
     out = normalize(image, mean, std)
     assert out.shape == (3, 17, 13) and out.dtype == np.float32 and out.flags.c_contiguous
     np.testing.assert_allclose(out, ref, atol=2e-6)
+    np.testing.assert_array_equal(normalize(np.ascontiguousarray(image[..., ::-1]), mean, std, bgr=True), out)
 
 
 def test_reduced_decode_keeps_targets_and_crops_within_tolerance(synthetic):
@@ -103,7 +104,7 @@ def test_reduced_decode_only_for_jpeg(synthetic, tmp_path):
     tf = TrainTransform(ds.meta, SIZE, scale_factor=0, rotation_factor=0, flip_prob=0)
     reads = []
     read = ds.read
-    ds.read = lambda idx, reduction=1: reads.append(reduction) or read(idx, reduction)
+    ds.read = lambda idx, reduction=1, rgb=True: reads.append(reduction) or read(idx, reduction, rgb)
     PoseSamples(ds, tf, HeatmapCodec(SIZE), reduced_decode=True)[0]
     ds.records[0] = rec
     PoseSamples(ds, tf, HeatmapCodec(SIZE), reduced_decode=True)[0]

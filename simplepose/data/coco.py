@@ -197,10 +197,10 @@ class COCOKeyPoints:
         rec = self.records[idx]
         return read_image(rec.image_path, f"annotation {rec.ann_id}"), rec
 
-    def read(self, idx: int, reduction: int = 1) -> np.ndarray:
-        """Image of person ``idx``, (H / r, W / r, 3) uint8 RGB; see ``read_image``."""
+    def read(self, idx: int, reduction: int = 1, rgb: bool = True) -> np.ndarray:
+        """Image of person ``idx``, (H / r, W / r, 3) uint8 RGB (BGR unless ``rgb``); see ``read_image``."""
         rec = self.records[idx]
-        return read_image(rec.image_path, f"annotation {rec.ann_id}", reduction)
+        return read_image(rec.image_path, f"annotation {rec.ann_id}", reduction, rgb)
 
 
 _REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -212,8 +212,11 @@ def is_jpeg(path: str) -> bool:
     return path.lower().endswith((".jpg", ".jpeg"))
 
 
-def read_image(path: str, record: str, reduction: int = 1) -> np.ndarray:
+def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> np.ndarray:
     """Decode an image file to (H, W, 3) uint8 RGB; a missing or undecodable file names the record.
+
+    ``rgb=False`` keeps OpenCV's BGR order and saves a pass over the image when the
+    consumer can take the planes in reverse (``transforms.normalize(bgr=True)``).
 
     With ``reduction`` r in (2, 4, 8) a JPEG is decoded at 1/r resolution by libjpeg's
     DCT scaling ((ceil(H / r), ceil(W / r), 3); pixel i covers image pixels r*i .. r*i + r - 1),
@@ -224,4 +227,4 @@ def read_image(path: str, record: str, reduction: int = 1) -> np.ndarray:
     if image is None:
         what = "not found" if not os.path.exists(path) else "cannot be decoded as an image"
         raise SimplePoseError(f"{path}: {what} ({record})")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image

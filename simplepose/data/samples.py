@@ -57,8 +57,8 @@ class PoseSamples:
         else:
             matrix, joints = self.transform.geometry(record)
         reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
-        image = self.dataset.read(idx, reduction)
-        inp = self.transform.render(image, reduced_matrix(matrix, reduction))
+        image = self.dataset.read(idx, reduction, rgb=False)
+        inp = self.transform.render(image, reduced_matrix(matrix, reduction), bgr=True)
         heatmaps, weights = self.codec.encode(joints)
         return inp, heatmaps, weights[:, None, None]
 

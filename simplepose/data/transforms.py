@@ -86,16 +86,18 @@ def reduced_matrix(matrix: np.ndarray, reduction: int) -> np.ndarray:
     return m
 
 
-def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32, (pixel / 255 - mean) / std.
+def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], bgr: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB (or BGR with ``bgr``) -> (3, H, W) float32 RGB, (pixel / 255 - mean) / std.
 
     Written plane by plane into the channel-first output: no float copy of the
-    whole image and no float transpose (which cost 10x more than this).
+    whole image and no float transpose (which cost 10x more than this); a BGR
+    image's planes are just taken in reverse order.
     """
     scale = np.float32(1 / 255) / np.asarray(std, np.float32)
     shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
     out = np.empty((3,) + image.shape[:2], np.float32)
-    for c, plane in enumerate(cv2.split(image)):
+    planes = cv2.split(image)
+    for c, plane in enumerate(planes[::-1] if bgr else planes):
         np.multiply(plane, scale[c], out=out[c], dtype=np.float32)
         out[c] -= shift[c]
     return out
@@ -144,11 +146,12 @@ class ValTransform:
         out[:, :2] = transform_points(joints[:, :2], m)
         return m, out
 
-    def render(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """One warp of (H, W, 3) uint8 RGB ``image`` by ``matrix`` -> input (3, h, w) float32 normalised."""
+    def render(self, image: np.ndarray, matrix: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """One warp of (H, W, 3) uint8 RGB (BGR with ``bgr``) ``image`` by ``matrix``
+        -> input (3, h, w) float32 RGB normalised."""
         h, w = self.input_size
         patch = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
-        return normalize(patch, self.mean, self.std)
+        return normalize(patch, self.mean, self.std, bgr)
 
     def crop(self, image: np.ndarray, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
              rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
