@@ -6,7 +6,8 @@
    (``simplepose.train.Run.train_epoch``). Ratio ours/GluonCV (goal >= 0.95).
 2. The training loop's samples/s with the real loader (``PoseSamples`` in ``--num-workers`` worker
    processes, on 640x480 COCO-like JPEGs) vs the same loop fed one pre-loaded batch over and over:
-   the loader's share of training time, 1 - real/pre-loaded (goal < 10% with 2 workers at 128x96).
+   the loader's share of training time, 1 - real/pre-loaded (goal < 10% with 2 workers at 128x96),
+   and, immune to the shared machine's load, the workers' share of the CPU seconds of those epochs.
 
 Turns alternate (ours, GluonCV step by step; real, pre-loaded epoch by epoch) so the shared machine's
 load hits both alike; ratios are medians over neighbouring pairs.
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import mxnet as mx
@@ -66,13 +69,22 @@ def timed_epoch(run: Run, loader, epoch: int) -> float:
         run.train_loader = real
 
 
+def worker_cpu_seconds(loader) -> float:
+    """User + system CPU seconds so far of a DataLoader's worker processes (Linux /proc)."""
+    ticks = 0
+    for proc in loader._worker_pool._pool:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="simple_pose_resnet18_v1b")
     p.add_argument("--input-size", default="128,96", help="model input 'height,width'")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-workers", type=int, default=2, help="loader worker processes for part 2")
-    p.add_argument("--steps", type=int, default=10, help="part 1: timed steps per model, one step per turn")
+    p.add_argument("--steps", type=int, default=16, help="part 1: timed steps per model, one step per turn")
     p.add_argument("--rounds", type=int, default=3, help="part 2: epochs per side")
     p.add_argument("--data-dir", default="data/bench_coco640", help="where the 640x480 images are generated (cached)")
     p.add_argument("--images", type=int, default=200, help="images to generate (about 2.2 people each)")
@@ -91,27 +103,38 @@ def main() -> None:
         ours = (run.net, run.trainer)
         theirs = gluoncv_net_and_trainer(run)
         rates: dict[str, list[float]] = {"ours": [], "gluoncv": []}
+        cpu_rates: dict[str, list[float]] = {"ours": [], "gluoncv": []}
+        sides = [("ours", ours), ("gluoncv", theirs)]
         for turn in range(args.steps + 1):
-            for name, (net, trainer) in (("ours", ours), ("gluoncv", theirs)):
+            for name, (net, trainer) in sides[::1 if turn % 2 else -1]:  # who goes first alternates
                 run.net, run.trainer = net, trainer
+                cpu = time.process_time()
                 rate = timed_epoch(run, [batch], 1)
                 if turn:  # the first turn builds the graphs
                     rates[name].append(rate)
+                    cpu_rates[name].append(run.batch_size / (time.process_time() - cpu))
         run.net, run.trainer = ours
         step_ours, step_theirs = (statistics.median(rates[k]) for k in ("ours", "gluoncv"))
-        # Each ratio pairs two neighbouring steps, so a burst of load elsewhere cancels out.
+        # Each ratio pairs two neighbouring steps, so a burst of load elsewhere mostly cancels out.
         step_ratio = statistics.median(a / b for a, b in zip(rates["ours"], rates["gluoncv"]))
+        cpu_ratio = statistics.median(a / b for a, b in zip(cpu_rates["ours"], cpu_rates["gluoncv"]))
         print(f"train step, ours    (simplepose.model)        {step_ours:7.2f} samples/s  "
               f"(steps: {', '.join(f'{r:.1f}' for r in rates['ours'])})")
         print(f"train step, GluonCV (gluoncv.model_zoo)       {step_theirs:7.2f} samples/s  "
               f"(steps: {', '.join(f'{r:.1f}' for r in rates['gluoncv'])})")
         print(f"ours / GluonCV = {step_ratio:.3f}  (median of paired steps; goal >= 0.95)")
+        print(f"ours / GluonCV per CPU second = {cpu_ratio:.3f}  (samples per CPU second of the process, "
+              f"which other programs' load disturbs less)")
 
         # 2. the training loop with the real loader vs a pre-loaded batch, same number of steps
         preloaded = [batch] * len(run.train_loader)
         loop: dict[str, list[float]] = {"real": [], "preloaded": []}
+        main_cpu = workers_cpu = 0.0
         for epoch in range(1, args.rounds + 1):
+            cpu, workers = time.process_time(), worker_cpu_seconds(run.train_loader) if args.num_workers else 0.0
             loop["real"].append(timed_epoch(run, run.train_loader, epoch))
+            main_cpu += time.process_time() - cpu
+            workers_cpu += (worker_cpu_seconds(run.train_loader) if args.num_workers else 0.0) - workers
             loop["preloaded"].append(timed_epoch(run, preloaded, epoch))
         real, pre = (statistics.median(loop[k]) for k in ("real", "preloaded"))
         share = statistics.median(1 - a / b for a, b in zip(loop["real"], loop["preloaded"]))
@@ -121,6 +144,12 @@ def main() -> None:
               f"(epochs: {', '.join(f'{r:.2f}' for r in loop['preloaded'])})")
         print(f"loader share of training time = {100 * share:.1f}%  (median of paired epochs, "
               f"1 - real / pre-loaded; goal < 10%)")
+        if args.num_workers:
+            # CPU seconds do not depend on what else the shared machine runs: the workers' part of all
+            # the CPU time the real-loader epochs used is the most the loader can take from training.
+            print(f"loader workers' share of the CPU time of those epochs = "
+                  f"{100 * workers_cpu / (workers_cpu + main_cpu):.1f}% "
+                  f"({workers_cpu:.1f} s of {workers_cpu + main_cpu:.1f} s)")
 
 
 if __name__ == "__main__":

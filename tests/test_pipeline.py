@@ -132,3 +132,14 @@ def test_loader_workers_persist_and_run_single_threaded_opencv():
     assert pids[0] == pids[1] or pids[1] <= pids[0]            # the same worker processes in epoch 2
     assert all(e[:, 1].tolist() == [1] * 8 for e in epochs)
     assert cv2.getNumThreads() == threads                      # the main process is left alone
+
+
+def test_full_decode_flag_reaches_the_training_samples(synthetic, tmp_path):
+    from simplepose.options import check_train_config, resolve_data, train_parser
+    from simplepose.train import Run
+    base = ["--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
+            "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "4", "-j", "0",
+            "--save-dir", str(tmp_path)]
+    for extra, reduced in (([], True), (["--full-decode"], False)):
+        cfg = check_train_config(resolve_data(vars(train_parser().parse_args(base + extra)), train=True))
+        assert Run(cfg).train_loader._dataset.reduced_decode is reduced
