@@ -9,8 +9,10 @@ samples/s of
       (the same work; JPEGs decoded at reduced resolution when the crop allows, as in training),
       and (b') ours with full-resolution decoding (``--full-decode`` in training);
   (c) the floor: full JPEG decode (``cv2.imread``) + one ``cv2.warpAffine`` per sample, nothing else,
+  (d) ours reading person crops packed by ``simplepose.data.pack`` for this input size (``--train-pack``;
+      the pack is written once, before timing, and its writing time is printed),
 
-and prints them with the ratios b/a and b/c. Before timing it checks, person by person, that ours and
+and prints them with the ratios b/a, b/c, d/a and d/c. Before timing it checks, person by person, that ours and
 GluonCV's heatmaps and weights are identical under the same augmentation. The pipelines take turns
 on chunks of 10 people (so the shared machine's changing load hits them alike), over several rounds of
 the same shuffled people; the median round counts. OpenCV runs single-threaded, as in a loader worker.
@@ -40,6 +42,7 @@ import gluoncv.data.transforms.presets.simple_pose as gluoncv_preset  # noqa: E4
 
 from simplepose.codec import HeatmapCodec  # noqa: E402
 from simplepose.data.coco import COCOKeyPoints  # noqa: E402
+from simplepose.data.pack import PackedCrops, pack  # noqa: E402
 from simplepose.data.samples import PoseSamples  # noqa: E402
 from simplepose.data.synthetic import ensure_dataset  # noqa: E402
 from simplepose.data.transforms import TrainTransform  # noqa: E402
@@ -105,6 +108,11 @@ def main() -> None:
     codec = HeatmapCodec((h, w), stride=4, sigma=2)
     ours = PoseSamples(ds, tf, codec, seed=0, reduced_decode=True)
     ours_full = PoseSamples(ds, tf, codec, seed=0, reduced_decode=False)
+    tic = time.perf_counter()
+    pack_base = Path(args.data_dir) / f"pack_{h}x{w}"
+    pack(ds, pack_base, (h, w), SCALE_FACTOR)
+    pack_seconds = time.perf_counter() - tic
+    packed = PoseSamples(ds, tf, codec, seed=0, reduced_decode=True, packed=PackedCrops(pack_base, ds))
     theirs = gluoncv_dataset(paths)
     ref_tf = gluoncv_preset.SimplePoseDefaultTrainTransform(
         ds.meta.num_joints, [list(pair) for pair in ds.meta.flip_pairs], image_size=(h, w),
@@ -119,7 +127,17 @@ def main() -> None:
     print(f"{len(ds)} people (GluonCV: {len(theirs)}, common: {len(pairs)}) in {args.images} 640x480 JPEGs; "
           f"input {h}x{w}, {len(order)} people per round, {args.rounds} rounds")
     n = check_targets(ours, tf, theirs, ref_tf, order, pairs)
-    print(f"targets: identical to GluonCV's for all {n} people under the same augmentation")
+    for i in order:
+        if not all(np.array_equal(x, y) for x, y in zip(packed[(i, 0)][1:], ours[(i, 0)][1:])):
+            raise SystemExit(f"targets with the pack differ for person {i}")
+    print(f"targets: identical to GluonCV's for all {n} people under the same augmentation (with and without "
+          "the pack)")
+    served = sum(packed.packed.crop(i, tf.geometry(ds.records[i], tf.sample(
+        ds.records[i], np.random.default_rng([0, 0, i])))[0], (w, h)) is not None for i in order)
+    print(f"pack: {len(ds)} crops written in {pack_seconds:.1f} s, "
+          f"{pack_base.with_suffix('.bin').stat().st_size / 1e6:.1f} MB (the images: "
+          f"{sum(p.stat().st_size for p in Path(paths['train_images']).glob('*.jpg')) / 1e6:.1f} MB); "
+          f"it serves {served} of the {len(order)} samples, the others decode their image")
 
     def gluoncv_run(people):
         for i in people:
@@ -140,7 +158,8 @@ def main() -> None:
             image = cv2.imread(rec.image_path, cv2.IMREAD_COLOR)
             cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
 
-    runs = {"a": gluoncv_run, "b": ours_run(ours), "b'": ours_run(ours_full), "c": floor_run}
+    runs = {"a": gluoncv_run, "b": ours_run(ours), "b'": ours_run(ours_full), "c": floor_run,
+            "d": ours_run(packed)}
     for f in runs.values():  # warm-up: file cache, lazy imports
         f(order[:20])
     random.seed(0)
@@ -162,7 +181,8 @@ def main() -> None:
     names = {"a": "GluonCV COCOKeyPoints + SimplePoseDefaultTrainTransform",
              "b": "ours (PoseSamples, reduced JPEG decode)",
              "b'": "ours (PoseSamples, full JPEG decode)",
-             "c": "floor: full JPEG decode + one warpAffine"}
+             "c": "floor: full JPEG decode + one warpAffine",
+             "d": "ours with packed person crops"}
     for key in runs:
         spread = ", ".join(f"{len(order) / t:.0f}" for t in times[key])
         print(f"({key:2s}) {names[key]:58s} {rate[key]:7.1f} samples/s  (rounds: {spread})")
@@ -171,6 +191,8 @@ def main() -> None:
     print(f"b'/a = {full / rate['a']:.2f}  (ours with full decode / GluonCV)")
     print(f"b/c  = {rate['b'] / rate['c']:.2f}  (ours / decode-only floor; goal >= 0.67, i.e. within 1.5x)")
     print(f"b'/c = {full / rate['c']:.2f}  (ours with full decode / floor)")
+    print(f"d/a  = {rate['d'] / rate['a']:.2f}  (ours with the pack / GluonCV)")
+    print(f"d/c  = {rate['d'] / rate['c']:.2f}  (ours with the pack / floor)")
 
 
 if __name__ == "__main__":

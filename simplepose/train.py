@@ -27,6 +27,7 @@ from tqdm import tqdm
 from .checkpoint import atomic_write_text, checkpoints_in, latest_checkpoint, load_manifest, save_checkpoint
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints
+from .data.pack import PackedCrops
 from .data.samples import EpochSampler, PoseSamples
 from .data.transforms import TrainTransform, ValTransform
 from .errors import MissingFileError, SimplePoseError
@@ -152,8 +153,10 @@ class Run:
                                   f"{self.batch_size}; lower --batch-size")
         self.sampler = EpochSampler(len(train), shuffle=True, seed=seed)
         workers = cfg["num_workers"]
+        packed = PackedCrops(cfg["train_pack"], train) if cfg.get("train_pack") else None
         self.train_loader = pose_loader(
-            PoseSamples(train, train_tf, self.codec, seed, reduced_decode=not cfg.get("full_decode", False)),
+            PoseSamples(train, train_tf, self.codec, seed, reduced_decode=not cfg.get("full_decode", False),
+                        packed=packed),
             self.batch_size, workers, sampler=self.sampler, last_batch="discard")
         self.val_loader = None
         if val is not None and len(val):

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..codec import HeatmapCodec
 from .coco import COCOKeyPoints, is_jpeg
+from .pack import PackedCrops
 from .transforms import TrainTransform, ValTransform, decode_reduction, reduced_matrix
 
 
@@ -30,6 +31,9 @@ class PoseSamples:
     weights (shaped to broadcast against the heatmaps in the loss).
     With a ValTransform the crop is not augmented and the epoch is ignored.
 
+    ``packed``: person crops written by ``simplepose.data.pack``, used for every sample whose crop
+    they cover (the others decode the original image).
+
     ``reduced_decode``: decode a JPEG at 1/r resolution (r = 2, 4, 8) when the crop
     is downsampled by at least r (``transforms.decode_reduction``). Targets are
     unchanged (they never depend on the pixels); the input differs from a full
@@ -38,12 +42,13 @@ class PoseSamples:
     """
 
     def __init__(self, dataset: COCOKeyPoints, transform: ValTransform, codec: HeatmapCodec, seed: int = 0,
-                 reduced_decode: bool = False):
+                 reduced_decode: bool = False, packed: PackedCrops | None = None):
         self.dataset = dataset
         self.transform = transform
         self.codec = codec
         self.seed = seed
         self.reduced_decode = reduced_decode
+        self.packed = packed
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -56,9 +61,15 @@ class PoseSamples:
             matrix, joints = self.transform.geometry(record, self.transform.sample(record, rng))
         else:
             matrix, joints = self.transform.geometry(record)
-        reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
-        image = self.dataset.read(idx, reduction, rgb=False)
-        inp = self.transform.render(image, reduced_matrix(matrix, reduction), bgr=True)
+        h, w = self.transform.input_size
+        served = self.packed.crop(idx, matrix, (w, h)) if self.packed is not None else None
+        if served is not None:
+            image, matrix = served
+        else:
+            reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
+            image = self.dataset.read(idx, reduction, rgb=False)
+            matrix = reduced_matrix(matrix, reduction)
+        inp = self.transform.render(image, matrix, bgr=True)
         heatmaps, weights = self.codec.encode(joints)
         return inp, heatmaps, weights[:, None, None]
 
