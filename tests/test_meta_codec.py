@@ -86,7 +86,7 @@ def test_codec_round_trip_and_weights():
 def test_numpy_core_imports_no_mxnet():
     """meta, data, codec and metrics stay usable outside MXNet (e.g. behind ONNX Runtime)."""
     code = ("import sys; import simplepose.meta, simplepose.codec, simplepose.metrics, simplepose.data.coco, "
-            "simplepose.data.transforms, simplepose.data.samples, simplepose.data.synthetic; "
+            "simplepose.data.transforms, simplepose.data.samples, simplepose.data.synthetic, simplepose.data.pack; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mxnet', 'gluoncv')))")
     res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)
