@@ -203,8 +203,9 @@ class COCOKeyPoints:
         return read_image(rec.image_path, f"annotation {rec.ann_id}", reduction, rgb)
 
 
-_REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                  8: cv2.IMREAD_REDUCED_COLOR_8}
+# cv2.imread/imdecode flag decoding a colour image at 1/r resolution, by r.
+DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 def is_jpeg(path: str) -> bool:
@@ -223,7 +224,7 @@ def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> 
     which skips most of the decoding work. Use it only on JPEG files (``is_jpeg``): other
     formats are decoded in full and then resampled without a box filter.
     """
-    image = cv2.imread(path, _REDUCED_FLAGS[reduction])
+    image = cv2.imread(path, DECODE_FLAGS[reduction])
     if image is None:
         what = "not found" if not os.path.exists(path) else "cannot be decoded as an image"
         raise SimplePoseError(f"{path}: {what} ({record})")

@@ -30,14 +30,10 @@ import cv2
 import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
-from .coco import COCOKeyPoints, box_to_center_scale, read_image
+from .coco import DECODE_FLAGS, COCOKeyPoints, box_to_center_scale, read_image
 from .transforms import decode_reduction, reduced_matrix
 
 log = logging.getLogger(__name__)
-
-_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-          8: cv2.IMREAD_REDUCED_COLOR_8}
-
 
 def crop_region(bbox: np.ndarray, image_size: tuple[int, int], input_size: tuple[int, int],
                 scale_factor: float) -> tuple[tuple[int, int, int, int], float]:
@@ -165,7 +161,7 @@ class PackedCrops:
         m = matrix[:, :2] @ stored_to_image[:, :2]
         m = np.concatenate([m, (matrix[:, :2] @ stored_to_image[:, 2] + matrix[:, 2])[:, None]], axis=1)
         r = decode_reduction(m)
-        image = cv2.imdecode(np.frombuffer(self._read(idx), np.uint8), _FLAGS[r])
+        image = cv2.imdecode(np.frombuffer(self._read(idx), np.uint8), DECODE_FLAGS[r])
         if image is None:
             raise SimplePoseError(f"{self.bin_path}: entry {idx} (annotation {int(self.index['ann_ids'][idx])}) "
                                   "cannot be decoded; write the pack again")

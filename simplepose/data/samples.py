@@ -7,9 +7,10 @@ run would have seen. The sampler yields ``(index, epoch)`` keys because MXNet's
 loader workers keep their own copy of the dataset across epochs.
 
 Each sample is computed geometry first: the augmentation, the affine matrix and
-the joints (hence the targets) come from the record alone; then the image is
-decoded, at 1/2, 1/4 or 1/8 resolution when the crop is downsampled at least
-that much (JPEG only, ``reduced_decode``), and warped once.
+the joints (hence the targets) come from the record alone; then the pixels are
+decoded, from a pack of person crops when one covers the crop (``packed``),
+else from the image at 1/2, 1/4 or 1/8 resolution when the crop is downsampled
+at least that much (JPEG only, ``reduced_decode``), and warped once.
 """
 from __future__ import annotations
 
