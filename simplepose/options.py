@@ -103,6 +103,12 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--rotation-factor", type=float, default=40.0, help="rotation jitter, degrees (default 40)")
     g.add_argument("--flip-prob", type=float, default=0.5, help="horizontal flip probability (default 0.5)")
     g.add_argument("--half-body-prob", type=float, default=0.0, help="half-body crop probability (default 0: off)")
+    g.add_argument("--full-decode", action="store_true",
+                   help="decode training JPEGs at full resolution even when the crop is downsampled 2x or more "
+                        "(default: 1/2, 1/4 or 1/8 DCT-scaled decoding; same targets, slightly different pixels)")
+    g.add_argument("--train-pack", default=None, metavar="PACK",
+                   help="person crops packed by 'python -m simplepose.data.pack' for these training files "
+                        "(PACK.bin + PACK.npz): crops it covers decode a small JPEG instead of the image")
     g = p.add_argument_group("optimisation")
     g.add_argument("--num-epochs", type=int, default=140, help="training epochs (default 140)")
     g.add_argument("--lr", type=float, default=0.001, help="Adam learning rate (default 0.001)")

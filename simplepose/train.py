@@ -44,10 +44,12 @@ from .checkpoint import (atomic_write_text, checkpoints_in, latest_checkpoint, l
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints
 from .data.guard import GuardedSamples
+from .data.pack import PackedCrops
 from .data.samples import EpochSampler, PoseSamples
 from .data.transforms import TrainTransform, ValTransform
 from .errors import MissingFileError, SimplePoseError
 from .evaluate import BoxCrops, KeypointCollector, evaluate_keypoints, gt_boxes, load_coco_gt
+from .loader import pose_loader
 from .meta import KeypointMeta
 from .metrics import HeatmapAccuracy
 from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights
@@ -245,17 +247,18 @@ class Run:
                                   f"{f' ({shard} per worker)' if self.num_workers > 1 else ''}, fewer than one "
                                   f"batch of {self.batch_size}; lower --batch-size")
         workers = cfg["num_workers"]
-        self.train_samples = GuardedSamples(PoseSamples(train, train_tf, self.codec, seed),
-                                            cfg.get("on_bad_record", "error"))
-        self.train_loader = gluon.data.DataLoader(
-            self.train_samples, batch_size=self.batch_size, sampler=self.sampler,
-            last_batch="discard", num_workers=workers)
+        packed = PackedCrops(cfg["train_pack"], train) if cfg.get("train_pack") else None
+        self.train_samples = GuardedSamples(
+            PoseSamples(train, train_tf, self.codec, seed, reduced_decode=not cfg.get("full_decode", False),
+                        packed=packed), cfg.get("on_bad_record", "error"))
+        self.train_loader = pose_loader(self.train_samples, self.batch_size, workers, sampler=self.sampler,
+                                        last_batch="discard")
         self.val_loader = None
         self.val_coco = None
         if val is not None and len(val) and self.writer:
             val_tf = ValTransform((h, w), cfg["mean"], cfg["std"])
-            self.val_loader = gluon.data.DataLoader(PoseSamples(val, val_tf, self.codec), batch_size=self.batch_size,
-                                                    shuffle=False, last_batch="keep", num_workers=workers)
+            self.val_loader = pose_loader(PoseSamples(val, val_tf, self.codec), self.batch_size, workers,
+                                          shuffle=False, last_batch="keep")
             if self.meta.sigmas is not None:
                 # The loader crops the same ground-truth boxes, in the same order, as these.
                 self.val_boxes = gt_boxes(val)

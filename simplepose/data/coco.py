@@ -270,24 +270,47 @@ class COCOKeyPoints:
         rec = self.records[idx]
         return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}"), rec
 
+    def read(self, idx: int, reduction: int = 1, rgb: bool = True) -> np.ndarray:
+        """Image of person ``idx``, (H / r, W / r, 3) uint8 RGB (BGR unless ``rgb``); see ``read_image``."""
+        rec = self.records[idx]
+        return read_image(rec.image_path, f"annotation {rec.ann_id}", reduction, rgb)
 
-def read_image(path: str, record: str) -> np.ndarray:
+
+# cv2.imread/imdecode flag decoding a colour image at 1/r resolution, by r.
+DECODE_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def is_jpeg(path: str) -> bool:
+    """True for a .jpg/.jpeg name: the files whose decoder can scale in the DCT domain."""
+    return path.lower().endswith((".jpg", ".jpeg"))
+
+
+def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> np.ndarray:
     """Decode an image file to (H, W, 3) uint8 RGB.
 
     A missing, undecodable or truncated file raises SimplePoseError naming the file and ``record``.
+
+    ``rgb=False`` keeps OpenCV's BGR order and saves a pass over the image when the
+    consumer can take the planes in reverse (``transforms.normalize(bgr=True)``).
+
+    With ``reduction`` r in (2, 4, 8) a JPEG is decoded at 1/r resolution by libjpeg's
+    DCT scaling ((ceil(H / r), ceil(W / r), 3); pixel i covers image pixels r*i .. r*i + r - 1),
+    which skips most of the decoding work. Use it only on JPEG files (``is_jpeg``): other
+    formats are decoded in full and then resampled without a box filter.
     """
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError:
         raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
                               f"({record})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = cv2.imdecode(data, DECODE_FLAGS[reduction]) if data.size else None
     if image is None:
         raise SimplePoseError(f"{path}: cannot be decoded as an image ({record})")
     if _truncated_jpeg(data.tobytes()):
         # OpenCV decodes a cut-off JPEG without an error, filling the missing rows with grey.
         raise SimplePoseError(f"{path}: truncated JPEG, no end-of-image marker after its last scan ({record})")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image
 
 
 def _truncated_jpeg(data: bytes) -> bool:

@@ -5,6 +5,12 @@ order by ``(seed, epoch)``, so a run is repeatable whatever the number of
 loader workers, and a resumed run sees exactly the samples the uninterrupted
 run would have seen. The sampler yields ``(index, epoch)`` keys because MXNet's
 loader workers keep their own copy of the dataset across epochs.
+
+Each sample is computed geometry first: the augmentation, the affine matrix and
+the joints (hence the targets) come from the record alone; then the pixels are
+decoded, from a pack of person crops when one covers the crop (``packed``),
+else from the image at 1/2, 1/4 or 1/8 resolution when the crop is downsampled
+at least that much (JPEG only, ``reduced_decode``), and warped once.
 """
 from __future__ import annotations
 
@@ -13,8 +19,9 @@ from typing import Iterator
 import numpy as np
 
 from ..codec import HeatmapCodec
-from .coco import COCOKeyPoints
-from .transforms import TrainTransform, ValTransform
+from .coco import COCOKeyPoints, is_jpeg
+from .pack import PackedCrops
+from .transforms import TrainTransform, ValTransform, decode_reduction, reduced_matrix
 
 
 class PoseSamples:
@@ -24,25 +31,46 @@ class PoseSamples:
     (3, h, w) float32 normalised image, (K, h/4, w/4) float32 targets, (K, 1, 1) float32
     weights (shaped to broadcast against the heatmaps in the loss).
     With a ValTransform the crop is not augmented and the epoch is ignored.
+
+    ``packed``: person crops written by ``simplepose.data.pack``, used for every sample whose crop
+    they cover (the others decode the original image).
+
+    ``reduced_decode``: decode a JPEG at 1/r resolution (r = 2, 4, 8) when the crop
+    is downsampled by at least r (``transforms.decode_reduction``). Targets are
+    unchanged (they never depend on the pixels); the input differs from a full
+    decode by the box filter of JPEG's DCT scaling, which the full-resolution
+    bilinear warp lacks (less aliasing; measured in the README's Performance section).
     """
 
-    def __init__(self, dataset: COCOKeyPoints, transform: ValTransform, codec: HeatmapCodec, seed: int = 0):
+    def __init__(self, dataset: COCOKeyPoints, transform: ValTransform, codec: HeatmapCodec, seed: int = 0,
+                 reduced_decode: bool = False, packed: PackedCrops | None = None):
         self.dataset = dataset
         self.transform = transform
         self.codec = codec
         self.seed = seed
+        self.reduced_decode = reduced_decode
+        self.packed = packed
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idx, epoch = key if isinstance(key, tuple) else (key, 0)
-        image, record = self.dataset[idx]
+        record = self.dataset.records[idx]
         if isinstance(self.transform, TrainTransform):
             rng = np.random.default_rng([self.seed, epoch, idx])
-            inp, joints = self.transform(image, record, rng)
+            matrix, joints = self.transform.geometry(record, self.transform.sample(record, rng))
         else:
-            inp, joints = self.transform(image, record)
+            matrix, joints = self.transform.geometry(record)
+        h, w = self.transform.input_size
+        served = self.packed.crop(idx, matrix, (w, h)) if self.packed is not None else None
+        if served is not None:
+            image, matrix = served
+        else:
+            reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
+            image = self.dataset.read(idx, reduction, rgb=False)
+            matrix = reduced_matrix(matrix, reduction)
+        inp = self.transform.render(image, matrix, bgr=True)
         heatmaps, weights = self.codec.encode(joints)
         return inp, heatmaps, weights[:, None, None]
 

@@ -3,6 +3,9 @@
 The train transform samples GluonCV's augmentation (scale, rotation, flip) from
 an explicit ``numpy.random.Generator`` and folds the horizontal flip into the
 affine matrix, so each sample is one ``cv2.warpAffine`` of the decoded image.
+A crop's geometry (matrix and joints, hence the targets) is computed before the
+image is decoded, so the decoder can be told how much resolution the crop needs
+(``decode_reduction``, ``reduced_matrix``).
 """
 from __future__ import annotations
 
@@ -20,26 +23,26 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def affine_matrix(center: np.ndarray, scale: np.ndarray, rotation: float,
-                  output_size: tuple[int, int], flip_width: int | None = None) -> np.ndarray:
+                  output_size: tuple[int, int], flip: bool = False) -> np.ndarray:
     """(2, 3) float64 matrix from image pixels to output pixels.
 
     The crop of width ``scale[0]`` (image pixels) centred on ``center`` and
     rotated by ``rotation`` degrees (counter-clockwise on screen) fills an
-    output of ``output_size`` = (width, height) pixels. With ``flip_width`` (the
-    image width) the image is first mirrored, x -> width - 1 - x, and the crop is
-    taken around the mirrored centre, as GluonCV's flip-then-crop does.
+    output of ``output_size`` = (width, height) pixels. With ``flip`` the crop
+    is mirrored horizontally about its centre. That is exactly GluonCV's
+    flip-then-crop (mirror the image, x -> W - 1 - x, and crop around the
+    mirrored centre): the image width cancels out, so the matrix is known
+    before the image is decoded.
     """
     cx, cy = float(center[0]), float(center[1])
-    if flip_width is not None:
-        cx = flip_width - cx - 1
     k = output_size[0] / float(scale[0])
     t = np.deg2rad(rotation)
     cos, sin = np.cos(t) * k, np.sin(t) * k
     # Rotate by -rotation and scale about the crop centre, then move it to the output centre.
     m = np.array([[cos, sin, output_size[0] * 0.5 - cos * cx - sin * cy],
                   [-sin, cos, output_size[1] * 0.5 + sin * cx - cos * cy]])
-    if flip_width is not None:
-        m = m @ np.array([[-1.0, 0.0, flip_width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    if flip:  # mirror about the crop centre first: x -> 2 cx - x
+        m = m @ np.array([[-1.0, 0.0, 2.0 * cx], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     return m
 
 
@@ -65,11 +68,56 @@ def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
     return ((points - half) / k + np.asarray(center, np.float64)[:, None, :]).astype(np.float32)
 
 
-def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32, (pixel / 255 - mean) / std."""
+DECODE_REDUCTIONS = (1, 2, 4, 8)
+
+
+def decode_reduction(matrix: np.ndarray, max_reduction: int = 8) -> int:
+    """Largest JPEG decode reduction (1, 2, 4 or 8) that keeps the crop at full detail.
+
+    ``matrix`` maps image pixels to output pixels. A reduction ``r`` is allowed when
+    ``r`` image pixels still span at most one output pixel, i.e. the crop is
+    downsampled by at least ``r``: then the 1/r decode (JPEG's DCT scaling, an
+    r x r box filter) loses nothing the warp would have kept, and it aliases less.
+    """
+    zoom = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # output pixels per image pixel
+    best = 1
+    for r in DECODE_REDUCTIONS:
+        if r <= max_reduction and r * zoom <= 1.0 + 1e-9:  # exact 1/r zooms up to rounding
+            best = r
+    return best
+
+
+def reduced_matrix(matrix: np.ndarray, reduction: int) -> np.ndarray:
+    """The (2, 3) matrix of ``matrix`` (image pixels -> output) for the image decoded at 1/``reduction``.
+
+    Reduced pixel i covers image pixels r*i .. r*i + r - 1, so its centre is the
+    image coordinate ``r * i + (r - 1) / 2``; composing with that map keeps the
+    crop exactly where the full-resolution warp puts it.
+    """
+    if reduction == 1:
+        return matrix
+    r = float(reduction)
+    m = matrix.copy()
+    m[:, :2] *= r
+    m[:, 2] += matrix[:, :2].sum(axis=1) * (r - 1) * 0.5
+    return m
+
+
+def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], bgr: bool = False) -> np.ndarray:
+    """(H, W, 3) uint8 RGB (or BGR with ``bgr``) -> (3, H, W) float32 RGB, (pixel / 255 - mean) / std.
+
+    Written plane by plane into the channel-first output: no float copy of the
+    whole image and no float transpose (which cost 10x more than this); a BGR
+    image's planes are just taken in reverse order.
+    """
     scale = np.float32(1 / 255) / np.asarray(std, np.float32)
     shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)
-    return (image.astype(np.float32) * scale - shift).transpose(2, 0, 1).copy()
+    out = np.empty((3,) + image.shape[:2], np.float32)
+    planes = cv2.split(image)
+    for c, plane in enumerate(planes[::-1] if bgr else planes):
+        np.multiply(plane, scale[c], out=out[c], dtype=np.float32)
+        out[c] -= shift[c]
+    return out
 
 
 @dataclass(frozen=True)
@@ -99,26 +147,43 @@ class ValTransform:
         self.aspect_ratio = self.input_size[1] / self.input_size[0]
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def crop(self, image: np.ndarray, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
-             rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Warp one crop.
+    def place(self, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
+              rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Geometry of one crop, before any pixel is touched.
 
         Args:
-            image: (H, W, 3) uint8 RGB. joints: (K, 3) image pixels.
+            joints: (K, 3) image pixels. center, scale: (2,) image pixels.
         Returns:
-            input (3, h, w) float32 normalised, joints (K, 3) float32 in model-input pixels
-            (same visibility; joints are not reordered here).
+            matrix (2, 3) float64, image pixels -> model-input pixels; joints (K, 3) float32 in
+            model-input pixels (same visibility; joints are not reordered here).
         """
         h, w = self.input_size
-        m = affine_matrix(center, scale, rotation, (w, h), image.shape[1] if flip else None)
-        patch = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR)
+        m = affine_matrix(center, scale, rotation, (w, h), flip)
         out = joints.astype(np.float32, copy=True)
         out[:, :2] = transform_points(joints[:, :2], m)
-        return normalize(patch, self.mean, self.std), out
+        return m, out
+
+    def render(self, image: np.ndarray, matrix: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """One warp of (H, W, 3) uint8 RGB (BGR with ``bgr``) ``image`` by ``matrix``
+        -> input (3, h, w) float32 RGB normalised."""
+        h, w = self.input_size
+        patch = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        return normalize(patch, self.mean, self.std, bgr)
+
+    def crop(self, image: np.ndarray, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
+             rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Warp one crop: input (3, h, w) float32 normalised, joints (K, 3) model-input pixels (see ``place``)."""
+        m, out = self.place(joints, center, scale, rotation, flip)
+        return self.render(image, m), out
+
+    def geometry(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix, joints) of ``record``'s crop; see ``place``."""
+        center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
+        return self.place(record.joints, center, scale)
 
     def __call__(self, image: np.ndarray, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
-        center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
-        return self.crop(image, record.joints, center, scale)
+        m, joints = self.geometry(record)
+        return self.render(image, m), joints
 
 
 class TrainTransform(ValTransform):
@@ -165,13 +230,14 @@ class TrainTransform(ValTransform):
         flip = bool(rng.random() < self.flip_prob)
         return Augmentation(scale_mult, rotation, flip, half)
 
-    def apply(self, image: np.ndarray, record: PersonRecord, aug: Augmentation) -> tuple[np.ndarray, np.ndarray]:
-        """Crop ``record`` from ``image`` under a given augmentation.
+    def geometry(self, record: PersonRecord, aug: Augmentation | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix, joints) of ``record``'s crop under ``aug`` (none: the plain box crop).
 
         Returns:
-            input (3, h, w) float32 normalised; joints (K, 3) float32, model-input pixels,
-            left/right swapped when flipped.
+            matrix (2, 3) float64, image pixels -> model-input pixels; joints (K, 3) float32,
+            model-input pixels, left/right swapped when flipped.
         """
+        aug = aug or Augmentation()
         pts = record.joints[list(aug.half_body or ()), :2]
         lo, hi = (pts.min(axis=0), pts.max(axis=0)) if len(pts) else (0, 0)
         if aug.half_body is not None and np.all(hi - lo >= 1):
@@ -179,8 +245,17 @@ class TrainTransform(ValTransform):
         else:  # no half-body draw, or its joints (nearly) coincide: the person's box
             center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
         joints = record.joints[self.flip_index] if aug.flip else record.joints
-        inp, joints = self.crop(image, joints, center, scale * aug.scale_mult, aug.rotation, aug.flip)
-        return inp, joints
+        return self.place(joints, center, scale * aug.scale_mult, aug.rotation, aug.flip)
+
+    def apply(self, image: np.ndarray, record: PersonRecord, aug: Augmentation) -> tuple[np.ndarray, np.ndarray]:
+        """Crop ``record`` from ``image`` under a given augmentation.
+
+        Returns:
+            input (3, h, w) float32 normalised; joints (K, 3) float32, model-input pixels,
+            left/right swapped when flipped.
+        """
+        m, joints = self.geometry(record, aug)
+        return self.render(image, m), joints
 
     def __call__(self, image: np.ndarray, record: PersonRecord,
                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:

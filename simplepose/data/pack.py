@@ -1,0 +1,200 @@
+"""Packed person crops: decode a small JPEG per sample instead of the whole image.
+
+``python -m simplepose.data.pack --ann A.json --images DIR --out PACK --input-size 128,96``
+writes, for every person of the annotation file, the part of its image that any
+train augmentation can reach (the crop's circumcircle at the largest scale draw,
+so any rotation fits) resampled to the finest zoom the smallest scale draw needs
+(never enlarged), as one JPEG. ``PACK.bin`` holds the JPEG bytes back to back;
+``PACK.npz`` the index: per person its annotation id, byte offset and length,
+region origin (image pixels) and zoom.
+
+A flat file rather than MXNet's RecordIO: the data core imports no MXNet, the
+format is an offset table, and each loader worker opens the file once.
+
+A sample is served from the pack when its crop lies inside the stored region and
+needs no finer zoom than stored; otherwise (half-body crops, another input size)
+it falls back to the original image. Targets are the same either way (they come
+from the annotation); the pixels differ from a full decode by the resampling and
+the JPEG re-encoding (measured in the README's Performance section).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import MissingFileError, SimplePoseError
+from .coco import DECODE_FLAGS, COCOKeyPoints, box_to_center_scale, read_image
+from .transforms import decode_reduction, reduced_matrix
+
+log = logging.getLogger(__name__)
+
+def crop_region(bbox: np.ndarray, image_size: tuple[int, int], input_size: tuple[int, int],
+                scale_factor: float) -> tuple[tuple[int, int, int, int], float]:
+    """Region (x0, y0, x1, y1), integer image pixels (x1, y1 exclusive), and zoom to store a person at.
+
+    The region is the circumcircle of the crop at scale x(1 + scale_factor), clipped to the image;
+    the zoom (stored pixels per image pixel) is the one the crop at scale x(1 - scale_factor) needs,
+    at most 1.
+    """
+    width, height = image_size
+    center, scale = box_to_center_scale(bbox, input_size[1] / input_size[0])
+    radius = 0.5 * math.hypot(float(scale[0]), float(scale[1])) * (1 + scale_factor)
+    x0, y0 = max(0, math.floor(center[0] - radius)), max(0, math.floor(center[1] - radius))
+    x1, y1 = min(width, math.ceil(center[0] + radius) + 1), min(height, math.ceil(center[1] + radius) + 1)
+    zoom = min(1.0, input_size[1] / (float(scale[0]) * (1 - scale_factor)))
+    return (x0, y0, x1, y1), zoom
+
+
+def pack(dataset: COCOKeyPoints, out: str | os.PathLike, input_size: tuple[int, int],
+         scale_factor: float = 0.30, quality: int = 95) -> tuple[Path, Path]:
+    """Write ``out.bin`` and ``out.npz`` for every person of ``dataset``; returns their paths.
+
+    Both are written to temporary names and renamed, the index last.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bin_path, index_path = out.with_suffix(".bin"), out.with_suffix(".npz")
+    n = len(dataset)
+    offsets, lengths = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    origins, zooms = np.zeros((n, 2), np.float64), np.zeros((n, 2), np.float64)
+    bounds = np.zeros((n, 4), np.int64)
+    image_sizes = np.zeros((n, 2), np.int64)
+    tmp_bin = bin_path.with_name(bin_path.name + ".tmp")
+    cache: tuple[str, np.ndarray] | None = None
+    pos = 0
+    with open(tmp_bin, "wb") as f:
+        for i, rec in enumerate(dataset.records):
+            if cache is None or cache[0] != rec.image_path:  # people of one image are adjacent
+                cache = (rec.image_path, read_image(rec.image_path, f"annotation {rec.ann_id}", rgb=False))
+            image = cache[1]
+            height, width = image.shape[:2]
+            (x0, y0, x1, y1), zoom = crop_region(rec.bbox, (width, height), input_size, scale_factor)
+            region = image[y0:y1, x0:x1]
+            size = (max(1, round((x1 - x0) * zoom)), max(1, round((y1 - y0) * zoom)))
+            if size != (x1 - x0, y1 - y0):
+                region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode(".jpg", region, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if not ok:
+                raise SimplePoseError(f"{rec.image_path}: JPEG encoding of annotation {rec.ann_id}'s crop failed")
+            f.write(buf.tobytes())
+            offsets[i], lengths[i] = pos, len(buf)
+            pos += len(buf)
+            origins[i] = (x0, y0)
+            zooms[i] = (size[0] / (x1 - x0), size[1] / (y1 - y0))
+            bounds[i] = (x0, y0, x1, y1)
+            image_sizes[i] = (width, height)
+    os.replace(tmp_bin, bin_path)
+    tmp_index = index_path.with_name(index_path.name + ".tmp.npz")
+    np.savez(tmp_index, ann_ids=np.array([r.ann_id for r in dataset.records], np.int64), offsets=offsets,
+             lengths=lengths, origins=origins, zooms=zooms, bounds=bounds, image_sizes=image_sizes,
+             bin_size=np.int64(pos))
+    os.replace(tmp_index, index_path)
+    log.info("packed %d people into %s (%.1f MB)", n, bin_path, pos / 1e6)
+    return bin_path, index_path
+
+
+class PackedCrops:
+    """Reader of a pack written by ``pack`` for the people of ``dataset`` (checked by annotation id).
+
+    ``crop(idx, matrix)`` gives the stored region of person ``idx`` as a BGR image and the matrix that
+    warps it like ``matrix`` warps the original image, or None when the pack cannot serve this crop.
+    """
+
+    def __init__(self, path: str | os.PathLike, dataset: COCOKeyPoints):
+        base = Path(path)
+        self.bin_path, index_path = base.with_suffix(".bin"), base.with_suffix(".npz")
+        for p in (self.bin_path, index_path):
+            if not p.is_file():
+                raise MissingFileError(f"{p}: pack file not found (write it with python -m simplepose.data.pack)")
+        with np.load(index_path) as index:
+            self.index = {k: index[k] for k in index.files}
+        ids = np.array([r.ann_id for r in dataset.records], np.int64)
+        if len(ids) != len(self.index["ann_ids"]) or not np.array_equal(ids, self.index["ann_ids"]):
+            raise SimplePoseError(f"{index_path}: packed for other people than {dataset.ann_file} "
+                                  f"({len(self.index['ann_ids'])} vs {len(ids)} annotations); pack that file again")
+        if self.bin_path.stat().st_size != int(self.index["bin_size"]):
+            raise SimplePoseError(f"{self.bin_path}: {self.bin_path.stat().st_size} bytes, the index expects "
+                                  f"{int(self.index['bin_size'])}; the pack is incomplete, write it again")
+        self._file = None
+        self._pid = None
+
+    def _read(self, idx: int) -> bytes:
+        if self._pid != os.getpid():  # one handle per loader worker process
+            self._file, self._pid = open(self.bin_path, "rb"), os.getpid()
+        self._file.seek(int(self.index["offsets"][idx]))
+        return self._file.read(int(self.index["lengths"][idx]))
+
+    def crop(self, idx: int, matrix: np.ndarray, output_size: tuple[int, int]
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(stored BGR image, its (2, 3) matrix) for a warp of ``output_size`` = (w, h) by ``matrix``, or None.
+
+        ``matrix`` maps image pixels to output pixels. The pack serves the crop when every image
+        point the warp reads (with bilinear neighbours) lies inside the stored region, or outside
+        the image on a side where the region reaches the image border, and the crop needs no finer
+        zoom than stored (a region stored at full resolution serves any zoom).
+        """
+        zoom = math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
+        fx, fy = self.index["zooms"][idx]
+        if min(fx, fy) < 1 and zoom > min(fx, fy) * (1 + 1e-9):  # stored at 1: full detail for any zoom
+            return None
+        x0, y0, x1, y1 = (int(v) for v in self.index["bounds"][idx])
+        width, height = (int(v) for v in self.index["image_sizes"][idx])
+        w, h = output_size
+        inv = cv2.invertAffineTransform(matrix)
+        corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]])
+        src = corners @ inv[:, :2].T + inv[:, 2]
+        lo_x, hi_x = (-np.inf if x0 == 0 else x0 + 1), (np.inf if x1 == width else x1 - 2)
+        lo_y, hi_y = (-np.inf if y0 == 0 else y0 + 1), (np.inf if y1 == height else y1 - 2)
+        if not (np.all(src[:, 0] >= lo_x) and np.all(src[:, 0] <= hi_x)
+                and np.all(src[:, 1] >= lo_y) and np.all(src[:, 1] <= hi_y)):
+            return None
+        # Stored pixel u covers image pixels x0 + u / fx .. x0 + (u + 1) / fx (INTER_AREA), centre
+        # x0 + (u + 0.5) / fx - 0.5.
+        stored_to_image = np.array([[1 / fx, 0.0, x0 + 0.5 / fx - 0.5], [0.0, 1 / fy, y0 + 0.5 / fy - 0.5]])
+        m = matrix[:, :2] @ stored_to_image[:, :2]
+        m = np.concatenate([m, (matrix[:, :2] @ stored_to_image[:, 2] + matrix[:, 2])[:, None]], axis=1)
+        r = decode_reduction(m)
+        image = cv2.imdecode(np.frombuffer(self._read(idx), np.uint8), DECODE_FLAGS[r])
+        if image is None:
+            raise SimplePoseError(f"{self.bin_path}: entry {idx} (annotation {int(self.index['ann_ids'][idx])}) "
+                                  "cannot be decoded; write the pack again")
+        return image, reduced_matrix(m, r)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_file": None, "_pid": None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m simplepose.data.pack", description=__doc__.split("\n")[0])
+    p.add_argument("--ann", required=True, help="COCO-format annotation file")
+    p.add_argument("--images", required=True, help="its image directory")
+    p.add_argument("--out", required=True, help="output path without suffix: writes OUT.bin and OUT.npz")
+    p.add_argument("--input-size", default="256,192", help="model input 'height,width' the pack is for")
+    p.add_argument("--scale-factor", type=float, default=0.30, help="train scale jitter the pack must cover")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality of the stored crops")
+    p.add_argument("--category-id", type=int, default=None, help="keypoint category, when the file has several")
+    args = p.parse_args(argv)
+    try:
+        h, w = (int(v) for v in args.input_size.split(","))
+    except ValueError:
+        raise SimplePoseError(f"--input-size {args.input_size!r}: need 'height,width'") from None
+    if not 0 <= args.scale_factor < 1:
+        raise SimplePoseError(f"--scale-factor {args.scale_factor}: must be in [0, 1)")
+    dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id)
+    pack(dataset, args.out, (h, w), args.scale_factor, args.quality)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from ..cli import run_main
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sys.exit(run_main(main))
