@@ -214,10 +214,10 @@ class _Crashes(ValTransform):
         super().__init__(*args)
         self.ann_id = ann_id
 
-    def __call__(self, image, record):
+    def geometry(self, record, *args):
         if record.ann_id == self.ann_id:
             return 1 // 0
-        return super().__call__(image, record)
+        return super().geometry(record, *args)
 
 
 def test_crash_in_a_loader_worker_names_the_record(data):

@@ -146,7 +146,7 @@ def test_full_decode_and_pack_flags_reach_the_training_samples(synthetic, tmp_pa
     for extra, reduced, packed in (([], True, False), (["--full-decode"], False, False),
                                    (["--train-pack", str(tmp_path / "p")], True, True)):
         cfg = check_train_config(resolve_data(vars(train_parser().parse_args(base + extra)), train=True))
-        samples = Run(cfg).train_loader._dataset
+        samples = Run(cfg).train_loader._dataset.samples   # inside the --on-bad-record guard
         assert samples.reduced_decode is reduced and (samples.packed is not None) is packed
 
 

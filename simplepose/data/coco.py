@@ -267,13 +267,12 @@ class COCOKeyPoints:
         return len(self.records)
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, PersonRecord]:
-        rec = self.records[idx]
-        return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}"), rec
+        return self.read(idx), self.records[idx]
 
     def read(self, idx: int, reduction: int = 1, rgb: bool = True) -> np.ndarray:
         """Image of person ``idx``, (H / r, W / r, 3) uint8 RGB (BGR unless ``rgb``); see ``read_image``."""
         rec = self.records[idx]
-        return read_image(rec.image_path, f"annotation {rec.ann_id}", reduction, rgb)
+        return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, rgb)
 
 
 # cv2.imread/imdecode flag decoding a colour image at 1/r resolution, by r.
