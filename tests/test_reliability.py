@@ -85,17 +85,23 @@ def in_epoch_2(save):
         and "Epoch[2] Batch[2]" in log.read_text()
 
 
-@pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_is_bit_exact(synthetic, reference, tmp_path):
-    save = tmp_path / "killed"
+def signal_in_epoch_2(synthetic, save, sig, expected_status):
+    """Train in a subprocess, send ``sig`` inside epoch 2, check its exit status; returns its stderr."""
     proc = start_training(synthetic, save)
     try:
         wait_for(proc, lambda: in_epoch_2(save), "batch 2 of epoch 2")
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
+        proc.send_signal(sig)
+        assert proc.wait(timeout=DEADLINE) == expected_status
+        return proc.stderr.read()
     finally:
         proc.kill()
         proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_is_bit_exact(synthetic, reference, tmp_path):
+    save = tmp_path / "killed"
+    signal_in_epoch_2(synthetic, save, signal.SIGKILL, -signal.SIGKILL)
     killed_log = (save / "train.log").read_text()
     assert "Epoch[2] Batch[2]" in killed_log and "Epoch[2] done" not in killed_log   # killed inside epoch 2
     # The kill left checkpoint 1 loadable (and nothing later, temporary files aside).
@@ -113,15 +119,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(synthetic, reference, tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_checkpoints_mid_epoch_and_resumes_exactly(synthetic, reference, tmp_path):
     save = tmp_path / "interrupted"
-    proc = start_training(synthetic, save)
-    try:
-        wait_for(proc, lambda: in_epoch_2(save), "batch 2 of epoch 2")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=DEADLINE) == 130
-        err = proc.stderr.read()
-    finally:
-        proc.kill()
-        proc.stderr.close()
+    err = signal_in_epoch_2(synthetic, save, signal.SIGINT, 130)
     assert err.strip().splitlines()[-1] == "error: interrupted" and "Traceback" not in err
     stopped = sorted(save.glob("*-batch*.json"))
     assert len(stopped) == 1, err
