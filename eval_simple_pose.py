@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
     setup_logging()
     from simplepose.errors import SimplePoseError
-    from simplepose.options import _ints
+    from simplepose.options import parse_ints
     for flag, ok in (("batch_size", args.batch_size >= 1), ("num_workers", args.num_workers >= 0),
                      ("kpt_thresh", 0 <= args.kpt_thresh < 1), ("oks_nms", 0 < args.oks_nms <= 1),
                      ("analysis_worst", args.analysis_worst >= 0)):
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
     input_size = desc["input_size"]
     if args.input_size:
-        input_size = _ints(args.input_size, "--input-size")
+        input_size = parse_ints(args.input_size, "--input-size")
         if len(input_size) != 2 or any(v <= 0 or v % 32 for v in input_size):
             raise SimplePoseError(f"--input-size {args.input_size!r}: need 'height,width', multiples of 32")
         if desc.get("format"):

@@ -18,7 +18,8 @@ SYNTHETIC_DIR = os.path.join("data", "synthetic")
 DATA_FLAGS = ("dataset", "data_dir", "train_ann", "train_images", "val_ann", "val_images")
 
 
-def _ints(text: str, flag: str) -> list[int]:
+def parse_ints(text: str, flag: str) -> list[int]:
+    """'256,192' -> [256, 192]; anything else raises SimplePoseError naming ``flag``."""
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -184,7 +185,7 @@ def resolve_data(cfg: dict[str, Any], train: bool) -> dict[str, Any]:
 def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise a training config in place; raise SimplePoseError naming the flag."""
     size = cfg["input_size"]
-    hw = _ints(size, "--input-size") if isinstance(size, str) else list(size)
+    hw = parse_ints(size, "--input-size") if isinstance(size, str) else list(size)
     if len(hw) != 2 or any(v <= 0 or v % 32 for v in hw):
         raise SimplePoseError(f"--input-size {size!r}: need 'height,width', both positive multiples of 32 "
                               "(the backbone's stride), e.g. 256,192")
@@ -195,7 +196,7 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if any(s <= 0 for s in cfg["std"]):
         raise SimplePoseError(f"--std {cfg['std']}: must be positive")
     decay = cfg["lr_decay_epoch"]
-    cfg["lr_decay_epoch"] = _ints(decay, "--lr-decay-epoch") if isinstance(decay, str) else list(decay)
+    cfg["lr_decay_epoch"] = parse_ints(decay, "--lr-decay-epoch") if isinstance(decay, str) else list(decay)
     if cfg["lr_decay_epoch"] != sorted(set(cfg["lr_decay_epoch"])):
         raise SimplePoseError(f"--lr-decay-epoch {decay!r}: epochs must be strictly increasing")
     checks = [
@@ -239,7 +240,7 @@ def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
 def gpu_ids(cfg: dict[str, Any]) -> list[int]:
     """GPU ids from --gpus, else range(--num-gpus); empty means CPU."""
     if cfg.get("gpus"):
-        ids = _ints(cfg["gpus"], "--gpus")
+        ids = parse_ints(cfg["gpus"], "--gpus")
         if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
             raise SimplePoseError(f"--gpus {cfg['gpus']!r}: need distinct non-negative ids")
         return ids
