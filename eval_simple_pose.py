@@ -57,11 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     from simplepose.errors import SimplePoseError
     from simplepose.options import parse_ints
-    for flag, ok in (("batch_size", args.batch_size >= 1), ("num_workers", args.num_workers >= 0),
-                     ("kpt_thresh", 0 <= args.kpt_thresh < 1), ("oks_nms", 0 < args.oks_nms <= 1),
-                     ("analysis_worst", args.analysis_worst >= 0)):
+    for flag, ok, why in (("batch_size", args.batch_size >= 1, "must be at least 1"),
+                          ("num_workers", args.num_workers >= 0, "must be 0 or more"),
+                          ("kpt_thresh", 0 <= args.kpt_thresh < 1, "must be in [0, 1)"),
+                          ("oks_nms", 0 < args.oks_nms <= 1, "must be in (0, 1]; 1 keeps every pose"),
+                          ("analysis_worst", args.analysis_worst >= 0, "must be 0 or more")):
         if not ok:
-            raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: out of range")
+            raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: {why}")
 
     from mxnet import gluon
     from tqdm import tqdm
