@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
-from .coco import DECODE_FLAGS, COCOKeyPoints, box_to_center_scale, read_image
+from .coco import COCOKeyPoints, box_to_center_scale, read_image
+from .decode import decode_bgr
 from .transforms import decode_reduction, reduced_matrix
 
 log = logging.getLogger(__name__)
@@ -161,10 +162,11 @@ class PackedCrops:
         m = matrix[:, :2] @ stored_to_image[:, :2]
         m = np.concatenate([m, (matrix[:, :2] @ stored_to_image[:, 2] + matrix[:, 2])[:, None]], axis=1)
         r = decode_reduction(m)
-        image = cv2.imdecode(np.frombuffer(self._read(idx), np.uint8), DECODE_FLAGS[r])
-        if image is None:
+        try:
+            image = decode_bgr(self._read(idx), r)
+        except ValueError as exc:
             raise SimplePoseError(f"{self.bin_path}: entry {idx} (annotation {int(self.index['ann_ids'][idx])}) "
-                                  "cannot be decoded; write the pack again")
+                                  f"{exc}; write the pack again") from None
         return image, reduced_matrix(m, r)
 
     def __getstate__(self) -> dict:

@@ -1,0 +1,97 @@
+"""Image bytes -> (H, W, 3) uint8 BGR pixels, JPEGs through libjpeg-turbo's SIMD decoder.
+
+OpenCV's own JPEG decoder (in the opencv-python wheels) is about 2.7x slower than
+libjpeg-turbo with its SIMD code, which ``simplejpeg`` wraps; on COCO-like images the
+decode is most of a training sample's cost. The fast path returns exactly
+OpenCV's pixels (same library, same IDCT and upsampling: ``tests/test_decode.py``
+compares them bit for bit, at every reduction); OpenCV decodes whatever it does
+not take: other formats, an EXIF orientation to apply (OpenCV turns the image
+upright, simplejpeg would not), and files libjpeg-turbo rejects as damaged (a JPEG
+cut short: OpenCV fills it with grey, and ``coco.read_image`` then refuses it).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import simplejpeg
+
+# cv2.imdecode flag decoding a colour image at 1/r resolution, by r.
+_CV2_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+              8: cv2.IMREAD_REDUCED_COLOR_8}
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
+    """Decode image file bytes to (H, W, 3) uint8 BGR, as ``cv2.imdecode(IMREAD_COLOR)`` does.
+
+    With ``reduction`` r in (2, 4, 8) a JPEG is decoded at 1/r resolution by libjpeg's DCT
+    scaling: (ceil(H / r), ceil(W / r), 3), pixel i covering image pixels r*i .. r*i + r - 1
+    (OpenCV's ``IMREAD_REDUCED_COLOR_r``; other formats are decoded in full and resampled).
+
+    Raises:
+        ValueError: the bytes are no image ("cannot be decoded as an image"), or a JPEG cut
+            short ("truncated JPEG, ..."), which OpenCV would fill with grey without a word.
+    """
+    if data[:3] == b"\xff\xd8\xff" and not 2 <= exif_orientation(data) <= 8:
+        try:
+            height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+            # simplejpeg takes the smallest DCT scaling (m/8) that keeps ceil(size / r) pixels: exactly
+            # 1/r, except below 8 pixels, where a smaller m can round up to the same size.
+            if reduction == 1 or max(height, width) >= 8:
+                # Strict decoding refuses a file cut short (libjpeg's "premature end" warning).
+                return simplejpeg.decode_jpeg(data, "BGR", min_height=-(-height // reduction),
+                                              min_width=-(-width // reduction), strict=True)
+        except ValueError:  # damage that libjpeg-turbo refuses and OpenCV may still read
+            pass
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), _CV2_FLAGS[reduction]) if data else None
+    if image is None:
+        raise ValueError("cannot be decoded as an image")
+    if truncated_jpeg(data):
+        raise ValueError("truncated JPEG, no end-of-image marker after its last scan")
+    return image
+
+
+def truncated_jpeg(data: bytes) -> bool:
+    """A JPEG whose last start-of-scan marker (FF DA) is not followed by an end-of-image marker (FF D9).
+
+    Entropy-coded data never contains FF DA or FF D9 (FF is stuffed as FF 00), so this holds for
+    baseline and progressive files, with or without an EXIF thumbnail or trailing bytes.
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8; 1 is upright) of JPEG bytes, 1 when the file has none.
+
+    Walks the marker segments before the first scan to the APP1 "Exif" segment and
+    reads tag 0x0112 of its first image directory (TIFF, either byte order).
+    """
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan or end of image: no metadata after this
+            break
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\x00\x00":
+            return _tiff_orientation(data[pos + 10:pos + 2 + length])
+        pos += 2 + length
+    return 1
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    """Orientation tag of the first image directory of an EXIF TIFF block, 1 if absent or malformed."""
+    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd:ifd + 2], order) if ifd + 2 <= len(tiff) else 0
+    for entry in range(ifd + 2, min(ifd + 2 + 12 * count, len(tiff) - 11), 12):
+        if int.from_bytes(tiff[entry:entry + 2], order) == EXIF_ORIENTATION_TAG:
+            # A SHORT value sits in the first two bytes of the entry's 4-byte value field.
+            return int.from_bytes(tiff[entry + 8:entry + 10], order)
+    return 1

@@ -1,0 +1,127 @@
+"""The fast JPEG decoder returns OpenCV's pixels exactly, and hands OpenCV what it must not decode itself."""
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from simplepose.data import decode
+from simplepose.data.decode import decode_bgr, exif_orientation
+
+REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+           8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def picture(height, width, seed=0):
+    """A smooth random colour picture: JPEG's worst case is noise, a photo's is edges; this has both."""
+    noise = (np.random.default_rng(seed).random((height, width, 3)) * 255).astype(np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 1.5)
+
+
+def jpeg(image, *params):
+    ok, buf = cv2.imencode(".jpg", image, list(params))
+    assert ok
+    return buf.tobytes()
+
+
+def with_orientation(image, orientation, byte_order="<"):
+    """JPEG bytes of ``image`` with an EXIF block whose orientation tag is ``orientation``."""
+    data = jpeg(image)
+    order = b"II" if byte_order == "<" else b"MM"
+    big = byte_order == ">"
+
+    def u(value, n):
+        return value.to_bytes(n, "big" if big else "little")
+    # TIFF header, one directory with two entries (ImageDescription ASCII, then Orientation SHORT).
+    tiff = order + u(42, 2) + u(8, 4) + u(2, 2)
+    tiff += u(0x010E, 2) + u(2, 2) + u(2, 4) + b"x\x00\x00\x00"
+    tiff += u(0x0112, 2) + u(3, 2) + u(1, 4) + u(orientation, 2) + b"\x00\x00" + u(0, 4)
+    app1 = b"Exif\x00\x00" + tiff
+    return data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+
+
+def assert_as_opencv(data, reductions=(1, 2, 4, 8)):
+    for r in reductions:
+        ours = decode_bgr(data, r)
+        ref = cv2.imdecode(np.frombuffer(data, np.uint8), REDUCED[r])
+        assert ours.shape == ref.shape and ours.dtype == np.uint8, r
+        assert np.array_equal(ours, ref), (r, int(np.abs(ours.astype(int) - ref).max()))
+
+
+@pytest.fixture
+def no_opencv_decoding(monkeypatch):
+    """Fail if anything reaches OpenCV's decoder: the file must take the fast path."""
+    def refuse(*args):
+        raise AssertionError("cv2.imdecode called")
+    monkeypatch.setattr(decode.cv2, "imdecode", refuse)
+
+
+def test_synthetic_images_decode_as_opencv_does_at_every_reduction(synthetic):
+    files = sorted(Path(synthetic["train_images"]).glob("*.jpg"))[:8]
+    assert files
+    for path in files:
+        assert_as_opencv(path.read_bytes())
+
+
+@pytest.mark.parametrize("height,width", [(301, 203), (17, 9), (8, 8), (5, 5), (3, 7), (1000, 777)])
+@pytest.mark.parametrize("variant", ["420", "444", "progressive", "gray"])
+def test_odd_sizes_and_encodings_decode_as_opencv_does(height, width, variant):
+    image = picture(height, width)
+    params = {"420": (), "444": (cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444),
+              "progressive": (cv2.IMWRITE_JPEG_PROGRESSIVE, 1), "gray": ()}[variant]
+    assert_as_opencv(jpeg(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if variant == "gray" else image, *params))
+
+
+def test_plain_jpegs_never_reach_opencv(no_opencv_decoding):
+    data = jpeg(picture(120, 90))
+    for r in (1, 2, 4, 8):
+        assert decode_bgr(data, r).shape == (-(-120 // r), -(-90 // r), 3)
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_exif_orientation_is_read_in_both_byte_orders(byte_order):
+    image = picture(40, 60)
+    for orientation in (1, 3, 6, 8):
+        assert exif_orientation(with_orientation(image, orientation, byte_order)) == orientation
+    assert exif_orientation(jpeg(image)) == 1
+
+
+def test_exif_rotated_jpeg_is_turned_upright_like_opencv():
+    image = picture(40, 60)
+    data = with_orientation(image, 6)
+    assert decode_bgr(data).shape == (60, 40, 3)  # orientation 6: turned a quarter, as OpenCV does
+    assert_as_opencv(data)
+    assert_as_opencv(with_orientation(image, 1))  # upright: the fast path, same pixels
+
+
+def test_exif_from_pillow_is_found():
+    img = Image.fromarray(picture(40, 60)[..., ::-1].copy())
+    exif = img.getexif()
+    exif[0x0112] = 8
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes())
+    assert exif_orientation(buf.getvalue()) == 8
+    assert_as_opencv(buf.getvalue())
+
+
+def test_cmyk_png_and_damaged_files_decode_as_opencv_does():
+    buf = io.BytesIO()
+    Image.fromarray(picture(32, 48)).convert("CMYK").save(buf, "JPEG")
+    assert_as_opencv(buf.getvalue())
+    assert_as_opencv(cv2.imencode(".png", picture(30, 20))[1].tobytes())
+    data = jpeg(picture(64, 64))
+    with pytest.raises(ValueError, match="truncated JPEG"):  # OpenCV would fill the rest with grey
+        decode_bgr(data[:len(data) // 2])
+    scan = data.index(b"\xff\xda")
+    junk = data[:scan] + b"\x00\x00" + data[scan:]  # "extraneous bytes": strict libjpeg-turbo refuses, OpenCV reads
+    with pytest.raises(ValueError):
+        decode.simplejpeg.decode_jpeg(junk, "BGR", strict=True)
+    assert_as_opencv(junk)
+
+
+@pytest.mark.parametrize("data", [b"", b"\xff\xd8\xff\xe0 not really a jpeg", b"hello"])
+def test_garbage_is_not_an_image(data):
+    with pytest.raises(ValueError, match="cannot be decoded as an image"):
+        decode_bgr(data)
