@@ -47,6 +47,7 @@ from .data.guard import GuardedSamples
 from .data.pack import PackedCrops
 from .data.samples import EpochSampler, PoseSamples
 from .data.transforms import TrainTransform, ValTransform
+from .device_input import InputNormalizer
 from .errors import MissingFileError, SimplePoseError
 from .evaluate import BoxCrops, KeypointCollector, evaluate_keypoints, gt_boxes, load_coco_gt
 from .loader import pose_loader
@@ -170,8 +171,9 @@ def build_model(cfg: dict[str, Any], num_joints: int, ctx: list[mx.Context]) -> 
 
 
 def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx: list[mx.Context],
-                      dtype: str = "float32", collector: KeypointCollector | None = None) -> tuple[float, float]:
-    """Mean weighted L2 loss per sample and HeatmapAccuracy over a loader of (input, heatmaps, weights).
+                      to_input: InputNormalizer, dtype: str = "float32",
+                      collector: KeypointCollector | None = None) -> tuple[float, float]:
+    """Mean weighted L2 loss per sample and HeatmapAccuracy over a loader of (crop, heatmaps, weights).
 
     With a ``collector``, the predicted heatmaps are also decoded into keypoints, in loader order.
     """
@@ -183,7 +185,7 @@ def evaluate_heatmaps(net: SimplePoseResNet, loader: gluon.data.DataLoader, ctx:
         devices = ctx[:min(len(ctx), batch[0].shape[0])]
         parts = [gluon.utils.split_and_load(b, devices, even_split=False) for b in batch]
         for x, y, w in zip(*parts):
-            out = net(x.astype(dtype, copy=False)).astype("float32", copy=False)
+            out = net(to_input(x).astype(dtype, copy=False)).astype("float32", copy=False)
             total += float(loss_fn(out, y, w).sum().asscalar())
             count += x.shape[0]
             heatmaps = out.asnumpy()
@@ -253,6 +255,7 @@ class Run:
                         packed=packed), cfg.get("on_bad_record", "error"))
         self.train_loader = pose_loader(self.train_samples, self.batch_size, workers, sampler=self.sampler,
                                         last_batch="discard")
+        self.to_input = InputNormalizer(cfg["mean"], cfg["std"])   # the loaders' uint8 crops -> model input
         self.val_loader = None
         self.val_coco = None
         if val is not None and len(val) and self.writer:
@@ -328,7 +331,8 @@ class Run:
             return {"val_loss": None, "val_acc": None, "val_ap": None}
         collector = KeypointCollector(self.codec, self.val_crops.centers, self.val_crops.scales) \
             if self.val_coco else None
-        loss, acc = evaluate_heatmaps(self.net, self.val_loader, self.ctx, self.cfg["dtype"], collector)
+        loss, acc = evaluate_heatmaps(self.net, self.val_loader, self.ctx, self.to_input, self.cfg["dtype"],
+                                      collector)
         ap = None
         if collector is not None:
             gt, category_id = self.val_coco
@@ -382,7 +386,7 @@ class Run:
         ys = gluon.utils.split_and_load(label, self.ctx)
         ws = gluon.utils.split_and_load(weight, self.ctx)
         with autograd.record():
-            outs = [self.net(x.astype(dtype, copy=False)) for x in xs]
+            outs = [self.net(self.to_input(x).astype(dtype, copy=False)) for x in xs]
             losses = [self.loss_fn(o.astype("float32", copy=False), y, w) for o, y, w in zip(outs, ys, ws)]
         autograd.backward(losses)
         batch_loss = sum(float(l.sum().asscalar()) for l in losses)

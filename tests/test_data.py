@@ -97,9 +97,9 @@ def test_samples_are_keyed_by_seed_epoch_index(synthetic):
     codec = HeatmapCodec((128, 96), 4, 2)
     samples = PoseSamples(ds, TrainTransform(ds.meta, (128, 96)), codec, seed=3)
     inp, heatmaps, weights = samples[(5, 1)]
-    assert inp.shape == (3, 128, 96) and inp.dtype == np.float32
+    assert inp.shape == (128, 96, 3) and inp.dtype == np.uint8             # the crop, BGR, normalised on device
     assert heatmaps.shape == (K, 32, 24) and weights.shape == (K, 1, 1)
-    assert abs(float(inp.mean())) < 2 and inp.std() > 0.3                  # ImageNet-normalised
+    assert inp.std() > 10                                                  # a picture, not a blank
     np.testing.assert_array_equal(samples[(5, 1)][0], inp)                   # repeatable
     assert not np.array_equal(samples[(5, 2)][0], inp)                       # a new draw each epoch
     # Weighted joints have a Gaussian (peak 1 when its centre is on the map); unweighted ones have none.

@@ -30,11 +30,12 @@ def exported(trained, tmp_path_factory):
 def crops_of(synthetic, n=6):
     """Real validation crops, normalised, (n, 3, 64, 64)."""
     from simplepose.data.samples import PoseSamples
-    from simplepose.data.transforms import ValTransform
+    from simplepose.data.transforms import ValTransform, normalize
     from simplepose.codec import HeatmapCodec
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
-    samples = PoseSamples(ds, ValTransform((64, 64)), HeatmapCodec((64, 64)))
-    return np.stack([samples[i][0] for i in range(n)])
+    tf = ValTransform((64, 64))
+    samples = PoseSamples(ds, tf, HeatmapCodec((64, 64)))
+    return np.stack([normalize(samples[i][0], tf.mean, tf.std, bgr=True) for i in range(n)])
 
 
 @pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")   # SymbolBlock.imports without an input

@@ -55,36 +55,51 @@ def test_normalize_is_the_plain_formula():
     np.testing.assert_array_equal(normalize(np.ascontiguousarray(image[..., ::-1]), mean, std, bgr=True), out)
 
 
+def test_device_normalisation_equals_the_numpy_one():
+    """Training normalises the loader's uint8 BGR crops on the device; evaluation and export use NumPy."""
+    import mxnet as mx
+    from simplepose.device_input import InputNormalizer
+    crops = np.random.default_rng(1).integers(0, 256, (4, 17, 13, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    ref = np.stack([normalize(c, mean, std, bgr=True) for c in crops])
+    to_input = InputNormalizer(mean, std)
+    for ctx in (mx.cpu(0), mx.cpu(1)):
+        out = to_input(mx.nd.array(crops, ctx=ctx, dtype="uint8"))
+        assert out.context == ctx and out.dtype == np.float32 and out.shape == (4, 3, 17, 13)
+        np.testing.assert_array_equal(out.asnumpy(), ref)  # bit for bit
+
+
 def test_reduced_decode_keeps_targets_and_crops_within_tolerance(synthetic):
     ds = COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"])
     tf = TrainTransform(ds.meta, SIZE)
     codec = HeatmapCodec(SIZE)
     reduced = PoseSamples(ds, tf, codec, seed=1, reduced_decode=True)
     full = PoseSamples(ds, tf, codec, seed=1, reduced_decode=False)
-    grey = np.asarray(tf.std, np.float32)[:, None, None] * 255     # normalised units -> grey levels
     used, diffs, to_box, misregistered = [], [], [], []
     for idx in range(len(ds)):
         rec = ds.records[idx]
         matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([1, 0, idx])))
         r = decode_reduction(matrix)
         used.append(r)
-        inp, heatmaps, weights = reduced[idx]
-        ref_inp, ref_heatmaps, ref_weights = full[idx]
+        crop, heatmaps, weights = reduced[idx]
+        ref_crop, ref_heatmaps, ref_weights = full[idx]
+        assert crop.shape == SIZE + (3,) and crop.dtype == np.uint8
         # Targets never see the pixels: identical, bit for bit.
         np.testing.assert_array_equal(heatmaps, ref_heatmaps)
         np.testing.assert_array_equal(weights, ref_weights)
         if r == 1:
-            np.testing.assert_array_equal(inp, ref_inp)
+            np.testing.assert_array_equal(crop, ref_crop)
             continue
-        diffs.append(np.abs(inp - ref_inp) * grey)
+        crop = crop.astype(np.float32)
+        diffs.append(np.abs(crop - ref_crop))
         # Against an r x r box filter of the full image (what DCT scaling approximates), warped by the
         # reduced matrix, and against the same warp without the half-block offset.
-        image = ds.read(idx)
+        image = ds.read(idx, rgb=False)
         box = cv2.resize(image, (image.shape[1] // r, image.shape[0] // r), interpolation=cv2.INTER_AREA)
-        to_box.append(np.abs(inp - tf.render(box, reduced_matrix(matrix, r))).mean() * grey.mean())
+        to_box.append(np.abs(crop - tf.warp(box, reduced_matrix(matrix, r))).mean())
         shifted = matrix.copy()
         shifted[:, :2] *= r
-        misregistered.append(np.abs(inp - tf.render(box, shifted)).mean() * grey.mean())
+        misregistered.append(np.abs(crop - tf.warp(box, shifted)).mean())
     assert used.count(2) >= 10 and used.count(4) >= 3
     diffs = np.concatenate([d.ravel() for d in diffs])
     # The README's stated difference from full decoding: mean about 2 grey levels on these figures'
@@ -162,25 +177,25 @@ def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, t
     with_pack = PoseSamples(ds, tf, codec, seed=2, reduced_decode=True, packed=packed)
     without = PoseSamples(ds, tf, codec, seed=2, reduced_decode=True)
     full = PoseSamples(ds, tf, codec, seed=2)
-    grey = np.asarray(tf.std, np.float32)[:, None, None] * 255
     served, diffs, shifted = 0, [], []
     for idx in range(len(ds)):
         rec = ds.records[idx]
         matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([2, 0, idx])))
         got = packed.crop(idx, matrix, (SIZE[1], SIZE[0]))
-        inp, heatmaps, weights = with_pack[idx]
-        ref_inp, ref_heatmaps, ref_weights = full[idx]
+        crop, heatmaps, weights = with_pack[idx]
+        ref_crop, ref_heatmaps, ref_weights = full[idx]
         np.testing.assert_array_equal(heatmaps, ref_heatmaps)
         np.testing.assert_array_equal(weights, ref_weights)
         if got is None:  # not covered: exactly the unpacked path
-            np.testing.assert_array_equal(inp, without[idx][0])
+            np.testing.assert_array_equal(crop, without[idx][0])
             continue
         served += 1
-        diffs.append(np.abs(inp - ref_inp) * grey)
+        ref_crop = ref_crop.astype(np.float32)
+        diffs.append(np.abs(crop - ref_crop))
         image, m = got
         off = m.copy()
         off[:, 2] += m[:, 0]  # the stored crop read one stored pixel to the side
-        shifted.append(np.abs(tf.render(image, off, bgr=True) - ref_inp).mean() * grey.mean())
+        shifted.append(np.abs(tf.warp(image, off) - ref_crop).mean())
     assert served > 0.7 * len(ds)
     diffs = np.concatenate([d.ravel() for d in diffs])
     # The README's stated difference (resampling + JPEG quality 95) against a full decode.

@@ -230,7 +230,7 @@ def test_two_devices_step_equals_one_device_on_the_same_batch(synthetic, tmp_pat
         p1[name].zero_grad()
     for part in (slice(0, 4), slice(4, 8)):
         with autograd.record():
-            loss = one.loss_fn(one.net(data[part]), label[part], weight[part])
+            loss = one.loss_fn(one.net(one.to_input(data[part])), label[part], weight[part])
         loss.backward()
     one.trainer.step(8)
 

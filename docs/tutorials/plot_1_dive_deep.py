@@ -188,8 +188,10 @@ for shift in (0, 1, 2, 4):
 # A short hybridized training loop
 # --------------------------------
 # The loop of :class:`simplepose.train.Run`, written out. :class:`~simplepose.data.samples.PoseSamples` gives
-# (input, heatmaps, weights) per person, with augmentation keyed by (seed, epoch, index) so that a run is
-# repeatable; ``hybridize`` compiles the network into one static graph. As ``make demo`` does on these
+# (crop, heatmaps, weights) per person, with augmentation keyed by (seed, epoch, index) so that a run is
+# repeatable. The crop is the warped uint8 BGR picture: the loader moves a quarter of the bytes of a float
+# input, and :class:`~simplepose.device_input.InputNormalizer` makes the normalised float input of a whole
+# batch on its device. ``hybridize`` compiles the network into one static graph. As ``make demo`` does on these
 # colour-coded figures, flips are off and the jitter milder (scale 0.25, rotation 30): a flip correctly swaps
 # the labels, which then contradict the limb colours. To keep this page's build short on a CPU, the loop
 # trains at a 64x64 input (the network is fully convolutional: the same weights take any multiple of 32) for
@@ -199,6 +201,7 @@ import time
 from mxnet import autograd
 
 from simplepose.data.samples import EpochSampler, PoseSamples
+from simplepose.device_input import InputNormalizer
 
 EPOCHS, BATCH = 6, 16
 TRAIN_INPUT = (64, 64)
@@ -211,6 +214,7 @@ config = {**defaults, "model": "simple_pose_resnet18_v1b", "input_size": list(TR
           "lr_decay_epoch": [EPOCHS - 1], "flip_prob": 0, "scale_factor": 0.25, "rotation_factor": 30,
           "train_ann": paths["train_ann"], "train_images": paths["train_images"],
           "val_ann": paths["val_ann"], "val_images": paths["val_images"], "num_joints": meta.num_joints}
+to_input = InputNormalizer(train_tf.mean, train_tf.std)
 net.hybridize(static_alloc=True, static_shape=True)
 trainer = gluon.Trainer(net.collect_params(), "adam",
                         {"learning_rate": 1e-3, "lr_scheduler": lr_schedule(config, len(loader))})
@@ -220,7 +224,7 @@ for epoch in range(1, EPOCHS + 1):
     metric, loss_sum, seen, tic = HeatmapAccuracy(), 0.0, 0, time.time()
     for x, y, w in loader:
         with autograd.record():
-            out = net(x)
+            out = net(to_input(x))
             loss = loss_fn(out, y, w)
         loss.backward()
         trainer.step(x.shape[0])

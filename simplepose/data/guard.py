@@ -7,11 +7,11 @@ exception names the image file, image id and annotation id:
 
 - bad input (an image that cannot be decoded or is truncated: ``SimplePoseError``)
   is raised as it is with ``on_bad_record="error"``; with ``"skip"`` the sample is
-  replaced by a zero input with zero targets and zero weights (it adds nothing to the
+  replaced by a black crop with zero targets and zero weights (it adds nothing to the
   loss, the gradient or HeatmapAccuracy) and flagged, so the training loop counts it;
 - any other exception (a crash) is re-raised as ``SampleError`` with the record.
 
-Each sample is ``(input, heatmaps, weights, bad)``: the first three as ``PoseSamples``,
+Each sample is ``(crop, heatmaps, weights, bad)``: the first three as ``PoseSamples``,
 ``bad`` an int32 scalar: -1, or the dataset index of the record that was skipped.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ class GuardedSamples:
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         idx = key[0] if isinstance(key, tuple) else key
         try:
-            inp, heatmaps, weights = self.samples[key]
+            crop, heatmaps, weights = self.samples[key]
         except SimplePoseError:
             if self.on_bad_record == "error":
                 raise
@@ -55,11 +55,11 @@ class GuardedSamples:
         except Exception as exc:
             # One line: the worker's traceback does not cross the process boundary anyway.
             raise SampleError(f"{self.describe(idx)}: loading failed: {type(exc).__name__}: {exc}") from exc
-        return inp, heatmaps, weights, np.int32(-1)
+        return crop, heatmaps, weights, np.int32(-1)
 
     def _blank(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h, w = self.samples.codec.input_size
         hh, hw = self.samples.codec.heatmap_size
         k = self.samples.dataset.meta.num_joints
-        return (np.zeros((3, h, w), np.float32), np.zeros((k, hh, hw), np.float32),
+        return (np.zeros((h, w, 3), np.uint8), np.zeros((k, hh, hw), np.float32),
                 np.zeros((k, 1, 1), np.float32))

@@ -11,6 +11,11 @@ the joints (hence the targets) come from the record alone; then the pixels are
 decoded, from a pack of person crops when one covers the crop (``packed``),
 else from the image at 1/2, 1/4 or 1/8 resolution when the crop is downsampled
 at least that much (JPEG only, ``reduced_decode``), and warped once.
+
+The crop leaves as uint8 BGR, as decoded: the float normalisation runs on the
+batch's device (``simplepose.device_input.InputNormalizer``, as mmpose's data
+preprocessor does), so workers ship a quarter of the bytes of a float32 input and
+skip a float pass per sample.
 """
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ from .transforms import TrainTransform, ValTransform, decode_reduction, reduced_
 class PoseSamples:
     """A person dataset turned into model inputs and targets.
 
-    ``samples[i]`` or ``samples[(i, epoch)]`` is ``(input, heatmaps, weights)``:
-    (3, h, w) float32 normalised image, (K, h/4, w/4) float32 targets, (K, 1, 1) float32
-    weights (shaped to broadcast against the heatmaps in the loss).
+    ``samples[i]`` or ``samples[(i, epoch)]`` is ``(crop, heatmaps, weights)``:
+    (h, w, 3) uint8 BGR crop (``InputNormalizer`` makes the model input of a batch of them),
+    (K, h/4, w/4) float32 targets, (K, 1, 1) float32 weights (shaped to broadcast against
+    the heatmaps in the loss).
     With a ValTransform the crop is not augmented and the epoch is ignored.
 
     ``packed``: person crops written by ``simplepose.data.pack``, used for every sample whose crop
@@ -70,9 +76,9 @@ class PoseSamples:
             reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
             image = self.dataset.read(idx, reduction, rgb=False)
             matrix = reduced_matrix(matrix, reduction)
-        inp = self.transform.render(image, matrix, bgr=True)
+        crop = self.transform.warp(image, matrix)
         heatmaps, weights = self.codec.encode(joints)
-        return inp, heatmaps, weights[:, None, None]
+        return crop, heatmaps, weights[:, None, None]
 
 
 class EpochSampler:
