@@ -5,10 +5,15 @@ samples/s of
 
   (a) GluonCV: ``gluoncv.data.mscoco.keypoints.COCOKeyPoints`` + ``SimplePoseDefaultTrainTransform``
       (image decode, augmentation, warp, normalisation, heatmap targets);
-  (b) ours: ``COCOKeyPoints`` + ``TrainTransform`` + ``HeatmapCodec`` through ``PoseSamples``
-      (the same work; JPEGs decoded at reduced resolution when the crop allows, as in training),
-      and (b') ours with full-resolution decoding (``--full-decode`` in training);
-  (c) the floor: full JPEG decode (``cv2.imread``) + one ``cv2.warpAffine`` per sample, nothing else,
+  (b) ours: ``COCOKeyPoints`` + ``TrainTransform`` + ``HeatmapCodec`` through ``PoseSamples``, as in
+      training: JPEGs decoded by libjpeg-turbo, at reduced resolution when the crop allows, and the
+      crop handed out as uint8 (the float normalisation runs per batch on the device, in the training
+      step, where ``bench/train_step.py`` counts it); (b') the same with full-resolution decoding
+      (``--full-decode`` in training); (bn) (b) plus GluonCV's share of the work that ours moves to
+      the device, the NumPy normalisation of each crop in the worker;
+  (c) the floor: full JPEG decode with the fastest decoder at hand (libjpeg-turbo's SIMD code through
+      simplejpeg, ``data.decode.decode_bgr``) + one ``cv2.warpAffine`` per sample, nothing else,
+      and (c') the same floor with OpenCV's decoder (``cv2.imread``), which GluonCV's loader uses;
   (d) ours reading person crops packed by ``simplepose.data.pack`` for this input size (``--train-pack``;
       the pack is written once, before timing, and its writing time is printed),
 
@@ -42,10 +47,11 @@ import gluoncv.data.transforms.presets.simple_pose as gluoncv_preset  # noqa: E4
 
 from simplepose.codec import HeatmapCodec  # noqa: E402
 from simplepose.data.coco import COCOKeyPoints  # noqa: E402
+from simplepose.data.decode import decode_bgr  # noqa: E402
 from simplepose.data.pack import PackedCrops, pack  # noqa: E402
 from simplepose.data.samples import PoseSamples  # noqa: E402
 from simplepose.data.synthetic import ensure_dataset  # noqa: E402
-from simplepose.data.transforms import TrainTransform  # noqa: E402
+from simplepose.data.transforms import TrainTransform, normalize  # noqa: E402
 
 SCALE_FACTOR, ROTATION_FACTOR = 0.30, 40.0
 
@@ -151,15 +157,23 @@ def main() -> None:
                 samples[(i, 0)]
         return run
 
-    def floor_run(people):
-        for i in people:
-            rec = ds.records[i]
-            matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([0, 0, i])))
-            image = cv2.imread(rec.image_path, cv2.IMREAD_COLOR)
-            cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
+    def floor_run(decoder):
+        def run(people):
+            for i in people:
+                rec = ds.records[i]
+                matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([0, 0, i])))
+                image = decoder(rec.image_path)
+                cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        return run
 
-    runs = {"a": gluoncv_run, "b": ours_run(ours), "b'": ours_run(ours_full), "c": floor_run,
-            "d": ours_run(packed)}
+    def normalised_run(people):
+        for i in people:
+            crop = ours[(i, 0)][0]
+            normalize(crop, tf.mean, tf.std, bgr=True)
+
+    runs = {"a": gluoncv_run, "b": ours_run(ours), "b'": ours_run(ours_full), "bn": normalised_run,
+            "c": floor_run(lambda path: decode_bgr(Path(path).read_bytes())),
+            "c'": floor_run(lambda path: cv2.imread(path, cv2.IMREAD_COLOR)), "d": ours_run(packed)}
     for f in runs.values():  # warm-up: file cache, lazy imports
         f(order[:20])
     random.seed(0)
@@ -181,7 +195,9 @@ def main() -> None:
     names = {"a": "GluonCV COCOKeyPoints + SimplePoseDefaultTrainTransform",
              "b": "ours (PoseSamples, reduced JPEG decode)",
              "b'": "ours (PoseSamples, full JPEG decode)",
-             "c": "floor: full JPEG decode + one warpAffine",
+             "bn": "ours + normalisation in the worker (as GluonCV)",
+             "c": "floor: full libjpeg-turbo decode + one warpAffine",
+             "c'": "floor with OpenCV's decoder (cv2.imread)",
              "d": "ours with packed person crops"}
     for key in runs:
         spread = ", ".join(f"{len(order) / t:.0f}" for t in times[key])
@@ -189,8 +205,11 @@ def main() -> None:
     full = rate["b'"]
     print(f"b/a  = {rate['b'] / rate['a']:.2f}  (ours / GluonCV; goal >= 3.0)")
     print(f"b'/a = {full / rate['a']:.2f}  (ours with full decode / GluonCV)")
+    print(f"bn/a = {rate['bn'] / rate['a']:.2f}  (ours normalising in the worker / GluonCV)")
     print(f"b/c  = {rate['b'] / rate['c']:.2f}  (ours / decode-only floor; goal >= 0.67, i.e. within 1.5x)")
     print(f"b'/c = {full / rate['c']:.2f}  (ours with full decode / floor)")
+    opencv_floor = rate["c'"]
+    print(f"c/c' = {rate['c'] / opencv_floor:.2f}  (libjpeg-turbo / OpenCV decoding, both with the warp)")
     print(f"d/a  = {rate['d'] / rate['a']:.2f}  (ours with the pack / GluonCV)")
     print(f"d/c  = {rate['d'] / rate['c']:.2f}  (ours with the pack / floor)")
 
