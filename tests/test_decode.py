@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from simplepose.data import decode
-from simplepose.data.decode import decode_bgr, exif_orientation
+from simplepose.data.decode import decode_bgr, decode_region_bgr, exif_orientation
 
 REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
            8: cv2.IMREAD_REDUCED_COLOR_8}
@@ -125,3 +125,58 @@ def test_cmyk_png_and_damaged_files_decode_as_opencv_does():
 def test_garbage_is_not_an_image(data):
     with pytest.raises(ValueError, match="cannot be decoded as an image"):
         decode_bgr(data)
+
+
+# --- region-of-interest decoding ------------------------------------------------------------------
+
+def assert_region_as_whole(data, region, reduction):
+    """Inside the region (clipped to the image) the decoded part equals the whole decode, bit for bit."""
+    whole = decode_bgr(data, reduction)
+    part, (dx, dy) = decode_region_bgr(data, reduction, region)
+    height, width = whole.shape[:2]
+    x0, y0, x1, y1 = max(region[0], 0), max(region[1], 0), min(region[2], width), min(region[3], height)
+    if x1 > x0 and y1 > y0:
+        assert dx <= x0 and dy <= y0 and dx + part.shape[1] >= x1 and dy + part.shape[0] >= y1, (region, dx, dy)
+        np.testing.assert_array_equal(part[y0 - dy:y1 - dy, x0 - dx:x1 - dx], whole[y0:y1, x0:x1])
+    return part
+
+
+def test_region_decoder_is_built():
+    assert decode._ROI_DECODE is not None, "simplepose/data/libroijpeg.so is missing: run make"
+
+
+@pytest.mark.parametrize("reduction", [1, 2, 4, 8])
+def test_random_regions_decode_as_the_whole_image_does(synthetic, reduction):
+    rng = np.random.default_rng(reduction)
+    smaller = 0
+    for path in sorted(Path(synthetic["train_images"]).glob("*.jpg"))[:6]:
+        data = path.read_bytes()
+        height, width = decode_bgr(data, reduction).shape[:2]
+        for _ in range(12):
+            x0, y0 = int(rng.integers(-20, width)), int(rng.integers(-20, height))
+            region = (x0, y0, x0 + int(rng.integers(1, width)), y0 + int(rng.integers(1, height)))
+            part = assert_region_as_whole(data, region, reduction)
+            smaller += part.size < 0.5 * height * width * 3
+    assert smaller > 10  # most regions really were decoded in part
+
+
+@pytest.mark.parametrize("variant", ["444", "progressive", "gray", "odd"])
+def test_regions_of_other_encodings_decode_as_the_whole_image_does(variant):
+    image = picture(301, 203) if variant == "odd" else picture(240, 320)
+    params = {"444": (cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444),
+              "progressive": (cv2.IMWRITE_JPEG_PROGRESSIVE, 1)}.get(variant, ())
+    data = jpeg(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if variant == "gray" else image, *params)
+    for reduction in (1, 2, 4):
+        for region in [(37, 41, 150, 170), (0, 0, 5, 5), (190, 290, 400, 400), (-30, -30, 10, 500)]:
+            assert_region_as_whole(data, region, reduction)
+
+
+def test_region_outside_the_image_and_damaged_or_rotated_files():
+    data = jpeg(picture(64, 80))
+    part, _ = decode_region_bgr(data, 1, (120, 0, 140, 10))    # far right of the image: a black pixel
+    assert part.shape == (1, 1, 3) and not part.any()
+    with pytest.raises(ValueError, match="truncated JPEG"):      # refused though the region is intact
+        decode_region_bgr(data[:len(data) * 3 // 4], 1, (0, 0, 8, 8))
+    rotated = with_orientation(picture(40, 60), 6)
+    part, offset = decode_region_bgr(rotated, 1, (0, 0, 8, 8))  # EXIF: decoded whole, upright, by OpenCV
+    assert offset == (0, 0) and np.array_equal(part, decode_bgr(rotated))

@@ -9,7 +9,7 @@ from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.samples import PoseSamples
 from simplepose.data.transforms import (TrainTransform, affine_matrix, decode_reduction, normalize,
-                                        reduced_matrix, transform_points)
+                                        reduced_matrix, source_region, transform_points)
 from simplepose.loader import pose_loader
 
 # A small input makes the session's 320x240 figures downsampled 2-4x: the reduced paths run.
@@ -109,6 +109,24 @@ def test_reduced_decode_keeps_targets_and_crops_within_tolerance(synthetic):
     assert np.mean(to_box) < 2.5 and np.mean(to_box) < 0.6 * np.mean(misregistered)
 
 
+def test_region_decoding_gives_the_crops_of_whole_images(synthetic):
+    """Each sample decodes only the part of its image the warp reads: the crop is the same, bit for bit."""
+    ds = COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"])
+    tf = TrainTransform(ds.meta, SIZE)
+    samples = PoseSamples(ds, tf, HeatmapCodec(SIZE), seed=4, reduced_decode=True)
+    decoded = []
+    for idx in range(len(ds)):
+        rec = ds.records[idx]
+        matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([4, 0, idx])))
+        r = decode_reduction(matrix)
+        matrix = reduced_matrix(matrix, r)
+        whole = ds.read(idx, r, rgb=False)
+        np.testing.assert_array_equal(samples[idx][0], tf.warp(whole, matrix))
+        part, _ = ds.read_region(idx, r, source_region(matrix, (SIZE[1], SIZE[0])))
+        decoded.append(part.size / whole.size)
+    assert np.mean(decoded) < 0.6  # the people are small in their images: most of each is skipped
+
+
 def test_reduced_decode_only_for_jpeg(synthetic, tmp_path):
     """A PNG goes through the full decode (OpenCV would resample it without a box filter)."""
     ds = COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"])
@@ -118,8 +136,8 @@ def test_reduced_decode_only_for_jpeg(synthetic, tmp_path):
     ds.records[0] = type(rec)(str(png), rec.image_id, rec.ann_id, rec.bbox, rec.joints, rec.area)
     tf = TrainTransform(ds.meta, SIZE, scale_factor=0, rotation_factor=0, flip_prob=0)
     reads = []
-    read = ds.read
-    ds.read = lambda idx, reduction=1, rgb=True: reads.append(reduction) or read(idx, reduction, rgb)
+    read = ds.read_region
+    ds.read_region = lambda idx, reduction, region: reads.append(reduction) or read(idx, reduction, region)
     PoseSamples(ds, tf, HeatmapCodec(SIZE), reduced_decode=True)[0]
     ds.records[0] = rec
     PoseSamples(ds, tf, HeatmapCodec(SIZE), reduced_decode=True)[0]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
 from ..meta import KeypointMeta
-from .decode import decode_bgr
+from .decode import decode_bgr, decode_region_bgr
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +275,12 @@ class COCOKeyPoints:
         rec = self.records[idx]
         return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, rgb)
 
+    def read_region(self, idx: int, reduction: int, region: tuple[int, int, int, int]
+                    ) -> tuple[np.ndarray, tuple[int, int]]:
+        """The part of person ``idx``'s image (at 1/``reduction``) under ``region``; see ``read_image_region``."""
+        rec = self.records[idx]
+        return read_image_region(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, region)
+
 
 def is_jpeg(path: str) -> bool:
     """True for a .jpg/.jpeg name: the files whose decoder can scale in the DCT domain."""
@@ -294,14 +300,31 @@ def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> 
     which skips most of the decoding work. Use it only on JPEG files (``is_jpeg``): other
     formats are decoded in full and then resampled without a box filter.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
-                              f"({record})") from None
+    data = _read_bytes(path, record)
     try:
         image = decode_bgr(data, reduction)
     except ValueError as exc:
         raise SimplePoseError(f"{path}: {exc} ({record})") from None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image
+
+
+def read_image_region(path: str, record: str, reduction: int, region: tuple[int, int, int, int]
+                      ) -> tuple[np.ndarray, tuple[int, int]]:
+    """The part of an image file under ``region`` (BGR) and its offset: see ``decode.decode_region_bgr``.
+
+    Errors as ``read_image``: a JPEG cut short is refused even when the damage is outside the region.
+    """
+    data = _read_bytes(path, record)
+    try:
+        return decode_region_bgr(data, reduction, region)
+    except ValueError as exc:
+        raise SimplePoseError(f"{path}: {exc} ({record})") from None
+
+
+def _read_bytes(path: str, record: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
+                              f"({record})") from None

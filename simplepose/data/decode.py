@@ -11,6 +11,9 @@ cut short: OpenCV fills it with grey, and ``coco.read_image`` then refuses it).
 """
 from __future__ import annotations
 
+import ctypes
+from pathlib import Path
+
 import cv2
 import numpy as np
 import simplejpeg
@@ -19,6 +22,25 @@ import simplejpeg
 _CV2_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
               8: cv2.IMREAD_REDUCED_COLOR_8}
 EXIF_ORIENTATION_TAG = 0x0112
+# Pixels of context kept around a region: libjpeg upsamples chroma from the neighbouring rows and
+# columns, so the region's own border pixels decode exactly only with their neighbours decoded too.
+REGION_CONTEXT = 16
+
+
+def _roi_decoder():
+    """``simplepose_roi_decode`` of ``libroijpeg.so`` (``roi_jpeg.c``, built by ``make``), or None."""
+    try:
+        lib = ctypes.CDLL(str(Path(__file__).with_name("libroijpeg.so")))
+    except OSError:
+        return None
+    fn = lib.simplepose_roi_decode
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                   ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_char_p]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_ROI_DECODE = _roi_decoder()
 
 
 def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
@@ -49,6 +71,47 @@ def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
     if truncated_jpeg(data):
         raise ValueError("truncated JPEG, no end-of-image marker after its last scan")
     return image
+
+
+def decode_region_bgr(data: bytes, reduction: int, region: tuple[int, int, int, int]
+                      ) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode the part of an image under ``region``, as ``decode_bgr`` would decode the whole.
+
+    Args:
+        region: (x0, y0, x1, y1), pixels of the image decoded at 1/``reduction`` (x1, y1 exclusive;
+            it may reach outside the image).
+    Returns:
+        (pixels, (dx, dy)): (h, w, 3) uint8 BGR that covers ``region`` clipped to the image, pixel
+        (u, v) showing pixel (u + dx, v + dy) of ``decode_bgr(data, reduction)``: bit for bit inside
+        ``region``; the ``REGION_CONTEXT`` pixels decoded around it may differ at their outer edge.
+        A 1x1 black image when the widened region misses the image. Only a JPEG is decoded in part,
+        and only with the region decoder built (``libroijpeg.so``); anything else is decoded whole,
+        offset (0, 0).
+    Raises:
+        ValueError: as ``decode_bgr``.
+    """
+    if _ROI_DECODE is None or data[:3] != b"\xff\xd8\xff" or 2 <= exif_orientation(data) <= 8:
+        return decode_bgr(data, reduction), (0, 0)
+    if truncated_jpeg(data):  # bad input, even when the damage lies outside the region
+        raise ValueError("truncated JPEG, no end-of-image marker after its last scan")
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return decode_bgr(data, reduction), (0, 0)
+    height, width = -(-height // reduction), -(-width // reduction)
+    x0, y0 = max(region[0] - REGION_CONTEXT, 0), max(region[1] - REGION_CONTEXT, 0)
+    x1, y1 = min(region[2] + REGION_CONTEXT, width), min(region[3] + REGION_CONTEXT, height)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((1, 1, 3), np.uint8), (0, 0)
+    out = np.empty(width * (y1 - y0) * 3, np.uint8)
+    info = np.zeros(4, np.intc)
+    message = ctypes.create_string_buffer(200)
+    status = _ROI_DECODE(data, len(data), reduction, x0, y0, x1, y1, out.ctypes.data, out.size,
+                         info.ctypes.data, message)
+    if status != 0:  # damage libjpeg-turbo refuses: OpenCV may still read it
+        return decode_bgr(data, reduction), (0, 0)
+    dx, w = int(info[0]), int(info[1])
+    return out[:(y1 - y0) * w * 3].reshape(y1 - y0, w, 3), (dx, y0)
 
 
 def truncated_jpeg(data: bytes) -> bool:

@@ -10,7 +10,8 @@ Each sample is computed geometry first: the augmentation, the affine matrix and
 the joints (hence the targets) come from the record alone; then the pixels are
 decoded, from a pack of person crops when one covers the crop (``packed``),
 else from the image at 1/2, 1/4 or 1/8 resolution when the crop is downsampled
-at least that much (JPEG only, ``reduced_decode``), and warped once.
+at least that much (JPEG only, ``reduced_decode``), and only the part of it the
+warp reads (``decode.decode_region_bgr``), and warped once.
 
 The crop leaves as uint8 BGR, as decoded: the float normalisation runs on the
 batch's device (``simplepose.device_input.InputNormalizer``, as mmpose's data
@@ -26,7 +27,7 @@ import numpy as np
 from ..codec import HeatmapCodec
 from .coco import COCOKeyPoints, is_jpeg
 from .pack import PackedCrops
-from .transforms import TrainTransform, ValTransform, decode_reduction, reduced_matrix
+from .transforms import TrainTransform, ValTransform, decode_reduction, reduced_matrix, source_region
 
 
 class PoseSamples:
@@ -71,12 +72,12 @@ class PoseSamples:
         h, w = self.transform.input_size
         served = self.packed.crop(idx, matrix, (w, h)) if self.packed is not None else None
         if served is not None:
-            image, matrix = served
+            (image, matrix), offset = served, (0, 0)
         else:
             reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
-            image = self.dataset.read(idx, reduction, rgb=False)
             matrix = reduced_matrix(matrix, reduction)
-        crop = self.transform.warp(image, matrix)
+            image, offset = self.dataset.read_region(idx, reduction, source_region(matrix, (w, h)))
+        crop = self.transform.warp(image, matrix, offset)
         heatmaps, weights = self.codec.encode(joints)
         return crop, heatmaps, weights[:, None, None]
 

@@ -51,6 +51,20 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
+def source_region(matrix: np.ndarray, output_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), source pixels that a bilinear ``cv2.warpAffine`` by ``matrix`` reads.
+
+    ``matrix`` maps source pixels to output pixels; ``output_size`` is (w, h). The box of the
+    output pixel centres mapped back, widened by two pixels each side: one for the bilinear
+    neighbour, one for OpenCV's 1/32-pixel rounding of the source coordinates.
+    """
+    w, h = output_size
+    inv = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0.0, 0.0], [w - 1.0, 0.0], [0.0, h - 1.0], [w - 1.0, h - 1.0]]) @ inv[:, :2].T + inv[:, 2]
+    lo, hi = np.floor(corners.min(axis=0)), np.floor(corners.max(axis=0))
+    return int(lo[0]) - 2, int(lo[1]) - 2, int(hi[0]) + 3, int(hi[1]) + 3
+
+
 def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
                   output_size: tuple[int, int]) -> np.ndarray:
     """Inverse of an unrotated, unflipped crop: model-input pixels back to image pixels.
@@ -163,10 +177,18 @@ class ValTransform:
         out[:, :2] = transform_points(joints[:, :2], m)
         return m, out
 
-    def warp(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """One bilinear warp of (H, W, 3) uint8 ``image`` by ``matrix`` -> (h, w, 3) uint8 crop, same channel order."""
+    def warp(self, image: np.ndarray, matrix: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """One bilinear warp of (H, W, 3) uint8 ``image`` by ``matrix`` -> (h, w, 3) uint8 crop, same channel order.
+
+        ``offset`` (dx, dy): ``image`` is the part of the picture ``matrix`` refers to that starts at
+        pixel (dx, dy) (``decode.decode_region_bgr``). The output equals the warp of the whole picture
+        bit for bit: OpenCV warps by the inverse matrix, computed here as OpenCV computes it, and
+        moving its translation by whole pixels is exact.
+        """
         h, w = self.input_size
-        return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        inv = cv2.invertAffineTransform(matrix)
+        inv[:, 2] -= offset
+        return cv2.warpAffine(image, inv, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
 
     def render(self, image: np.ndarray, matrix: np.ndarray, bgr: bool = False) -> np.ndarray:
         """One warp of (H, W, 3) uint8 RGB (BGR with ``bgr``) ``image`` by ``matrix``

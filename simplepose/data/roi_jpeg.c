@@ -1,0 +1,93 @@
+/* Region-of-interest JPEG decoding with libjpeg-turbo, for simplepose.data.decode (loaded with ctypes).
+ *
+ * A top-down crop needs only the part of the image under the warp. libjpeg-turbo can skip the rest:
+ * jpeg_skip_scanlines() skips rows above the region (entropy decoding only, no IDCT or colour
+ * conversion), jpeg_crop_scanline() limits each row to the region's columns (widened to whole iMCUs),
+ * and decoding stops after the region's last row. DCT scaling (scale_denom 2, 4, 8) still applies.
+ *
+ * Warnings are errors here (libjpeg would otherwise decode a damaged file silently), and no libjpeg
+ * error ever exits the process: error_exit longjmps back into simplepose_roi_decode.
+ *
+ * Build: cc -O2 -shared -fPIC -o simplepose/data/libroijpeg.so simplepose/data/roi_jpeg.c -ljpeg
+ * (the Makefile does it). Without the library, decode.py decodes whole images instead.
+ */
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <jpeglib.h>
+
+#ifndef JCS_EXTENSIONS
+#error "needs libjpeg-turbo >= 1.5 (JCS_EXT_BGR, jpeg_crop_scanline, jpeg_skip_scanlines)"
+#endif
+
+struct guard {
+    struct jpeg_error_mgr mgr;
+    jmp_buf escape;
+    char *message;
+};
+
+static void fail(j_common_ptr cinfo) {
+    struct guard *g = (struct guard *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, g->message);
+    longjmp(g->escape, 1);
+}
+
+static void warn(j_common_ptr cinfo, int level) {
+    if (level < 0)  /* a warning: corrupt or truncated data */
+        fail(cinfo);
+}
+
+/* Decode rows [y0, y1) and columns covering [x0, x1) of `data` at 1/scale_denom, as packed BGR.
+ * Coordinates are in pixels of the scaled image and must lie inside it (0 <= x0 < x1 <= width, same
+ * for y). The columns actually decoded start at info[0] <= x0 (an iMCU boundary) and are info[1]
+ * wide; info[2], info[3] get the scaled image's width and height.
+ * Returns 0 on success, 1 on a libjpeg error (text in message, JMSG_LENGTH_MAX bytes), 2 when
+ * capacity is too small or the region is outside the image (info holds what is known). */
+int simplepose_roi_decode(const unsigned char *data, unsigned long size, int scale_denom,
+                          int x0, int y0, int x1, int y1, unsigned char *out, unsigned long capacity,
+                          int *info, char *message) {
+    struct jpeg_decompress_struct cinfo;
+    struct guard g;
+    volatile int status = 0;
+    cinfo.err = jpeg_std_error(&g.mgr);
+    g.mgr.error_exit = fail;
+    g.mgr.emit_message = warn;
+    g.message = message;
+    message[0] = '\0';
+    jpeg_create_decompress(&cinfo);
+    if (setjmp(g.escape)) {
+        jpeg_destroy_decompress(&cinfo);
+        return 1;
+    }
+    jpeg_mem_src(&cinfo, data, size);
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.out_color_space = JCS_EXT_BGR;
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = (unsigned int)scale_denom;
+    jpeg_start_decompress(&cinfo);
+    info[2] = (int)cinfo.output_width;
+    info[3] = (int)cinfo.output_height;
+    if (x0 < 0 || y0 < 0 || x1 <= x0 || y1 <= y0 || x1 > (int)cinfo.output_width
+            || y1 > (int)cinfo.output_height) {
+        status = 2;
+    } else {
+        JDIMENSION xoffset = (JDIMENSION)x0, width = (JDIMENSION)(x1 - x0);
+        jpeg_crop_scanline(&cinfo, &xoffset, &width);
+        info[0] = (int)xoffset;
+        info[1] = (int)width;
+        if ((unsigned long)width * 3UL * (unsigned long)(y1 - y0) > capacity) {
+            status = 2;
+        } else {
+            if (y0 > 0)
+                jpeg_skip_scanlines(&cinfo, (JDIMENSION)y0);
+            while (cinfo.output_scanline < (JDIMENSION)y1) {
+                JSAMPROW row = out + (unsigned long)(cinfo.output_scanline - y0) * width * 3UL;
+                jpeg_read_scanlines(&cinfo, &row, 1);
+            }
+        }
+    }
+    /* Rows below the region are never decoded: abort rather than finish. */
+    jpeg_abort_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return status;
+}
