@@ -6,7 +6,8 @@ samples/s of
   (a) GluonCV: ``gluoncv.data.mscoco.keypoints.COCOKeyPoints`` + ``SimplePoseDefaultTrainTransform``
       (image decode, augmentation, warp, normalisation, heatmap targets);
   (b) ours: ``COCOKeyPoints`` + ``TrainTransform`` + ``HeatmapCodec`` through ``PoseSamples``, as in
-      training: JPEGs decoded by libjpeg-turbo, at reduced resolution when the crop allows, and the
+      training: JPEGs decoded by libjpeg-turbo, only the part the warp reads (region decoding, when
+      ``make`` has built ``libroijpeg.so``), at reduced resolution when the crop allows, and the
       crop handed out as uint8 (the float normalisation runs per batch on the device, in the training
       step, where ``bench/train_step.py`` counts it); (b') the same with full-resolution decoding
       (``--full-decode`` in training); (bn) (b) plus GluonCV's share of the work that ours moves to
@@ -20,7 +21,11 @@ samples/s of
 and prints them with the ratios b/a, b/c, d/a and d/c. Before timing it checks, person by person, that ours and
 GluonCV's heatmaps and weights are identical under the same augmentation. The pipelines take turns
 on chunks of 10 people (so the shared machine's changing load hits them alike), over several rounds of
-the same shuffled people; the median round counts. OpenCV runs single-threaded, as in a loader worker.
+the same shuffled people; the median round counts. Each pipeline runs single-threaded, as in a loader
+worker: OpenCV with one thread, and MXNet (GluonCV's NDArray work) with its synchronous engine and one
+OpenMP thread. With MXNet's defaults (a threaded engine, OpenMP threads on both cores) whatever ran right
+after GluonCV's chunks was slowed markedly: ours at 256x192 gave 351 samples/s interleaved with GluonCV,
+420 with these settings, 502 alone. Set ``MXNET_ENGINE_TYPE`` or ``OMP_NUM_THREADS`` to override.
 
     .venv/bin/python bench/data_pipeline.py                       # 256x192 input
     .venv/bin/python bench/data_pipeline.py --input-size 128,96   # the CPU training size
@@ -30,15 +35,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import cv2
-import mxnet as mx
-import numpy as np
+os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")  # before MXNet loads: see the docstring
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -193,8 +202,8 @@ def main() -> None:
             times[key].append(spent[key])
     rate = {k: len(order) / statistics.median(v) for k, v in times.items()}
     names = {"a": "GluonCV COCOKeyPoints + SimplePoseDefaultTrainTransform",
-             "b": "ours (PoseSamples, reduced JPEG decode)",
-             "b'": "ours (PoseSamples, full JPEG decode)",
+             "b": "ours (PoseSamples: region + reduced JPEG decode)",
+             "b'": "ours, full-resolution decode (--full-decode)",
              "bn": "ours + normalisation in the worker (as GluonCV)",
              "c": "floor: full libjpeg-turbo decode + one warpAffine",
              "c'": "floor with OpenCV's decoder (cv2.imread)",
