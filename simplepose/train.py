@@ -43,6 +43,7 @@ from .checkpoint import (atomic_write_text, checkpoints_in, latest_checkpoint, l
                          remove_checkpoint, save_checkpoint)
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints
+from .data.decode import REGION_DECODING
 from .data.guard import GuardedSamples
 from .data.pack import PackedCrops
 from .data.samples import EpochSampler, PoseSamples
@@ -256,6 +257,9 @@ class Run:
         self.train_loader = pose_loader(self.train_samples, self.batch_size, workers, sampler=self.sampler,
                                         last_batch="discard")
         self.to_input = InputNormalizer(cfg["mean"], cfg["std"])   # the loaders' uint8 crops -> model input
+        if not REGION_DECODING:
+            log.warning("simplepose/data/libroijpeg.so is not built (make builds it; it needs libjpeg-dev): "
+                        "decoding whole JPEG images, the same pixels but slower")
         self.val_loader = None
         self.val_coco = None
         if val is not None and len(val) and self.writer:

@@ -142,7 +142,7 @@ def assert_region_as_whole(data, region, reduction):
 
 
 def test_region_decoder_is_built():
-    assert decode._ROI_DECODE is not None, "simplepose/data/libroijpeg.so is missing: run make"
+    assert decode.REGION_DECODING, "simplepose/data/libroijpeg.so is missing: run make"
 
 
 @pytest.mark.parametrize("reduction", [1, 2, 4, 8])

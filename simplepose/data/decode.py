@@ -41,6 +41,7 @@ def _roi_decoder():
 
 
 _ROI_DECODE = _roi_decoder()
+REGION_DECODING = _ROI_DECODE is not None  # libroijpeg.so found: JPEGs are decoded in part
 
 
 def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
