@@ -6,8 +6,12 @@ decode is most of a training sample's cost. The fast path returns exactly
 OpenCV's pixels (same library, same IDCT and upsampling: ``tests/test_decode.py``
 compares them bit for bit, at every reduction); OpenCV decodes whatever it does
 not take: other formats, an EXIF orientation to apply (OpenCV turns the image
-upright, simplejpeg would not), and files libjpeg-turbo rejects as damaged (a JPEG
-cut short: OpenCV fills it with grey, and ``coco.read_image`` then refuses it).
+upright, simplejpeg would not), and files libjpeg-turbo rejects as damaged. A JPEG
+cut short is refused either way (OpenCV would fill it with grey without a word).
+
+``decode_region_bgr`` decodes only the part of a JPEG a crop reads, through
+``roi_jpeg.c`` (libjpeg-turbo's scanline skipping and cropping) when ``make`` has
+built it; its pixels inside the region are those of the whole decode.
 """
 from __future__ import annotations
 
