@@ -275,9 +275,8 @@ class COCOKeyPoints:
         rec = self.records[idx]
         return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, rgb)
 
-    def read_region(self, idx: int, reduction: int, region: tuple[int, int, int, int]
-                    ) -> tuple[np.ndarray, tuple[int, int]]:
-        """The part of person ``idx``'s image (at 1/``reduction``) under ``region``; see ``read_image_region``."""
+    def read_region(self, idx: int, reduction: int, region: tuple[int, int, int, int]) -> np.ndarray:
+        """Person ``idx``'s image (at 1/``reduction``) decoded only under ``region``; see ``read_image_region``."""
         rec = self.records[idx]
         return read_image_region(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, region)
 
@@ -308,9 +307,8 @@ def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> 
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image
 
 
-def read_image_region(path: str, record: str, reduction: int, region: tuple[int, int, int, int]
-                      ) -> tuple[np.ndarray, tuple[int, int]]:
-    """The part of an image file under ``region`` (BGR) and its offset: see ``decode.decode_region_bgr``.
+def read_image_region(path: str, record: str, reduction: int, region: tuple[int, int, int, int]) -> np.ndarray:
+    """The image decoded only under ``region`` (BGR, black elsewhere): see ``decode.decode_region_bgr``.
 
     Errors as ``read_image``: a JPEG cut short is refused even when the damage is outside the region.
     """

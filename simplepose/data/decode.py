@@ -39,7 +39,7 @@ def _roi_decoder():
         return None
     fn = lib.simplepose_roi_decode
     fn.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                   ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_char_p]
+                   ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p]
     fn.restype = ctypes.c_int
     return fn
 
@@ -78,45 +78,42 @@ def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
     return image
 
 
-def decode_region_bgr(data: bytes, reduction: int, region: tuple[int, int, int, int]
-                      ) -> tuple[np.ndarray, tuple[int, int]]:
-    """Decode the part of an image under ``region``, as ``decode_bgr`` would decode the whole.
+def decode_region_bgr(data: bytes, reduction: int, region: tuple[int, int, int, int]) -> np.ndarray:
+    """Decode the part of an image under ``region``, in place in an image of the whole's size.
 
     Args:
         region: (x0, y0, x1, y1), pixels of the image decoded at 1/``reduction`` (x1, y1 exclusive;
             it may reach outside the image).
     Returns:
-        (pixels, (dx, dy)): (h, w, 3) uint8 BGR that covers ``region`` clipped to the image, pixel
-        (u, v) showing pixel (u + dx, v + dy) of ``decode_bgr(data, reduction)``: bit for bit inside
-        ``region``; the ``REGION_CONTEXT`` pixels decoded around it may differ at their outer edge.
-        A 1x1 black image when the widened region misses the image. Only a JPEG is decoded in part,
-        and only with the region decoder built (``libroijpeg.so``); anything else is decoded whole,
-        offset (0, 0).
+        (H, W, 3) uint8 BGR, the shape of ``decode_bgr(data, reduction)`` and equal to it bit for bit
+        inside ``region``. Around the region, ``REGION_CONTEXT`` pixels are decoded too (their outer
+        edge may differ); the rest is black, in pages the decoder never touched. Only a JPEG is
+        decoded in part, and only with the region decoder built (``libroijpeg.so``); anything else
+        is decoded whole.
     Raises:
         ValueError: as ``decode_bgr``.
     """
     if _ROI_DECODE is None or data[:3] != b"\xff\xd8\xff" or 2 <= exif_orientation(data) <= 8:
-        return decode_bgr(data, reduction), (0, 0)
+        return decode_bgr(data, reduction)
     if truncated_jpeg(data):  # bad input, even when the damage lies outside the region
         raise ValueError("truncated JPEG, no end-of-image marker after its last scan")
     try:
         height, width, _, _ = simplejpeg.decode_jpeg_header(data)
     except ValueError:
-        return decode_bgr(data, reduction), (0, 0)
-    height, width = -(-height // reduction), -(-width // reduction)
+        return decode_bgr(data, reduction)
+    height, width = -(-height // reduction), -(-width // reduction)  # libjpeg's scaled size
+    image = np.zeros((height, width, 3), np.uint8)
     x0, y0 = max(region[0] - REGION_CONTEXT, 0), max(region[1] - REGION_CONTEXT, 0)
     x1, y1 = min(region[2] + REGION_CONTEXT, width), min(region[3] + REGION_CONTEXT, height)
     if x1 <= x0 or y1 <= y0:
-        return np.zeros((1, 1, 3), np.uint8), (0, 0)
-    out = np.empty(width * (y1 - y0) * 3, np.uint8)
-    info = np.zeros(4, np.intc)
+        return image
+    info = np.zeros(2, np.intc)
     message = ctypes.create_string_buffer(200)
-    status = _ROI_DECODE(data, len(data), reduction, x0, y0, x1, y1, out.ctypes.data, out.size,
+    status = _ROI_DECODE(data, len(data), reduction, x0, y0, x1, y1, image.ctypes.data, width, height,
                          info.ctypes.data, message)
     if status != 0:  # damage libjpeg-turbo refuses: OpenCV may still read it
-        return decode_bgr(data, reduction), (0, 0)
-    dx, w = int(info[0]), int(info[1])
-    return out[:(y1 - y0) * w * 3].reshape(y1 - y0, w, 3), (dx, y0)
+        return decode_bgr(data, reduction)
+    return image
 
 
 def truncated_jpeg(data: bytes) -> bool:

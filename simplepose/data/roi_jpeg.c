@@ -37,14 +37,14 @@ static void warn(j_common_ptr cinfo, int level) {
         fail(cinfo);
 }
 
-/* Decode rows [y0, y1) and columns covering [x0, x1) of `data` at 1/scale_denom, as packed BGR.
- * Coordinates are in pixels of the scaled image and must lie inside it (0 <= x0 < x1 <= width, same
- * for y). The columns actually decoded start at info[0] <= x0 (an iMCU boundary) and are info[1]
- * wide; info[2], info[3] get the scaled image's width and height.
- * Returns 0 on success, 1 on a libjpeg error (text in message, JMSG_LENGTH_MAX bytes), 2 when
- * capacity is too small or the region is outside the image (info holds what is known). */
+/* Decode rows [y0, y1) and columns covering [x0, x1) of `data` at 1/scale_denom, as packed BGR, into
+ * their place in `out`, the (height, width, 3) image the whole scaled decode would fill; the rest of
+ * `out` is left as it is. Coordinates are pixels of the scaled image: 0 <= x0 < x1 <= width, the same
+ * for y. The columns decoded start at info[0] <= x0 (an iMCU boundary) and are info[1] wide.
+ * Returns 0 on success, 1 on a libjpeg error (text in message, JMSG_LENGTH_MAX bytes), 2 when the
+ * scaled image is not width x height or the region is not inside it. */
 int simplepose_roi_decode(const unsigned char *data, unsigned long size, int scale_denom,
-                          int x0, int y0, int x1, int y1, unsigned char *out, unsigned long capacity,
+                          int x0, int y0, int x1, int y1, unsigned char *out, int width, int height,
                           int *info, char *message) {
     struct jpeg_decompress_struct cinfo;
     struct guard g;
@@ -65,25 +65,19 @@ int simplepose_roi_decode(const unsigned char *data, unsigned long size, int sca
     cinfo.scale_num = 1;
     cinfo.scale_denom = (unsigned int)scale_denom;
     jpeg_start_decompress(&cinfo);
-    info[2] = (int)cinfo.output_width;
-    info[3] = (int)cinfo.output_height;
-    if (x0 < 0 || y0 < 0 || x1 <= x0 || y1 <= y0 || x1 > (int)cinfo.output_width
-            || y1 > (int)cinfo.output_height) {
+    if ((int)cinfo.output_width != width || (int)cinfo.output_height != height || x0 < 0 || y0 < 0
+            || x1 <= x0 || y1 <= y0 || x1 > width || y1 > height) {
         status = 2;
     } else {
-        JDIMENSION xoffset = (JDIMENSION)x0, width = (JDIMENSION)(x1 - x0);
-        jpeg_crop_scanline(&cinfo, &xoffset, &width);
+        JDIMENSION xoffset = (JDIMENSION)x0, cropped = (JDIMENSION)(x1 - x0);
+        jpeg_crop_scanline(&cinfo, &xoffset, &cropped);
         info[0] = (int)xoffset;
-        info[1] = (int)width;
-        if ((unsigned long)width * 3UL * (unsigned long)(y1 - y0) > capacity) {
-            status = 2;
-        } else {
-            if (y0 > 0)
-                jpeg_skip_scanlines(&cinfo, (JDIMENSION)y0);
-            while (cinfo.output_scanline < (JDIMENSION)y1) {
-                JSAMPROW row = out + (unsigned long)(cinfo.output_scanline - y0) * width * 3UL;
-                jpeg_read_scanlines(&cinfo, &row, 1);
-            }
+        info[1] = (int)cropped;
+        if (y0 > 0)
+            jpeg_skip_scanlines(&cinfo, (JDIMENSION)y0);
+        while (cinfo.output_scanline < (JDIMENSION)y1) {
+            JSAMPROW row = out + ((unsigned long)cinfo.output_scanline * (unsigned long)width + xoffset) * 3UL;
+            jpeg_read_scanlines(&cinfo, &row, 1);
         }
     }
     /* Rows below the region are never decoded: abort rather than finish. */

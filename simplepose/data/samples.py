@@ -72,12 +72,12 @@ class PoseSamples:
         h, w = self.transform.input_size
         served = self.packed.crop(idx, matrix, (w, h)) if self.packed is not None else None
         if served is not None:
-            (image, matrix), offset = served, (0, 0)
+            image, matrix = served
         else:
             reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
             matrix = reduced_matrix(matrix, reduction)
-            image, offset = self.dataset.read_region(idx, reduction, source_region(matrix, (w, h)))
-        crop = self.transform.warp(image, matrix, offset)
+            image = self.dataset.read_region(idx, reduction, source_region(matrix, (w, h)))
+        crop = self.transform.warp(image, matrix)
         heatmaps, weights = self.codec.encode(joints)
         return crop, heatmaps, weights[:, None, None]
 

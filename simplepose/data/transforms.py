@@ -177,18 +177,10 @@ class ValTransform:
         out[:, :2] = transform_points(joints[:, :2], m)
         return m, out
 
-    def warp(self, image: np.ndarray, matrix: np.ndarray, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-        """One bilinear warp of (H, W, 3) uint8 ``image`` by ``matrix`` -> (h, w, 3) uint8 crop, same channel order.
-
-        ``offset`` (dx, dy): ``image`` is the part of the picture ``matrix`` refers to that starts at
-        pixel (dx, dy) (``decode.decode_region_bgr``). The output equals the warp of the whole picture
-        bit for bit: OpenCV warps by the inverse matrix, computed here as OpenCV computes it, and
-        moving its translation by whole pixels is exact.
-        """
+    def warp(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """One bilinear warp of (H, W, 3) uint8 ``image`` by ``matrix`` -> (h, w, 3) uint8 crop, same channel order."""
         h, w = self.input_size
-        inv = cv2.invertAffineTransform(matrix)
-        inv[:, 2] -= offset
-        return cv2.warpAffine(image, inv, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
 
     def render(self, image: np.ndarray, matrix: np.ndarray, bgr: bool = False) -> np.ndarray:
         """One warp of (H, W, 3) uint8 RGB (BGR with ``bgr``) ``image`` by ``matrix``
