@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mxnet import gluon
     from tqdm import tqdm
-    from simplepose.checkpoint import atomic_write_text
+    from simplepose.io import atomic_write_text
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
     from simplepose.data.transforms import ValTransform

@@ -17,7 +17,7 @@ import numpy as np
 from .codec import HeatmapCodec
 from .data.transforms import ValTransform
 from .errors import MissingFileError, SimplePoseError
-from .jsonfile import read_json
+from .io import read_json
 from .meta import KeypointMeta
 
 DEPLOY_FILE = "deploy.json"

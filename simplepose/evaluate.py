@@ -35,7 +35,7 @@ from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints, box_to_center_scale, read_image
 from .data.transforms import ValTransform, crop_to_image
 from .errors import SimplePoseError
-from .jsonfile import read_json
+from .io import read_json
 from .meta import KeypointMeta
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from typing import Any, Sequence
 import mxnet as mx
 import numpy as np
 
-from .checkpoint import atomic_write_text, load_manifest
+from .checkpoint import load_manifest
+from .io import atomic_write_text
 from .cli import run_main, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError

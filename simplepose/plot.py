@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .checkpoint import atomic_write_text, latest_checkpoint, load_manifest
+from .checkpoint import latest_checkpoint, load_manifest
+from .io import atomic_write_text
 from .cli import run_main, setup_logging
 from .errors import MissingFileError
 from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,

@@ -17,13 +17,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .checkpoint import atomic_write, atomic_write_text
+from .io import atomic_write, atomic_write_text
 from .cli import run_main, setup_logging
 from .data.coco import box_to_center_scale, read_image
 from .data.transforms import crop_to_image
 from .deploy import BACKENDS, deploy_codec, deploy_forward, deploy_meta, deploy_transform, load_deploy
 from .errors import SimplePoseError
-from .jsonfile import read_json
+from .io import read_json
 
 log = logging.getLogger(__name__)
 

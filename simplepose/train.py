@@ -39,7 +39,8 @@ from mxnet import autograd, gluon
 from gluoncv.utils import LRScheduler, LRSequential
 from tqdm import tqdm
 
-from .checkpoint import (atomic_write_text, checkpoints_in, latest_checkpoint, load_manifest, position,
+from .io import atomic_write_text
+from .checkpoint import (checkpoints_in, latest_checkpoint, load_manifest, position,
                          remove_checkpoint, save_checkpoint)
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import matplotlib
 import numpy as np
 
-from .checkpoint import atomic_write
+from .io import atomic_write
 from .errors import MissingFileError, SimplePoseError
 from .meta import KeypointMeta
 

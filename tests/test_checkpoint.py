@@ -4,7 +4,8 @@ import stat
 
 import pytest
 
-from simplepose.checkpoint import atomic_write, atomic_write_text, latest_checkpoint, load_manifest
+from simplepose.checkpoint import latest_checkpoint, load_manifest
+from simplepose.io import atomic_write, atomic_write_text
 from simplepose.errors import MissingFileError, SimplePoseError
 
 

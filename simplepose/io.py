@@ -1,0 +1,203 @@
+"""The one atomic write and the one JSON reader.
+
+Every file simplepose writes goes through :func:`atomic_write`: a temporary file in the same directory,
+flushed to disk, given the usual permissions, then renamed over the target, so a reader sees the old file
+or the new one and never half of either. Every JSON file it reads (annotations, box files, manifests,
+deploy.json, metrics.jsonl, sigmas) goes through :func:`read_json` or :func:`read_jsonl`, and its fields
+through :class:`JsonRecord`, whose errors name the file, the record and the field in one line.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import MissingFileError, SimplePoseError
+
+TMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_REQUIRED = object()
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, fsync, then rename the temporary file onto ``path``.
+
+    The temporary file is ``.NAME.XXXX.tmp`` beside ``path`` (so the rename never crosses a file system);
+    on any failure, a full disk included, it is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    atomic_write(path, write)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _parse(text: bytes | str, where: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SimplePoseError(f"{where}: {what} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                              f"{exc.msg}); fix or regenerate the file") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise SimplePoseError(f"{where}: {what} is not a text JSON file; fix or regenerate the file") from None
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not found"
+        raise MissingFileError(f"{path}: {what} {kind}; check the path")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SimplePoseError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+
+
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """The parsed content of ``path``; ``what`` names the file in errors ("detection file", ...)."""
+    path = Path(path)
+    return _parse(_read_bytes(path, what), str(path), what)
+
+
+def read_jsonl(path: str | os.PathLike, what: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line of a JSON-lines file."""
+    path = Path(path)
+    for number, line in enumerate(_read_bytes(path, what).splitlines(), start=1):
+        if line.strip():
+            yield number, _parse(line, f"{path} line {number}", what)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), f"the number {value!r}" if isinstance(value, (int, float))
+                                    else type(value).__name__)
+
+
+class JsonRecord:
+    """One JSON object of a file, with typed field access.
+
+    Args:
+        data: the parsed object (anything else raises one line naming ``source`` and ``record``).
+        source: the file, e.g. ``"data/ann.json"``.
+        record: where in the file, e.g. ``"annotations[12] (id 5)"``; empty for the top level.
+    Every accessor raises :class:`SimplePoseError` naming the file, the record, the field and what it
+    should hold; ``default`` (when given) is returned for a missing key or a null value.
+    """
+
+    def __init__(self, data: Any, source: str | os.PathLike, record: str = ""):
+        self.source, self.record = str(source), record
+        if not isinstance(data, dict):
+            raise SimplePoseError(f"{self._where()}is {_type_name(data)}, expected a JSON object")
+        self.data = data
+
+    def _where(self, key: str | None = None) -> str:
+        parts = [self.source] + ([self.record] if self.record else []) + ([f"field '{key}'"] if key else [])
+        return ": ".join(parts) + ": "
+
+    def error(self, key: str | None, problem: str) -> SimplePoseError:
+        """An error naming this record's file, record and ``key``."""
+        return SimplePoseError(f"{self._where(key)}{problem}")
+
+    def __contains__(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def raw(self, key: str, default: Any = _REQUIRED) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            if default is _REQUIRED:
+                raise self.error(key, "is missing")
+            return default
+        return value
+
+    def _check(self, key: str, ok: bool, value: Any, expected: str) -> None:
+        if not ok:
+            raise self.error(key, f"is {_type_name(value)}, expected {expected}")
+
+    def int(self, key: str, default: Any = _REQUIRED, minimum: int | None = None) -> int:
+        """An integer field (a float with an integral value, as some writers emit ids, is accepted)."""
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        self._check(key, integral and not isinstance(value, bool), value, "an integer")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"is {value}, expected an integer >= {minimum}")
+        return int(value)
+
+    def number(self, key: str, default: Any = _REQUIRED, minimum: float | None = None) -> float:
+        """A finite number field."""
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        self._check(key, isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value), value, "a finite number")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"is {value}, expected a number >= {minimum}")
+        return float(value)
+
+    def string(self, key: str, default: Any = _REQUIRED) -> str:
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        self._check(key, isinstance(value, str), value, "a string")
+        return value
+
+    def list(self, key: str, default: Any = _REQUIRED, length: int | None = None) -> list:
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        self._check(key, isinstance(value, list), value, "a list")
+        if length is not None and len(value) != length:
+            raise self.error(key, f"has {len(value)} values, expected {length}")
+        return value
+
+    def numbers(self, key: str, default: Any = _REQUIRED, length: int | None = None) -> list[float]:
+        """A list of finite numbers (of ``length`` values when given)."""
+        value = self.list(key, default, length)
+        if value is default and default is not _REQUIRED:
+            return value
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+        if bad:
+            raise self.error(key, f"holds {_type_name(bad[0])}, expected finite numbers")
+        return [float(v) for v in value]
+
+    def records(self, key: str, default: Any = _REQUIRED) -> list["JsonRecord"]:
+        """A list of objects, each a JsonRecord named ``key[i]``."""
+        value = self.list(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        prefix = f"{self.record}: " if self.record else ""
+        return [JsonRecord(item, self.source, f"{prefix}{key}[{i}]") for i, item in enumerate(value)]
+
+    def sub(self, key: str, default: Any = _REQUIRED) -> "JsonRecord":
+        """A nested object field as a JsonRecord."""
+        value = self.raw(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        prefix = f"{self.record}: " if self.record else ""
+        return JsonRecord(value, self.source, f"{prefix}{key}")
