@@ -2,6 +2,7 @@
 """Train a Simple Baselines pose model: `python train_simple_pose.py --help`."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = vars(args)
     resume = None
     if args.resume:
-        from simplepose.train import find_resume
+        from simplepose.rundir import find_resume
         resume = find_resume(args.resume)
         given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
         fixed = given & {"flip_pairs", "sigmas", "dtype"}
@@ -40,14 +41,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         kv = mx.kv.create(cfg["kvstore"])
     save_dir = Path(cfg["save_dir"])
     log_file = save_dir / cfg["logging_file"] if not Path(cfg["logging_file"]).is_absolute() else cfg["logging_file"]
-    setup_logging(log_file if kv is None or kv.rank == 0 else None)
-    logging.getLogger(__name__).info("config: %s", cfg)
-    from simplepose.train import Run
-    row = Run(cfg, resume, kv=kv).fit()
-    logging.getLogger(__name__).info("finished: %s", row)
-    if kv is None or kv.rank == 0:   # the worker that writes metrics.jsonl draws them
-        from simplepose.plot import write_training_curves
-        logging.getLogger(__name__).info("training curves: %s", write_training_curves(save_dir))
+    writer = kv is None or kv.rank == 0   # only rank 0 writes the log, metrics and checkpoints
+    from simplepose.rundir import RunDirectory
+    # Claimed (locked, checked, made ready) before the log file opens: a refused run writes nothing there.
+    rundir = RunDirectory(save_dir, cfg["model"], log_file).claim(resume, args.overwrite) if writer else None
+    with rundir or contextlib.nullcontext():
+        setup_logging(log_file if writer else None)
+        from simplepose.train import Run
+        row = Run(cfg, resume, kv=kv, rundir=rundir).fit()
+        logging.getLogger(__name__).info("finished: %s", row)
+        if writer:   # the worker that writes metrics.jsonl draws them
+            from simplepose.plot import write_training_curves
+            logging.getLogger(__name__).info("training curves: %s", write_training_curves(save_dir))
     return 0
 
 

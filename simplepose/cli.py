@@ -20,13 +20,15 @@ def setup_logging(log_file: str | Path | None = None) -> None:
 
 
 def run_main(main: Callable[[], int]) -> int:
-    """Run a command's main; bad input becomes one line on stderr and exit status 2, Ctrl-C status 130."""
+    """Run a command's main; bad input becomes one line on stderr and exit status 2, Ctrl-C status 130
+    (SIGTERM during training 143)."""
     try:
         return main()
     except SimplePoseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        # The training loop has written a checkpoint of the state it stopped in (see its log).
+    except KeyboardInterrupt as exc:
+        # The training loop has written a checkpoint of the state it stopped in (see its log); it marks
+        # a stop asked by SIGTERM with exit status 143 (128 + 15), Ctrl-C's is 130 (128 + 2).
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_status", 130)

@@ -8,9 +8,11 @@ writes into ``config["save_dir"]``:
   epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null between ``--val-interval`` epochs),
   samples_per_sec, seconds,
 - checkpoints ``MODEL-epochNNNN.{params,states,json}`` (see ``checkpoint``), and
-  ``MODEL-epochNNNN-batchBBBBB.*`` when training stops inside epoch NNNN (Ctrl-C, a bad
+  ``MODEL-epochNNNN-batchBBBBB.*`` when training stops inside epoch NNNN (Ctrl-C, SIGTERM, a bad
   image): the state after BBBBB batches, from which ``--resume`` continues exactly,
-- ``best.{params,states,json}``: the checkpoint with the highest validation COCO AP so far.
+- ``best.json`` (naming ``best-epochNNNN.{params,states}``): the checkpoint with the highest
+  validation COCO AP so far,
+- ``config.json``; the run directory's other rules (lock, superseded/, ...) are in ``rundir``.
 
 Reliability: a NaN/infinite loss stops (``--nan-policy stop``) before the update, or
 skips that update (``skip``); bad records stop or are skipped (``--on-bad-record``).
@@ -23,7 +25,6 @@ same forward pass as the validation loss (see ``evaluate``).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import random
 import signal
@@ -39,9 +40,7 @@ from mxnet import autograd, gluon
 from gluoncv.utils import LRScheduler, LRSequential
 from tqdm import tqdm
 
-from .io import atomic_write_text
-from .checkpoint import (checkpoints_in, latest_checkpoint, load_manifest, position,
-                         remove_checkpoint, save_checkpoint)
+from .checkpoint import load_trainer_states
 from .codec import HeatmapCodec
 from .data.coco import COCOKeyPoints
 from .data.decode import REGION_DECODING
@@ -50,53 +49,57 @@ from .data.pack import PackedCrops
 from .data.samples import EpochSampler, PoseSamples
 from .data.transforms import TrainTransform, ValTransform
 from .device_input import InputNormalizer
-from .errors import MissingFileError, SimplePoseError
+from .errors import SimplePoseError
 from .evaluate import BoxCrops, KeypointCollector, evaluate_keypoints, gt_boxes, load_coco_gt
 from .loader import pose_loader
 from .meta import KeypointMeta
 from .metrics import HeatmapAccuracy
 from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights
 from .options import gpu_ids
+from .rundir import RunDirectory
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.jsonl"
-BEST = "best"
 # kvstore keys of our own, clear of gluon.Trainer's (0 .. number of parameters - 1).
 _FLAG_KEY = 1 << 20
 _AUX_KEY = (1 << 20) + 1
 
 
 class StopRequested(KeyboardInterrupt):
-    """Ctrl-C, acted on between two batches: the state is consistent and gets checkpointed."""
+    """Ctrl-C or SIGTERM, acted on between two batches: the state is consistent and gets checkpointed."""
 
 
 class _DeferredInterrupt:
-    """SIGINT sets a flag that the loop checks between batches; a second SIGINT stops at once.
+    """SIGINT or SIGTERM sets a flag that the loop checks between batches; a second signal stops at once.
 
     An interrupt inside ``trainer.step`` could leave some parameters updated and others not, so
-    the first Ctrl-C only asks the loop to stop at the next clean point. Only in the main thread
-    (Python delivers signals there).
+    the first Ctrl-C only asks the loop to stop at the next clean point. SIGTERM, which cluster
+    schedulers send before preemption, does the same; the command then exits with status 143
+    (128 + SIGTERM) instead of Ctrl-C's 130. Only in the main thread (Python delivers signals there).
     """
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum = signal.SIGINT
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "_DeferredInterrupt":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        log.warning("interrupted: stopping after this batch and writing a checkpoint (Ctrl-C again to stop now)")
+        self.requested, self.signum = True, signum
+        name = signal.Signals(signum).name
+        log.warning("%s: stopping after this batch and writing a checkpoint (%s again to stop now)", name, name)
 
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        if isinstance(exc, KeyboardInterrupt):
+            exc.exit_status = 128 + self.signum   # read by cli.run_main
 
 
 @dataclass
@@ -201,9 +204,10 @@ class Run:
     """One training run; see the module docstring for what it writes."""
 
     def __init__(self, cfg: dict[str, Any], resume_from: dict[str, Any] | None = None,
-                 kv: mx.kv.KVStore | None = None):
+                 kv: mx.kv.KVStore | None = None, rundir: RunDirectory | None = None):
         self.cfg = cfg
         self.save_dir = Path(cfg["save_dir"])
+        self.rundir = rundir   # claimed by the command line; fit() needs it on the writing worker
         self.ctx = contexts(cfg)
         self.resumed = resume_from
         self.start_epoch = resume_from["epoch"] if resume_from else 0
@@ -310,7 +314,7 @@ class Run:
         if self.kv:
             self._init_kv_keys()
         if resume_from:
-            self.trainer.load_states(resume_from["states"])
+            load_trainer_states(self.trainer, resume_from["states"])
             # The unpickled optimizer carries the old run's schedule; use this config's (the same
             # function of the update count when the config is unchanged, longer when --num-epochs grew).
             self.trainer.optimizer.lr_scheduler = opt["lr_scheduler"]
@@ -345,18 +349,6 @@ class Run:
                                            category_id, per_keypoint=False)
             ap = report.stats["AP"]
         return {"val_loss": loss, "val_acc": acc, "val_ap": ap}
-
-    def _append_metrics(self, row: dict[str, Any]) -> None:
-        # Strict JSON: NaN (e.g. an accuracy with no counted joint) becomes null.
-        row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
-        path = self.save_dir / METRICS_FILE
-        rows = []
-        if path.exists():
-            # Keep rows of epochs before this one: a resumed run replaces what came after its checkpoint.
-            rows = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["epoch"] < row["epoch"]]
-        rows.append(json.dumps(row))
-        atomic_write_text(path, "\n".join(rows) + "\n")
 
     def _init_kv_keys(self) -> None:
         """Our kvstore keys (every worker calls this; rank 0's values are the initial ones)."""
@@ -470,31 +462,18 @@ class Run:
                 log.warning("skipped bad image %s (--on-bad-record skip)", self.train_samples.describe(idx))
             self.bad_samples.add(int(idx))
 
-    def _prefix(self, epoch: int, batch: int = 0) -> Path:
-        name = f"{self.cfg['model']}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
-        return self.save_dir / name
-
     def _save(self, epoch: int, row: dict[str, Any] | None, progress: EpochProgress | None = None,
               best: bool = False) -> Path:
         """Checkpoint after ``epoch`` epochs (as ``best`` when asked), or ``progress.batches`` into the next one."""
         extra: dict[str, Any] = {"metrics": row, "bad_samples": sorted(self.bad_samples),
                                  "nan_skipped": self.nan_skipped,
                                  "batch_size_total": self.batch_size * self.num_workers}
-        prefix = self.save_dir / BEST if best else self._prefix(epoch)
         if progress is not None and progress.batches:
             extra.update(batch=progress.batches, progress=asdict(progress), interrupted=True)
-            prefix = self._prefix(progress.epoch, progress.batches)
         # A hybridized (static_alloc) network's BatchNorm running statistics can be read before the last
         # forward pass has written them (seen with MXNet 1.9.1 on CPU, mid-epoch): finish all work first.
         mx.nd.waitall()
-        path = save_checkpoint(prefix, self.net, self.trainer, epoch, self.cfg, self.meta.to_dict(), extra)
-        if progress is None:
-            # Checkpoints written inside earlier epochs are superseded by this one.
-            for _, manifest in checkpoints_in(self.save_dir):
-                doc = json.loads(manifest.read_text())
-                if doc.get("batch") and position(doc) < (epoch, 0):
-                    remove_checkpoint(manifest)
-        return path
+        return self.rundir.save(self.net, self.trainer, epoch, self.cfg, self.meta.to_dict(), extra, best=best)
 
     def _save_on_stop(self, completed: int) -> None:
         """Ctrl-C or a bad image between two batches: keep the state so that --resume continues exactly."""
@@ -505,7 +484,7 @@ class Run:
             path = self._save(completed, None, p)
             log.warning("saved checkpoint %s (epoch %d stopped after batch %d of %d); --resume %s continues "
                         "exactly", path, p.epoch, p.batches, self.iters_per_epoch, self.save_dir)
-        elif completed and not self._prefix(completed).with_suffix(".json").exists():
+        elif completed and not self.rundir.has_checkpoint(completed):
             log.warning("saved checkpoint %s", self._save(completed, None))
 
     def summary(self) -> str:
@@ -532,17 +511,14 @@ class Run:
         if self.start_epoch >= cfg["num_epochs"]:
             raise SimplePoseError(f"the checkpoint is at epoch {self.start_epoch}; raise --num-epochs to train on")
         if self.writer:
-            self.save_dir.mkdir(parents=True, exist_ok=True)
+            self.rundir.start(cfg, self.net)
         row: dict[str, Any] = {}
         if not self.resumed and self.writer:
             row = {"epoch": 0, "train_loss": None, "lr": None, "train_acc": None, **self.validate(),
                    "samples_per_sec": None, "seconds": 0.0}
-            self._append_metrics(row)
+            self.rundir.append_metrics(row)
             log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s AP=%s", _fmt(row["val_loss"]),
                      _fmt(row["val_acc"]), _fmt(row["val_ap"]))
-        if self.resumed and self.writer:
-            drop_later_checkpoints(self.save_dir, self.start_epoch, self.start_batch)
-        best_ap = best_val_ap(self.save_dir)
         completed = self.start_epoch
         with _DeferredInterrupt() as self._interrupt:
             try:
@@ -551,20 +527,21 @@ class Run:
                     due = epoch % cfg["val_interval"] == 0 or epoch == cfg["num_epochs"]
                     val = self.validate() if due else {"val_loss": None, "val_acc": None, "val_ap": None}
                     row = {"epoch": epoch, **stats, **val}
-                    if self.writer:
-                        self._append_metrics(row)
                     log.info("Epoch[%d] done in %.0fs: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g, "
                              "val loss=%s acc=%s AP=%s", epoch, stats["seconds"], stats["samples_per_sec"],
                              stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val["val_loss"]),
                              _fmt(val["val_acc"]), _fmt(val["val_ap"]))
+                    # The best first, the row next, the epoch checkpoint last: a kill between them leaves
+                    # best.json at least as good as every row, and a row after the checkpoint resumed from
+                    # is moved aside and recomputed.
+                    if self.writer and self.rundir.improves(val["val_ap"]):
+                        path = self._save(epoch, row, best=True)
+                        log.info("new best validation AP %.4f at epoch %d: saved %s", val["val_ap"], epoch, path)
+                    if self.writer:
+                        self.rundir.append_metrics(row)
                     freq = cfg["save_frequency"]
                     if self.writer and (epoch == cfg["num_epochs"] or (freq and epoch % freq == 0)):
                         log.info("saved checkpoint %s", self._save(epoch, row))
-                    if self.writer and val["val_ap"] is not None and (best_ap is None or val["val_ap"] > best_ap):
-                        best_ap = val["val_ap"]
-                        self._save(epoch, row, best=True)
-                        log.info("new best validation AP %.4f at epoch %d: saved %s", best_ap, epoch,
-                                 self.save_dir / f"{BEST}.params")
                     completed, self.progress = epoch, None
                     if self._stop_requested():
                         raise StopRequested
@@ -597,36 +574,3 @@ def parameter_digest(net: gluon.Block) -> str:
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
-
-
-def best_val_ap(save_dir: Path) -> float | None:
-    """Validation AP of the run's best checkpoint so far (None when there is none)."""
-    manifest = save_dir / f"{BEST}.json"
-    if not manifest.is_file():
-        return None
-    return load_manifest(manifest).get("metrics", {}).get("val_ap")
-
-
-def drop_later_checkpoints(save_dir: Path, epoch: int, batch: int = 0) -> None:
-    """Remove checkpoints after position (``epoch``, ``batch``): a resumed run replaces that abandoned future."""
-    for later, manifest in checkpoints_in(save_dir):
-        doc = json.loads(manifest.read_text())
-        if position(doc) > (epoch, batch):
-            log.info("removing checkpoint %s (epoch %d, after the resumed epoch %d)", manifest, later, epoch)
-            if doc.get("batch"):
-                remove_checkpoint(manifest)
-            else:
-                manifest.unlink()
-
-
-def find_resume(spec: str) -> dict[str, Any]:
-    """Manifest (with full paths) of ``--resume``: a checkpoint or a run directory (its latest)."""
-    path = Path(spec)
-    if path.is_dir():
-        found = latest_checkpoint(path)
-        if found is None:
-            raise MissingFileError(f"{path}: no checkpoint to resume from in this directory")
-        path = found
-    doc = load_manifest(path)
-    doc["manifest"] = str(path)
-    return doc
