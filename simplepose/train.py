@@ -531,14 +531,15 @@ class Run:
                              "val loss=%s acc=%s AP=%s", epoch, stats["seconds"], stats["samples_per_sec"],
                              stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val["val_loss"]),
                              _fmt(val["val_acc"]), _fmt(val["val_ap"]))
-                    # The best first, the row next, the epoch checkpoint last: a kill between them leaves
-                    # best.json at least as good as every row, and a row after the checkpoint resumed from
-                    # is moved aside and recomputed.
+                    # The row, then the best, then the epoch checkpoint: every checkpoint (best.json included)
+                    # has its epoch's row before it, and best.json covers every epoch a checkpoint holds. A
+                    # kill in between leaves rows past the latest checkpoint: the resumed run moves them to
+                    # superseded/ and writes them again.
+                    if self.writer:
+                        self.rundir.append_metrics(row)
                     if self.writer and self.rundir.improves(val["val_ap"]):
                         path = self._save(epoch, row, best=True)
                         log.info("new best validation AP %.4f at epoch %d: saved %s", val["val_ap"], epoch, path)
-                    if self.writer:
-                        self.rundir.append_metrics(row)
                     freq = cfg["save_frequency"]
                     if self.writer and (epoch == cfg["num_epochs"] or (freq and epoch % freq == 0)):
                         log.info("saved checkpoint %s", self._save(epoch, row))

@@ -207,3 +207,168 @@ def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp
         RunDirectory(tmp_path, "m").claim()         # this process holds it already
     rundir.release()
     assert not (tmp_path / "run.lock").exists()
+
+
+# --- the kill test -----------------------------------------------------------------------------------------------
+
+BASE, LAST = 4, 14   # the kill series continues a 4-epoch checkpoint to epoch 14
+# (kind, when, action) of each stop, in order; see tests/kill_at.py. The first eleven stop inside epoch 5
+# (there is no best yet, so it is the first best); the others each let the series advance.
+SCHEDULE = [
+    ("config", "before", "kill"),            # leaves a temporary config.json ...
+    ("leftover", "after", "kill"),           # ... removed by the next start, killed right after that
+    ("metrics", "after", "kill"),            # epoch 5's row written, no checkpoint of it ...
+    ("superseded", "before", "kill"),        # ... so the next start moves that row aside: killed doing so
+    ("superseded", "after", "kill"),
+    ("best-params", "before", "kill"),       # the first best.json
+    ("best-params", "after", "kill"),
+    ("best-states", "before", "kill"),
+    ("best-states", "after", "kill"),
+    ("best-manifest", "before", "int2"),     # a second Ctrl-C just before the switch
+    ("best-manifest", "before", "kill"),
+    ("best-manifest", "after", "kill"),      # best.json exists from here on; resumed from it
+    ("old-best-params", "before", "kill"),   # a later best replaces it: killed between switch and removals
+    ("old-best-params", "after", "term2"),   # two SIGTERMs
+    ("old-best-states", "after", "kill"),
+    ("ckpt-params", "before", "kill"),
+    ("ckpt-params", "after", "kill"),
+    ("ckpt-states", "before", "kill"),
+    ("ckpt-states", "after", "kill"),
+    ("ckpt-manifest", "before", "kill"),
+    ("ckpt-manifest", "after", "kill"),
+]
+TIMED = (2.5, 5.0, 7.5)   # seconds after the start: SIGKILL wherever the process is
+STOP_STATUS = {"kill": -signal.SIGKILL, "int2": 130, "term2": 143}
+
+
+def comparable(row):
+    """A metrics row without its timings."""
+    return {k: v for k, v in row.items() if k not in ("seconds", "samples_per_sec")}
+
+
+def rows_of(run_dir):
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def improving(synthetic, tmp_path_factory):
+    """A 4-epoch checkpoint validated on its own training people without augmentation: from there the
+    validation AP rises at most epochs, so best.json is replaced often. Returns the continuation flags."""
+    base = tmp_path_factory.mktemp("base")
+    train = ["--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"]]
+    val = ["--val-ann", synthetic["train_ann"], "--val-images", synthetic["train_images"]]
+    assert train_simple_pose.main(TINY + train + val + [
+        "--lr", "0.002", "--flip-prob", "0", "--rotation-factor", "0", "--scale-factor", "0", "--num-epochs", "4",
+        "--save-frequency", "0", "--val-interval", "4", "--log-interval", "0", "--save-dir", str(base)]) == 0
+    return ["--resume", str(base / f"{MODEL}-epoch0004.json"), "--num-epochs", str(LAST), "--val-interval", "1",
+            "--save-frequency", "1", "--log-interval", "1"]
+
+
+def check_after_stop(series, reference, had_best):
+    """What any stop must leave: loadable checkpoints, best.json holding the best AP of the epochs a
+    checkpoint holds (once one exists), metrics rows equal to the uninterrupted run's. Returns whether
+    best.json exists."""
+    found = checkpoints_in(series)
+    for _, manifest in found:
+        load_manifest(manifest)
+    done = found[-1][0][0] if found else BASE
+    if had_best or found:
+        doc = load_manifest(series / "best.json")
+        mx.nd.load(doc["params"])   # whole
+        aps = {e: reference[e]["val_ap"] for e in range(BASE + 1, done + 1)}
+        top = max(aps.values())
+        assert (doc["epoch"], doc["metrics"]["val_ap"]) == (min(e for e in aps if aps[e] == top), top), aps
+    rows = rows_of(series)
+    assert [r["epoch"] for r in rows] == list(range(BASE + 1, BASE + 1 + len(rows))) and len(rows) <= done - BASE + 1
+    assert [comparable(r) for r in rows] == [comparable(reference[r["epoch"]]) for r in rows]
+    return (series / "best.json").exists()
+
+
+@pytest.mark.slow
+def test_kills_at_any_instant_lose_no_best_and_resume_bit_exactly(improving, tmp_path):
+    """SIGKILL (and double Ctrl-C / SIGTERM) at 21 chosen file operations (inside checkpoint and best
+    saves, metrics writes, start-up clean-up and moves), a graceful SIGTERM and three SIGKILLs at
+    arbitrary times, each followed by --resume: best.json always holds the best validation AP so far,
+    and the series ends with the uninterrupted run's parameters, metrics and best, bit for bit."""
+    ref_dir, series, trace = tmp_path / "reference", tmp_path / "series", tmp_path / "trace.txt"
+    tic = time.monotonic()
+    assert train_simple_pose.main(improving + ["--save-dir", str(ref_dir)]) == 0
+    reference = {r["epoch"]: r for r in rows_of(ref_dir)}
+    assert sorted(reference) == list(range(BASE + 1, LAST + 1))
+    aps = [reference[e]["val_ap"] for e in sorted(reference)]
+    # The model keeps improving: best.json is replaced again and again.
+    assert sum(ap > max(aps[:i]) for i, ap in enumerate(aps) if i) >= 4, aps
+    seconds_ref = time.monotonic() - tic
+
+    def command():
+        return ["--resume", str(series)] if checkpoints_in(series) else improving + ["--save-dir", str(series)]
+
+    had_best = False
+    for number, (kind, when, action) in enumerate(SCHEDULE, start=1):
+        res = subprocess.run([sys.executable, "tests/kill_at.py", kind, when, action, str(trace), "--", *command()],
+                             cwd=ROOT, capture_output=True, text=True, timeout=DEADLINE)
+        assert res.returncode == STOP_STATUS[action], f"stop {number} {kind} {when}: {res.stderr[-3000:]}"
+        assert trace.read_text().splitlines()[-1].startswith(f"{kind} {when} {action} "), trace.read_text()
+        assert "Traceback" not in res.stderr
+        had_best = check_after_stop(series, reference, had_best)
+    assert len(trace.read_text().splitlines()) == len(SCHEDULE)
+
+    # SIGTERM, as a scheduler sends it, inside an epoch: a checkpoint at the next batch boundary, status 143.
+    log = series / "train.log"
+    start = log.stat().st_size
+    proc = subprocess.Popen([sys.executable, "train_simple_pose.py", *command()], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with stopping(proc):
+        wait_until(proc, lambda: re.search(r"Epoch\[\d+\] Batch\[2\]", log.read_text()[start:]), "batch 2")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=DEADLINE) == 143
+    stopped = [m for pos, m in checkpoints_in(series) if pos[1]]
+    assert len(stopped) == 1 and load_manifest(stopped[0])["interrupted"]
+    had_best = check_after_stop(series, reference, had_best)
+
+    for delay in TIMED:
+        proc = subprocess.Popen([sys.executable, "train_simple_pose.py", *command()], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with stopping(proc):
+            time.sleep(delay)
+            assert proc.poll() is None, "the series ended before its timed kills"
+        assert proc.wait() == -signal.SIGKILL
+        had_best = check_after_stop(series, reference, had_best)
+
+    res = subprocess.run([sys.executable, "train_simple_pose.py", *command()], cwd=ROOT, capture_output=True,
+                         text=True, timeout=DEADLINE)
+    assert res.returncode == 0, res.stderr[-3000:]
+    digest = re.compile(r"final parameters sha256 ([0-9a-f]{64})")
+    assert digest.findall(log.read_text())[-1] == digest.findall((ref_dir / "train.log").read_text())[-1]
+    assert [comparable(r) for r in rows_of(series)] == [comparable(reference[e]) for e in sorted(reference)]
+    best, best_ref = load_manifest(series), load_manifest(ref_dir)
+    assert (best["epoch"], comparable(best["metrics"])) == (best_ref["epoch"], comparable(best_ref["metrics"]))
+    assert Path(best["params"]).read_bytes() == Path(best_ref["params"]).read_bytes()
+    assert not list(series.rglob("*.tmp"))
+    named = {n for _, m in checkpoints_in(series) for n in json.loads(m.read_text()).values() if isinstance(n, str)}
+    assert {p.name for p in series.glob("*.params")} | {p.name for p in series.glob("*.states")} <= named
+    moved = [json.loads(line)["epoch"] for f in series.glob("superseded/*/metrics.jsonl")
+             for line in f.read_text().splitlines()]
+    assert moved, "rows of epochs redone after a kill are kept in superseded/"
+    print(f"kill test: reference {seconds_ref:.0f} s, {len(SCHEDULE) + 1 + len(TIMED)} stops and the final "
+          f"resume in {time.monotonic() - tic - seconds_ref:.0f} s; rows moved aside: {moved}")
+
+
+@contextlib.contextmanager
+def stopping(proc):
+    """SIGKILL ``proc`` on the way out, whatever happened."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def wait_until(proc, condition, what):
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        assert proc.poll() is None, f"training ended (status {proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {DEADLINE} s"
+        time.sleep(0.05)
