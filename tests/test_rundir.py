@@ -209,6 +209,187 @@ def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp
     assert not (tmp_path / "run.lock").exists()
 
 
+# --- training through the command line ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished(synthetic, tmp_path_factory):
+    """A finished 3-epoch run directory (checkpoints 1, 2, 3 and best.json); tests only read it."""
+    save = tmp_path_factory.mktemp("finished") / "run"
+    assert train_simple_pose.main(TINY + data_args(synthetic) + ["--num-epochs", "3", "--save-dir", str(save)]) == 0
+    return save
+
+
+def start_training(args, log_to):
+    """train_simple_pose.py as a separate process; its stderr goes to the file ``log_to``."""
+    with open(log_to, "w") as err:
+        return subprocess.Popen([sys.executable, "train_simple_pose.py", *args], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def last_line(text):
+    lines = text.strip().splitlines()
+    assert "Traceback" not in text, text[-3000:]
+    return lines[-1]
+
+
+def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, tmp_path, capsys):
+    """A second run on a directory in use is refused naming the first's PID; SIGTERM checkpoints like
+    Ctrl-C (status 143); a fresh run into the used directory is refused; --overwrite moves it aside."""
+    save = tmp_path / "run"
+    args = TINY + data_args(synthetic) + ["--num-epochs", "3", "--save-dir", str(save)]
+    first = start_training(args, tmp_path / "first.err")
+    with stopping(first):
+        lock = save / "run.lock"
+        wait_until(first, lambda: lock.exists() and f'"pid": {first.pid}' in lock.read_text(), "the lock")
+        second = subprocess.run([sys.executable, "train_simple_pose.py", *args], cwd=ROOT, capture_output=True,
+                                text=True, timeout=DEADLINE)
+        assert second.returncode == 2
+        assert re.fullmatch(rf"error: {save}: another training run \(PID {first.pid} on [^)]+\) is writing this "
+                            r"directory \(run\.lock\); wait for it to end or stop it, or choose another --save-dir",
+                            last_line(second.stderr))
+        log = save / "train.log"
+        wait_until(first, lambda: log.exists() and "Epoch[2] Batch[2]" in log.read_text(), "batch 2 of epoch 2")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=DEADLINE) == 143
+    assert last_line((tmp_path / "first.err").read_text()) == "error: interrupted"
+    assert "another training run" not in log.read_text()       # the refused run wrote nothing here
+    assert "SIGTERM: stopping after this batch and writing a checkpoint" in log.read_text()
+    (stopped,) = save.glob("*-batch*.json")
+    manifest = load_manifest(stopped)
+    assert manifest["epoch"] == 1 and manifest["batch"] >= 2 and manifest["interrupted"]
+
+    before = sorted(p.name for p in save.iterdir())
+    with pytest.raises(SimplePoseError, match=rf"^--save-dir {save}: holds the checkpoints of an earlier run "
+                                              rf"\(latest {stopped.name}\); --resume {save} continues it, "
+                                              r"--overwrite starts over"):
+        train_simple_pose.main(args)
+    assert sorted(p.name for p in save.iterdir()) == before      # refused before touching anything
+
+    assert train_simple_pose.main(TINY + data_args(synthetic) + ["--num-epochs", "1", "--save-dir", str(save),
+                                                                 "--overwrite"]) == 0
+    (previous,) = save.glob("previous-*")
+    assert sorted(p.name for p in previous.glob("*.json")) == sorted(
+        ["best.json", "config.json", f"{MODEL}-epoch0001.json", stopped.name])
+    assert load_manifest(previous / stopped.name)["batch"] == manifest["batch"]   # moved whole, still loadable
+    assert load_manifest(previous)["epoch"] == 1 and (previous / "train.log").exists()
+    assert [r["epoch"] for r in rows_of(previous)] == [0, 1] and [r["epoch"] for r in rows_of(save)] == [0, 1]
+    assert "--overwrite: moved the earlier run (3 checkpoint(s))" in (save / "train.log").read_text()
+    assert json.loads((save / "config.json").read_text())["num_epochs"] == 1
+    assert "config: {" not in capsys.readouterr().err     # the configuration is a file, not a log line
+
+
+def test_resuming_an_older_checkpoint_then_ctrl_c_keeps_the_later_ones(finished, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    proc = start_training(["--resume", str(run / f"{MODEL}-epoch0001.json")], tmp_path / "err")
+    log = run / "train.log"
+    start = log.stat().st_size
+    with stopping(proc):
+        wait_until(proc, lambda: "Epoch[2] Batch[2]" in log.read_text()[start:], "batch 2 of epoch 2")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=DEADLINE) == 130
+    (aside,) = (run / "superseded").iterdir()
+    assert sorted(p.name for p in aside.glob("*.json")) == [f"{MODEL}-epoch0002.json", f"{MODEL}-epoch0003.json"]
+    for epoch in (2, 3):
+        assert load_manifest(aside / f"{MODEL}-epoch000{epoch}.json")["epoch"] == epoch
+    assert [r["epoch"] for r in rows_of(aside)] == [2, 3]
+    assert [comparable(r) for r in rows_of(aside)] == [comparable(r) for r in rows_of(finished)[2:]]
+    assert [r["epoch"] for r in rows_of(run)] == [0, 1]
+    assert sorted(p.name for p in run.glob(f"{MODEL}-*.json")) == [
+        f"{MODEL}-epoch0001.json", *(p.name for p in run.glob("*-batch*.json"))]
+    assert load_manifest(run / "best.json")["epoch"] == load_manifest(finished / "best.json")["epoch"]
+    assert "moved 2 checkpoint(s) and 2 metrics row(s) after epoch 1 (the position this run starts from)" in \
+        log.read_text()
+
+
+def test_eval_and_export_take_a_run_directory_from_anywhere(finished, tmp_path, monkeypatch, capsys):
+    """--params RUN_DIR means its best checkpoint; the stored data paths work from another directory."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = os.path.relpath(finished, elsewhere)
+    best = load_manifest(finished / "best.json")
+    assert eval_simple_pose.main(["--params", run, "-j", "0", "--metrics-json", "eval.json"]) == 0
+    assert f"checkpoint {run}/best-epoch{best['epoch']:04d}.params (epoch {best['epoch']})" in capsys.readouterr().out
+    assert json.loads(Path("eval.json").read_text())["AP"] == pytest.approx(best["metrics"]["val_ap"], abs=1e-9)
+    assert export_main(["--params", run, "--out", "export", "--no-onnx"]) == 0
+    deploy = json.loads(Path("export/deploy.json").read_text())
+    assert (elsewhere / "export" / deploy["checkpoint"]).resolve() == Path(best["params"]).resolve()
+    assert sorted(os.listdir(elsewhere)) == ["eval.json", "export"]   # no dataset generated here
+
+
+def test_damaged_checkpoint_files_are_one_line_naming_them(finished, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    doc = json.loads((finished / f"{MODEL}-epoch0001.json").read_text())
+    (ckpt / "c.json").write_text(json.dumps({**doc, "params": "c.params", "states": "c.states"}))
+    (ckpt / "c.params").write_bytes((finished / f"{MODEL}-epoch0001.params").read_bytes()[:5000])
+    shutil.copy(finished / f"{MODEL}-epoch0001.states", ckpt / "c.states")
+    with pytest.raises(SimplePoseError, match=rf"^{ckpt}/c\.params: not an MXNet parameter file$"):
+        eval_simple_pose.main(["--params", str(ckpt), "-j", "0"])
+    shutil.copy(finished / f"{MODEL}-epoch0001.params", ckpt / "c.params")
+    (ckpt / "c.states").write_bytes((finished / f"{MODEL}-epoch0001.states").read_bytes()[:5000])
+    with pytest.raises(SimplePoseError, match=rf"^{ckpt}/c\.states: damaged trainer state file \(.*\); resume "
+                                              r"from another checkpoint of the run$"):
+        train_simple_pose.main(["--resume", str(ckpt), "--save-dir", str(tmp_path / "resumed")])
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of ``size`` mounted at ``path`` (the test is skipped where mounting is not permitted)."""
+    path.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
+                         text=True)
+    if res.returncode:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {res.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(synthetic, tmp_path, capsys):
+    from simplepose.cli import run_main
+    args = TINY + data_args(synthetic) + ["--num-epochs", "2", "--log-interval", "0"]
+    with tmpfs(tmp_path / "tiny", "100m") as tiny:   # less than one checkpoint: refused before the first batch
+        assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(tiny / "run")])) == 2
+        assert re.fullmatch(rf"error: --save-dir {tiny}/run: \d+ MB free, a checkpoint of {MODEL} takes about 18\d MB; "
+                            "free space or choose another --save-dir", last_line(capsys.readouterr().err))
+        assert not list((tiny / "run").glob("*.json"))
+    # Room for the best of epoch 1 and half of its epoch checkpoint: the disk fills while writing the latter.
+    with tmpfs(tmp_path / "disk", "300m") as disk:
+        run = disk / "run"
+        assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(run)])) == 2
+        line = last_line(capsys.readouterr().err)
+        assert re.fullmatch(rf"error: .*: cannot write the checkpoint \(No space left on device\); what {run} holds is "
+                            rf"intact: free space or fix the directory, then --resume {run}", line), line
+        assert load_manifest(run / "best.json")["epoch"] == 1 and [r["epoch"] for r in rows_of(run)] == [0, 1]
+        assert sorted(p.name for p in run.iterdir()) == [
+            "best-epoch0001.params", "best-epoch0001.states", "best.json", "config.json", "metrics.jsonl", "train.log"]
+        subprocess.run(["mount", "-o", "remount,size=800m", str(disk)], check=True)
+        assert train_simple_pose.main(["--resume", str(run)]) == 0     # from best.json, the latest
+        assert [r["epoch"] for r in rows_of(run)] == [0, 1, 2] and load_manifest(run / f"{MODEL}-epoch0002.json")
+
+
+def test_unwritable_places_are_refused_in_one_line_before_any_work(synthetic, tmp_path, capsys):
+    from simplepose.cli import run_main
+    args = TINY + data_args(synthetic) + ["--num-epochs", "1"]
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "logdir" / "train.log").mkdir(parents=True)
+    for flags, message in [
+        (["--save-dir", str(tmp_path / "file")], f"--save-dir {tmp_path}/file: is a file, not a directory"),
+        (["--save-dir", str(tmp_path / "file" / "run")], f"--save-dir {tmp_path}/file/run: cannot create it"),
+        (["--save-dir", str(tmp_path / "logdir")], f"--logging-file {tmp_path}/logdir/train.log: is a directory"),
+    ]:
+        assert run_main(lambda: train_simple_pose.main(args + flags)) == 2
+        assert last_line(capsys.readouterr().err).startswith(f"error: {message}")
+    with tmpfs(tmp_path / "ro", "10m") as ro:   # root writes through chmod, not through a read-only mount
+        (ro / "run").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(ro / "run")])) == 2
+        assert last_line(capsys.readouterr().err) == f"error: --save-dir {ro}/run: not writable; choose another --save-dir"
+
+
 # --- the kill test -----------------------------------------------------------------------------------------------
 
 BASE, LAST = 4, 14   # the kill series continues a 4-epoch checkpoint to epoch 14
