@@ -92,7 +92,7 @@ class RunDirectory:
             _finish_moves(self.path)
             self._notes += _remove_leftovers(self.path)
             if overwrite:
-                self._notes.append(_move_run_aside(self.path, [m for _, m in found], self.log_file))
+                self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
             self._resume, self._rows = resume, _read_metrics(self.path / METRICS_FILE)
             self._best = _best_score(self.path, resume, self._notes)
         except BaseException:
@@ -242,19 +242,22 @@ def _supersede(run_dir: Path, after: tuple[int, int], rows: list[dict[str, Any]]
     return kept
 
 
-def _move_run_aside(run_dir: Path, manifests: list[Path], log_file: Path | None) -> str:
-    """--overwrite: the earlier run's checkpoints, metrics, config, log, plots and superseded/ into previous-*/."""
-    aside = _unused(run_dir / (PREVIOUS + time.strftime("%Y%m%d-%H%M%S")))
-    aside.mkdir()
-    for manifest in manifests:
-        _move_checkpoint(manifest, aside)
+def _move_run_aside(run_dir: Path, manifests: list[Path], log_file: Path | None) -> list[str]:
+    """--overwrite: the earlier run's checkpoints, metrics, config, log, plots and superseded/ into previous-*/;
+    returns a note (none when there was nothing to move)."""
     names = [METRICS_FILE, CONFIG_FILE, PLOTS, SUPERSEDED]
     if log_file is not None and log_file.parent.resolve() == run_dir.resolve():
         names.append(log_file.name)
+    names = [name for name in names if (run_dir / name).exists()]
+    if not manifests and not names:
+        return []
+    aside = _unused(run_dir / (PREVIOUS + time.strftime("%Y%m%d-%H%M%S")))
+    for manifest in manifests:
+        _move_checkpoint(manifest, aside)
+    aside.mkdir(exist_ok=True)
     for name in names:
-        if (run_dir / name).exists():
-            os.replace(run_dir / name, aside / name)
-    return f"--overwrite: moved the earlier run ({len(manifests)} checkpoint(s)) into {aside}"
+        os.replace(run_dir / name, aside / name)
+    return [f"--overwrite: moved the earlier run ({len(manifests)} checkpoint(s)) into {aside}"]
 
 
 def _unused(path: Path) -> Path:
