@@ -76,8 +76,8 @@ def manifest_of(path: str | os.PathLike) -> Path:
     if path.is_dir():
         found = path / f"{BEST}.json" if (path / f"{BEST}.json").is_file() else latest_checkpoint(path)
         if found is None:
-            raise MissingFileError(f"{path}: no checkpoint in this directory (no {BEST}.json, no MODEL-epochNNNN.json); "
-                                   "give a checkpoint file or the --save-dir of a training run")
+            raise MissingFileError(f"{path}: no checkpoint in this directory (no {BEST}.json, no "
+                                   "MODEL-epochNNNN.json); give a checkpoint file or the --save-dir of a training run")
         return found
     if path.suffix == ".json":
         return path
@@ -111,7 +111,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     config.numbers("mean", length=3)
     config.numbers("std", length=3)
     config.number("sigma")
-    record.sub("meta")
+    record.sub("meta")   # an object; KeypointMeta.from_dict checks what it holds
     for key in ("params", "states"):
         full = manifest.parent / record.string(key)
         if not full.is_file():

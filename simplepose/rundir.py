@@ -89,10 +89,13 @@ class RunDirectory:
                     f"--save-dir {self.path}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
                     f"--resume {self.path} continues it, --overwrite starts over (moving its files into "
                     f"{PREVIOUS}DATE-TIME/), or choose another --save-dir")
-            _finish_moves(self.path)
-            self._notes += _remove_leftovers(self.path)
-            if overwrite:
-                self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
+
+            def tidy() -> None:
+                _finish_moves(self.path)
+                self._notes += _remove_leftovers(self.path)
+                if overwrite:
+                    self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
+            self._write(tidy, "run directory")
             self._resume, self._rows = resume, _read_metrics(self.path / METRICS_FILE)
             self._best = _best_score(self.path, resume, self._notes)
         except BaseException:
@@ -137,14 +140,16 @@ class RunDirectory:
             prefix, stem = self.path / BEST, f"{BEST}-epoch{epoch:04d}"
         else:
             prefix, stem = self.path / self._name(epoch + 1 if batch else epoch, batch), None
-        path = self._write(lambda: save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem),
-                           "checkpoint")
-        if best:
-            self._best = extra["metrics"]["val_ap"]
-        elif not batch:
-            for pos, manifest in checkpoints_in(self.path):
+
+        def write() -> Path:
+            path = save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem)
+            for pos, manifest in checkpoints_in(self.path) if not (best or batch) else ():
                 if pos[1] and pos < (epoch, 0) and manifest.stem != BEST:
                     remove_checkpoint(manifest)
+            return path
+        path = self._write(write, "checkpoint")
+        if best:
+            self._best = extra["metrics"]["val_ap"]
         return path
 
     def improves(self, score: float | None) -> bool:
@@ -182,13 +187,15 @@ class RunDirectory:
 
 
 def _check_paths(path: Path, log_file: Path | None) -> None:
-    """One line for a --save-dir that is a file, cannot be created or is read-only, or a log path that is a directory."""
+    """One line for a --save-dir that is a file, cannot be created or is read-only, or a log path that is a
+    directory."""
     if path.exists() and not path.is_dir():
         raise SimplePoseError(f"--save-dir {path}: is a file, not a directory; choose a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SimplePoseError(f"--save-dir {path}: cannot create it ({exc.strerror}); choose another --save-dir") from None
+        raise SimplePoseError(f"--save-dir {path}: cannot create it ({exc.strerror}); "
+                              "choose another --save-dir") from None
     if not os.access(path, os.W_OK):   # also a read-only file system, which root cannot write either
         raise SimplePoseError(f"--save-dir {path}: not writable; choose another --save-dir")
     if log_file is not None and (log_file.is_dir() or log_file.parent.is_file()):

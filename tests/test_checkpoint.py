@@ -57,7 +57,8 @@ def test_resume_moves_later_checkpoints_and_rows_aside(tmp_path):
         (tmp_path / f"m-epoch{epoch}.json").write_text(json.dumps(
             {"format": "simplepose-checkpoint-1", "epoch": epoch, "params": f"m-epoch{epoch}.params",
              "states": f"m-epoch{epoch}.states", "config": CONFIG, "meta": {}}))
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "val_ap": e / 10}) + "\n" for e in range(4)))
+    rows = [json.dumps({"epoch": e, "val_ap": e / 10}) + "\n" for e in range(4)]
+    (tmp_path / "metrics.jsonl").write_text("".join(rows))
     net = mx.gluon.nn.Dense(2, in_units=3)
     net.initialize()
     with RunDirectory(tmp_path, "m").claim(find_resume(tmp_path / "m-epoch1.json")) as rundir:

@@ -117,7 +117,8 @@ def test_rewriting_a_checkpoint_under_its_own_name_switches_files(tmp_path):
         assert Path(doc["params"]).read_text() == f"params {tag}"
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
             [prefix.name + ".json", Path(doc["params"]).name, Path(doc["states"]).name])
-    assert names == ["m-epoch0002-batch00003.params", "m-epoch0002-batch00003-1.params", "m-epoch0002-batch00003.params"]
+    assert names == ["m-epoch0002-batch00003.params", "m-epoch0002-batch00003-1.params",
+                     "m-epoch0002-batch00003.params"]
 
 
 def test_a_checkpoint_is_found_by_any_of_its_names_and_a_run_directory_by_its_best(tmp_path):
@@ -140,7 +141,8 @@ def test_a_checkpoint_is_found_by_any_of_its_names_and_a_run_directory_by_its_be
     (lambda d: d.pop("format"), r"best\.json: field 'format': is None, expected 'simplepose-checkpoint-1'"),
     (lambda d: d.update(epoch="1"), r"best\.json: field 'epoch': is a string, expected an integer"),
     (lambda d: d.pop("params"), r"best\.json: field 'params': is missing"),
-    (lambda d: d["config"].update(input_size=[64]), r"best\.json: config: field 'input_size': has 1 values, expected 2"),
+    (lambda d: d["config"].update(input_size=[64]),
+     r"best\.json: config: field 'input_size': has 1 values, expected 2"),
     (lambda d: d.update(states="gone.states"), r"gone\.states: file of checkpoint .*best\.json is missing "
                                                r"\(field 'states'\)"),
 ])
@@ -387,7 +389,8 @@ def test_unwritable_places_are_refused_in_one_line_before_any_work(synthetic, tm
         (ro / "run").mkdir()
         subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
         assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(ro / "run")])) == 2
-        assert last_line(capsys.readouterr().err) == f"error: --save-dir {ro}/run: not writable; choose another --save-dir"
+        assert last_line(capsys.readouterr().err) == \
+            f"error: --save-dir {ro}/run: not writable; choose another --save-dir"
 
 
 # --- the kill test -----------------------------------------------------------------------------------------------
