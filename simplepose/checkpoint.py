@@ -65,7 +65,10 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
             (manifest.parent / new).unlink(missing_ok=True)
         raise
     for name in old - {params.name, states.name}:
-        (manifest.parent / name).unlink(missing_ok=True)
+        try:
+            (manifest.parent / name).unlink(missing_ok=True)
+        except OSError:
+            pass   # the new checkpoint is committed; the next start removes files no manifest names
     return manifest
 
 

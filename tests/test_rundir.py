@@ -102,8 +102,10 @@ def test_replacing_the_best_leaves_no_window(tmp_path, monkeypatch, failure):
             assert {p.name for p in run.iterdir()} == named | {"best.json", "run.lock"}
         if outcomes[-1] == "done":
             break
-    # Interrupted at each of the 3 renames (params, states, manifest) and the 2 removals of old files.
-    assert outcomes == ["replace 1", "replace 2", "replace 3", "unlink 4", "unlink 5", "done"]
+    # Interrupted at each of the 3 renames (params, states, manifest) and the 2 removals of old files; an old
+    # file that cannot be removed does not fail the save (the next start removes it).
+    assert outcomes == ["replace 1", "replace 2", "replace 3", "unlink 4",
+                        *(["unlink 5"] if failure == "ctrl-c" else []), "done"]
 
 
 def test_rewriting_a_checkpoint_under_its_own_name_switches_files(tmp_path):
