@@ -1,4 +1,4 @@
-"""Tests for simplepose.data.synthetic (the built-in stick-figure COCO keypoint dataset)."""
+"""Tests for simplepose.synthetic (the built-in stick-figure COCO keypoint dataset)."""
 from __future__ import annotations
 
 import json
@@ -11,13 +11,9 @@ import pytest
 
 from pycocotools.coco import COCO
 
-from simplepose.data import synthetic
-from simplepose.data.synthetic import (
-    COCO_KEYPOINT_NAMES,
-    COCO_SKELETON,
-    ensure_dataset,
-    generate,
-)
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, FOOT_KEYPOINT_NAMES
+from simplepose.synthetic import ensure_dataset, generate, writer
+from simplepose.synthetic.__main__ import main
 
 
 W, H = 320, 240
@@ -249,19 +245,19 @@ def test_interrupted_generation_is_not_complete(tmp_path, monkeypatch):
     out = tmp_path / "ds"
     kw = dict(num_train_images=2, num_val_images=1, seed=0, image_size=(128, 96))
     ensure_dataset(out, **kw)
-    real = synthetic._write_split
+    real = writer._write_split
 
     def failing(out_dir, split, *args, **kwargs):
         if split == "val":
             raise KeyboardInterrupt("simulated crash")
         return real(out_dir, split, *args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "_write_split", failing)
+    monkeypatch.setattr(writer, "_write_split", failing)
     with pytest.raises(KeyboardInterrupt):
         generate(out, **kw)
     assert not (out / "synthetic.json").exists()
     assert not [p for p in os.listdir(out) if p.startswith(".")]  # temp dirs cleaned up
-    monkeypatch.setattr(synthetic, "_write_split", real)
+    monkeypatch.setattr(writer, "_write_split", real)
     stamp, targets = _stamp_old({"train_ann": out / "annotations" / "person_keypoints_train.json",
                                  "val_ann": out / "annotations" / "person_keypoints_val.json",
                                  "train_images": out / "train"})
@@ -272,8 +268,8 @@ def test_interrupted_generation_is_not_complete(tmp_path, monkeypatch):
 
 def test_main_cli(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = synthetic.main(["--out", str(out), "--train-images", "2", "--val-images", "1", "--seed", "5",
-                         "--width", "128", "--height", "96"])
+    rc = main(["--out", str(out), "--train-images", "2", "--val-images", "1", "--seed", "5",
+               "--width", "128", "--height", "96"])
     assert rc == 0
     printed = capsys.readouterr().out
     for key in ("train_ann", "train_images", "val_ann", "val_images"):
@@ -292,7 +288,7 @@ def test_feet_variant_draws_and_labels_23_keypoints(tmp_path):
     assert json.loads(Path(plain["train_ann"]).read_text())["categories"][0]["keypoints"] == list(COCO_KEYPOINT_NAMES)
     doc = json.loads(Path(paths["train_ann"]).read_text())
     cat = doc["categories"][0]
-    assert cat["keypoints"] == list(COCO_KEYPOINT_NAMES + synthetic.FOOT_KEYPOINT_NAMES)
+    assert cat["keypoints"] == list(COCO_KEYPOINT_NAMES + FOOT_KEYPOINT_NAMES)
     meta = KeypointMeta.from_coco_category(cat)
     assert meta.num_joints == 23 and meta.flip_pairs[-3:] == ((17, 20), (18, 21), (19, 22))
     assert {17, 18, 19, 20, 21, 22} <= set(meta.lower_body)
