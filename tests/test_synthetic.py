@@ -325,10 +325,10 @@ def test_feet_variant_draws_and_labels_23_keypoints(tmp_path):
     assert "feet" not in json.loads((tmp_path / "plain" / "synthetic.json").read_text())
 
 
-# sha256 of a small set written by the generator before it became a package (simplepose/data/synthetic.py at
-# commit 6407537) at the default image size: seed 11 gives both a crowd region and a tiny unlabelled figure. Any change of the poses,
-# drawing, visibility, JSON layout or manifest fails here; a deliberate change bumps GENERATOR_VERSION and
-# these digests together.
+# sha256 of a small set at the default image size written by the generator before it became a package
+# (simplepose/data/synthetic.py at commit 6407537); seed 11 gives both a crowd region and a tiny unlabelled
+# figure. Any change of the poses, drawing, visibility, JSON layout or manifest fails here; a deliberate
+# change bumps GENERATOR_VERSION and these digests together.
 PINNED = {
     False: {
         "annotations/person_keypoints_train.json": "9643a661096312213a10d39939da2dddaca07f09683f50eff60a2f026661f09b",

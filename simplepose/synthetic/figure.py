@@ -1,7 +1,7 @@
 """The figure model: a posed stick figure in image pixels, and its random pose.
 
 Coordinates are image pixels (x right, y down, OpenCV's convention: the centre of pixel ``(col, row)`` is at
-``(col, row)``), always on the renderer's 1/16-pixel grid (:func:`quantise`), so that the labels written are
+``(col, row)``), always on the renderer's 1/16-pixel grid, so that the labels written are
 exactly the points drawn. Keypoints are in COCO order (:data:`simplepose.meta.COCO_KEYPOINT_NAMES`), then,
 for a figure with feet, the six foot points (:data:`simplepose.meta.FOOT_KEYPOINT_NAMES`).
 """
@@ -36,12 +36,12 @@ _SKINS_RGB = np.array([
 ], dtype=np.float64)
 
 
-def quantise(a: np.ndarray) -> np.ndarray:
+def _quantise(a: np.ndarray) -> np.ndarray:
     """Round pixel coordinates to the renderer's 1/16-pixel grid (exact in float)."""
     return np.round(np.asarray(a, dtype=np.float64) * ONE) / ONE
 
 
-def rotate(v: np.ndarray, ang: float) -> np.ndarray:
+def _rotate(v: np.ndarray, ang: float) -> np.ndarray:
     """Rotate 2-vector(s) (..., 2) by ang radians (clockwise on screen, y down)."""
     c, s = math.cos(ang), math.sin(ang)
     return np.stack([v[..., 0] * c - v[..., 1] * s, v[..., 0] * s + v[..., 1] * c], axis=-1)
@@ -98,7 +98,7 @@ class Figure:
             out += [toe_base - lateral * 0.12 * length,                       # big toe (inner)
                     toe_base + lateral * 0.12 * length - d * 0.05 * length,   # small toe (outer)
                     self.kp[an] + d * 0.12 * length - lateral * 0.04 * length]  # heel
-        return quantise(np.array(out))
+        return _quantise(np.array(out))
 
     def keypoints(self) -> np.ndarray:
         """(K, 2) image pixels: COCO's 17, then the 6 foot points when the figure has feet."""
@@ -130,7 +130,7 @@ class Figure:
 
     def shift(self, delta: np.ndarray) -> None:
         """Move the figure by delta (2,) pixels, rounded to the 1/16 grid so the figure stays on it."""
-        d = quantise(delta)
+        d = _quantise(delta)
         self.kp = self.kp + d
         self.neck = self.neck + d
         self.head_c = self.head_c + d
@@ -154,7 +154,7 @@ def _pose_head(rng: np.random.Generator, kp: np.ndarray, neck: np.ndarray, u: np
     """
     deg = math.pi / 180.0
     head_tilt = float(np.clip(rng.normal(0.0, 10.0), -30.0, 30.0)) * deg
-    uh, ph = rotate(u, head_tilt), rotate(p, head_tilt)
+    uh, ph = _rotate(u, head_tilt), _rotate(p, head_tilt)
     head_c = neck + uh * (neck_len + head_r)
     yaw = float(np.clip(rng.normal(0.0, 20.0), -50.0, 50.0)) * deg
     kp[NOSE] = head_c + ph * (0.95 * head_r * math.sin(yaw)) - uh * (0.12 * head_r)
@@ -182,7 +182,7 @@ def _pose_limbs(rng: np.random.Generator, kp: np.ndarray, u: np.ndarray, p: np.n
         kp[wr] = kp[el] + _limb_dir(t_up + bend, side, u, p) * l_fo
 
     leg_lean = float(np.clip(rng.normal(0.0, 4.0), -10.0, 10.0)) * deg
-    ul, pl = rotate(np.array([0.0, -1.0]), leg_lean), rotate(np.array([1.0, 0.0]), leg_lean)
+    ul, pl = _rotate(np.array([0.0, -1.0]), leg_lean), _rotate(np.array([1.0, 0.0]), leg_lean)
     for hip, kn, an, side in ((LHIP, LKN, LAN, 1.0), (RHIP, RKN, RAN, -1.0)):
         if rng.random() < 0.1:
             t_th = rng.uniform(35.0, 85.0) * deg
@@ -200,7 +200,7 @@ def sample_figure(rng: np.random.Generator, height_px: float, centre: np.ndarray
                   rotation_deg: float | None = None) -> Figure:
     """Sample a random human-like pose and place it, body centre at ``centre`` (px).
 
-    The pose is built in a body frame (units of a standing figure's height, 0.95 from head top to ankle),
+    The pose is built in a body frame (a standing figure measures 0.95 units from head top to ankle),
     then rotated in-plane by ``rotation_deg`` (drawn at random when None) about the body centre and
     scaled. height_px is the height of the figure when standing upright (pixels); the posed figure may be
     shorter (bent limbs, foreshortening). With ``centre=None`` the body centre is at (0, 0) and the caller
@@ -241,7 +241,7 @@ def sample_figure(rng: np.random.Generator, height_px: float, centre: np.ndarray
     origin = np.zeros(2) if centre is None else np.asarray(centre, dtype=np.float64)
 
     def place(pts: np.ndarray) -> np.ndarray:
-        return quantise(origin + rotate(pts - body_c, ang) * scale)
+        return _quantise(origin + _rotate(pts - body_c, ang) * scale)
 
     shade = rng.uniform(0.85, 1.1)
     shirt = _SHIRTS_RGB[rng.integers(len(_SHIRTS_RGB))] * rng.uniform(0.85, 1.15)
