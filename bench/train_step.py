@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gluoncv.model_zoo import get_model as gluoncv_get_model  # noqa: E402
 
-from simplepose.data.synthetic import ensure_dataset  # noqa: E402
+from simplepose.synthetic import ensure_dataset  # noqa: E402
 from simplepose.options import check_train_config, resolve_data, train_parser  # noqa: E402
 from simplepose.train import Run, lr_schedule  # noqa: E402
 

@@ -31,6 +31,30 @@ COCO_SIGMAS: dict[str, float] = {
     "right_ankle": 0.089,
 }
 
+#: COCO's 17 keypoint names in annotation order (the order of the sigma table above).
+COCO_KEYPOINT_NAMES: tuple[str, ...] = tuple(COCO_SIGMAS)
+
+#: COCO's 19 skeleton links, 1-based exactly as in person_keypoints_*.json.
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7),
+    (6, 8), (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5),
+    (4, 6), (5, 7),
+)
+
+#: COCO-WholeBody's six foot keypoints, which follow COCO's 17 in its 23 body-and-feet keypoints.
+FOOT_KEYPOINT_NAMES: tuple[str, ...] = (
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+
+#: COCO-WholeBody's published OKS sigmas of the foot keypoints, in FOOT_KEYPOINT_NAMES order. Not merged
+#: into COCO_SIGMAS: a dataset with these names gives its sigmas explicitly (``--sigmas``).
+FOOT_SIGMAS: tuple[float, ...] = (0.068, 0.066, 0.066, 0.092, 0.094, 0.094)
+
+#: Foot links, 1-based in the 23-keypoint list: ankle-heel, heel-big toe, heel-small toe, big-small toe.
+FOOT_SKELETON: tuple[tuple[int, int], ...] = (
+    (16, 20), (20, 18), (20, 19), (18, 19), (17, 23), (23, 21), (23, 22), (21, 22),
+)
+
 # Words that put a joint in the lower body for half-body augmentation; every
 # other joint is upper body.
 LOWER_BODY_WORDS = ("hip", "knee", "ankle", "heel", "toe", "foot", "feet", "leg", "thigh", "paw_back")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import SimplePoseError
+from .synthetic import dataset_paths
 
 SYNTHETIC_DIR = os.path.join("data", "synthetic")
 # Flags that choose the data; giving any of them replaces all of a checkpoint's data files.
@@ -162,8 +163,7 @@ def resolve_data(cfg: dict[str, Any], train: bool) -> dict[str, Any]:
     if cfg["dataset"] == "synthetic":
         root = Path(cfg["data_dir"] or SYNTHETIC_DIR)
         cfg["data_dir"] = str(root)
-        defaults = {"train_ann": root / "annotations" / "person_keypoints_train.json", "train_images": root / "train",
-                    "val_ann": root / "annotations" / "person_keypoints_val.json", "val_images": root / "val"}
+        defaults = dataset_paths(root)
     elif cfg["data_dir"]:
         root = Path(os.path.expanduser(cfg["data_dir"]))
         defaults = {"train_ann": root / "annotations" / "person_keypoints_train2017.json",

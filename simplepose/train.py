@@ -125,7 +125,7 @@ def contexts(cfg: dict[str, Any]) -> list[mx.Context]:
 def prepare_synthetic(cfg: dict[str, Any]) -> None:
     """Generate the built-in dataset on first use (no-op when it is already complete)."""
     if cfg["dataset"] == "synthetic":
-        from .data.synthetic import ensure_dataset
+        from .synthetic import ensure_dataset
         ensure_dataset(cfg["data_dir"], num_train_images=cfg["synthetic_train_images"],
                        num_val_images=cfg["synthetic_val_images"], seed=0)
 

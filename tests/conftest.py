@@ -13,7 +13,7 @@ logging.getLogger("simplepose").setLevel(logging.INFO)
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """Paths of a small built-in dataset: 40 train and 12 val images."""
-    from simplepose.data.synthetic import generate
+    from simplepose.synthetic import generate
     return generate(tmp_path_factory.mktemp("synthetic"), num_train_images=40, num_val_images=12, seed=5)
 
 

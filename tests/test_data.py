@@ -9,9 +9,9 @@ import pytest
 from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.samples import EpochSampler, PoseSamples
-from simplepose.data.synthetic import COCO_KEYPOINT_NAMES
 from simplepose.data.transforms import Augmentation, TrainTransform, ValTransform
 from simplepose.errors import MissingFileError, SimplePoseError
+from simplepose.meta import COCO_KEYPOINT_NAMES
 from tests.custom_keypoints import write_crowdpose_like
 
 K = len(COCO_KEYPOINT_NAMES)

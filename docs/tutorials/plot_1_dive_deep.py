@@ -15,7 +15,7 @@ just started to learn. ``make demo`` trains the same model for 11 epochs (0.815 
 # %%
 # The dataset and its keypoint metadata
 # -------------------------------------
-# :func:`simplepose.data.synthetic.generate` writes a small COCO-format dataset: JPEG images and
+# :func:`simplepose.synthetic.generate` writes a small COCO-format dataset: JPEG images and
 # ``person_keypoints_{train,val}.json`` with COCO's 17 keypoint names and skeleton. Any COCO-format file
 # is read the same way.
 import tempfile
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.data.synthetic import generate
+from simplepose.synthetic import generate
 
 work = Path(tempfile.mkdtemp(prefix="simplepose-dive-deep-"))
 paths = generate(work / "data", num_train_images=60, num_val_images=16, seed=0)
