@@ -114,7 +114,7 @@ class TrainConfig:
                 raise SimplePoseError(f"{source}: {flag_name(action.dest)} {raw[action.dest]!r}: use one of "
                                       f"{', '.join(action.choices)}")
         cfg = cls(**_typed(raw, source))
-        cfg.check()
+        check_values(cfg)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,52 +136,53 @@ class TrainConfig:
         """--logging-file, inside --save-dir when relative."""
         return Path(self.save_dir) / self.logging_file
 
-    def check(self) -> None:
-        """Raise SimplePoseError naming the flag of the first value out of range."""
-        if any(s <= 0 for s in self.std):
-            raise SimplePoseError(f"--std {list(self.std)}: must be positive")
-        if list(self.lr_decay_epoch) != sorted(set(self.lr_decay_epoch)):
-            raise SimplePoseError(f"--lr-decay-epoch {','.join(map(str, self.lr_decay_epoch))!r}: epochs must be "
-                                  "strictly increasing")
-        checks = [
-            ("batch_size", self.batch_size >= 1, "must be at least 1"),
-            ("num_epochs", self.num_epochs >= 1, "must be at least 1"),
-            ("num_workers", self.num_workers >= 0, "must be 0 or more"),
-            ("num_gpus", self.num_gpus >= 0, "must be 0 or more"),
-            ("lr", self.lr > 0, "must be positive"),
-            ("wd", self.wd >= 0, "must be 0 or more"),
-            ("sigma", self.sigma > 0, "must be positive"),
-            ("lr_decay", 0 < self.lr_decay <= 1, "must be in (0, 1]"),
-            ("lr_decay_period", self.lr_decay_period >= 0, "must be 0 or more"),
-            ("warmup_epochs", 0 <= self.warmup_epochs < self.num_epochs, "must be in [0, --num-epochs)"),
-            ("warmup_lr", self.warmup_lr >= 0, "must be 0 or more"),
-            ("scale_factor", 0 <= self.scale_factor < 1, "must be in [0, 1)"),
-            ("rotation_factor", self.rotation_factor >= 0, "must be 0 or more"),
-            ("flip_prob", 0 <= self.flip_prob <= 1, "must be in [0, 1]"),
-            ("half_body_prob", 0 <= self.half_body_prob <= 1, "must be in [0, 1]"),
-            ("save_frequency", self.save_frequency >= 0, "must be 0 or more"),
-            ("val_interval", self.val_interval >= 1, "must be at least 1"),
-            ("log_interval", self.log_interval >= 0, "must be 0 or more"),
-            ("synthetic_train_images", self.synthetic_train_images >= 1, "must be at least 1"),
-            ("synthetic_val_images", self.synthetic_val_images >= 1, "must be at least 1"),
-            ("seed", 0 <= self.seed < 2 ** 32, "must be in [0, 2**32)"),
-        ]
-        for key, ok, why in checks:
-            if not ok:
-                raise SimplePoseError(f"{flag_name(key)} {getattr(self, key)}: {why}")
-        if self.use_pretrained and self.use_pretrained_base:
-            raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
-        from ..model import parse_model_name  # validates --model; imported here to keep the config light
-        parse_model_name(self.model)
-        gpu_ids(self.gpus, self.num_gpus)   # raises on a malformed --gpus
 
-    def check_environment(self) -> None:
-        """What this process and machine must offer: a parameter-server role, GPUs for float16."""
-        if self.distributed and os.environ.get("DMLC_ROLE") != "worker":
-            raise SimplePoseError(f"--kvstore {self.kvstore}: this process is not a worker of a parameter-server "
-                                  "job (no DMLC_ROLE=worker); start it with python -m simplepose.launch -n N -s S -- ...")
-        if not self.gpu_ids and self.dtype == "float16":
-            raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
+def check_values(cfg: TrainConfig) -> None:
+    """Raise SimplePoseError naming the flag of the first value of ``cfg`` out of range."""
+    if any(s <= 0 for s in cfg.std):
+        raise SimplePoseError(f"--std {list(cfg.std)}: must be positive")
+    if list(cfg.lr_decay_epoch) != sorted(set(cfg.lr_decay_epoch)):
+        raise SimplePoseError(f"--lr-decay-epoch {','.join(map(str, cfg.lr_decay_epoch))!r}: epochs must be "
+                              "strictly increasing")
+    checks = [
+        ("batch_size", cfg.batch_size >= 1, "must be at least 1"),
+        ("num_epochs", cfg.num_epochs >= 1, "must be at least 1"),
+        ("num_workers", cfg.num_workers >= 0, "must be 0 or more"),
+        ("num_gpus", cfg.num_gpus >= 0, "must be 0 or more"),
+        ("lr", cfg.lr > 0, "must be positive"),
+        ("wd", cfg.wd >= 0, "must be 0 or more"),
+        ("sigma", cfg.sigma > 0, "must be positive"),
+        ("lr_decay", 0 < cfg.lr_decay <= 1, "must be in (0, 1]"),
+        ("lr_decay_period", cfg.lr_decay_period >= 0, "must be 0 or more"),
+        ("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.num_epochs, "must be in [0, --num-epochs)"),
+        ("warmup_lr", cfg.warmup_lr >= 0, "must be 0 or more"),
+        ("scale_factor", 0 <= cfg.scale_factor < 1, "must be in [0, 1)"),
+        ("rotation_factor", cfg.rotation_factor >= 0, "must be 0 or more"),
+        ("flip_prob", 0 <= cfg.flip_prob <= 1, "must be in [0, 1]"),
+        ("half_body_prob", 0 <= cfg.half_body_prob <= 1, "must be in [0, 1]"),
+        ("save_frequency", cfg.save_frequency >= 0, "must be 0 or more"),
+        ("val_interval", cfg.val_interval >= 1, "must be at least 1"),
+        ("log_interval", cfg.log_interval >= 0, "must be 0 or more"),
+        ("synthetic_train_images", cfg.synthetic_train_images >= 1, "must be at least 1"),
+        ("synthetic_val_images", cfg.synthetic_val_images >= 1, "must be at least 1"),
+        ("seed", 0 <= cfg.seed < 2 ** 32, "must be in [0, 2**32)"),
+    ]
+    for key, ok, why in checks:
+        if not ok:
+            raise SimplePoseError(f"{flag_name(key)} {getattr(cfg, key)}: {why}")
+    if cfg.use_pretrained and cfg.use_pretrained_base:
+        raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
+    from ..model import parse_model_name  # validates --model; imported here to keep the config light
+    parse_model_name(cfg.model)
+    gpu_ids(cfg.gpus, cfg.num_gpus)   # raises on a malformed --gpus
+
+def check_environment(cfg: TrainConfig) -> None:
+    """What this process and machine must offer: a parameter-server role, GPUs for float16."""
+    if cfg.distributed and os.environ.get("DMLC_ROLE") != "worker":
+        raise SimplePoseError(f"--kvstore {cfg.kvstore}: this process is not a worker of a parameter-server "
+                              "job (no DMLC_ROLE=worker); start it with python -m simplepose.launch -n N -s S -- ...")
+    if not cfg.gpu_ids and cfg.dtype == "float16":
+        raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
 
 
 def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,7 +242,7 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
     values.update(data_paths(values, train=True))
     values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k]})
     cfg = TrainConfig.from_dict(values, source)
-    cfg.check_environment()
+    check_environment(cfg)
     return cfg, resume
 
 
