@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import mxnet as mx

@@ -176,6 +176,7 @@ def check_values(cfg: TrainConfig) -> None:
     parse_model_name(cfg.model)
     gpu_ids(cfg.gpus, cfg.num_gpus)   # raises on a malformed --gpus
 
+
 def check_environment(cfg: TrainConfig) -> None:
     """What this process and machine must offer: a parameter-server role, GPUs for float16."""
     if cfg.distributed and os.environ.get("DMLC_ROLE") != "worker":
