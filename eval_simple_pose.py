@@ -75,9 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      predict_keypoints)
     from simplepose.inference import load_for_inference
     from simplepose.meta import KeypointMeta, load_sigmas
-    from simplepose.train import contexts, prepare_synthetic
+    from simplepose.devices import contexts
+    from simplepose.options import prepare_synthetic
 
-    ctx = contexts({"gpus": args.gpus, "num_gpus": args.num_gpus})
+    ctx = contexts(args.gpus, args.num_gpus)
     forward, desc, what = load_for_inference(args.params, ctx, args.backend)
     if args.model and args.model != desc["model"]:
         raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolve_data(data, train=False)
     if not data.get("val_ann"):
         raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
-    prepare_synthetic(data)
+    prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
     dataset = COCOKeyPoints(data["val_ann"], data["val_images"], meta=meta, category_id=data.get("category_id"))
     boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
     crops = BoxCrops(boxes, ValTransform(input_size, desc["mean"], desc["std"]))

@@ -45,7 +45,7 @@ def _umask():
 
 
 def test_resume_withdraws_later_checkpoints(tmp_path):
-    from simplepose.train import drop_later_checkpoints
+    from simplepose.training.rundir_legacy import drop_later_checkpoints
     for epoch in (1, 2, 3):
         (tmp_path / f"m-epoch{epoch}.json").write_text(
             f'{{"format": "simplepose-checkpoint-1", "epoch": {epoch}, "params": "p", "states": "s"}}')

@@ -99,7 +99,7 @@ run("train_simple_pose.py", "--train-ann", paths["train_ann"], "--train-images",
     "--num-epochs", "3", "--lr-decay-epoch", "3", "--flip-prob", "0.5", "--log-interval", "0",
     "--save-dir", run_dir, tail=4)
 manifest = json.loads((run_dir / "best.json").read_text())
-print("checkpoint: K =", manifest["config"]["num_joints"], "| sigmas of the feet:", manifest["meta"]["sigmas"][17:])
+print("checkpoint: K =", len(manifest["meta"]["names"]), "| sigmas of the feet:", manifest["meta"]["sigmas"][17:])
 
 # %%
 # The run's pictures
