@@ -97,62 +97,16 @@ def _keypoint_category(data: dict[str, Any], path: Path, category_id: int | None
     return cats[0]
 
 
-class COCOKeyPoints:
-    """People with keypoints from one COCO-format annotation file.
+class _AnnotationReader:
+    """The records of one annotation file: every field read with its COCO type, every quirk counted
+    (``dropped``, GluonCV's filter) or refused (bad records: raised, or counted in ``skipped``)."""
 
-    Args:
-        ann_file: COCO-format JSON with a keypoint category.
-        image_dir: directory holding the images named by ``file_name``.
-        meta: keypoint metadata to check the file against; derived from the file when None.
-        flip_pairs, sigmas_file: user overrides used when ``meta`` is derived here.
-        category_id: which keypoint category to read when the file has several.
-        on_bad_record: what to do with a bad record (missing image file, keypoint count other than
-            the category's, NaN keypoints, labelled keypoints more than 5% of the image size outside
-            it, negative box size, a field missing or of the wrong type, a bad image entry): ``"error"``
-            raises SimplePoseError naming the file, the record (``annotation 5 (annotations[12])``,
-            ``image 3 (images[2])``) and the field; ``"skip"`` drops it and counts it in ``self.skipped``.
-            Fields are read with their COCO types (ids and sizes integers, sizes positive, numbers finite).
-
-    ``image_files`` maps the id of every (good) image entry to its path; ``category_id`` is the keypoint
-    category read.
-    ``dataset[i]`` is ``(image, record)``: image (H, W, 3) uint8 RGB, record a PersonRecord.
-    Dropped annotations (crowd, no labelled keypoint, empty box after clipping,
-    another category, skipped bad records) are counted in ``self.dropped`` and logged.
-    Image files are checked for existence here; decoding problems surface when an
-    image is read (``read_image``), naming the file, image and annotation.
-    """
-
-    def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
-                 meta: KeypointMeta | None = None, flip_pairs: str | None = None,
-                 sigmas_file: str | None = None, category_id: int | None = None, on_bad_record: str = "error"):
-        if on_bad_record not in ON_BAD_RECORD:
-            raise SimplePoseError(f"--on-bad-record {on_bad_record!r}: use one of {', '.join(ON_BAD_RECORD)}")
-        self.on_bad_record = on_bad_record
+    def __init__(self, ann_file: Path, image_dir: Path, num_joints: int, category_id: int, on_bad_record: str):
+        self.ann_file, self.image_dir, self.num_joints = ann_file, image_dir, num_joints
+        self.category_id, self.on_bad_record = category_id, on_bad_record
         self.skipped: Counter = Counter()
-        self.ann_file = Path(ann_file)
-        self.image_dir = Path(image_dir)
-        data = _load_json(self.ann_file)
-        category = _keypoint_category(data, self.ann_file, category_id)
-        if meta is None:
-            meta = KeypointMeta.from_coco_category(category.data, str(self.ann_file), flip_pairs, sigmas_file,
-                                                   category.record)
-        elif tuple(category.list("keypoints")) != meta.names:
-            raise SimplePoseError(f"{self.ann_file}: keypoints {category.list('keypoints')} differ from the "
-                                  f"expected {list(meta.names)} (the training data's or the checkpoint's)")
-        self.meta = meta
-        if not self.image_dir.is_dir():
-            raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
-        self.category_id = category.int("id")
-        images = self._images(data["images"])
-        self.records, self.dropped = self._parse(data["annotations"], images)
-        self.image_ids = sorted({r.image_id for r in self.records})
-        # Every image of the file, people or not: detector boxes may fall on any of them.
-        self.image_files = {i: str(self.image_dir / img["file_name"]) for i, img in images.items() if img}
-        log.info("%s: kept %d people from %d annotations%s", self.ann_file, len(self.records),
-                 len(self.records) + sum(self.dropped.values()),
-                 "; dropped " + ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) if self.dropped else "")
 
-    def _images(self, entries: list[Any]) -> dict[int, dict[str, Any] | None]:
+    def images(self, entries: list[Any]) -> dict[int, dict[str, Any] | None]:
         """image id -> {id, file_name, width, height} (sizes None when the file has none); None for a bad entry."""
         images: dict[int, dict[str, Any] | None] = {}
         for i, entry in enumerate(entries):
@@ -169,8 +123,9 @@ class COCOKeyPoints:
                     images[image_id] = None   # its annotations are dropped, not counted again
         return images
 
-    def _parse(self, annotations: list[Any], images: dict[int, dict[str, Any] | None]
+    def people(self, annotations: list[Any], images: dict[int, dict[str, Any] | None]
                ) -> tuple[list[PersonRecord], Counter]:
+        """The people of ``annotations`` on ``images``, and why the others were dropped or skipped (counts)."""
         records, dropped = [], Counter()
         image_ok: dict[int, bool] = {}   # image id -> file present and, when needed, its size readable
         for index, ann in enumerate(annotations):
@@ -197,7 +152,7 @@ class COCOKeyPoints:
 
     def _checked_person(self, ann: JsonRecord, aid: int, images: dict[int, dict[str, Any] | None],
                         image_ok: dict[int, bool]) -> PersonRecord | str:
-        k = self.meta.num_joints
+        k = self.num_joints
         where = f"{ann.source}: {ann.record}"
         if ann.int("category_id") != self.category_id:
             return "other category"
@@ -277,6 +232,62 @@ class COCOKeyPoints:
         except SimplePoseError as exc:
             raise _BadRecord(str(exc), "undecodable image") from None
         img["height"], img["width"] = image.shape[:2]
+
+
+class COCOKeyPoints:
+    """People with keypoints from one COCO-format annotation file.
+
+    Args:
+        ann_file: COCO-format JSON with a keypoint category.
+        image_dir: directory holding the images named by ``file_name``.
+        meta: keypoint metadata to check the file against; derived from the file when None.
+        flip_pairs, sigmas_file: user overrides used when ``meta`` is derived here.
+        category_id: which keypoint category to read when the file has several.
+        on_bad_record: what to do with a bad record (missing image file, keypoint count other than
+            the category's, NaN keypoints, labelled keypoints more than 5% of the image size outside
+            it, negative box size, a field missing or of the wrong type, a bad image entry): ``"error"``
+            raises SimplePoseError naming the file, the record (``annotation 5 (annotations[12])``,
+            ``image 3 (images[2])``) and the field; ``"skip"`` drops it and counts it in ``self.skipped``.
+            Fields are read with their COCO types (ids and sizes integers, sizes positive, numbers finite).
+
+    ``image_files`` maps the id of every (good) image entry to its path; ``category_id`` is the keypoint
+    category read.
+    ``dataset[i]`` is ``(image, record)``: image (H, W, 3) uint8 RGB, record a PersonRecord.
+    Dropped annotations (crowd, no labelled keypoint, empty box after clipping,
+    another category, skipped bad records) are counted in ``self.dropped`` and logged.
+    Image files are checked for existence here; decoding problems surface when an
+    image is read (``read_image``), naming the file, image and annotation.
+    """
+
+    def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
+                 meta: KeypointMeta | None = None, flip_pairs: str | None = None,
+                 sigmas_file: str | None = None, category_id: int | None = None, on_bad_record: str = "error"):
+        if on_bad_record not in ON_BAD_RECORD:
+            raise SimplePoseError(f"--on-bad-record {on_bad_record!r}: use one of {', '.join(ON_BAD_RECORD)}")
+        self.ann_file = Path(ann_file)
+        self.image_dir = Path(image_dir)
+        data = _load_json(self.ann_file)
+        category = _keypoint_category(data, self.ann_file, category_id)
+        if meta is None:
+            meta = KeypointMeta.from_coco_category(category.data, str(self.ann_file), flip_pairs, sigmas_file,
+                                                   category.record)
+        elif tuple(category.list("keypoints")) != meta.names:
+            raise SimplePoseError(f"{self.ann_file}: keypoints {category.list('keypoints')} differ from the "
+                                  f"expected {list(meta.names)} (the training data's or the checkpoint's)")
+        self.meta = meta
+        if not self.image_dir.is_dir():
+            raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
+        self.category_id = category.int("id")
+        reader = _AnnotationReader(self.ann_file, self.image_dir, meta.num_joints, self.category_id, on_bad_record)
+        images = reader.images(data["images"])
+        self.records, self.dropped = reader.people(data["annotations"], images)
+        self.skipped = reader.skipped
+        self.image_ids = sorted({r.image_id for r in self.records})
+        # Every image of the file, people or not: detector boxes may fall on any of them.
+        self.image_files = {i: str(self.image_dir / img["file_name"]) for i, img in images.items() if img}
+        log.info("%s: kept %d people from %d annotations%s", self.ann_file, len(self.records),
+                 len(self.records) + sum(self.dropped.values()),
+                 "; dropped " + ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) if self.dropped else "")
 
     def __len__(self) -> int:
         return len(self.records)
