@@ -48,6 +48,22 @@ class _Formatter(logging.Formatter):
         return super().format(record)
 
 
+class _Stderr(logging.StreamHandler):
+    """To the ``sys.stderr`` of the moment, not of the handler's creation (as logging's last resort does):
+    a command run in-process after another, under a test's capture say, still reaches its own stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 class _LogFile(logging.FileHandler):
     """A log file whose failure (say, a disk the run filled) is one warning on stderr, not a traceback per
     message; later messages are still tried, so the closing error line lands once space is freed."""
@@ -68,7 +84,7 @@ class _LogFile(logging.FileHandler):
 
 def setup_logging(log_file: str | os.PathLike | None = None) -> None:
     """INFO to stderr and, when given, to ``log_file`` (appending, so a resumed run keeps its history)."""
-    stream = logging.StreamHandler()
+    stream = _Stderr()
     stream.setFormatter(_Formatter(bare=True))
     handlers: list[logging.Handler] = [stream]
     if log_file is not None:

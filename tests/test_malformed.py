@@ -25,6 +25,7 @@ import eval_simple_pose
 import train_simple_pose
 from simplepose import export, plot, predict
 from simplepose.cli import INTERNAL_ERROR, run_main, setup_logging
+from simplepose.data import pack
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
 from tests.conftest import close_log_handlers
@@ -32,7 +33,7 @@ from tests.conftest import close_log_handlers
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
         "--log-interval", "0", "--num-epochs", "1", "--seed", "3"]
 COMMANDS = {"train": train_simple_pose.main, "eval": eval_simple_pose.main, "export": export.main,
-            "predict": predict.main, "plot": plot.main}
+            "predict": predict.main, "plot": plot.main, "pack": pack.main}
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) ")
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
@@ -165,6 +166,16 @@ def output_case(command, flag, kind, *parts):
                 "train": lambda: train_on(kit, tmp, kit["synthetic"]["train_ann"], flag, str(path))[1]}[command]()
         return command, argv, [str(path), flag, *parts], None
     return Case(make, before_work=True)
+
+
+def pack_into(kit, out):
+    syn = kit["synthetic"]
+    return ["--ann", syn["val_ann"], "--images", syn["val_images"], "--out", str(out)]
+
+
+def pack_under_a_file(kit, tmp):
+    (tmp / "a_file").write_text("x")
+    return "pack", pack_into(kit, tmp / "a_file" / "crops"), [str(tmp / "a_file"), "--out", "not a directory"], None
 
 
 def boxes_case(command, content, *parts, owner="inference"):
@@ -316,6 +327,7 @@ CASES = {
     "plot --out a file": output_case("plot", "--out", "file", "not a directory"),
     "train --save-dir a file": output_case("train", "--save-dir", "file", "not a directory"),
     "train --logging-file a directory": output_case("train", "--logging-file", "dir", "is a directory"),
+    "pack --out under a file": Case(pack_under_a_file, before_work=True),
     # Box files (simplepose.evaluate / simplepose.predict: helper "inference").
     "predict box of three numbers": boxes_case("predict", [[10, 20, 30]], "box 0", owner=None),
     "predict box score a string": boxes_case("predict", [{"bbox": [10, 20, 30, 40], "score": "high"}], "score"),
@@ -454,10 +466,14 @@ def test_read_only_directory_is_refused_before_the_work(kit, tmp_path, capsys, m
     assert " INFO " not in err   # refused before loading anything
 
 
-def test_full_disk_while_exporting_leaves_no_partial_files(kit, tmp_path, capsys, mount):
-    out = mount("small", "4m")
-    status, _, err = run("export", ["--params", str(kit["manifest"]), "--no-onnx", "--out", str(out)], capsys)
-    assert_one_line(status, err, [str(out), "export", "(is the disk full?)"])
+@pytest.mark.parametrize("command,problem", [("export", "the write was cut short (is the disk full?)"),
+                                             ("pack", "no space left on the device")])
+def test_full_disk_while_writing_leaves_no_partial_files(kit, capsys, mount, command, problem):
+    out = mount("small", "200k")
+    argv = ["--params", str(kit["manifest"]), "--no-onnx", "--out", str(out)] if command == "export" else \
+        pack_into(kit, out / "crops")
+    status, _, err = run(command, argv, capsys)
+    assert_one_line(status, err, [str(out), problem])
     assert os.listdir(out) == []
 
 
