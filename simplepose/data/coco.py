@@ -112,8 +112,9 @@ class _AnnotationReader:
         for i, entry in enumerate(entries):
             image_id = None
             try:
-                image_id = JsonRecord(entry, self.ann_file, f"images[{i}]").int("id")
-                rec = JsonRecord(entry, self.ann_file, f"image {image_id} (images[{i}])")
+                rec = JsonRecord(entry, self.ann_file, f"images[{i}]")
+                image_id = rec.int("id")
+                rec.record = f"image {image_id} (images[{i}])"
                 images[image_id] = {"id": image_id, "file_name": rec.string("file_name"),
                                     "width": rec.int("width", None, minimum=1),
                                     "height": rec.int("height", None, minimum=1)}
@@ -144,9 +145,10 @@ class _AnnotationReader:
                 image_ok: dict[int, bool]) -> PersonRecord | str:
         """The person of ``annotations[index]``, or why GluonCV's filter drops it; raise _BadRecord for bad data."""
         try:
-            aid = JsonRecord(ann, self.ann_file, f"annotations[{index}]").int("id")
-            return self._checked_person(JsonRecord(ann, self.ann_file, f"annotation {aid} (annotations[{index}])"),
-                                        aid, images, image_ok)
+            rec = JsonRecord(ann, self.ann_file, f"annotations[{index}]")
+            aid = rec.int("id")
+            rec.record = f"annotation {aid} (annotations[{index}])"
+            return self._checked_person(rec, aid, images, image_ok)
         except SimplePoseError as exc:   # a field missing or of the wrong type
             raise _BadRecord(str(exc), "malformed annotation") from None
 
@@ -170,8 +172,8 @@ class _AnnotationReader:
         if len(kps) != 3 * k:
             raise _BadRecord(f"{where}: {len(kps)} keypoint values, expected 3 x {k} for {k} keypoints",
                              "wrong keypoint count")
-        bad = next((i for i, v in enumerate(kps) if isinstance(v, bool) or not isinstance(v, (int, float))), None)
-        if bad is not None:
+        if not set(map(type, kps)) <= {int, float}:   # (NumPy would take "12" for 12; bool is a type of its own)
+            bad = next(i for i, v in enumerate(kps) if type(v) not in (int, float))
             raise _BadRecord(str(ann.error("keypoints", f"value {bad} is {kps[bad]!r}, expected a number")),
                              "non-numeric keypoints")
         joints = np.asarray(kps, dtype=np.float32).reshape(k, 3)
