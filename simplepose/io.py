@@ -57,8 +57,8 @@ def output_error(path: str | os.PathLike, exc: OSError, what: str = "output") ->
 
 @contextlib.contextmanager
 def writing(path: str | os.PathLike, what: str = "output") -> Iterator[None]:
-    """Turn an ``OSError`` inside the block (a full disk, a read-only directory...) into an
-    :class:`~simplepose.errors.OutputError` naming ``path`` and the fix."""
+    """Turn an ``OSError`` inside the block (a full disk, a read-only directory...), or MXNet's error for
+    a short write, into an :class:`~simplepose.errors.OutputError` naming ``path`` and the fix."""
     try:
         yield
     except OutputError:
