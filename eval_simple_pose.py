@@ -64,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                           ("analysis_worst", args.analysis_worst >= 0, "must be 0 or more")):
         if not ok:
             raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: {why}")
+    from simplepose.cli import check_output_dir, check_output_file
+    for flag, path in (("--results-json", args.results_json), ("--metrics-json", args.metrics_json)):
+        if path:
+            check_output_file(path, flag)
+    if args.analysis:
+        check_output_dir(args.analysis, "--analysis")
 
     from mxnet import gluon
     from tqdm import tqdm
@@ -122,9 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"flip test {'on' if args.flip_test else 'off'}, decode {codec.method}")
     print("\n".join(report.lines()))
     if args.results_json:
-        atomic_write_text(args.results_json, json.dumps(results))
+        atomic_write_text(args.results_json, json.dumps(results), "--results-json file")
     if args.metrics_json:
-        atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1))
+        atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1),
+                          "--metrics-json file")
     if args.analysis:
         from simplepose.plot import write_error_analysis
         for path in write_error_analysis(args.analysis, report, meta, dataset.image_files, args.analysis_worst,

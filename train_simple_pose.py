@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Sequence
 
-from simplepose.cli import run_main, setup_logging
+from simplepose.cli import check_output_dir, check_output_file, run_main, setup_logging
 from simplepose.training.config import build_config
 
 log = logging.getLogger("train_simple_pose")
@@ -18,8 +18,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.training.fit import train
     # Join the parameter-server job now: only worker rank 0 writes the log file (and checkpoints).
     workers = Workers.connect(cfg.kvstore)
+    if workers.writer:   # before any work, so that from here every error also lands in the log file
+        check_output_dir(cfg.save_dir, "--save-dir")
+        check_output_file(cfg.log_file, "--logging-file")
     setup_logging(cfg.log_file if workers.writer else None)
-    log.info("config: %s", cfg.to_dict())
+    log.debug("config: %s", cfg.to_dict())   # the checkpoints keep it; not a page per start
     row = train(cfg, resume, workers)
     log.info("finished: %s", row)
     if workers.writer:   # the worker that writes metrics.jsonl draws them

@@ -28,7 +28,8 @@ from ..device_input import InputNormalizer
 from ..errors import SimplePoseError
 from ..loader import pose_loader
 from ..meta import KeypointMeta
-from ..model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights
+from ..model import (SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights,
+                     load_trainer_states)
 from ..options import prepare_synthetic
 from .config import TrainConfig
 from .distributed import Workers
@@ -176,7 +177,7 @@ def restore_trainer(trainer: gluon.Trainer, cfg: TrainConfig, resume: ResumePoin
     # The unpickled optimizer carries the old run's schedule; keep this config's (the same function
     # of the update count when the config is unchanged, longer when --num-epochs grew).
     schedule = trainer.optimizer.lr_scheduler
-    trainer.load_states(resume.states)
+    load_trainer_states(trainer, resume.states)
     trainer.optimizer.lr_scheduler = schedule
     # Count updates in this run's batches (--batch-size or device count may have changed); skipped
     # batches (--nan-policy skip) were no updates.
