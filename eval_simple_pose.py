@@ -65,6 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                           ("analysis_worst", args.analysis_worst >= 0, "must be 0 or more")):
         if not ok:
             raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: {why}")
+    from simplepose.cli import check_output_dir, check_output_file
+    for flag, path in (("--results-json", args.results_json), ("--metrics-json", args.metrics_json)):
+        if path:
+            check_output_file(path, flag)
+    if args.analysis:
+        check_output_dir(args.analysis, "--analysis")
 
     from mxnet import gluon
     from tqdm import tqdm
@@ -76,9 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      predict_keypoints)
     from simplepose.inference import load_for_inference
     from simplepose.meta import KeypointMeta, load_sigmas
-    from simplepose.train import contexts, prepare_synthetic
+    from simplepose.devices import contexts
+    from simplepose.options import prepare_synthetic
 
-    ctx = contexts({"gpus": args.gpus, "num_gpus": args.num_gpus})
+    ctx = contexts(args.gpus, args.num_gpus)
     forward, desc, what = load_for_inference(args.params, ctx, args.backend)
     if args.model and args.model != desc["model"]:
         raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
@@ -104,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolve_data(data, train=False)
     if not data.get("val_ann"):
         raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
-    prepare_synthetic(data)
+    prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
     dataset = COCOKeyPoints(data["val_ann"], data["val_images"], meta=meta, category_id=data.get("category_id"))
     boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
     crops = BoxCrops(boxes, ValTransform(input_size, desc["mean"], desc["std"]))
@@ -122,9 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"flip test {'on' if args.flip_test else 'off'}, decode {codec.method}")
     print("\n".join(report.lines()))
     if args.results_json:
-        atomic_write_text(args.results_json, json.dumps(results))
+        atomic_write_text(args.results_json, json.dumps(results), "--results-json file")
     if args.metrics_json:
-        atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1))
+        atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1),
+                          "--metrics-json file")
     if args.analysis:
         from simplepose.plot import write_error_analysis
         for path in write_error_analysis(args.analysis, report, meta, dataset.image_files, args.analysis_worst,

@@ -59,7 +59,7 @@ from simplepose.data.coco import COCOKeyPoints  # noqa: E402
 from simplepose.data.decode import decode_bgr  # noqa: E402
 from simplepose.data.pack import PackedCrops, pack  # noqa: E402
 from simplepose.data.samples import PoseSamples  # noqa: E402
-from simplepose.data.synthetic import ensure_dataset  # noqa: E402
+from simplepose.synthetic import ensure_dataset  # noqa: E402
 from simplepose.data.transforms import TrainTransform, normalize  # noqa: E402
 
 SCALE_FACTOR, ROTATION_FACTOR = 0.30, 40.0

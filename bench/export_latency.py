@@ -24,11 +24,10 @@ from mxnet import gluon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simplepose.checkpoint import save_checkpoint  # noqa: E402
-from simplepose.data.synthetic import COCO_KEYPOINT_NAMES, COCO_SKELETON  # noqa: E402
 from simplepose.deploy import deploy_forward, load_deploy  # noqa: E402
 from simplepose.export import export_checkpoint  # noqa: E402
 from simplepose.inference import mxnet_forward  # noqa: E402
-from simplepose.meta import KeypointMeta  # noqa: E402
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta  # noqa: E402
 from simplepose.model import get_pose_model  # noqa: E402
 
 

@@ -3,7 +3,8 @@
 1. One training step (forward, weighted L2 loss, backward, Adam update), hybridized, on a pre-loaded
    batch: ``simplepose.model.get_pose_model(NAME)`` vs ``gluoncv.model_zoo.get_model(NAME,
    pretrained_base=False)`` at the same batch and input size, both run by the real training loop
-   (``simplepose.train.Run.train_epoch``). Ratio ours/GluonCV (goal >= 0.95).
+   (``simplepose.training.loop.EpochLoop.train_epoch``, given each side's network and trainer).
+   Ratio ours/GluonCV (goal >= 0.95).
 2. The training loop's samples/s with the real loader (``PoseSamples`` in ``--num-workers`` worker
    processes, on 640x480 COCO-like JPEGs) vs the same loop fed one pre-loaded batch over and over:
    the loader's share of training time, 1 - real/pre-loaded (goal < 10% with 2 workers at 128x96),
@@ -18,6 +19,7 @@ load hits both alike; ratios are medians over neighbouring pairs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import statistics
@@ -33,40 +35,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gluoncv.model_zoo import get_model as gluoncv_get_model  # noqa: E402
 
-from simplepose.data.synthetic import ensure_dataset  # noqa: E402
-from simplepose.options import check_train_config, resolve_data, train_parser  # noqa: E402
-from simplepose.train import Run, lr_schedule  # noqa: E402
+from simplepose.synthetic import ensure_dataset  # noqa: E402
+from simplepose.training.build import Built, build_parts, lr_schedule  # noqa: E402
+from simplepose.training.config import TrainConfig, build_config  # noqa: E402
+from simplepose.training.guards import NanPolicy  # noqa: E402
+from simplepose.training.loop import EpochLoop, Parts  # noqa: E402
+from simplepose.training.state import RunState  # noqa: E402
 
 
-def make_run(args: argparse.Namespace, paths: dict[str, str], save_dir: str) -> Run:
-    """A real training run (no validation set) with this benchmark's settings."""
+def make_run(args: argparse.Namespace, paths: dict[str, str], save_dir: str) -> tuple[TrainConfig, Built]:
+    """The config and parts of a real training run (no validation set) with this benchmark's settings."""
     argv = ["--train-ann", paths["train_ann"], "--train-images", paths["train_images"], "--model", args.model,
             "--input-size", args.input_size, "--batch-size", str(args.batch_size),
             "--num-data-workers", str(args.num_workers), "--log-interval", "0", "--save-dir", save_dir]
-    cfg = check_train_config(resolve_data(vars(train_parser().parse_args(argv)), train=True))
-    return Run(cfg)
+    cfg, _ = build_config(argv)
+    return cfg, build_parts(cfg)
 
 
-def gluoncv_net_and_trainer(run: Run) -> tuple[gluon.HybridBlock, gluon.Trainer]:
-    """GluonCV's model of the same name, set up as Run sets up ours (init, hybridize, Adam + schedule)."""
-    cfg = run.cfg
-    net = gluoncv_get_model(cfg["model"], num_joints=run.meta.num_joints, pretrained_base=False)
-    net.initialize(mx.init.MSRAPrelu(), ctx=run.ctx)
+def gluoncv_net_and_trainer(cfg: TrainConfig, built: Built) -> tuple[gluon.HybridBlock, gluon.Trainer]:
+    """GluonCV's model of the same name, set up as the build sets up ours (init, hybridize, Adam + schedule)."""
+    net = gluoncv_get_model(cfg.model, num_joints=built.data.meta.num_joints, pretrained_base=False)
+    net.initialize(mx.init.MSRAPrelu(), ctx=built.parts.ctx)
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(), "adam",
-                            {"learning_rate": cfg["lr"], "wd": cfg["wd"],
-                             "lr_scheduler": lr_schedule(cfg, run.iters_per_epoch)})
+                            {"learning_rate": cfg.lr, "wd": cfg.wd,
+                             "lr_scheduler": lr_schedule(cfg, built.parts.iters_per_epoch)})
     return net, trainer
 
 
-def timed_epoch(run: Run, loader, epoch: int) -> float:
-    """samples/s of one pass of ``run.train_epoch`` over ``loader``."""
-    real = run.train_loader
-    run.train_loader = loader
-    try:
-        return run.train_epoch(epoch)["samples_per_sec"]
-    finally:
-        run.train_loader = real
+def timed_epoch(cfg: TrainConfig, parts: Parts, epoch: int) -> float:
+    """samples/s of one pass of the training loop over ``parts`` (its network, trainer and loader)."""
+    loop = EpochLoop(parts, RunState(), NanPolicy(cfg.nan_policy, parts.workers, Path(cfg.save_dir)),
+                     cfg.log_interval, cfg.num_epochs)
+    return loop.train_epoch(epoch)["samples_per_sec"]
 
 
 def worker_cpu_seconds(loader) -> float:
@@ -93,27 +94,26 @@ def main() -> None:
     paths = ensure_dataset(args.data_dir, num_train_images=args.images, num_val_images=1, seed=0,
                            image_size=(640, 480))
     with tempfile.TemporaryDirectory() as save_dir:
-        run = make_run(args, paths, save_dir)
-        batch = next(iter(run.train_loader))
-        print(f"{args.model}, input {args.input_size}, batch {run.batch_size}, CPU "
-              f"({mx.context.num_gpus()} GPUs seen); {len(run.train_loader)} batches per epoch of "
-              f"{len(run.train_loader._dataset)} people")
+        cfg, built = make_run(args, paths, save_dir)
+        parts = built.parts
+        batch = next(iter(parts.loader))
+        print(f"{args.model}, input {args.input_size}, batch {parts.batch_size}, CPU "
+              f"({mx.context.num_gpus()} GPUs seen); {len(parts.loader)} batches per epoch of "
+              f"{len(parts.samples)} people")
 
         # 1. one training step: ours vs GluonCV, on the same pre-loaded batch
-        ours = (run.net, run.trainer)
-        theirs = gluoncv_net_and_trainer(run)
+        ours = (parts.net, parts.trainer)
+        theirs = gluoncv_net_and_trainer(cfg, built)
         rates: dict[str, list[float]] = {"ours": [], "gluoncv": []}
         cpu_rates: dict[str, list[float]] = {"ours": [], "gluoncv": []}
         sides = [("ours", ours), ("gluoncv", theirs)]
         for turn in range(args.steps + 1):
             for name, (net, trainer) in sides[::1 if turn % 2 else -1]:  # who goes first alternates
-                run.net, run.trainer = net, trainer
                 cpu = time.process_time()
-                rate = timed_epoch(run, [batch], 1)
+                rate = timed_epoch(cfg, dataclasses.replace(parts, net=net, trainer=trainer, loader=[batch]), 1)
                 if turn:  # the first turn builds the graphs
                     rates[name].append(rate)
-                    cpu_rates[name].append(run.batch_size / (time.process_time() - cpu))
-        run.net, run.trainer = ours
+                    cpu_rates[name].append(parts.batch_size / (time.process_time() - cpu))
         step_ours, step_theirs = (statistics.median(rates[k]) for k in ("ours", "gluoncv"))
         # Each ratio pairs two neighbouring steps, so a burst of load elsewhere mostly cancels out.
         step_ratio = statistics.median(a / b for a, b in zip(rates["ours"], rates["gluoncv"]))
@@ -127,15 +127,15 @@ def main() -> None:
               f"which other programs' load disturbs less)")
 
         # 2. the training loop with the real loader vs a pre-loaded batch, same number of steps
-        preloaded = [batch] * len(run.train_loader)
+        preloaded = dataclasses.replace(parts, loader=[batch] * len(parts.loader))
         loop: dict[str, list[float]] = {"real": [], "preloaded": []}
         main_cpu = workers_cpu = 0.0
         for epoch in range(1, args.rounds + 1):
-            cpu, workers = time.process_time(), worker_cpu_seconds(run.train_loader) if args.num_workers else 0.0
-            loop["real"].append(timed_epoch(run, run.train_loader, epoch))
+            cpu, workers = time.process_time(), worker_cpu_seconds(parts.loader) if args.num_workers else 0.0
+            loop["real"].append(timed_epoch(cfg, parts, epoch))
             main_cpu += time.process_time() - cpu
-            workers_cpu += (worker_cpu_seconds(run.train_loader) if args.num_workers else 0.0) - workers
-            loop["preloaded"].append(timed_epoch(run, preloaded, epoch))
+            workers_cpu += (worker_cpu_seconds(parts.loader) if args.num_workers else 0.0) - workers
+            loop["preloaded"].append(timed_epoch(cfg, preloaded, epoch))
         real, pre = (statistics.median(loop[k]) for k in ("real", "preloaded"))
         share = statistics.median(1 - a / b for a, b in zip(loop["real"], loop["preloaded"]))
         print(f"training loop, real loader ({args.num_workers} workers)     {real:7.2f} samples/s  "

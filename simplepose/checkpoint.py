@@ -25,13 +25,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import MissingFileError, SimplePoseError
+from .errors import MissingFileError
 from .io import JsonRecord, atomic_write, atomic_write_text, read_json
 
 FORMAT = "simplepose-checkpoint-1"
@@ -54,11 +53,11 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
         stem = f"{stem}-1"
     params, states = (prefix.with_name(stem + ext) for ext in (".params", ".states"))
     try:
-        atomic_write(params, net.save_parameters)
-        atomic_write(states, trainer.save_states)
+        atomic_write(params, net.save_parameters, "checkpoint")
+        atomic_write(states, trainer.save_states, "checkpoint")
         doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,
                "config": config, "meta": meta, **(extra or {})}
-        atomic_write_text(manifest, json.dumps(doc, indent=1))
+        atomic_write_text(manifest, json.dumps(doc, indent=1), "checkpoint")
     except BaseException:
         # The old checkpoint is untouched; new files that no manifest names would only take room.
         for new in {params.name, states.name} - set(data_files(manifest)):
@@ -168,18 +167,6 @@ def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
     """The manifest of the latest checkpoint (by position) in ``save_dir``, or None."""
     found = checkpoints_in(save_dir)
     return found[-1][1] if found else None
-
-
-def load_trainer_states(trainer, path: str | os.PathLike) -> None:
-    """``trainer.load_states(path)``; a damaged ``.states`` file raises one line naming it."""
-    from mxnet.base import MXNetError
-    try:
-        trainer.load_states(str(path))
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError,
-            KeyError, MXNetError) as exc:
-        raise SimplePoseError(f"{path}: damaged trainer state file ({type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0][:120] if str(exc).strip() else 'no detail'}); "
-                              "resume from another checkpoint of the run") from None
 
 
 def checkpoint_bytes(net) -> int:

@@ -1,34 +1,160 @@
-"""Shared plumbing of the command lines: logging set-up and one-line errors."""
+"""Shared plumbing of the command lines: logging set-up, output-path checks and one-line errors.
+
+Every command runs its ``main`` through :func:`run_main`, which ends it in one of three ways:
+
+- bad input (a :class:`~simplepose.errors.SimplePoseError`, failed writes to user paths included):
+  one line ``error: ...`` on stderr and in the log file when one is open, exit status 2;
+- Ctrl-C: ``error: interrupted``, exit status 130 (143 when training stopped for a SIGTERM);
+- any other exception is a bug: its traceback, then the line :data:`INTERNAL_ERROR`, exit status 1
+  (what Python itself returns for an uncaught exception).
+
+Output paths are checked before the work starts (:func:`check_output_file`, :func:`check_output_dir`),
+so a command never fails on its output after hours of work.
+"""
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Callable
 
-from .errors import SimplePoseError
+from .errors import OutputError, SimplePoseError
+from .io import TMP_SUFFIX, file_in_the_way, output_error, writing
+
+EXIT_BAD_INPUT = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
+INTERNAL_ERROR = "internal error (a bug in simplepose; please report it with the traceback above)"
+
+log = logging.getLogger(__name__)
+_installed: list[logging.Handler] = []   # the handlers of the last setup_logging
 
 
-def setup_logging(log_file: str | Path | None = None) -> None:
+class _Formatter(logging.Formatter):
+    """``time LEVEL message``; when ``bare``, a command's closing line (``extra={"bare": True}``) alone,
+    so the terminal shows ``error: ...`` as the last line while the log file keeps the time."""
+
+    def __init__(self, bare: bool):
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self.bare = bare
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.bare and getattr(record, "bare", False):
+            return record.getMessage()
+        return super().format(record)
+
+
+class _Stderr(logging.StreamHandler):
+    """To the ``sys.stderr`` of the moment, not of the handler's creation (as logging's last resort does):
+    a command run in-process after another, under a test's capture say, still reaches its own stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _LogFile(logging.FileHandler):
+    """A log file whose failure (say, a disk the run filled) is one warning on stderr, not a traceback per
+    message; later messages are still tried, so the closing error line lands once space is freed."""
+
+    warned = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.warned:
+            self.warned = True
+            print(f"warning: cannot write the log file {self.baseFilename} ({sys.exc_info()[1]})", file=sys.stderr)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            pass   # the tail that could not be flushed is lost, as the warning said
+
+
+def setup_logging(log_file: str | os.PathLike | None = None) -> None:
     """INFO to stderr and, when given, to ``log_file`` (appending, so a resumed run keeps its history)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    stream = _Stderr()
+    stream.setFormatter(_Formatter(bare=True))
+    handlers: list[logging.Handler] = [stream]
     if log_file is not None:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
+        with writing(log_file, "log file"):
+            Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(_LogFile(log_file))
+        handlers[-1].setFormatter(_Formatter(bare=False))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    _installed[:] = handlers
+
+
+def _closing_line(text: str) -> None:
+    """Log ``text`` as the command's last word: to stderr, and to the log file when one is open."""
+    if not _installed or any(h not in logging.getLogger().handlers for h in _installed):
+        setup_logging()   # the command failed before setting up logging (or someone replaced it)
+    log.error(text, extra={"bare": True})
 
 
 def run_main(main: Callable[[], int]) -> int:
-    """Run a command's main; bad input becomes one line on stderr and exit status 2, Ctrl-C status 130
-    (SIGTERM during training 143)."""
+    """Run a command's ``main`` and turn how it ended into an exit status (see the module docstring)."""
     try:
         return main()
     except SimplePoseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        _closing_line("error: " + " ".join(str(exc).splitlines()))
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         # The training loop has written a checkpoint of the state it stopped in (see its log); it marks
-        # a stop asked by SIGTERM with exit status 143 (128 + 15), Ctrl-C's is 130 (128 + 2).
-        print("error: interrupted", file=sys.stderr)
-        return getattr(exc, "exit_status", 130)
+        # a stop asked by SIGTERM with exit status 143 (128 + SIGTERM), Ctrl-C's being 130.
+        _closing_line("error: interrupted")
+        return getattr(exc, "exit_status", EXIT_INTERRUPTED)
+    except Exception:
+        _closing_line(traceback.format_exc().rstrip())
+        _closing_line(INTERNAL_ERROR)
+        return EXIT_BUG
+
+
+def _check_writable(path: Path, directory: Path, what: str) -> None:
+    """``path`` can be made in ``directory``: no file among its parents, and the nearest existing directory
+    writable. A file is created and removed there, which names the exact problem (a read-only file system,
+    no room for a new file...); ``os.access`` is asked too, as it judges by the real user id."""
+    if file_in_the_way(path) is not None:
+        raise output_error(path, NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), what)
+    directory = next(p for p in (directory, *directory.parents) if p.exists())
+    with writing(path, what):
+        fd, probe = tempfile.mkstemp(prefix=".simplepose-probe.", suffix=TMP_SUFFIX, dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise output_error(path, PermissionError(errno.EACCES, os.strerror(errno.EACCES)), what)
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> None:
+    """Refuse, in one line naming ``flag`` and ``path``, a directory that could not be written into:
+    an existing non-directory, a file among its parents, no permission, a read-only file system.
+    Nothing is left behind (the probe file is removed; missing directories are not made)."""
+    path = Path(os.path.abspath(path))
+    what = f"{flag} directory"
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: cannot write the {what}: it exists and is not a directory; give a directory")
+    _check_writable(path, path, what)
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> None:
+    """Refuse, in one line naming ``flag`` and ``path``, a file that could not be written (atomically, so
+    its directory must be writable): a directory or a device of that name, or a directory as for
+    :func:`check_output_dir`."""
+    path = Path(os.path.abspath(path))
+    what = f"{flag} file"
+    if path.is_dir():
+        raise output_error(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), what)
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{path}: cannot write the {what}: it exists and is not a regular file; give a file name")
+    _check_writable(path, path.parent, what)

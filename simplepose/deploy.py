@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .codec import HeatmapCodec
+from .codec import METHODS, HeatmapCodec
 from .data.transforms import ValTransform
-from .errors import MissingFileError, SimplePoseError
-from .io import read_json
+from .errors import MissingFileError, SimplePoseError, one_line
+from .io import JsonRecord, read_json
 from .meta import KeypointMeta
 
 DEPLOY_FILE = "deploy.json"
@@ -26,14 +26,32 @@ BACKENDS = ("auto", "onnx", "mxnet")
 
 
 def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read ``deploy.json`` of an export directory; file entries become full paths (None when absent)."""
+    """Read ``deploy.json`` of an export directory; file entries become full paths (None when absent).
+
+    Every field the export is run with is checked here: one missing or of the wrong type raises one line
+    naming deploy.json and the field.
+    """
     path = Path(model_dir) / DEPLOY_FILE
-    doc = read_json(path, "export description (written by python -m simplepose.export)")
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise SimplePoseError(f"{path}: not a simplepose export description")
-    for key in ("symbol", "params", "onnx"):
-        if doc.get(key):
-            full = path.parent / doc[key]
+    rec = JsonRecord(read_json(path, "export description (written by python -m simplepose.export)"), path)
+    if rec.raw("format", None) != FORMAT:
+        raise SimplePoseError(f"{path}: not a simplepose export description (no 'format': '{FORMAT}'); "
+                              "export the checkpoint again with python -m simplepose.export")
+    rec.string("model")
+    rec.string("input_name")
+    rec.ints("input_size", length=2, minimum=1)
+    rec.numbers("mean", length=3)
+    rec.int("stride", minimum=1)
+    for key, values in (("std", rec.numbers("std", length=3)), ("sigma", [rec.number("sigma")])):
+        if min(values) <= 0:
+            raise rec.error(key, f"is {rec.data[key]}, expected positive values; export the checkpoint again")
+    if rec.string("codec") not in METHODS:
+        raise rec.error("codec", f"is {rec.data['codec']!r}, expected one of {', '.join(METHODS)}")
+    KeypointMeta.from_dict(rec.raw("meta"), str(path))
+    files = {"symbol": rec.string("symbol"), "params": rec.string("params"), "onnx": rec.string("onnx", None)}
+    doc = rec.data
+    for key, name in files.items():
+        if name is not None:
+            full = path.parent / name
             if not full.is_file():
                 raise MissingFileError(f"{full}: file of export {path} is missing")
             doc[key] = str(full)
@@ -53,6 +71,15 @@ def deploy_meta(doc: dict[str, Any]) -> KeypointMeta:
     return KeypointMeta.from_dict(doc["meta"])
 
 
+def _load_export_file(load: Callable[[], Any], files: str) -> Any:
+    """``load()``; a damaged file (any error of the runtime's parser, whose types vary) is one line naming it."""
+    try:
+        return load()
+    except Exception as exc:  # noqa: BLE001  (see the docstring)
+        raise SimplePoseError(f"{files}: cannot load the exported model ({one_line(exc)}); "
+                              "export the checkpoint again") from None
+
+
 def onnx_forward(onnx_file: str, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
     """(B, 3, h, w) float32 -> heatmaps with ONNX Runtime on the CPU (``threads`` 0: its default)."""
     try:
@@ -64,7 +91,8 @@ def onnx_forward(onnx_file: str, threads: int = 0) -> Callable[[np.ndarray], np.
     opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(onnx_file, opts, providers=["CPUExecutionProvider"])
+    session = _load_export_file(lambda: ort.InferenceSession(onnx_file, opts, providers=["CPUExecutionProvider"]),
+                                onnx_file)
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
 
@@ -77,7 +105,9 @@ def symbol_forward(doc: dict[str, Any], ctx: Any = None) -> Callable[[np.ndarray
     with warnings.catch_warnings():
         # imports() infers types without an input and warns "Cannot decide type" for the data input.
         warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
-        block = gluon.SymbolBlock.imports(doc["symbol"], [doc["input_name"]], doc["params"], ctx=ctx)
+        block = _load_export_file(lambda: gluon.SymbolBlock.imports(doc["symbol"], [doc["input_name"]],
+                                                                    doc["params"], ctx=ctx),
+                                  f"{doc['symbol']} + {doc['params']}")
     block.hybridize(static_alloc=True)
     return lambda x: block(mx.nd.array(x, ctx=ctx)).asnumpy()
 

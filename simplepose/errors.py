@@ -1,8 +1,9 @@
 """Errors raised on bad user input.
 
 Each message names the file, the record and what to do about it; the command
-lines turn these into one line on stderr and exit status 2.
+lines turn these into one line on stderr (and in the log file) and exit status 2.
 """
+from __future__ import annotations
 
 
 class SimplePoseError(ValueError):
@@ -11,3 +12,26 @@ class SimplePoseError(ValueError):
 
 class MissingFileError(SimplePoseError, FileNotFoundError):
     """A file or directory the run needs does not exist."""
+
+
+class OutputError(SimplePoseError, OSError):
+    """An output path the user chose cannot be written: a full disk, a read-only or foreign directory, a
+    path of the wrong kind. Also an ``OSError`` (``errno`` kept), so code that handles failed writes still does."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: reason`` of an exception, the reason being its message's first line, or the last of a C++
+    traceback (MXNet's messages start "Traceback (most recent call last):" and end with the reason)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    name = type(exc).__name__
+    if not lines:
+        return name
+    reason = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return (reason if reason.startswith(f"{name}: ") else f"{name}: {reason}")[:200]

@@ -23,8 +23,8 @@ import mxnet as mx
 import numpy as np
 
 from .checkpoint import load_manifest
-from .io import atomic_write_text
-from .cli import run_main, setup_logging
+from .io import atomic_write_text, writing
+from .cli import check_output_dir, run_main, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
 from .inference import checkpoint_description, load_checkpoint_net
@@ -72,26 +72,28 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
             log.warning("onnx is not installed: exporting the MXNet symbol only (pip install 'onnx<1.15' for ONNX)")
             with_onnx = False
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # Withdraw the old description first: a kill mid-export never leaves deploy.json over mixed files.
-    (out / DEPLOY_FILE).unlink(missing_ok=True)
     net = load_checkpoint_net(ckpt, [mx.cpu()])
     net.hybridize(static_alloc=True)
     h, w = desc["input_size"]
     net(mx.nd.zeros((1, 3, h, w)))   # builds the cached graph that export writes
     files = {"symbol": f"{name}-symbol.json", "params": f"{name}-0000.params",
              "onnx": f"{name}.onnx" if with_onnx else None}
-    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
-        net.export(str(Path(tmp) / name))
-        if with_onnx:
-            _export_onnx(Path(tmp) / files["symbol"], Path(tmp) / files["params"], desc["input_size"],
-                         Path(tmp) / files["onnx"])
-        for f in files.values():
-            if f:
-                os.replace(Path(tmp) / f, out / f)
+    # Everything is written beside the old export first: a full disk leaves the old one whole.
+    with writing(out, "export"):
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+            net.export(str(Path(tmp) / name))
+            if with_onnx:
+                _export_onnx(Path(tmp) / files["symbol"], Path(tmp) / files["params"], desc["input_size"],
+                             Path(tmp) / files["onnx"])
+            # Withdraw the old description before replacing its files: never deploy.json over mixed files.
+            (out / DEPLOY_FILE).unlink(missing_ok=True)
+            for f in files.values():
+                if f:
+                    os.replace(Path(tmp) / f, out / f)
     doc = {"format": FORMAT, "input_name": "data", **files, **desc,
            "checkpoint": os.path.relpath(desc["checkpoint"], out)}
-    atomic_write_text(out / DEPLOY_FILE, json.dumps(doc, indent=1))
+    atomic_write_text(out / DEPLOY_FILE, json.dumps(doc, indent=1), "export description")
     log.info("exported %s (epoch %d) to %s: %s", ckpt["params"], ckpt["epoch"], out,
              ", ".join(f for f in files.values() if f))
     return doc
@@ -109,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--no-onnx", dest="with_onnx", action="store_false", help="skip the ONNX export")
     args = p.parse_args(argv)
     setup_logging()
+    check_output_dir(args.out, "--out")
     doc = export_checkpoint(args.params, args.out, args.name, args.with_onnx)
     print(f"exported to {args.out}: " + ", ".join(doc[k] for k in ("symbol", "params", "onnx") if doc[k])
           + f", {DEPLOY_FILE}")

@@ -8,6 +8,8 @@ through :class:`JsonRecord`, whose errors name the file, the record and the fiel
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -15,47 +17,97 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import MissingFileError, SimplePoseError
+from .errors import MissingFileError, OutputError, SimplePoseError
 
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _REQUIRED = object()
 
+# What a failed write means and what to do about it, by errno; the message names the path.
+_WRITE_PROBLEMS = {
+    errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
+    errno.EDQUOT: "disk quota exceeded; free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; choose a writable location",
+    errno.EACCES: "permission denied; choose a writable location or change its permissions",
+    errno.EPERM: "operation not permitted; choose a writable location or change its permissions",
+    errno.EISDIR: "it is a directory; give a file name",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter path",
+}
+_SHORT_WRITE = "FileStream.Write incomplete"   # dmlc-core's message for a failed fwrite
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a directory (so ``path`` cannot be made)."""
+    for parent in Path(os.path.abspath(path)).parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def output_error(path: str | os.PathLike, exc: OSError, what: str = "output") -> OutputError:
+    """A one-line error for ``exc``, raised while writing ``what`` to ``path``: the path, the reason, the fix."""
+    in_the_way = file_in_the_way(path)
+    if in_the_way is not None:
+        problem = f"{in_the_way} is a file, not a directory; choose another path"
+    else:
+        problem = _WRITE_PROBLEMS.get(exc.errno, f"{exc.strerror or exc}; check the path")
+    return OutputError(f"{path}: cannot write the {what}: {problem}", exc.errno)
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, what: str = "output") -> Iterator[None]:
+    """Turn an ``OSError`` inside the block (a full disk, a read-only directory...), or MXNet's error for
+    a short write, into an :class:`~simplepose.errors.OutputError` naming ``path`` and the fix."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise output_error(path, exc, what) from None
+    except RuntimeError as exc:
+        # MXNet's writers (nd.save, export) report a short write as an MXNetError without an errno.
+        if _SHORT_WRITE not in str(exc):
+            raise
+        raise OutputError(f"{path}: cannot write the {what}: the write was cut short (is the disk full?); "
+                          "free some space or write elsewhere", errno.ENOSPC) from None
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], what: str = "output") -> None:
     """Call ``write(tmp_path)``, fsync, then rename the temporary file onto ``path``.
 
     The temporary file is ``.NAME.XXXX.tmp`` beside ``path`` (so the rename never crosses a file system);
-    on any failure, a full disk included, it is removed and ``path`` is left as it was.
+    on any failure, a full disk included, it is removed and ``path`` is left as it was. An ``OSError``
+    becomes an :class:`~simplepose.errors.OutputError` naming ``path``, ``what`` is written and the fix.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with writing(path, what):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+        try:
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, what: str = "output") -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             f.write(data)
-    atomic_write(path, write)
+    atomic_write(path, write, what)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike, text: str, what: str = "output") -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), what)
 
 
 def _parse(text: bytes | str, where: str, what: str) -> Any:
@@ -70,12 +122,21 @@ def _parse(text: bytes | str, where: str, what: str) -> Any:
 
 def _read_bytes(path: Path, what: str) -> bytes:
     if not path.is_file():
-        kind = "a directory" if path.is_dir() else "not found"
+        kind = "is a directory, not a file" if path.is_dir() else "not found"
         raise MissingFileError(f"{path}: {what} {kind}; check the path")
     try:
         return path.read_bytes()
     except OSError as exc:
         raise SimplePoseError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of ``path``; ``what`` names the file in errors ("sigmas file", ...)."""
+    path = Path(path)
+    try:
+        return _read_bytes(path, what).decode("utf-8")
+    except UnicodeDecodeError:
+        raise SimplePoseError(f"{path}: {what} is not a UTF-8 text file; fix or regenerate the file") from None
 
 
 def read_json(path: str | os.PathLike, what: str) -> Any:
@@ -185,6 +246,19 @@ class JsonRecord:
         if bad:
             raise self.error(key, f"holds {_type_name(bad[0])}, expected finite numbers")
         return [float(v) for v in value]
+
+    def ints(self, key: str, default: Any = _REQUIRED, length: int | None = None,
+             minimum: int | None = None) -> list[int]:
+        """A list of integers (of ``length`` values when given, each >= ``minimum`` when given)."""
+        value = self.list(key, default, length)
+        if value is default and default is not _REQUIRED:
+            return value
+        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, (int, float))
+               or (isinstance(v, float) and not v.is_integer()) or (minimum is not None and v < minimum)]
+        if bad:
+            raise self.error(key, f"holds {_type_name(bad[0])}, expected integers"
+                                  + ("" if minimum is None else f" >= {minimum}"))
+        return [int(v) for v in value]
 
     def records(self, key: str, default: Any = _REQUIRED) -> list["JsonRecord"]:
         """A list of objects, each a JsonRecord named ``key[i]``."""

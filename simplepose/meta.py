@@ -7,8 +7,9 @@ dataset has.
 """
 from __future__ import annotations
 
-import json
 import logging
+import math
+import numbers
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import MissingFileError, SimplePoseError
+from .errors import SimplePoseError
+from .io import JsonRecord, read_json, read_text
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,30 @@ COCO_SIGMAS: dict[str, float] = {
     "left_knee": 0.087, "right_knee": 0.087, "left_ankle": 0.089,
     "right_ankle": 0.089,
 }
+
+#: COCO's 17 keypoint names in annotation order (the order of the sigma table above).
+COCO_KEYPOINT_NAMES: tuple[str, ...] = tuple(COCO_SIGMAS)
+
+#: COCO's 19 skeleton links, 1-based exactly as in person_keypoints_*.json.
+COCO_SKELETON: tuple[tuple[int, int], ...] = (
+    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7),
+    (6, 8), (7, 9), (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5),
+    (4, 6), (5, 7),
+)
+
+#: COCO-WholeBody's six foot keypoints, which follow COCO's 17 in its 23 body-and-feet keypoints.
+FOOT_KEYPOINT_NAMES: tuple[str, ...] = (
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+
+#: COCO-WholeBody's published OKS sigmas of the foot keypoints, in FOOT_KEYPOINT_NAMES order. Not merged
+#: into COCO_SIGMAS: a dataset with these names gives its sigmas explicitly (``--sigmas``).
+FOOT_SIGMAS: tuple[float, ...] = (0.068, 0.066, 0.066, 0.092, 0.094, 0.094)
+
+#: Foot links, 1-based in the 23-keypoint list: ankle-heel, heel-big toe, heel-small toe, big-small toe.
+FOOT_SKELETON: tuple[tuple[int, int], ...] = (
+    (16, 20), (20, 18), (20, 19), (18, 19), (17, 23), (23, 21), (23, 22), (21, 22),
+)
 
 # Words that put a joint in the lower body for half-body augmentation; every
 # other joint is upper body.
@@ -96,25 +122,47 @@ def parse_pairs(text: str, names: Sequence[str], source: str = "--flip-pairs") -
     return pairs
 
 
+def _number_or_token(token: str) -> float | str:
+    """A token of a text sigmas file as a number, or the token itself (refused, by name, by the caller)."""
+    try:
+        return float(token)
+    except ValueError:
+        return token
+
+
 def load_sigmas(path: str | Path, num_keypoints: int) -> np.ndarray:
-    """Read OKS sigmas from a JSON list or a whitespace/comma separated text file."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: sigmas file not found")
-    text = path.read_text()
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError:
-        values = [v for v in re.split(r"[\s,]+", text) if v]
-    try:
-        sigmas = np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise SimplePoseError(f"{path}: sigmas must be numbers ({exc})") from None
-    if sigmas.size != num_keypoints:
-        raise SimplePoseError(f"{path}: {sigmas.size} sigmas given for {num_keypoints} keypoints")
-    if not np.all(np.isfinite(sigmas) & (sigmas > 0)):
-        raise SimplePoseError(f"{path}: sigmas must be positive finite numbers")
-    return sigmas
+    """Read (K,) float64 OKS sigmas from a JSON list or a whitespace/comma separated text file."""
+    text = read_text(path, "sigmas file")
+    if text.lstrip().startswith("["):
+        values = read_json(path, "sigmas file")   # a syntax error is named by line and column
+    else:
+        values = [_number_or_token(v) for v in re.split(r"[\s,]+", text) if v]
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+            raise SimplePoseError(f"{path}: sigma {i + 1} is {v!r}, expected a positive number (one per keypoint, "
+                                  "in the keypoint order)")
+    if len(values) != num_keypoints:
+        raise SimplePoseError(f"{path}: {len(values)} sigmas given for {num_keypoints} keypoints")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _is_index(value: Any) -> bool:
+    """An integer, or a float with an integral value as some writers store indices (not a boolean)."""
+    return (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or \
+        (isinstance(value, float) and value.is_integer())
+
+
+def _stored_indices(rec: JsonRecord, key: str, k: int, pairs: bool) -> tuple:
+    """Field ``key`` of stored metadata: 0-based keypoint indices (``pairs``: [i, j] pairs of them)."""
+    found = []
+    for n, item in enumerate(rec.list(key)):
+        values = item if pairs else [item]
+        if not (isinstance(values, list) and len(values) == (2 if pairs else 1)
+                and all(_is_index(v) and 0 <= v < k for v in values)):
+            expected = "a pair of keypoint indices" if pairs else "a keypoint index"
+            raise rec.error(key, f"value {n} is {item!r}, expected {expected} in 0..{k - 1}; regenerate the file")
+        found.append(tuple(int(v) for v in values) if pairs else int(item))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -175,10 +223,14 @@ class KeypointMeta:
             raise SimplePoseError(f"{source}: keypoint names are not unique: {list(names)}")
         off = 1 if skeleton_one_based else 0
         links = []
-        for link in skeleton:
+        for n, link in enumerate(skeleton):
+            if not (isinstance(link, (list, tuple)) and len(link) == 2 and all(_is_index(x) for x in link)):
+                raise SimplePoseError(f"{source}: skeleton link {n} is {link!r}, expected a pair of keypoint "
+                                      f"numbers [a, b] in {off}..{k - 1 + off}")
             a, b = (int(x) - off for x in link)
             if not (0 <= a < k and 0 <= b < k):
-                raise SimplePoseError(f"{source}: skeleton link {list(link)} refers to a keypoint outside 1..{k}")
+                raise SimplePoseError(f"{source}: skeleton link {list(link)} refers to a keypoint outside "
+                                      f"{off}..{k - 1 + off}")
             links.append((a, b))
         pairs = derive_flip_pairs(names, source) if flip_pairs is None else [tuple(map(int, p)) for p in flip_pairs]
         seen: set[int] = set()
@@ -201,17 +253,24 @@ class KeypointMeta:
 
     @classmethod
     def from_coco_category(cls, category: dict[str, Any], source: str = "<annotations>",
-                           flip_pairs: str | None = None, sigmas_file: str | None = None) -> "KeypointMeta":
+                           flip_pairs: str | None = None, sigmas_file: str | None = None,
+                           record: str = "") -> "KeypointMeta":
         """From a COCO ``categories`` entry (``keypoints`` names, 1-based ``skeleton``).
 
         ``flip_pairs`` is the user's ``"a:b,..."`` text and ``sigmas_file`` a path; both override derivation.
+        ``source`` and ``record`` (e.g. ``"categories[0]"``) name the entry in errors.
         """
-        names = category.get("keypoints")
-        if not isinstance(names, list) or not names:
-            raise SimplePoseError(f"{source}: category {category.get('id')} has no 'keypoints' name list")
+        rec = JsonRecord(category, source, record)
+        names = rec.list("keypoints")
+        bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n), None)
+        if not names or bad is not None:
+            raise rec.error("keypoints", f"value {bad} is {names[bad]!r}, expected a keypoint name" if names
+                            else "is empty, expected the keypoint names")
+        skeleton = rec.list("skeleton", ())
+        where = f"{source}: {record}" if record else source
         pairs = parse_pairs(flip_pairs, names) if flip_pairs else None
         sigmas = load_sigmas(sigmas_file, len(names)) if sigmas_file else None
-        return cls.build(names, category.get("skeleton") or (), pairs, sigmas, source, skeleton_one_based=True)
+        return cls.build(names, skeleton, pairs, sigmas, where, skeleton_one_based=True)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, stored in checkpoints and exports."""
@@ -220,7 +279,16 @@ class KeypointMeta:
                 "lower_body": list(self.lower_body), "sigmas": None if self.sigmas is None else list(self.sigmas)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "KeypointMeta":
-        return cls(tuple(d["names"]), tuple(tuple(p) for p in d["skeleton"]),
-                   tuple(tuple(p) for p in d["flip_pairs"]), tuple(d["upper_body"]),
-                   tuple(d["lower_body"]), None if d["sigmas"] is None else tuple(d["sigmas"]))
+    def from_dict(cls, d: dict[str, Any], source: str = "<metadata>", record: str = "meta") -> "KeypointMeta":
+        """The inverse of :meth:`to_dict`; a field missing or of the wrong type raises one line naming
+        ``source`` (the checkpoint manifest or deploy.json), ``record`` and the field."""
+        rec = JsonRecord(d, source, record)
+        names = rec.list("names")
+        if not names or not all(isinstance(n, str) for n in names):
+            raise rec.error("names", "expected a list of keypoint names; regenerate the file")
+        k = len(names)
+        sigmas = rec.numbers("sigmas", None, length=k)
+        pairs = {key: _stored_indices(rec, key, k, pairs=True) for key in ("skeleton", "flip_pairs")}
+        body = {key: _stored_indices(rec, key, k, pairs=False) for key in ("upper_body", "lower_body")}
+        return cls(tuple(names), pairs["skeleton"], pairs["flip_pairs"], body["upper_body"], body["lower_body"],
+                   None if sigmas is None else tuple(sigmas))

@@ -18,7 +18,7 @@ from mxnet.gluon.block import HybridBlock
 from gluoncv.model_zoo import get_model as gluoncv_get_model
 from gluoncv.nn import BatchNormCudnnOff
 
-from .errors import MissingFileError, SimplePoseError
+from .errors import MissingFileError, SimplePoseError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def load_checkpoint_params(net: SimplePoseResNet, path: str, ctx: mx.Context | l
         net.load_parameters(path, ctx=ctx, cast_dtype=True)
         return
     except (AssertionError, mx.base.MXNetError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
     try:
         loaded = mx.nd.load(path)
     except mx.base.MXNetError:
@@ -164,4 +164,17 @@ def load_checkpoint_params(net: SimplePoseResNet, path: str, ctx: mx.Context | l
     if wrong is not None:
         raise SimplePoseError(f"{path}: {wrong} has shape {loaded[wrong].shape}, this model's is {expected[wrong]} "
                               "(another model's parameters?)")
-    raise SimplePoseError(f"{path}: cannot load parameters ({first_line})")
+    raise SimplePoseError(f"{path}: cannot load parameters ({reason})")
+
+
+def load_trainer_states(trainer: mx.gluon.Trainer, path: str) -> None:
+    """Load a ``.states`` file (the pickled optimizer state) into ``trainer``.
+
+    A damaged or foreign file raises SimplePoseError naming it. Unpickling arbitrary bytes can raise
+    almost any exception type, so every Exception of this one call is taken as a bad file.
+    """
+    try:
+        trainer.load_states(path)
+    except Exception as exc:  # noqa: BLE001  (see the docstring)
+        raise SimplePoseError(f"{path}: damaged optimizer state file ({one_line(exc)}); "
+                              "resume from another checkpoint, or start over without --resume") from None

@@ -1,21 +1,37 @@
-"""Command-line options of train_simple_pose.py and eval_simple_pose.py, and their checks.
+"""Command-line options of train_simple_pose.py and eval_simple_pose.py, and the parsing they share.
 
 Every flag of GluonCV's ``scripts/pose/simple_pose/train_simple_pose.py`` is
-accepted with its meaning; every flag we accept is used. The parsed options
-become a plain JSON-able config dict, stored in each checkpoint.
+accepted with its meaning; every flag we accept is used. ``train_parser`` is the one
+definition of the training flags: ``simplepose.training.config.TrainConfig`` has one
+field per flag and takes its defaults from here.
 """
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import SimplePoseError
+from .synthetic import dataset_paths, ensure_dataset
 
 SYNTHETIC_DIR = os.path.join("data", "synthetic")
 # Flags that choose the data; giving any of them replaces all of a checkpoint's data files.
 DATA_FLAGS = ("dataset", "data_dir", "train_ann", "train_images", "val_ann", "val_images")
+# The ResNet backbone's total stride: model input sides must be multiples of it.
+BACKBONE_STRIDE = 32
+
+
+def parse_input_size(text_or_list: str | Sequence[int], flag: str = "--input-size") -> tuple[int, int]:
+    """'256,192' or [256, 192] -> (256, 192): the model input (height, width) in pixels.
+
+    Both must be positive multiples of 32, the backbone's stride.
+    """
+    values = parse_ints(text_or_list, flag) if isinstance(text_or_list, str) else list(text_or_list)
+    if len(values) != 2 or any(type(v) is not int or v <= 0 or v % BACKBONE_STRIDE for v in values):
+        raise SimplePoseError(f"{flag} {text_or_list!r}: need 'height,width', both positive multiples of "
+                              f"{BACKBONE_STRIDE} (the backbone's stride), e.g. 256,192")
+    return values[0], values[1]
 
 
 def parse_ints(text: str, flag: str) -> list[int]:
@@ -26,7 +42,8 @@ def parse_ints(text: str, flag: str) -> list[int]:
         raise SimplePoseError(f"{flag} {text!r}: expected comma-separated integers") from None
 
 
-def _floats(text: str, flag: str, n: int) -> list[float]:
+def parse_floats(text: str, flag: str, n: int) -> list[float]:
+    """'0.5,0.5,0.5' -> [0.5, 0.5, 0.5] (exactly ``n`` numbers); anything else raises SimplePoseError naming ``flag``."""
     try:
         vals = [float(v) for v in text.split(",")]
     except ValueError:
@@ -160,91 +177,60 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
     return set(vars(quiet.parse_known_args(argv)[0]))
 
 
-def resolve_data(cfg: dict[str, Any], train: bool) -> dict[str, Any]:
-    """Fill train_ann/train_images/val_ann/val_images from --dataset/--data-dir; check what is needed."""
-    if cfg["dataset"] == "synthetic":
-        root = Path(cfg["data_dir"] or SYNTHETIC_DIR)
-        cfg["data_dir"] = str(root)
-        defaults = {"train_ann": root / "annotations" / "person_keypoints_train.json", "train_images": root / "train",
-                    "val_ann": root / "annotations" / "person_keypoints_val.json", "val_images": root / "val"}
-    elif cfg["data_dir"]:
-        root = Path(os.path.expanduser(cfg["data_dir"]))
+def data_paths(values: Mapping[str, Any], train: bool) -> dict[str, str | None]:
+    """The data files of ``values`` (parsed flags), completed from --dataset/--data-dir, as absolute paths.
+
+    Returns ``data_dir`` and the val (and, for ``train``, the train) annotation file and image
+    directory, each an absolute path or None. Absolute, so that a checkpoint's data stay found
+    when evaluation or a resumed run starts from another directory. Raises SimplePoseError when
+    the training data are missing or only one of --val-ann/--val-images is given.
+    """
+    data_dir = values["data_dir"]
+    if values["dataset"] == "synthetic":
+        data_dir = data_dir or SYNTHETIC_DIR
+    root = Path(absolute(data_dir)) if data_dir else None
+    if root is None:
+        defaults = {}
+    elif values["dataset"] == "synthetic":
+        defaults = dataset_paths(root)
+    else:
         defaults = {"train_ann": root / "annotations" / "person_keypoints_train2017.json",
                     "train_images": root / "train2017",
                     "val_ann": root / "annotations" / "person_keypoints_val2017.json", "val_images": root / "val2017"}
-    else:
-        defaults = {}
     keys = ("train_ann", "train_images", "val_ann", "val_images") if train else ("val_ann", "val_images")
+    paths: dict[str, str | None] = {"data_dir": str(root) if root else None}
     for key in keys:
-        if not cfg.get(key) and key in defaults:
-            cfg[key] = str(defaults[key])
-    if train and not (cfg.get("train_ann") and cfg.get("train_images")):
+        paths[key] = absolute(values[key]) if values[key] else (str(defaults[key]) if key in defaults else None)
+    if train and not (paths["train_ann"] and paths["train_images"]):
         raise SimplePoseError("no training data: give --train-ann and --train-images, --data-dir, or --dataset synthetic")
-    if bool(cfg.get("val_ann")) != bool(cfg.get("val_images")):
+    if bool(paths["val_ann"]) != bool(paths["val_images"]):
         raise SimplePoseError("--val-ann and --val-images go together")
+    return paths
+
+
+def resolve_data(cfg: dict[str, Any], train: bool) -> dict[str, Any]:
+    """``cfg`` with its data files filled in by ``data_paths`` (in place; returns ``cfg``)."""
+    cfg.update(data_paths(cfg, train))
     return cfg
 
 
-def check_train_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise a training config in place; raise SimplePoseError naming the flag."""
-    size = cfg["input_size"]
-    hw = parse_ints(size, "--input-size") if isinstance(size, str) else list(size)
-    if len(hw) != 2 or any(v <= 0 or v % 32 for v in hw):
-        raise SimplePoseError(f"--input-size {size!r}: need 'height,width', both positive multiples of 32 "
-                              "(the backbone's stride), e.g. 256,192")
-    cfg["input_size"] = hw
-    for key in ("mean", "std"):
-        if isinstance(cfg[key], str):
-            cfg[key] = _floats(cfg[key], f"--{key}", 3)
-    if any(s <= 0 for s in cfg["std"]):
-        raise SimplePoseError(f"--std {cfg['std']}: must be positive")
-    decay = cfg["lr_decay_epoch"]
-    cfg["lr_decay_epoch"] = parse_ints(decay, "--lr-decay-epoch") if isinstance(decay, str) else list(decay)
-    if cfg["lr_decay_epoch"] != sorted(set(cfg["lr_decay_epoch"])):
-        raise SimplePoseError(f"--lr-decay-epoch {decay!r}: epochs must be strictly increasing")
-    checks = [
-        ("batch_size", cfg["batch_size"] >= 1, "must be at least 1"),
-        ("num_epochs", cfg["num_epochs"] >= 1, "must be at least 1"),
-        ("num_workers", cfg["num_workers"] >= 0, "must be 0 or more"),
-        ("num_gpus", cfg["num_gpus"] >= 0, "must be 0 or more"),
-        ("lr", cfg["lr"] > 0, "must be positive"),
-        ("wd", cfg["wd"] >= 0, "must be 0 or more"),
-        ("sigma", cfg["sigma"] > 0, "must be positive"),
-        ("lr_decay", 0 < cfg["lr_decay"] <= 1, "must be in (0, 1]"),
-        ("lr_decay_period", cfg["lr_decay_period"] >= 0, "must be 0 or more"),
-        ("warmup_epochs", 0 <= cfg["warmup_epochs"] < cfg["num_epochs"], "must be in [0, --num-epochs)"),
-        ("warmup_lr", cfg["warmup_lr"] >= 0, "must be 0 or more"),
-        ("scale_factor", 0 <= cfg["scale_factor"] < 1, "must be in [0, 1)"),
-        ("rotation_factor", cfg["rotation_factor"] >= 0, "must be 0 or more"),
-        ("flip_prob", 0 <= cfg["flip_prob"] <= 1, "must be in [0, 1]"),
-        ("half_body_prob", 0 <= cfg["half_body_prob"] <= 1, "must be in [0, 1]"),
-        ("save_frequency", cfg["save_frequency"] >= 0, "must be 0 or more"),
-        ("val_interval", cfg["val_interval"] >= 1, "must be at least 1"),
-        ("log_interval", cfg["log_interval"] >= 0, "must be 0 or more"),
-        ("synthetic_train_images", cfg["synthetic_train_images"] >= 1, "must be at least 1"),
-        ("synthetic_val_images", cfg["synthetic_val_images"] >= 1, "must be at least 1"),
-        ("seed", 0 <= cfg["seed"] < 2 ** 32, "must be in [0, 2**32)"),
-    ]
-    for key, ok, why in checks:
-        if not ok:
-            raise SimplePoseError(f"{flag_name(key)} {cfg[key]}: {why}")
-    if cfg["use_pretrained"] and cfg["use_pretrained_base"]:
-        raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
-    from .model import parse_model_name  # validates --model; imported here to keep options light
-    parse_model_name(cfg["model"])
-    if cfg["kvstore"].startswith("dist") and os.environ.get("DMLC_ROLE") != "worker":
-        raise SimplePoseError(f"--kvstore {cfg['kvstore']}: this process is not a worker of a parameter-server job "
-                              "(no DMLC_ROLE=worker); start it with python -m simplepose.launch -n N -s S -- ...")
-    if not gpu_ids(cfg) and cfg["dtype"] == "float16":
-        raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
-    return cfg
+def absolute(path: str | os.PathLike) -> str:
+    """``path`` with ``~`` expanded, made absolute against the working directory (symbolic links kept)."""
+    return os.path.abspath(os.path.expanduser(path))
 
 
-def gpu_ids(cfg: dict[str, Any]) -> list[int]:
-    """GPU ids from --gpus, else range(--num-gpus); empty means CPU."""
-    if cfg.get("gpus"):
-        ids = parse_ints(cfg["gpus"], "--gpus")
+def prepare_synthetic(dataset: str, data_dir: str | None, num_train_images: int, num_val_images: int) -> None:
+    """Generate the built-in dataset into ``data_dir`` on first use (no-op unless --dataset synthetic,
+    or when it is already complete)."""
+    if dataset == "synthetic":
+        ensure_dataset(data_dir, num_train_images=num_train_images, num_val_images=num_val_images, seed=0)
+
+
+def gpu_ids(gpus: str | None, num_gpus: int) -> list[int]:
+    """GPU ids from --gpus ('0,1'), else range(--num-gpus); empty means CPU."""
+    if gpus:
+        ids = parse_ints(gpus, "--gpus")
         if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
-            raise SimplePoseError(f"--gpus {cfg['gpus']!r}: need distinct non-negative ids")
+            raise SimplePoseError(f"--gpus {gpus!r}: need distinct non-negative ids")
         return ids
-    return list(range(cfg.get("num_gpus") or 0))
+    return list(range(num_gpus))

@@ -27,7 +27,7 @@ import numpy as np
 
 from .checkpoint import latest_checkpoint, load_manifest
 from .io import atomic_write_text
-from .cli import run_main, setup_logging
+from .cli import check_output_dir, run_main, setup_logging
 from .errors import MissingFileError
 from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
                         pr_curves_figure, read_metrics, save_figure, training_curves_figure,
@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not run_dir.is_dir():
         raise MissingFileError(f"{run_dir}: run directory not found")
     out = Path(args.out) if args.out else run_dir / "plots"
+    check_output_dir(out, "--out")
     written = [write_training_curves(run_dir, out)]
     if not args.no_samples:
         manifest = latest_checkpoint(run_dir)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .io import atomic_write, atomic_write_text
-from .cli import run_main, setup_logging
+from .cli import check_output_file, run_main, setup_logging
 from .data.coco import box_to_center_scale, read_image
 from .data.transforms import crop_to_image
 from .deploy import BACKENDS, deploy_codec, deploy_forward, deploy_meta, deploy_transform, load_deploy
@@ -92,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--kpt-thresh", type=float, default=0.2, help="joints drawn above this score (default 0.2)")
     args = p.parse_args(argv)
     setup_logging()
+    stem = Path(args.image).with_suffix("")
+    out_png = Path(args.out or f"{stem}.pose.png")
+    out_json = Path(args.json or f"{stem}.pose.json")
+    check_output_file(out_png, "--out")
+    check_output_file(out_json, "--json")
     doc = load_deploy(args.model)
     meta = deploy_meta(doc)
     image = read_image(args.image, "--image")
@@ -101,9 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         boxes, box_scores = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32), np.ones(1, np.float32)
     forward, backend = deploy_forward(doc, args.backend)
     poses = predict_image(doc, forward, image, boxes, args.decode)
-    stem = Path(args.image).with_suffix("")
-    out_png = Path(args.out or f"{stem}.pose.png")
-    out_json = Path(args.json or f"{stem}.pose.json")
     people = [{"bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])], "box_score": float(s),
                "keypoints": {name: [round(float(v), 2) for v in kp] for name, kp in zip(meta.names, pose)}}
               for b, s, pose in zip(boxes, box_scores, poses)]

@@ -25,12 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mxnet.base import MXNetError
-
 from .checkpoint import (BEST, checkpoint_bytes, checkpoints_in, data_files, latest_checkpoint, load_manifest,
                          position, remove_checkpoint, save_checkpoint)
-from .errors import MissingFileError, SimplePoseError
-from .io import TMP_SUFFIX, JsonRecord, atomic_write_text, read_jsonl
+from .errors import MissingFileError, OutputError, SimplePoseError
+from .io import TMP_SUFFIX, JsonRecord, atomic_write_text, read_jsonl, writing
 from .runlock import RunLock
 
 log = logging.getLogger(__name__)
@@ -58,33 +56,31 @@ class RunDirectory:
         self.model = model
         self.log_file = Path(log_file) if log_file is not None else None
         self._lock = RunLock(self.path / LOCK_FILE)
-        self._resume: dict[str, Any] | None = None
+        self._resume_at: tuple[int, int] | None = None
         self._rows: list[dict[str, Any]] = []
         self._best: float | None = None
         self._notes: list[str] = []
         self._failure: str | None = None
 
-    def claim(self, resume: dict[str, Any] | None = None, overwrite: bool = False) -> "RunDirectory":
-        """Lock the directory for a fresh run (``resume`` None) or one resumed from manifest ``resume``.
+    def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False) -> "RunDirectory":
+        """Lock the directory for a fresh run (``resume_at`` None) or one resumed from the checkpoint at
+        position ``resume_at`` = (epochs completed, batches into the next).
 
-        Refuses in one line a directory that is not writable or that another run holds, a log path
-        that is a directory, and a fresh run into a directory holding checkpoints unless ``overwrite``
-        (which moves that run into ``previous-DATE-TIME/``). Finishes moves a kill interrupted, removes
-        what killed writes left, reads metrics.jsonl (a bad line fails here, not after an epoch) and
-        best.json. Use as a context manager, or call :meth:`release`.
+        Refuses in one line a directory another run holds, and a fresh run into a directory holding
+        checkpoints unless ``overwrite`` (which moves that run into ``previous-DATE-TIME/``). Finishes
+        moves a kill interrupted, removes what killed writes left, reads metrics.jsonl (a bad line fails
+        here, not after an epoch) and best.json. Use as a context manager, or call :meth:`release`.
+        (The command line checks beforehand that the directory and the log file can be written.)
         """
-        if resume is not None and overwrite:
+        if resume_at is not None and overwrite:
             raise SimplePoseError("--overwrite starts the run over and --resume continues it: give one of them")
-        _check_paths(self.path, self.log_file)
-        try:
+        with writing(self.path, "--save-dir directory"):
+            self.path.mkdir(parents=True, exist_ok=True)
             note = self._lock.acquire()
-        except OSError as exc:
-            raise SimplePoseError(f"--save-dir {self.path}: cannot write there ({exc.strerror}); "
-                                  "choose another --save-dir") from None
         try:
             self._notes += [note] if note else []
             found = checkpoints_in(self.path)
-            if resume is None and found and not overwrite:
+            if resume_at is None and found and not overwrite:
                 raise SimplePoseError(
                     f"--save-dir {self.path}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
                     f"--resume {self.path} continues it, --overwrite starts over (moving its files into "
@@ -96,8 +92,8 @@ class RunDirectory:
                 if overwrite:
                     self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
             self._write(tidy, "run directory")
-            self._resume, self._rows = resume, _read_metrics(self.path / METRICS_FILE)
-            self._best = _best_score(self.path, resume, self._notes)
+            self._resume_at, self._rows = resume_at, _read_metrics(self.path / METRICS_FILE)
+            self._best = _best_score(self.path, resume_at, self._notes)
         except BaseException:
             self.release()
             raise
@@ -116,7 +112,7 @@ class RunDirectory:
     def start(self, config: dict[str, Any], net) -> None:
         """Before the first batch: move aside what the resumed position supersedes, log what claim did,
         check there is room for a checkpoint of ``net``, write ``config.json``."""
-        after = position(self._resume) if self._resume else (-1, 0)
+        after = self._resume_at or (-1, 0)
         self._rows = self._write(lambda: _supersede(self.path, after, self._rows, self._notes), "metrics")
         for note in self._notes:
             log.warning("%s", note)
@@ -125,7 +121,8 @@ class RunDirectory:
         if free < need:
             raise SimplePoseError(f"--save-dir {self.path}: {free / 1e6:.0f} MB free, a checkpoint of {self.model} "
                                   f"takes about {need / 1e6:.0f} MB; free space or choose another --save-dir")
-        self._write(lambda: atomic_write_text(self.path / CONFIG_FILE, json.dumps(config, indent=1)), "configuration")
+        self._write(lambda: atomic_write_text(self.path / CONFIG_FILE, json.dumps(config, indent=1), "configuration"),
+                    "configuration")
         log.info("configuration: %s", self.path / CONFIG_FILE)
 
     def save(self, net, trainer, epoch: int, config: dict[str, Any], meta: dict[str, Any], extra: dict[str, Any],
@@ -169,38 +166,18 @@ class RunDirectory:
         return f"{self.model}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
 
     def _write(self, write, what: str):
-        """``write()``, with a full disk or a read-only directory turned into one line.
+        """``write()``, with a full disk or a read-only directory turned into one line (io.writing).
 
         After a failed write every later one fails with the same line: the run is ending, and the
         checkpoint it would write on its way out must not replace the first error with a second.
         """
         if self._failure is None:
             try:
-                return write()
-            except (OSError, MXNetError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) else \
-                    f"MXNet: {str(exc).strip().splitlines()[-1][:120]}; is the disk full?"
-                self._failure = (f"{getattr(exc, 'filename', None) or self.path}: cannot write the {what} ({why}); "
-                                 f"what {self.path} holds is intact: free space or fix the directory, then "
-                                 f"--resume {self.path}")
-        raise SimplePoseError(self._failure)
-
-
-def _check_paths(path: Path, log_file: Path | None) -> None:
-    """One line for a --save-dir that is a file, cannot be created or is read-only, or a log path that is a
-    directory."""
-    if path.exists() and not path.is_dir():
-        raise SimplePoseError(f"--save-dir {path}: is a file, not a directory; choose a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SimplePoseError(f"--save-dir {path}: cannot create it ({exc.strerror}); "
-                              "choose another --save-dir") from None
-    if not os.access(path, os.W_OK):   # also a read-only file system, which root cannot write either
-        raise SimplePoseError(f"--save-dir {path}: not writable; choose another --save-dir")
-    if log_file is not None and (log_file.is_dir() or log_file.parent.is_file()):
-        raise SimplePoseError(f"--logging-file {log_file}: is a directory or inside a file; give a file name "
-                              "(relative names go into --save-dir)")
+                with writing(self.path, what):   # renames and removals; atomic writes name their own file
+                    return write()
+            except OutputError as exc:
+                self._failure = f"{exc}; what {self.path} holds is intact: --resume {self.path} once it is fixed"
+        raise OutputError(self._failure)
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -212,13 +189,13 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _best_score(run_dir: Path, resume: dict[str, Any] | None, notes: list[str]) -> float | None:
+def _best_score(run_dir: Path, resume_at: tuple[int, int] | None, notes: list[str]) -> float | None:
     """Validation AP of best.json (None when there is none); notes a best later than the resumed position."""
     manifest = run_dir / f"{BEST}.json"
     if not manifest.is_file():
         return None
     doc = load_manifest(manifest)
-    if resume is not None and position(doc) > position(resume):
+    if resume_at is not None and position(doc) > resume_at:
         notes.append(f"{manifest}: the best checkpoint (epoch {doc['epoch']}) is later than the resumed position; "
                      "it stays the best until an epoch beats its validation AP")
     metrics = JsonRecord(doc, manifest).sub("metrics", None)
@@ -226,7 +203,7 @@ def _best_score(run_dir: Path, resume: dict[str, Any] | None, notes: list[str]) 
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows), "metrics file")
 
 
 def _supersede(run_dir: Path, after: tuple[int, int], rows: list[dict[str, Any]],

@@ -1,4 +1,4 @@
-"""Shared fixtures: the project root on sys.path, a small synthetic dataset per session."""
+"""Shared fixtures: the project root on sys.path, a small synthetic dataset per session, log clean-up."""
 import logging
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ logging.getLogger("simplepose").setLevel(logging.INFO)
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory):
     """Paths of a small built-in dataset: 40 train and 12 val images."""
-    from simplepose.data.synthetic import generate
+    from simplepose.synthetic import generate
     return generate(tmp_path_factory.mktemp("synthetic"), num_train_images=40, num_val_images=12, seed=5)
 
 
@@ -29,3 +29,19 @@ def trained(synthetic, tmp_path_factory):
         "--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
         "--val-ann", synthetic["val_ann"], "--val-images", synthetic["val_images"]]) == 0
     return str(save / "simple_pose_resnet18_v1b-epoch0003.json")
+
+
+def close_log_handlers() -> None:
+    """Close and remove the root logger's handlers. A command run in-process logs to the stream of the
+    test that ran it (and to its log file): later tests must not write there, nor keep the file open."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        handler.close()
+        root.removeHandler(handler)
+
+
+@pytest.fixture
+def drop_log_handlers():
+    """Use with ``pytest.mark.usefixtures`` in tests that run command lines in-process."""
+    yield
+    close_log_handlers()

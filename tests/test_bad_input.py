@@ -32,12 +32,7 @@ TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch
 NUM_IMAGES = 6
 
 
-@pytest.fixture(autouse=True)
-def _drop_log_handlers():
-    """The command lines log to the stream of the test that ran them; do not let later tests write there."""
-    import logging
-    yield
-    logging.getLogger().handlers.clear()
+pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
 
 @pytest.fixture

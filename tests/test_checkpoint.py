@@ -50,7 +50,7 @@ def _umask():
 def test_resume_moves_later_checkpoints_and_rows_aside(tmp_path):
     """Resuming epoch 1 of 3 keeps epochs 2 and 3 (checkpoints and metrics rows) in superseded/."""
     import mxnet as mx
-    from simplepose.rundir import RunDirectory, find_resume
+    from simplepose.rundir import RunDirectory
     for epoch in (1, 2, 3):
         (tmp_path / f"m-epoch{epoch}.params").write_text(str(epoch))
         (tmp_path / f"m-epoch{epoch}.states").write_text(str(epoch))
@@ -61,7 +61,7 @@ def test_resume_moves_later_checkpoints_and_rows_aside(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(rows))
     net = mx.gluon.nn.Dense(2, in_units=3)
     net.initialize()
-    with RunDirectory(tmp_path, "m").claim(find_resume(tmp_path / "m-epoch1.json")) as rundir:
+    with RunDirectory(tmp_path, "m").claim((1, 0)) as rundir:
         rundir.start(CONFIG, net)
     (aside,) = (tmp_path / "superseded").iterdir()
     assert sorted(p.name for p in aside.iterdir()) == [

@@ -9,9 +9,9 @@ import pytest
 from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.samples import EpochSampler, PoseSamples
-from simplepose.data.synthetic import COCO_KEYPOINT_NAMES
 from simplepose.data.transforms import Augmentation, TrainTransform, ValTransform
 from simplepose.errors import MissingFileError, SimplePoseError
+from simplepose.meta import COCO_KEYPOINT_NAMES
 from tests.custom_keypoints import write_crowdpose_like
 
 K = len(COCO_KEYPOINT_NAMES)
@@ -64,11 +64,11 @@ def test_filtering_and_clipping(coco_dir, caplog):
     (lambda root, doc: (root / "images" / "a.jpg").unlink(), MissingFileError,
      r"a\.jpg: image file not found \(image 1, annotation 1\)"),
     (lambda root, doc: doc["annotations"][0]["keypoints"].pop(), SimplePoseError,
-     r"annotation 1: 50 keypoint values, expected 3 x 17"),
+     r"annotation 1 \(annotations\[0\]\): 50 keypoint values, expected 3 x 17"),
     (lambda root, doc: doc["annotations"][1]["keypoints"].__setitem__(0, float("nan")), SimplePoseError,
-     r"annotation 2: keypoints contain NaN"),
+     r"annotation 2 \(annotations\[1\]\): keypoints contain NaN"),
     (lambda root, doc: doc["annotations"][0].__setitem__("image_id", 9), SimplePoseError,
-     r"annotation 1: image_id 9 is not in 'images'"),
+     r"annotation 1 \(annotations\[0\]\): image_id 9 is not in 'images'"),
     (lambda root, doc: doc.pop("categories"), SimplePoseError, r"not a COCO annotation file"),
 ])
 def test_bad_records_are_named(coco_dir, change, error, message):
@@ -84,7 +84,7 @@ def test_bad_files_are_named(coco_dir):
     with pytest.raises(MissingFileError, match="nope: image directory not found"):
         COCOKeyPoints(root / "ann.json", root / "nope")
     (root / "cut.json").write_text((root / "ann.json").read_text()[:200])
-    with pytest.raises(SimplePoseError, match=r"cut\.json: not valid JSON \(line 1"):
+    with pytest.raises(SimplePoseError, match=r"cut\.json: annotation file is not valid JSON \(line 1"):
         COCOKeyPoints(root / "cut.json", root / "images")
     (root / "images" / "a.jpg").write_bytes(b"not a jpeg")
     ds = COCOKeyPoints(root / "ann.json", root / "images")

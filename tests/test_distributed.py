@@ -13,7 +13,7 @@ import pytest
 from simplepose.checkpoint import load_manifest
 from simplepose.data.samples import EpochSampler
 from simplepose.model import get_pose_model, load_checkpoint_params
-from simplepose.train import parameter_digest
+from simplepose.training.fit import parameter_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 240   # seconds: the launcher stops everything after this, the test waits a little longer

@@ -10,9 +10,8 @@ from gluoncv.utils.metrics import HeatmapAccuracy as GluonHeatmapAccuracy
 
 from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import PersonRecord
-from simplepose.data.synthetic import COCO_KEYPOINT_NAMES
 from simplepose.data.transforms import Augmentation, TrainTransform
-from simplepose.meta import KeypointMeta
+from simplepose.meta import COCO_KEYPOINT_NAMES, KeypointMeta
 from simplepose.metrics import HeatmapAccuracy
 from simplepose.model import get_pose_model
 

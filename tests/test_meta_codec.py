@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from simplepose.codec import HeatmapCodec
-from simplepose.data.synthetic import COCO_KEYPOINT_NAMES, COCO_SKELETON
 from simplepose.errors import SimplePoseError
-from simplepose.meta import COCO_SIGMAS, KeypointMeta
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SIGMAS, COCO_SKELETON, KeypointMeta
 
 CROWDPOSE = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
              "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head", "neck"]
@@ -104,7 +103,7 @@ def test_codec_round_trip_anywhere_in_the_input(method):
 def test_numpy_core_imports_no_mxnet():
     """meta, data, codec, metrics, evaluation and prediction stay usable outside MXNet (behind ONNX Runtime)."""
     code = ("import sys; import simplepose.meta, simplepose.codec, simplepose.metrics, simplepose.data.coco, "
-            "simplepose.data.decode, simplepose.data.transforms, simplepose.data.samples, simplepose.data.synthetic, "
+            "simplepose.data.decode, simplepose.data.transforms, simplepose.data.samples, simplepose.synthetic, "
             "simplepose.data.pack, "
             "simplepose.evaluate, simplepose.deploy, simplepose.predict, simplepose.visualize, simplepose.plot; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mxnet', 'gluoncv')))")

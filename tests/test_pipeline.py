@@ -168,8 +168,8 @@ def test_loader_workers_persist_and_run_single_threaded_opencv():
 
 
 def test_full_decode_and_pack_flags_reach_the_training_samples(synthetic, tmp_path):
-    from simplepose.options import check_train_config, resolve_data, train_parser
-    from simplepose.train import Run
+    from simplepose.training.build import build_parts
+    from simplepose.training.config import build_config
     base = ["--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
             "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "4", "-j", "0",
             "--save-dir", str(tmp_path)]
@@ -178,8 +178,7 @@ def test_full_decode_and_pack_flags_reach_the_training_samples(synthetic, tmp_pa
                str(tmp_path / "p"), "--input-size", "64,64"])
     for extra, reduced, packed in (([], True, False), (["--full-decode"], False, False),
                                    (["--train-pack", str(tmp_path / "p")], True, True)):
-        cfg = check_train_config(resolve_data(vars(train_parser().parse_args(base + extra)), train=True))
-        samples = Run(cfg).train_loader._dataset.samples   # inside the --on-bad-record guard
+        samples = build_parts(build_config(base + extra)[0]).parts.samples.samples   # inside the --on-bad-record guard
         assert samples.reduced_decode is reduced and (samples.packed is not None) is packed
 
 

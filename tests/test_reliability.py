@@ -1,4 +1,5 @@
 """Crashes and resume, NaN losses, several devices, float16: the training loop under stress."""
+import dataclasses
 import json
 import signal
 import subprocess
@@ -11,13 +12,15 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-import simplepose.train
+import simplepose.devices
 import train_simple_pose
 from simplepose.checkpoint import load_manifest, save_checkpoint
 from simplepose.cli import run_main
+from simplepose.data.guard import GuardedSamples
 from simplepose.model import get_pose_model, load_checkpoint_params
-from simplepose.options import check_train_config, resolve_data, train_parser
-from simplepose.train import Run
+from simplepose.training.build import build_parts
+from simplepose.training.config import build_config
+from simplepose.training.fit import Training
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16",
@@ -149,7 +152,7 @@ def poisoned(synthetic):
     from simplepose.data.samples import EpochSampler
     people = len(COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"]))
     index = EpochSampler(people, seed=11).indices(2)[19]
-    real = simplepose.train.GuardedSamples.__getitem__
+    real = GuardedSamples.__getitem__
 
     def getitem(self, key):
         inp, heatmaps, weights, bad = real(self, key)
@@ -160,7 +163,7 @@ def poisoned(synthetic):
 
 
 def test_nan_loss_stops_naming_the_batch_and_keeps_the_checkpoint(synthetic, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(simplepose.train.GuardedSamples, "__getitem__", poisoned(synthetic))
+    monkeypatch.setattr(GuardedSamples, "__getitem__", poisoned(synthetic))
     save = tmp_path / "nan"
     args = TINY[:-4] + ["--num-epochs", "2", "--log-interval", "0", "-j", "0", "--save-dir", str(save)]
     status = run_main(lambda: train_simple_pose.main(args + data_args(synthetic, val=False)))
@@ -173,7 +176,7 @@ def test_nan_loss_stops_naming_the_batch_and_keeps_the_checkpoint(synthetic, tmp
 
 
 def test_nan_policy_skip_skips_that_update_only(synthetic, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(simplepose.train.GuardedSamples, "__getitem__", poisoned(synthetic))
+    monkeypatch.setattr(GuardedSamples, "__getitem__", poisoned(synthetic))
     save = tmp_path / "skip"
     args = TINY[:-4] + ["--num-epochs", "2", "--log-interval", "0", "-j", "0", "--save-dir", str(save),
                         "--nan-policy", "skip"]
@@ -194,11 +197,12 @@ def test_nan_policy_skip_skips_that_update_only(synthetic, tmp_path, monkeypatch
 
 
 def run_for(synthetic, tmp_path, flags, monkeypatch, ctx):
-    monkeypatch.setattr(simplepose.train, "contexts", lambda cfg: ctx)
-    parser = train_parser()
-    cfg = vars(parser.parse_args(TINY + data_args(synthetic, val=False) + ["-j", "0", "--save-dir", str(tmp_path),
-                                                                           "--mode", "imperative", *flags]))
-    return Run(check_train_config(resolve_data(cfg, train=True)))
+    """A built run (not started) on the devices ``ctx``: its parts and its epoch loop."""
+    monkeypatch.setattr(simplepose.devices, "contexts", lambda gpus, num_gpus: ctx)
+    cfg, _ = build_config(TINY + data_args(synthetic, val=False) + ["-j", "0", "--save-dir", str(tmp_path),
+                                                                    "--mode", "imperative", *flags])
+    training = Training(cfg, build_parts(cfg))
+    return training.built.parts, training.loop
 
 
 def test_two_devices_step_equals_one_device_on_the_same_batch(synthetic, tmp_path, monkeypatch):
@@ -212,17 +216,17 @@ def test_two_devices_step_equals_one_device_on_the_same_batch(synthetic, tmp_pat
     the comparison: each device keeps its own (the saved file averages them), while the single
     context updates them twice.
     """
-    two = run_for(synthetic, tmp_path / "two", ["--batch-size", "4"], monkeypatch, [mx.cpu(0), mx.cpu(1)])
-    one = run_for(synthetic, tmp_path / "one", ["--batch-size", "8"], monkeypatch, [mx.cpu(0)])
+    two, two_loop = run_for(synthetic, tmp_path / "two", ["--batch-size", "4"], monkeypatch, [mx.cpu(0), mx.cpu(1)])
+    one, one_loop = run_for(synthetic, tmp_path / "one", ["--batch-size", "8"], monkeypatch, [mx.cpu(0)])
     assert two.batch_size == one.batch_size == 8      # --batch-size is per device, as in GluonCV
     names = list(one.net._collect_params_with_prefix())
     p1, p2 = one.net._collect_params_with_prefix(), two.net._collect_params_with_prefix()
     for name in names:   # same seed, same initialisation, whatever the device count
         np.testing.assert_array_equal(p1[name].data(mx.cpu(0)).asnumpy(), p2[name].data(mx.cpu(1)).asnumpy())
     one.sampler.set_epoch(1)
-    data, label, weight, _ = next(iter(one.train_loader))
+    data, label, weight, _ = next(iter(one.loader))
 
-    two.step(data, label, weight)
+    two_loop.step(data, label, weight)
 
     trainable = [name for name in names if p1[name].grad_req != "null"]
     for name in trainable:
@@ -230,7 +234,7 @@ def test_two_devices_step_equals_one_device_on_the_same_batch(synthetic, tmp_pat
         p1[name].zero_grad()
     for part in (slice(0, 4), slice(4, 8)):
         with autograd.record():
-            loss = one.loss_fn(one.net(one.to_input(data[part])), label[part], weight[part])
+            loss = one_loop.loss_fn(one.net(one.to_input(data[part])), label[part], weight[part])
         loss.backward()
     one.trainer.step(8)
 
@@ -248,7 +252,7 @@ def test_two_devices_step_equals_one_device_on_the_same_batch(synthetic, tmp_pat
 
 
 def get_initial(synthetic, tmp_path, monkeypatch, name):
-    fresh = run_for(synthetic, tmp_path / "fresh", ["--batch-size", "8"], monkeypatch, [mx.cpu(0)])
+    fresh, _ = run_for(synthetic, tmp_path / "fresh", ["--batch-size", "8"], monkeypatch, [mx.cpu(0)])
     return fresh.net._collect_params_with_prefix()[name].data().asnumpy()
 
 
@@ -260,12 +264,11 @@ def test_float16_casting_path_on_cpu(synthetic, tmp_path, monkeypatch):
     """
     with pytest.raises(Exception, match="--dtype float16 needs GPUs"):
         run_for(synthetic, tmp_path / "refused", ["--dtype", "float16"], monkeypatch, [mx.cpu(0)])
-    monkeypatch.setattr(simplepose.train, "contexts", lambda cfg: [mx.cpu(0)])
-    parser = train_parser()
-    cfg = check_train_config(resolve_data(vars(parser.parse_args(
-        TINY + data_args(synthetic, val=False) + ["-j", "0", "--save-dir", str(tmp_path)])), train=True))
-    cfg["dtype"] = "float16"   # past the CPU refusal, as on a GPU machine
-    run = Run(cfg)
+    monkeypatch.setattr(simplepose.devices, "contexts", lambda gpus, num_gpus: [mx.cpu(0)])
+    cfg, _ = build_config(TINY + data_args(synthetic, val=False) + ["-j", "0", "--save-dir", str(tmp_path)])
+    cfg = dataclasses.replace(cfg, dtype="float16")   # past the CPU refusal, as on a GPU machine
+    built = build_parts(cfg)
+    run = built.parts
     params = run.net._collect_params_with_prefix()
     dtypes = {name: np.dtype(p.dtype) for name, p in params.items()}
     assert dtypes["final_layer.weight"] == np.float16 and dtypes["resnet.0.weight"] == np.float16
@@ -285,7 +288,7 @@ def test_float16_casting_path_on_cpu(synthetic, tmp_path, monkeypatch):
     updater = run.trainer._updaters[0]
     master = next(s for s in updater.states.values() if isinstance(s, tuple))[0]
     assert master.dtype == np.float32
-    manifest = save_checkpoint(tmp_path / "fp16", run.net, run.trainer, 1, cfg, run.meta.to_dict())
+    manifest = save_checkpoint(tmp_path / "fp16", run.net, run.trainer, 1, cfg.to_dict(), built.data.meta.to_dict())
     assert mx.nd.load(str(tmp_path / "fp16.params"))["final_layer.weight"].dtype == np.float16
     # A float16 checkpoint evaluates in a float32 model (eval_simple_pose, CPU machines).
     net = get_pose_model("simple_pose_resnet18_v1b", 17)

@@ -1,8 +1,11 @@
-"""Tests for simplepose.data.synthetic (the built-in stick-figure COCO keypoint dataset)."""
+"""Tests for simplepose.synthetic (the built-in stick-figure COCO keypoint dataset)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -11,13 +14,11 @@ import pytest
 
 from pycocotools.coco import COCO
 
-from simplepose.data import synthetic
-from simplepose.data.synthetic import (
-    COCO_KEYPOINT_NAMES,
-    COCO_SKELETON,
-    ensure_dataset,
-    generate,
-)
+from simplepose.errors import SimplePoseError
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, FOOT_KEYPOINT_NAMES
+from simplepose.synthetic import ensure_dataset, generate, writer
+from simplepose.synthetic.__main__ import build_parser, main
+from simplepose.synthetic.scene import render_image
 
 
 W, H = 320, 240
@@ -249,19 +250,19 @@ def test_interrupted_generation_is_not_complete(tmp_path, monkeypatch):
     out = tmp_path / "ds"
     kw = dict(num_train_images=2, num_val_images=1, seed=0, image_size=(128, 96))
     ensure_dataset(out, **kw)
-    real = synthetic._write_split
+    real = writer._write_split
 
     def failing(out_dir, split, *args, **kwargs):
         if split == "val":
             raise KeyboardInterrupt("simulated crash")
         return real(out_dir, split, *args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "_write_split", failing)
+    monkeypatch.setattr(writer, "_write_split", failing)
     with pytest.raises(KeyboardInterrupt):
         generate(out, **kw)
     assert not (out / "synthetic.json").exists()
     assert not [p for p in os.listdir(out) if p.startswith(".")]  # temp dirs cleaned up
-    monkeypatch.setattr(synthetic, "_write_split", real)
+    monkeypatch.setattr(writer, "_write_split", real)
     stamp, targets = _stamp_old({"train_ann": out / "annotations" / "person_keypoints_train.json",
                                  "val_ann": out / "annotations" / "person_keypoints_val.json",
                                  "train_images": out / "train"})
@@ -272,8 +273,8 @@ def test_interrupted_generation_is_not_complete(tmp_path, monkeypatch):
 
 def test_main_cli(tmp_path, capsys):
     out = tmp_path / "cli"
-    rc = synthetic.main(["--out", str(out), "--train-images", "2", "--val-images", "1", "--seed", "5",
-                         "--width", "128", "--height", "96"])
+    rc = main(["--out", str(out), "--train-images", "2", "--val-images", "1", "--seed", "5",
+               "--width", "128", "--height", "96"])
     assert rc == 0
     printed = capsys.readouterr().out
     for key in ("train_ann", "train_images", "val_ann", "val_images"):
@@ -292,7 +293,7 @@ def test_feet_variant_draws_and_labels_23_keypoints(tmp_path):
     assert json.loads(Path(plain["train_ann"]).read_text())["categories"][0]["keypoints"] == list(COCO_KEYPOINT_NAMES)
     doc = json.loads(Path(paths["train_ann"]).read_text())
     cat = doc["categories"][0]
-    assert cat["keypoints"] == list(COCO_KEYPOINT_NAMES + synthetic.FOOT_KEYPOINT_NAMES)
+    assert cat["keypoints"] == list(COCO_KEYPOINT_NAMES + FOOT_KEYPOINT_NAMES)
     meta = KeypointMeta.from_coco_category(cat)
     assert meta.num_joints == 23 and meta.flip_pairs[-3:] == ((17, 20), (18, 21), (19, 22))
     assert {17, 18, 19, 20, 21, 22} <= set(meta.lower_body)
@@ -322,3 +323,85 @@ def test_feet_variant_draws_and_labels_23_keypoints(tmp_path):
     # ensure_dataset tells the variants apart.
     assert json.loads((tmp_path / "feet" / "synthetic.json").read_text())["feet"] is True
     assert "feet" not in json.loads((tmp_path / "plain" / "synthetic.json").read_text())
+
+
+# sha256 of a small set at the default image size written by the generator before it became a package
+# (simplepose/data/synthetic.py at commit 6407537); seed 11 gives both a crowd region and a tiny unlabelled
+# figure. Any change of the poses, drawing, visibility, JSON layout or manifest fails here; a deliberate
+# change bumps GENERATOR_VERSION and these digests together.
+PINNED = {
+    False: {
+        "annotations/person_keypoints_train.json": "9643a661096312213a10d39939da2dddaca07f09683f50eff60a2f026661f09b",
+        "annotations/person_keypoints_val.json": "548696badcf3765d823f93f0d5366eff82caa16e74eb1df72dbf36f370c05802",
+        "synthetic.json": "775bc36d0eaa8d91cb59fab9ae09cf0df193dad4f2ce22b37ff582315cff1ab3",
+        "pixels": "70e5993f7e95bf53efb9f48d044588c53b4dd8b571afd489396ef95d97fac8e3",
+    },
+    True: {
+        "annotations/person_keypoints_train.json": "af96495357444e69cba5cb45eac652451b2d50f905db9708945299db0aac5b20",
+        "annotations/person_keypoints_val.json": "13e178b72a03ceb1fb508b0d2e7e0f01be054aacbf93f3323c9855d99f16c331",
+        "synthetic.json": "be8111a7472297f444e3a38e66cf11cf2db8f0b119a987718a4d1dc2270cf22a",
+        "pixels": "6bff2fb8ff937c0c61a93d2595b5886ba63ac3d4b6e296c41f81415d0a61f567",
+    },
+}
+
+
+@pytest.mark.parametrize("feet", [False, True])
+def test_output_is_pinned_by_digest(tmp_path, feet):
+    """The files and the rendered pixels equal the stored digests; each JPEG is those pixels at quality 90.
+
+    The JPEG bytes are compared with this OpenCV's encoder rather than a digest, so that another libjpeg
+    build does not fail the test while a change of the pixels, the quality or the file naming does.
+    """
+    generate(tmp_path, num_train_images=4, num_val_images=2, seed=11, feet=feet)
+    for name in ("annotations/person_keypoints_train.json", "annotations/person_keypoints_val.json",
+                 "synthetic.json"):
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == PINNED[feet][name], name
+    pixels = hashlib.sha256()
+    for split_code, split, n, first_id in ((0, "train", 4, 1), (1, "val", 2, 5)):
+        assert sorted(os.listdir(tmp_path / split)) == [f"{first_id + i:012d}.jpg" for i in range(n)]
+        for i in range(n):
+            img, _ = render_image(np.random.default_rng([11, split_code, i]), W, H, feet)
+            pixels.update(img.tobytes())
+            jpeg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            assert (tmp_path / split / f"{first_id + i:012d}.jpg").read_bytes() == jpeg
+    assert pixels.hexdigest() == PINNED[feet]["pixels"]
+
+
+def test_damaged_manifest_means_regenerate(tmp_path):
+    kw = dict(num_train_images=1, num_val_images=1, seed=2, image_size=(64, 48))
+    ensure_dataset(tmp_path, **kw)
+    (tmp_path / "synthetic.json").write_text('{"seed": ')
+    ensure_dataset(tmp_path, **kw)
+    assert json.loads((tmp_path / "synthetic.json").read_text())["image_size"] == [64, 48]
+
+
+def test_bad_options_are_one_line_errors(tmp_path):
+    with pytest.raises(SimplePoseError, match=r"num_val_images is -1; give a count >= 0"):
+        generate(tmp_path / "a", num_val_images=-1)
+    with pytest.raises(SimplePoseError, match=r"image_size \(20, 240\) is too small"):
+        ensure_dataset(tmp_path / "b", image_size=(20, 240))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()   # refused before writing
+    taken = tmp_path / "file"
+    taken.write_text("not a directory")
+    res = subprocess.run([sys.executable, "-m", "simplepose.synthetic", "--out", str(taken), "--train-images", "1",
+                          "--val-images", "0"], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (f"error: {taken}: cannot create the dataset directory "
+                                                   "(File exists); give a directory that can be written")
+    assert taken.read_text() == "not a directory"
+
+
+def test_every_flag_has_help_with_its_default():
+    parser = build_parser()
+    helps = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings and a.dest != "help"}
+    assert set(helps) == {"--out", "--train-images", "--val-images", "--seed", "--width", "--height", "--feet",
+                          "--force"}
+    assert all("(default: " in text or "(required" in text for text in helps.values()), helps
+    text = " ".join(parser.format_help().split())     # undo the line wrapping
+    text = text[text.index("options:"):]              # past the usage line
+    for flag, default in (("--train-images", 600), ("--val-images", 100), ("--seed", 0), ("--width", 320),
+                          ("--height", 240), ("--feet", "off"), ("--force", "off")):
+        after = text[text.index(f"{flag} "):]
+        assert after[:after.index(")") + 1].endswith(f"(default: {default})"), (flag, after[:120])

@@ -15,7 +15,7 @@ just started to learn. ``make demo`` trains the same model for 11 epochs (0.815 
 # %%
 # The dataset and its keypoint metadata
 # -------------------------------------
-# :func:`simplepose.data.synthetic.generate` writes a small COCO-format dataset: JPEG images and
+# :func:`simplepose.synthetic.generate` writes a small COCO-format dataset: JPEG images and
 # ``person_keypoints_{train,val}.json`` with COCO's 17 keypoint names and skeleton. Any COCO-format file
 # is read the same way.
 import tempfile
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.data.synthetic import generate
+from simplepose.synthetic import generate
 
 work = Path(tempfile.mkdtemp(prefix="simplepose-dive-deep-"))
 paths = generate(work / "data", num_train_images=60, num_val_images=16, seed=0)
@@ -151,18 +151,20 @@ if unlabelled is not None:
 # Adam and the step schedule
 # --------------------------
 # The paper trains with Adam at a learning rate of 1e-3 for 140 epochs, divided by 10 at epochs 90 and 120.
-# :func:`simplepose.train.lr_schedule` builds GluonCV's ``LRSequential`` (linear warm-up, then step, poly or
+# :func:`simplepose.training.build.lr_schedule` builds GluonCV's ``LRSequential`` (linear warm-up, then step, poly or
 # cosine) as a function of the update count from the command line's flags; here the defaults, and the same
 # with 5 warm-up epochs from 1e-4 (``--warmup-epochs 5 --warmup-lr 1e-4``).
-from simplepose.options import check_train_config, train_parser
-from simplepose.train import lr_schedule
+from dataclasses import replace
+
+from simplepose.training.build import lr_schedule
+from simplepose.training.config import TrainConfig
 
 ITERS = 100                                           # updates per epoch (dataset size / batch size)
-defaults = check_train_config(vars(train_parser().parse_args([])))   # the command line's defaults
+defaults = TrainConfig.from_dict({})                  # the command line's defaults, frozen
 fig, ax = plt.subplots(figsize=(7, 3))
 for label, extra in (("step (default)", {}), ("warm-up 5 epochs + step", {"warmup_epochs": 5, "warmup_lr": 1e-4})):
-    schedule = lr_schedule({**defaults, **extra}, ITERS)
-    updates = np.arange(0, defaults["num_epochs"] * ITERS, 10)
+    schedule = lr_schedule(replace(defaults, **extra), ITERS)
+    updates = np.arange(0, defaults.num_epochs * ITERS, 10)
     ax.plot(updates / ITERS, [schedule(int(u)) for u in updates], label=label)
 ax.set_yscale("log")
 ax.set_xlabel("epoch")
@@ -187,7 +189,7 @@ for shift in (0, 1, 2, 4):
 # %%
 # A short hybridized training loop
 # --------------------------------
-# The loop of :class:`simplepose.train.Run`, written out. :class:`~simplepose.data.samples.PoseSamples` gives
+# The loop of :class:`simplepose.training.loop.EpochLoop`, written out. :class:`~simplepose.data.samples.PoseSamples` gives
 # (crop, heatmaps, weights) per person, with augmentation keyed by (seed, epoch, index) so that a run is
 # repeatable. The crop is the warped uint8 BGR picture: the loader moves a quarter of the bytes of a float
 # input, and :class:`~simplepose.device_input.InputNormalizer` makes the normalised float input of a whole
@@ -210,10 +212,10 @@ train_tf = TrainTransform(meta, TRAIN_INPUT, scale_factor=0.25, rotation_factor=
 sampler = EpochSampler(len(train), shuffle=True, seed=0)
 loader = gluon.data.DataLoader(PoseSamples(train, train_tf, train_codec, seed=0), batch_size=BATCH, sampler=sampler,
                                last_batch="discard", num_workers=0)
-config = {**defaults, "model": "simple_pose_resnet18_v1b", "input_size": list(TRAIN_INPUT), "num_epochs": EPOCHS,
-          "lr_decay_epoch": [EPOCHS - 1], "flip_prob": 0, "scale_factor": 0.25, "rotation_factor": 30,
-          "train_ann": paths["train_ann"], "train_images": paths["train_images"],
-          "val_ann": paths["val_ann"], "val_images": paths["val_images"], "num_joints": meta.num_joints}
+config = replace(defaults, model="simple_pose_resnet18_v1b", input_size=TRAIN_INPUT, num_epochs=EPOCHS,
+                 lr_decay_epoch=(EPOCHS - 1,), flip_prob=0.0, scale_factor=0.25, rotation_factor=30.0,
+                 train_ann=paths["train_ann"], train_images=paths["train_images"],
+                 val_ann=paths["val_ann"], val_images=paths["val_images"], num_joints=meta.num_joints)
 to_input = InputNormalizer(train_tf.mean, train_tf.std)
 net.hybridize(static_alloc=True, static_shape=True)
 trainer = gluon.Trainer(net.collect_params(), "adam",
@@ -290,7 +292,7 @@ from simplepose.deploy import deploy_forward, load_deploy
 from simplepose.export import export_checkpoint
 
 manifest = save_checkpoint(work / "run" / f"simple_pose_resnet18_v1b-epoch{EPOCHS:04d}", net, trainer, EPOCHS,
-                           config, meta.to_dict())
+                           config.to_dict(), meta.to_dict())
 export_dir = work / "run" / "export"
 description = export_checkpoint(manifest, export_dir, with_onnx=False)
 print(sorted(p.name for p in export_dir.iterdir()))

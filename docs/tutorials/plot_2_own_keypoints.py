@@ -15,7 +15,7 @@ the commands are the ones you would run on real data.
 # %%
 # A 23-keypoint dataset in COCO format
 # ------------------------------------
-# ``python -m simplepose.data.synthetic --out DIR --feet`` writes it; here the same from Python. What makes it
+# ``python -m simplepose.synthetic --out DIR --feet`` writes it; here the same from Python. What makes it
 # a 23-keypoint dataset is only the file's ``categories`` entry: the keypoint names, in the order of each
 # annotation's ``keypoints`` triplets, and a skeleton (1-based links, for drawing).
 import json
@@ -27,7 +27,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import simplepose
-from simplepose.data.synthetic import generate
+from simplepose.synthetic import generate
 
 ROOT = Path(simplepose.__file__).resolve().parents[1]      # the repository: the command lines live there
 work = Path(tempfile.mkdtemp(prefix="simplepose-own-keypoints-"))
@@ -70,8 +70,7 @@ print(KeypointMeta.from_coco_category({"id": 1, "keypoints": ["toe_L", "toe_R", 
 # file (a JSON list, or numbers separated by spaces, commas or newlines), in the file's keypoint order:
 # ``--sigmas FILE`` to training (stored in the checkpoint) or to evaluation. Here COCO's 17 and
 # COCO-WholeBody's published foot sigmas. Without them training still runs, but reports no AP.
-from simplepose.data.synthetic import COCO_KEYPOINT_NAMES, FOOT_SIGMAS
-from simplepose.meta import COCO_SIGMAS, load_sigmas
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SIGMAS, FOOT_SIGMAS, load_sigmas
 
 sigma_file = work / "sigmas_coco_feet.json"
 sigma_file.write_text(json.dumps([COCO_SIGMAS[n] for n in COCO_KEYPOINT_NAMES] + list(FOOT_SIGMAS)))
@@ -100,7 +99,7 @@ run("train_simple_pose.py", "--train-ann", paths["train_ann"], "--train-images",
     "--num-epochs", "3", "--lr-decay-epoch", "3", "--flip-prob", "0.5", "--log-interval", "0",
     "--save-dir", run_dir, tail=4)
 manifest = json.loads((run_dir / "best.json").read_text())
-print("checkpoint: K =", manifest["config"]["num_joints"], "| sigmas of the feet:", manifest["meta"]["sigmas"][17:])
+print("checkpoint: K =", len(manifest["meta"]["names"]), "| sigmas of the feet:", manifest["meta"]["sigmas"][17:])
 
 # %%
 # The run's pictures

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
+from ..io import atomic_write
 from .coco import COCOKeyPoints, box_to_center_scale, read_image
 from .decode import decode_bgr
 from .transforms import decode_reduction, reduced_matrix
@@ -57,47 +58,50 @@ def pack(dataset: COCOKeyPoints, out: str | os.PathLike, input_size: tuple[int, 
          scale_factor: float = 0.30, quality: int = 95) -> tuple[Path, Path]:
     """Write ``out.bin`` and ``out.npz`` for every person of ``dataset``; returns their paths.
 
-    Both are written to temporary names and renamed, the index last.
+    Both are written atomically (``io.atomic_write``), the index last.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     bin_path, index_path = out.with_suffix(".bin"), out.with_suffix(".npz")
     n = len(dataset)
     offsets, lengths = np.zeros(n, np.int64), np.zeros(n, np.int64)
     origins, zooms = np.zeros((n, 2), np.float64), np.zeros((n, 2), np.float64)
     bounds = np.zeros((n, 4), np.int64)
     image_sizes = np.zeros((n, 2), np.int64)
-    tmp_bin = bin_path.with_name(bin_path.name + ".tmp")
-    cache: tuple[str, np.ndarray] | None = None
-    pos = 0
-    with open(tmp_bin, "wb") as f:
-        for i, rec in enumerate(dataset.records):
-            if cache is None or cache[0] != rec.image_path:  # people of one image are adjacent
-                cache = (rec.image_path, read_image(rec.image_path, f"annotation {rec.ann_id}", rgb=False))
-            image = cache[1]
-            height, width = image.shape[:2]
-            (x0, y0, x1, y1), zoom = crop_region(rec.bbox, (width, height), input_size, scale_factor)
-            region = image[y0:y1, x0:x1]
-            size = (max(1, round((x1 - x0) * zoom)), max(1, round((y1 - y0) * zoom)))
-            if size != (x1 - x0, y1 - y0):
-                region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-            ok, buf = cv2.imencode(".jpg", region, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if not ok:
-                raise SimplePoseError(f"{rec.image_path}: JPEG encoding of annotation {rec.ann_id}'s crop failed")
-            f.write(buf.tobytes())
-            offsets[i], lengths[i] = pos, len(buf)
-            pos += len(buf)
-            origins[i] = (x0, y0)
-            zooms[i] = (size[0] / (x1 - x0), size[1] / (y1 - y0))
-            bounds[i] = (x0, y0, x1, y1)
-            image_sizes[i] = (width, height)
-    os.replace(tmp_bin, bin_path)
-    tmp_index = index_path.with_name(index_path.name + ".tmp.npz")
-    np.savez(tmp_index, ann_ids=np.array([r.ann_id for r in dataset.records], np.int64), offsets=offsets,
-             lengths=lengths, origins=origins, zooms=zooms, bounds=bounds, image_sizes=image_sizes,
-             bin_size=np.int64(pos))
-    os.replace(tmp_index, index_path)
-    log.info("packed %d people into %s (%.1f MB)", n, bin_path, pos / 1e6)
+
+    def write_crops(tmp: str) -> None:
+        cache: tuple[str, np.ndarray] | None = None
+        pos = 0
+        with open(tmp, "wb") as f:
+            for i, rec in enumerate(dataset.records):
+                if cache is None or cache[0] != rec.image_path:  # people of one image are adjacent
+                    cache = (rec.image_path, read_image(rec.image_path, f"annotation {rec.ann_id}", rgb=False))
+                image = cache[1]
+                height, width = image.shape[:2]
+                (x0, y0, x1, y1), zoom = crop_region(rec.bbox, (width, height), input_size, scale_factor)
+                region = image[y0:y1, x0:x1]
+                size = (max(1, round((x1 - x0) * zoom)), max(1, round((y1 - y0) * zoom)))
+                if size != (x1 - x0, y1 - y0):
+                    region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+                ok, buf = cv2.imencode(".jpg", region, [cv2.IMWRITE_JPEG_QUALITY, quality])
+                if not ok:
+                    raise SimplePoseError(f"{rec.image_path}: JPEG encoding of annotation {rec.ann_id}'s crop failed")
+                f.write(buf.tobytes())
+                offsets[i], lengths[i] = pos, len(buf)
+                pos += len(buf)
+                origins[i] = (x0, y0)
+                zooms[i] = (size[0] / (x1 - x0), size[1] / (y1 - y0))
+                bounds[i] = (x0, y0, x1, y1)
+                image_sizes[i] = (width, height)
+
+    def write_index(tmp: str) -> None:
+        with open(tmp, "wb") as f:   # a file object: np.savez would add .npz to a name
+            np.savez(f, ann_ids=np.array([r.ann_id for r in dataset.records], np.int64), offsets=offsets,
+                     lengths=lengths, origins=origins, zooms=zooms, bounds=bounds, image_sizes=image_sizes,
+                     bin_size=np.int64(lengths.sum()))
+
+    atomic_write(bin_path, write_crops, "crop pack")
+    atomic_write(index_path, write_index, "crop pack index")
+    log.info("packed %d people into %s (%.1f MB)", n, bin_path, lengths.sum() / 1e6)
     return bin_path, index_path
 
 
@@ -189,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SimplePoseError(f"--input-size {args.input_size!r}: need 'height,width'") from None
     if not 0 <= args.scale_factor < 1:
         raise SimplePoseError(f"--scale-factor {args.scale_factor}: must be in [0, 1)")
+    from ..cli import check_output_file, setup_logging
+    setup_logging()
+    check_output_file(Path(args.out).with_suffix(".bin"), "--out")
     dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id)
     pack(dataset, args.out, (h, w), args.scale_factor, args.quality)
     return 0
@@ -198,5 +205,4 @@ if __name__ == "__main__":
     import sys
 
     from ..cli import run_main
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     sys.exit(run_main(main))

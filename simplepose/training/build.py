@@ -1,0 +1,224 @@
+"""Building a run's parts from its config: data, model, optimizer, and the surgery of a resume.
+
+Each function makes one thing and returns it; ``build_parts`` calls them in a fixed order
+(the order fixes what the seeded random generators draw, so it is part of "same seed, same
+numbers"): seed, data, validation, model, trainer, resume.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import mxnet as mx
+import numpy as np
+from gluoncv.utils import LRScheduler, LRSequential
+from mxnet import gluon
+
+from .. import devices
+from ..codec import HeatmapCodec
+from ..data.coco import COCOKeyPoints
+from ..data.decode import REGION_DECODING
+from ..data.guard import GuardedSamples
+from ..data.pack import PackedCrops
+from ..data.samples import EpochSampler, PoseSamples
+from ..data.transforms import TrainTransform
+from ..device_input import InputNormalizer
+from ..errors import SimplePoseError
+from ..loader import pose_loader
+from ..meta import KeypointMeta
+from ..model import (SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights,
+                     load_trainer_states)
+from ..options import prepare_synthetic
+from .config import TrainConfig
+from .distributed import Workers
+from .loop import Parts, aux_params
+from .state import ResumePoint
+from .validation import Scores, build_validator
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and MXNet's generators (initialisation draws from MXNet's)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def load_datasets(cfg: TrainConfig, meta: KeypointMeta | None = None
+                  ) -> tuple[COCOKeyPoints, COCOKeyPoints | None]:
+    """(train, val) person datasets (val None without --val-ann); ``meta`` (a resumed run's) else the train file's."""
+    kw = dict(flip_pairs=cfg.flip_pairs, sigmas_file=cfg.sigmas, category_id=cfg.category_id,
+              on_bad_record=cfg.on_bad_record)
+    train = COCOKeyPoints(cfg.train_ann, cfg.train_images, meta=meta, **kw)
+    val = COCOKeyPoints(cfg.val_ann, cfg.val_images, meta=meta or train.meta, **kw) if cfg.val_ann else None
+    return train, val
+
+
+def check_meta(cfg: TrainConfig, meta: KeypointMeta) -> None:
+    """--num-joints against the data's K; a warning when flipping cannot swap any joints."""
+    if not meta.flip_pairs and cfg.flip_prob > 0:
+        log.warning("%s: no left/right keypoint pairs found in %s; flipping will not swap any joints "
+                    "(give --flip-pairs if the names mark sides another way)", cfg.train_ann, list(meta.names))
+    if cfg.num_joints is not None and cfg.num_joints != meta.num_joints:
+        raise SimplePoseError(f"--num-joints {cfg.num_joints}: {cfg.train_ann} has {meta.num_joints} keypoints")
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The training people and how they reach the loop; ``batch_size`` = --batch-size x devices."""
+
+    meta: KeypointMeta
+    train: COCOKeyPoints
+    val: COCOKeyPoints | None
+    codec: HeatmapCodec
+    samples: GuardedSamples
+    sampler: EpochSampler
+    loader: gluon.data.DataLoader
+    batch_size: int
+    shard: int                 # people per epoch on this worker
+    iters_per_epoch: int
+
+
+def build_data(cfg: TrainConfig, num_devices: int, workers: Workers, meta: KeypointMeta | None = None) -> TrainData:
+    """Datasets (generating the synthetic one on first use), codec, augmentation, sharded sampler, loader."""
+    prepare_synthetic(cfg.dataset, cfg.data_dir, cfg.synthetic_train_images, cfg.synthetic_val_images)
+    train, val = load_datasets(cfg, meta)
+    check_meta(cfg, train.meta)
+    codec = HeatmapCodec(cfg.input_size, stride=4, sigma=cfg.sigma, method=cfg.codec)
+    transform = TrainTransform(train.meta, cfg.input_size, scale_factor=cfg.scale_factor,
+                               rotation_factor=cfg.rotation_factor, flip_prob=cfg.flip_prob,
+                               half_body_prob=cfg.half_body_prob, mean=cfg.mean, std=cfg.std)
+    # --batch-size is per device, as in GluonCV: a step takes batch_size x devices samples on each worker.
+    batch_size = cfg.batch_size * num_devices
+    # Each worker reads its own shard of every epoch's shuffled order (all shards the same length).
+    sampler = EpochSampler(len(train), shuffle=True, seed=cfg.seed, num_parts=workers.num_workers,
+                           part_index=workers.rank)
+    shard = len(sampler.indices(0))
+    if shard < batch_size:
+        raise SimplePoseError(f"{cfg.train_ann}: {len(train)} people"
+                              f"{f' ({shard} per worker)' if workers.num_workers > 1 else ''}, fewer than one "
+                              f"batch of {batch_size}; lower --batch-size")
+    packed = PackedCrops(cfg.train_pack, train) if cfg.train_pack else None
+    samples = GuardedSamples(PoseSamples(train, transform, codec, cfg.seed, reduced_decode=not cfg.full_decode,
+                                         packed=packed), cfg.on_bad_record)
+    loader = pose_loader(samples, batch_size, cfg.num_workers, sampler=sampler, last_batch="discard")
+    if not REGION_DECODING:
+        log.warning("simplepose/data/libroijpeg.so is not built (make builds it; it needs libjpeg-dev): "
+                    "decoding whole JPEG images, the same pixels but slower")
+    return TrainData(train.meta, train, val, codec, samples, sampler, loader, batch_size, shard,
+                     shard // batch_size)
+
+
+def build_net(cfg: TrainConfig, num_joints: int, ctx: list[mx.Context], resume: ResumePoint | None
+              ) -> SimplePoseResNet:
+    """The network, initialised (random, ImageNet backbone, GluonCV pose weights) or loaded from ``resume``;
+    cast to --dtype, hybridized (--mode hybrid), no weight decay on biases and BatchNorm (--no-wd)."""
+    if resume:
+        net = get_pose_model(cfg.model, num_joints)
+        # cast_dtype: a float16 checkpoint loads into the float32 model, which is cast below.
+        load_checkpoint_params(net, resume.params, ctx)
+    else:
+        net = get_pose_model(cfg.model, num_joints, pretrained_base=cfg.use_pretrained_base,
+                             last_gamma=cfg.last_gamma, ctx=ctx)
+        if cfg.use_pretrained_base:
+            for block in net.head():
+                block.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+        else:
+            net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+        if cfg.use_pretrained:
+            load_gluoncv_pose_weights(net, cfg.model)
+        # Finish Gluon's deferred initialisation now, so every parameter exists from the start (an
+        # inference pass leaves BatchNorm's running statistics alone and draws the same numbers).
+        net(mx.nd.zeros((1, 3, *cfg.input_size), ctx=ctx[0]))
+    net.cast(cfg.dtype)
+    if cfg.mode == "hybrid":
+        net.hybridize(static_alloc=True, static_shape=True)
+    if cfg.no_wd:
+        net.collect_params(".*beta|.*gamma|.*bias").setattr("wd_mult", 0.0)
+    return net
+
+
+def lr_schedule(cfg: TrainConfig, iters_per_epoch: int) -> LRSequential:
+    """GluonCV's warm-up + step/poly/cosine schedule, as a function of the update count."""
+    decay = list(cfg.lr_decay_epoch)
+    if cfg.lr_decay_period > 0:
+        decay = list(range(cfg.lr_decay_period, cfg.num_epochs, cfg.lr_decay_period))
+    warm = cfg.warmup_epochs
+    schedule = LRSequential([
+        LRScheduler("linear", base_lr=cfg.warmup_lr, target_lr=cfg.lr, nepochs=warm,
+                    iters_per_epoch=iters_per_epoch),
+        LRScheduler(cfg.lr_mode, base_lr=cfg.lr, target_lr=0, nepochs=cfg.num_epochs - warm,
+                    iters_per_epoch=iters_per_epoch, step_epoch=[e - warm for e in decay],
+                    step_factor=cfg.lr_decay, power=2)])
+    # MXNet's optimizer compares its learning_rate with base_lr; LRSequential itself does not use it.
+    schedule.base_lr = cfg.lr
+    return schedule
+
+
+def build_trainer(cfg: TrainConfig, net: gluon.Block, iters_per_epoch: int, workers: Workers) -> gluon.Trainer:
+    """Adam with the LR schedule; multi-precision for float16."""
+    opt = {"learning_rate": cfg.lr, "wd": cfg.wd, "lr_scheduler": lr_schedule(cfg, iters_per_epoch)}
+    if cfg.dtype != "float32":
+        opt["multi_precision"] = True
+    # A list in structural order: Trainer sorts a ParameterDict by name, and names carry global
+    # counters (conv2dtranspose0_ vs conv2dtranspose3_), which would shuffle Adam's saved states.
+    # Distributed: the server sums gradients and every worker runs Adam itself
+    # (update_on_kvstore=False), so each holds the optimizer state a checkpoint needs.
+    return gluon.Trainer(list(net._collect_params_with_prefix().values()), "adam", opt,
+                         kvstore=workers.kv or cfg.kvstore, update_on_kvstore=False if workers.kv else None)
+
+
+def restore_trainer(trainer: gluon.Trainer, cfg: TrainConfig, resume: ResumePoint, iters_per_epoch: int,
+                    batch_size_total: int) -> None:
+    """Adam's state from ``resume``, with this run's schedule, update count and weight decay."""
+    # The unpickled optimizer carries the old run's schedule; keep this config's (the same function
+    # of the update count when the config is unchanged, longer when --num-epochs grew).
+    schedule = trainer.optimizer.lr_scheduler
+    load_trainer_states(trainer, resume.states)
+    trainer.optimizer.lr_scheduler = schedule
+    # Count updates in this run's batches (--batch-size or device count may have changed); skipped
+    # batches (--nan-policy skip) were no updates.
+    trainer.optimizer.num_update = resume.epoch * iters_per_epoch + resume.batch - resume.nan_skipped
+    if resume.batch and resume.batch_size_total != batch_size_total:
+        raise SimplePoseError(
+            f"--resume {resume.manifest}: stopped inside epoch {resume.epoch + 1} after {resume.batch} batches "
+            f"of {resume.batch_size_total}; resume with the same batch size, devices and workers (now "
+            f"{batch_size_total}), or from an epoch checkpoint")
+    # Honour this run's weight decay.
+    trainer.optimizer.wd = cfg.wd
+    log.info("resumed from %s at epoch %d (update %d, lr %g)", resume.manifest, resume.epoch,
+             trainer.optimizer.num_update, trainer.learning_rate)
+
+
+@dataclass(frozen=True)
+class Built:
+    """Everything ``training.fit`` runs: the loop's parts, the data, how to validate."""
+
+    parts: Parts
+    data: TrainData
+    validate: Callable[[gluon.Block], Scores]
+
+
+def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Workers | None = None) -> Built:
+    """Build a run from ``cfg`` (and the checkpoint it resumes); ``workers`` default: join --kvstore's job."""
+    ctx = devices.contexts(cfg.gpus, cfg.num_gpus)
+    workers = workers or Workers.connect(cfg.kvstore)
+    seed_everything(cfg.seed)
+    data = build_data(cfg, len(ctx), workers, KeypointMeta.from_dict(resume.meta) if resume else None)
+    to_input = InputNormalizer(cfg.mean, cfg.std)
+    validate = build_validator(cfg, data.val, data.meta, data.codec, data.batch_size, ctx, to_input, workers.writer)
+    log.info("training %s on %d people (%d keypoints), %d batches of %d per epoch, contexts %s%s",
+             cfg.model, len(data.train), data.meta.num_joints, data.iters_per_epoch, data.batch_size, ctx,
+             f", worker {workers.rank} of {workers.num_workers} ({data.shard} people each, kvstore {cfg.kvstore})"
+             if workers.kv else "")
+    net = build_net(cfg, data.meta.num_joints, ctx, resume)
+    trainer = build_trainer(cfg, net, data.iters_per_epoch, workers)
+    workers.init_keys(aux_params(net), ctx[0])
+    if resume:
+        restore_trainer(trainer, cfg, resume, data.iters_per_epoch, data.batch_size * workers.num_workers)
+    parts = Parts(net, trainer, data.loader, data.sampler, data.samples, ctx, to_input, cfg.dtype,
+                  data.batch_size, data.iters_per_epoch, workers)
+    return Built(parts, data, validate)
