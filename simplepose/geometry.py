@@ -67,7 +67,7 @@ class Crop:
                    (int(input_size[0]), int(input_size[1])))
 
     def augmented(self, scale_mult: float, rotation: float, flip: bool) -> "Crop":
-        """This crop ``scale_mult`` times larger (in float32, as GluonCV), rotated and/or mirrored."""
+        """This crop ``scale_mult`` times larger (in float32, as GluonCV), with ``rotation`` and ``flip``."""
         size = np.asarray(self.size, np.float32) * scale_mult
         return Crop(self.center, (float(size[0]), float(size[1])), self.input_size, rotation, flip)
 
