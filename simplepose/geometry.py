@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -76,9 +77,9 @@ class Crop:
         """height x width, image pixels squared (Simple Baselines' area of a pose for OKS-NMS)."""
         return self.size[0] * self.size[1]
 
-    @property
+    @cached_property
     def matrix(self) -> np.ndarray:
-        """(2, 3) float64 affine matrix, image pixels -> model-input pixels."""
+        """(2, 3) float64 affine matrix, image pixels -> model-input pixels (computed once, read-only)."""
         h, w = self.input_size
         cx, cy = self.center
         k = w / self.size[1]
@@ -87,8 +88,11 @@ class Crop:
         # Rotate by -rotation and scale about the crop centre, then move it to the input's centre.
         tx, ty = w * 0.5 - cos * cx - sin * cy, h * 0.5 + sin * cx - cos * cy
         if self.flip:  # mirror about the crop centre first, x -> 2 cx - x: negate the x column, shift by 2 cx
-            return np.array([[-cos, sin, tx + 2.0 * cx * cos], [sin, cos, ty - 2.0 * cx * sin]])
-        return np.array([[cos, sin, tx], [-sin, cos, ty]])
+            m = np.array([[-cos, sin, tx + 2.0 * cx * cos], [sin, cos, ty - 2.0 * cx * sin]])
+        else:
+            m = np.array([[cos, sin, tx], [-sin, cos, ty]])
+        m.setflags(write=False)   # shared by every use of this crop
+        return m
 
     def to_input(self, points: np.ndarray) -> np.ndarray:
         """(N, 2) image pixels -> (N, 2) float32 model-input pixels."""
