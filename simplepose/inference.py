@@ -30,7 +30,9 @@ def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {"model": cfg["model"], "input_size": list(cfg["input_size"]), "mean": list(cfg["mean"]),
             "std": list(cfg["std"]), "stride": STRIDE, "sigma": cfg["sigma"], "codec": cfg.get("codec", "standard"),
             "meta": ckpt["meta"], "epoch": ckpt["epoch"], "checkpoint": ckpt["params"],
-            "data": {k: cfg.get(k) for k in DATA_FLAGS + ("category_id",)}}
+            # With the synthetic set's size, so evaluating never regenerates the data at other sizes.
+            "data": {k: cfg.get(k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+                                                          "synthetic_val_images")}}
 
 
 def load_checkpoint_net(ckpt: dict[str, Any], ctx: list[mx.Context]) -> SimplePoseResNet:
