@@ -3,7 +3,9 @@
 
 Runs a checkpoint (or an export directory) on the people of a COCO-format keypoint file,
 on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
-keypoint statistics and a per-keypoint AP breakdown (see ``simplepose.evaluate``).
+keypoint statistics and a per-keypoint AP breakdown: person boxes (``simplepose.boxes``) ->
+keypoints (``simplepose.pose_inference``, the path validation and prediction use) -> scores
+(``simplepose.scoring``).
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import sys
 from typing import Sequence
 
 from simplepose.cli import run_main, setup_logging
-from simplepose.options import DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, resolve_data
+from simplepose.codec import METHODS
+from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_input_size,
+                                prepare_synthetic, resolve_data)
 
 
 def eval_parser() -> argparse.ArgumentParser:
@@ -34,7 +38,7 @@ def eval_parser() -> argparse.ArgumentParser:
                    help="person detections in COCO results format (default: ground-truth boxes)")
     g.add_argument("--box-thresh", type=float, default=0.0, help="minimum detection score (default 0)")
     g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
-    g.add_argument("--decode", choices=("standard", "dark"), default=None,
+    g.add_argument("--decode", choices=METHODS, default=None,
                    help="heatmap decoding (default: the codec the model was trained with)")
     g.add_argument("--kpt-thresh", type=float, default=0.2,
                    help="keypoint scores above this count in the instance score (default 0.2)")
@@ -57,7 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
     setup_logging()
     from simplepose.errors import SimplePoseError
-    from simplepose.options import parse_ints
     for flag, ok, why in (("batch_size", args.batch_size >= 1, "must be at least 1"),
                           ("num_workers", args.num_workers >= 0, "must be 0 or more"),
                           ("kpt_thresh", 0 <= args.kpt_thresh < 1, "must be in [0, 1)"),
@@ -72,31 +75,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.analysis:
         check_output_dir(args.analysis, "--analysis")
 
+    input_size = parse_input_size(args.input_size) if args.input_size else None
+
     from mxnet import gluon
     from tqdm import tqdm
-    from simplepose.io import atomic_write_text
+    from simplepose.boxes import detection_boxes, gt_boxes
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
-    from simplepose.data.transforms import ValTransform
-    from simplepose.evaluate import (BoxCrops, detection_boxes, evaluate_keypoints, gt_boxes, load_coco_gt,
-                                     predict_keypoints)
-    from simplepose.inference import load_for_inference
-    from simplepose.meta import KeypointMeta, load_sigmas
     from simplepose.devices import contexts
-    from simplepose.options import prepare_synthetic
+    from simplepose.inference import load_for_inference
+    from simplepose.io import atomic_write_text
+    from simplepose.meta import KeypointMeta, load_sigmas
+    from simplepose.pose_inference import BoxCrops, predict_keypoints
+    from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
 
     ctx = contexts(args.gpus, args.num_gpus)
     forward, desc, what = load_for_inference(args.params, ctx, args.backend)
     if args.model and args.model != desc["model"]:
         raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
-    input_size = desc["input_size"]
-    if args.input_size:
-        input_size = parse_ints(args.input_size, "--input-size")
-        if len(input_size) != 2 or any(v <= 0 or v % 32 for v in input_size):
-            raise SimplePoseError(f"--input-size {args.input_size!r}: need 'height,width', multiples of 32")
-        if desc.get("format"):
-            raise SimplePoseError(f"--input-size: {args.params} is an export with a fixed input size "
-                                  f"{desc['input_size']}; evaluate its checkpoint instead")
+    if input_size is None:
+        input_size = desc["input_size"]
+    elif desc.get("format"):
+        raise SimplePoseError(f"--input-size: {args.params} is an export with a fixed input size "
+                              f"{desc['input_size']}; evaluate its checkpoint instead")
     meta = KeypointMeta.from_dict(desc["meta"])
     if args.sigmas:
         meta = dataclasses.replace(meta, sigmas=tuple(load_sigmas(args.sigmas, meta.num_joints)))
@@ -114,14 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
     dataset = COCOKeyPoints(data["val_ann"], data["val_images"], meta=meta, category_id=data.get("category_id"))
     boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
-    crops = BoxCrops(boxes, ValTransform(input_size, desc["mean"], desc["std"]))
+    crops = BoxCrops(boxes.image_paths, boxes.boxes, input_size)
     codec = HeatmapCodec(input_size, desc["stride"], desc["sigma"], args.decode or desc["codec"])
     loader = gluon.data.DataLoader(crops, batch_size=args.batch_size * len(ctx), shuffle=False,
                                    num_workers=args.num_workers)
     batches = (b.asnumpy() for b in tqdm(loader, desc="inference", disable=None, leave=False))
-    keypoints = predict_keypoints(forward, batches, crops, codec, meta.flip_index if args.flip_test else None)
+    keypoints = predict_keypoints(forward, batches, crops.crops, codec, meta.flip_index if args.flip_test else None)
     gt = load_coco_gt(data["val_ann"], dataset.category_id)
-    report, results = evaluate_keypoints(gt, keypoints, boxes, crops, meta, dataset.category_id,
+    report, results = evaluate_keypoints(gt, keypoints, boxes, crops.areas, meta, dataset.category_id,
                                          args.kpt_thresh, args.oks_nms, analysis=bool(args.analysis))
     settings = {"model": what, "ann": data["val_ann"], "input_size": list(input_size), "flip_test": args.flip_test,
                 "decode": codec.method, "kpt_thresh": args.kpt_thresh, "oks_nms": args.oks_nms}

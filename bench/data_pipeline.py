@@ -148,7 +148,7 @@ def main() -> None:
     print(f"targets: identical to GluonCV's for all {n} people under the same augmentation (with and without "
           "the pack)")
     served = sum(packed.packed.crop(i, tf.geometry(ds.records[i], tf.sample(
-        ds.records[i], np.random.default_rng([0, 0, i])))[0], (w, h)) is not None for i in order)
+        ds.records[i], np.random.default_rng([0, 0, i])))[0].matrix, (h, w)) is not None for i in order)
     print(f"pack: {len(ds)} crops written in {pack_seconds:.1f} s, "
           f"{pack_base.with_suffix('.bin').stat().st_size / 1e6:.1f} MB (the images: "
           f"{sum(p.stat().st_size for p in Path(paths['train_images']).glob('*.jpg')) / 1e6:.1f} MB); "
@@ -170,9 +170,9 @@ def main() -> None:
         def run(people):
             for i in people:
                 rec = ds.records[i]
-                matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([0, 0, i])))
+                crop, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([0, 0, i])))
                 image = decoder(rec.image_path)
-                cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
+                cv2.warpAffine(image, crop.matrix, (w, h), flags=cv2.INTER_LINEAR)
         return run
 
     def normalised_run(people):

@@ -22,27 +22,43 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-METHODS = ("standard", "dark")
+from .geometry import STRIDE
 
 
 class HeatmapCodec:
-    """Encode joints into heatmaps and decode heatmaps into joints.
+    """Encode joints into heatmaps and decode heatmaps into joints; the base of the two methods.
+
+    ``HeatmapCodec(input_size, stride, sigma, method)`` makes the codec of ``method`` (a
+    :class:`StandardCodec` or a :class:`DarkCodec`), as ``pathlib.Path`` makes a ``PosixPath``;
+    the subclasses can also be made directly. They share the heatmap geometry, the argmax and
+    the flip-back, and differ in where a target's Gaussian sits, how the argmax is refined and
+    how far a flipped-back heatmap is moved.
 
     Args:
         input_size: (height, width) of the model input, pixels.
-        stride: input pixels per heatmap pixel (4 for three stride-2 deconvolutions after a stride-32 backbone).
+        stride: input pixels per heatmap pixel (``geometry.STRIDE``).
         sigma: Gaussian sigma, heatmap pixels.
         method: ``"standard"`` (GluonCV) or ``"dark"`` (sub-pixel targets, Newton-refined decoding).
     """
 
-    def __init__(self, input_size: tuple[int, int] = (256, 192), stride: int = 4, sigma: float = 2.0,
-                 method: str = "standard"):
-        if method not in METHODS:
-            raise ValueError(f"codec method {method!r}: expected one of {', '.join(METHODS)}")
+    method = ""
+
+    def __new__(cls, input_size: tuple[int, int] = (256, 192), stride: int = STRIDE, sigma: float = 2.0,
+                method: str | None = None):
+        if cls is HeatmapCodec:
+            method = method or "standard"
+            if method not in CODECS:
+                raise ValueError(f"codec method {method!r}: expected one of {', '.join(METHODS)}")
+            cls = CODECS[method]
+        return super().__new__(cls)
+
+    def __init__(self, input_size: tuple[int, int] = (256, 192), stride: int = STRIDE, sigma: float = 2.0,
+                 method: str | None = None):
+        if method is not None and method != self.method:
+            raise ValueError(f"codec method {method!r} given to the {self.method} codec")
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.stride = int(stride)
         self.sigma = float(sigma)
-        self.method = method
         # int(i / 4) as GluonCV's training script sizes the heatmap.
         self.heatmap_size = (int(self.input_size[0] / stride), int(self.input_size[1] / stride))
         # Feature stride per axis: input size over heatmap size, as GluonCV's target generator.
@@ -59,38 +75,30 @@ class HeatmapCodec:
         Args:
             joints: (K, 3) float32, model-input pixels, third column COCO visibility (0 = unlabelled).
         Returns:
-            heatmaps (K, h, w) float32 in [0, 1] and weights (K,) float32 in {0, 1}.
+            heatmaps (K, h, w) float32 in [0, 1] and weights (K,) float32 in {0, 1}: a joint's weight
+            is 0 when it is unlabelled or its whole window (3 sigma each side) lies off the map.
         """
         hh, hw = self.heatmap_size
-        tmp = self.sigma * 3
-        labelled = joints[:, 2] > 0
-        mu = joints[:, :2] / self._feat_stride
-        if self.method == "standard":
-            # int() truncates towards zero; np.trunc keeps GluonCV's rounding for negative coordinates too.
-            mu = np.trunc(mu + 0.5)
-            ul = np.trunc(mu - tmp)
-            br = np.trunc(mu + tmp + 1)
-        else:
-            ul, br = mu - tmp, mu + tmp + 1
-        on_map = ~((ul[:, 0] >= hw) | (ul[:, 1] >= hh) | (br[:, 0] < 0) | (br[:, 1] < 0))
-        weights = (labelled & on_map).astype(np.float32)
-
         xs = np.arange(hw, dtype=np.float32)
         ys = np.arange(hh, dtype=np.float32)
+        ul, br, centre, in_x, in_y = self._support(joints[:, :2] / self._feat_stride, xs, ys)
+        on_map = ~((ul[:, 0] >= hw) | (ul[:, 1] >= hh) | (br[:, 0] < 0) | (br[:, 1] < 0))
+        weights = ((joints[:, 2] > 0) & on_map).astype(np.float32)
         two_s2 = np.float32(2 * self.sigma ** 2)
-        if self.method == "standard":
-            size = len(np.arange(0, 2 * tmp + 1, 1))  # window side, as np.arange sizes it
-            centre = ul + (2 * tmp + 1) // 2          # window centre, heatmap pixels
-            dx = xs[None, :] - ul[:, :1]              # (K, w) offset inside the window
-            dy = ys[None, :] - ul[:, 1:]
-            in_x = (dx >= 0) & (dx < size) & (xs[None, :] < br[:, :1])
-            in_y = (dy >= 0) & (dy < size) & (ys[None, :] < br[:, 1:])
-        else:  # the whole Gaussian, so that its log stays a quadratic around the peak
-            centre, in_x, in_y = mu, True, True
         # The weight (0 or 1) goes into the (K, w) factor: one pass over the (K, h, w) maps, not three.
         gx = np.exp(-((xs[None, :] - centre[:, :1].astype(np.float32)) ** 2) / two_s2) * in_x * weights[:, None]
         gy = np.exp(-((ys[None, :] - centre[:, 1:].astype(np.float32)) ** 2) / two_s2) * in_y
         return np.einsum("ky,kx->kyx", gy, gx), weights  # the outer products; einsum is the fastest here
+
+    def _support(self, mu: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple:
+        """Where the Gaussians of joints at ``mu`` ((K, 2) heatmap pixels) go.
+
+        Returns:
+            ul, br: (K, 2) corners of each window, heatmap pixels (br exclusive), for the weights;
+            centre: (K, 2) the Gaussian centres; in_x (K, w), in_y (K, h): which columns and rows
+            the Gaussian covers (or True for all).
+        """
+        raise NotImplementedError
 
     @staticmethod
     def argmax(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +119,7 @@ class HeatmapCodec:
         return coords, maxvals
 
     def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps -> joints in model-input pixels, by this codec's method.
+        """Heatmaps -> joints in model-input pixels: the argmax, refined by this codec's method.
 
         Args:
             heatmaps: (N, K, h, w) float32.
@@ -120,12 +128,61 @@ class HeatmapCodec:
         """
         heatmaps = np.asarray(heatmaps, dtype=np.float32)
         coords, maxvals = self.argmax(heatmaps)
-        refine = self._quarter_step if self.method == "standard" else self._newton_step
-        coords = coords + refine(heatmaps, coords) * (maxvals > 0)[..., None]
+        coords = coords + self._refine(heatmaps, coords) * (maxvals > 0)[..., None]
         return (coords * self._feat_stride).astype(np.float32), maxvals
 
-    @staticmethod
-    def _quarter_step(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    def _refine(self, heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """(N, K, 2) sub-pixel offsets, heatmap pixels, of the integer peaks ``coords`` of ``heatmaps``."""
+        raise NotImplementedError
+
+    def _back_shift(self) -> float:
+        """How far ``flip_back`` moves a mirrored heatmap to the right, heatmap pixels."""
+        raise NotImplementedError
+
+    def flip_back(self, heatmaps: np.ndarray, flip_index: np.ndarray) -> np.ndarray:
+        """Heatmaps of horizontally mirrored inputs -> heatmaps in the unmirrored frame.
+
+        Mirrors each map, swaps left/right channels (``flip_index``, (K,) int: the joint each output channel
+        takes its map from) and undoes the misalignment (see ``flip_shift``) by this codec's shift, with
+        linear interpolation for a fractional one.
+
+        Args:
+            heatmaps: (N, K, h, w) float32, outputs for mirrored inputs.
+        Returns:
+            (N, K, h, w) float32.
+        """
+        out = np.asarray(heatmaps, dtype=np.float32)[:, flip_index, :, ::-1]
+        shift = self._back_shift()
+        whole, frac = int(np.floor(shift)), shift - np.floor(shift)
+        # out[x] <- out[x - shift]: columns that would come from left of the map repeat column 0.
+        src = np.clip(np.arange(out.shape[3]) - whole, 0, None)
+        moved = out[..., src]
+        if frac:
+            before = out[..., np.clip(src - 1, 0, None)]
+            moved = (1 - frac) * moved + frac * before
+        return np.ascontiguousarray(moved, dtype=np.float32)
+
+
+class StandardCodec(HeatmapCodec):
+    """GluonCV / Simple Baselines: integer-rounded Gaussians in a (6 sigma + 1) window, quarter-pixel decoding."""
+
+    method = "standard"
+
+    def _support(self, mu: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple:
+        tmp = self.sigma * 3
+        # int() truncates towards zero; np.trunc keeps GluonCV's rounding for negative coordinates too.
+        mu = np.trunc(mu + 0.5)
+        ul = np.trunc(mu - tmp)
+        br = np.trunc(mu + tmp + 1)
+        size = len(np.arange(0, 2 * tmp + 1, 1))  # window side, as np.arange sizes it
+        centre = ul + (2 * tmp + 1) // 2          # window centre, heatmap pixels
+        dx = xs[None, :] - ul[:, :1]              # (K, w) offset inside the window
+        dy = ys[None, :] - ul[:, 1:]
+        in_x = (dx >= 0) & (dx < size) & (xs[None, :] < br[:, :1])
+        in_y = (dy >= 0) & (dy < size) & (ys[None, :] < br[:, 1:])
+        return ul, br, centre, in_x, in_y
+
+    def _refine(self, heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
         """GluonCV's refinement: 0.25 heatmap pixel towards the higher neighbour, away from the border."""
         n, k, h, w = heatmaps.shape
         px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
@@ -138,7 +195,21 @@ class HeatmapCodec:
         dy = heatmaps[ni, ki, pyc + 1, pxc] - heatmaps[ni, ki, pyc - 1, pxc]
         return 0.25 * np.stack([np.sign(dx), np.sign(dy)], axis=-1) * inside[..., None]
 
-    def _newton_step(self, heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    def _back_shift(self) -> float:
+        return round(self.flip_shift)   # a whole heatmap pixel, as GluonCV and Simple Baselines
+
+
+class DarkCodec(HeatmapCodec):
+    """DARK: Gaussians on the exact sub-pixel position, decoding by a Newton step on the log heatmap."""
+
+    method = "dark"
+
+    def _support(self, mu: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple:
+        # The whole Gaussian, so that its log stays a quadratic around the peak.
+        tmp = self.sigma * 3
+        return mu - tmp, mu + tmp + 1, mu, True, True
+
+    def _refine(self, heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
         """DARK's refinement: offset = -H^-1 g of the log heatmap at the integer peak, heatmap pixels.
 
         Network heatmaps are not exact Gaussians, so each is first smoothed with a Gaussian kernel
@@ -179,29 +250,12 @@ class HeatmapCodec:
         ok &= (np.abs(ox) <= 1) & (np.abs(oy) <= 1)
         return (np.stack([ox, oy], axis=-1) * ok[..., None]).astype(np.float32)
 
-    def flip_back(self, heatmaps: np.ndarray, flip_index: np.ndarray) -> np.ndarray:
-        """Heatmaps of horizontally mirrored inputs -> heatmaps in the unmirrored frame.
+    def _back_shift(self) -> float:
+        return float(self.flip_shift)   # the exact fraction, by linear interpolation
 
-        Mirrors each map, swaps left/right channels (``flip_index``, (K,) int: the joint each output channel
-        takes its map from) and undoes the half-pixel misalignment (see ``flip_shift``): by a whole
-        heatmap pixel for ``standard`` (GluonCV / Simple Baselines), by the exact fractional shift, with
-        linear interpolation, for ``dark``.
 
-        Args:
-            heatmaps: (N, K, h, w) float32, outputs for mirrored inputs.
-        Returns:
-            (N, K, h, w) float32.
-        """
-        out = np.asarray(heatmaps, dtype=np.float32)[:, flip_index, :, ::-1]
-        shift = round(self.flip_shift) if self.method == "standard" else self.flip_shift
-        whole, frac = int(np.floor(shift)), shift - np.floor(shift)
-        # out[x] <- out[x - shift]: columns that would come from left of the map repeat column 0.
-        src = np.clip(np.arange(out.shape[3]) - whole, 0, None)
-        moved = out[..., src]
-        if frac:
-            before = out[..., np.clip(src - 1, 0, None)]
-            moved = (1 - frac) * moved + frac * before
-        return np.ascontiguousarray(moved, dtype=np.float32)
+METHODS = ("standard", "dark")
+CODECS: dict[str, type[HeatmapCodec]] = {"standard": StandardCodec, "dark": DarkCodec}
 
 
 def _continue_log(logh: np.ndarray, r: int) -> np.ndarray:

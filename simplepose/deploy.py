@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .codec import METHODS, HeatmapCodec
-from .data.transforms import ValTransform
+from .data.transforms import normalize_batch
 from .errors import MissingFileError, SimplePoseError, one_line
 from .io import JsonRecord, read_json
 from .meta import KeypointMeta
@@ -23,6 +23,11 @@ from .meta import KeypointMeta
 DEPLOY_FILE = "deploy.json"
 FORMAT = "simplepose-export-1"
 BACKENDS = ("auto", "onnx", "mxnet")
+
+
+def is_export(path: str | os.PathLike) -> bool:
+    """True for an export directory (one holding ``deploy.json``)."""
+    return Path(path).is_dir() and (Path(path) / DEPLOY_FILE).is_file()
 
 
 def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
@@ -63,10 +68,6 @@ def deploy_codec(doc: dict[str, Any], method: str | None = None) -> HeatmapCodec
     return HeatmapCodec(tuple(doc["input_size"]), doc["stride"], doc["sigma"], method or doc["codec"])
 
 
-def deploy_transform(doc: dict[str, Any]) -> ValTransform:
-    return ValTransform(tuple(doc["input_size"]), doc["mean"], doc["std"])
-
-
 def deploy_meta(doc: dict[str, Any]) -> KeypointMeta:
     return KeypointMeta.from_dict(doc["meta"])
 
@@ -80,8 +81,12 @@ def _load_export_file(load: Callable[[], Any], files: str) -> Any:
                               "export the checkpoint again") from None
 
 
-def onnx_forward(onnx_file: str, threads: int = 0) -> Callable[[np.ndarray], np.ndarray]:
-    """(B, 3, h, w) float32 -> heatmaps with ONNX Runtime on the CPU (``threads`` 0: its default)."""
+def onnx_forward(onnx_file: str, mean: Sequence[float], std: Sequence[float], threads: int = 0
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, h, w, 3) uint8 BGR crops -> heatmaps with ONNX Runtime on the CPU (``threads`` 0: its default).
+
+    The crops are normalised in NumPy (``data.transforms.normalize_batch``, the device normaliser's numbers).
+    """
     try:
         import onnxruntime as ort
     except ImportError:
@@ -94,13 +99,14 @@ def onnx_forward(onnx_file: str, threads: int = 0) -> Callable[[np.ndarray], np.
     session = _load_export_file(lambda: ort.InferenceSession(onnx_file, opts, providers=["CPUExecutionProvider"]),
                                 onnx_file)
     name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+    return lambda crops: session.run(None, {name: normalize_batch(crops, mean, std)})[0]
 
 
 def symbol_forward(doc: dict[str, Any], ctx: Any = None) -> Callable[[np.ndarray], np.ndarray]:
-    """(B, 3, h, w) float32 -> heatmaps with the exported MXNet symbol (``gluon.SymbolBlock.imports``)."""
+    """(B, h, w, 3) uint8 BGR crops -> heatmaps with the exported MXNet symbol (``gluon.SymbolBlock.imports``)."""
     import mxnet as mx
     from mxnet import gluon
+    from .inference import mxnet_forward
     ctx = ctx or mx.cpu()
     with warnings.catch_warnings():
         # imports() infers types without an input and warns "Cannot decide type" for the data input.
@@ -109,7 +115,7 @@ def symbol_forward(doc: dict[str, Any], ctx: Any = None) -> Callable[[np.ndarray
                                                                     doc["params"], ctx=ctx),
                                   f"{doc['symbol']} + {doc['params']}")
     block.hybridize(static_alloc=True)
-    return lambda x: block(mx.nd.array(x, ctx=ctx)).asnumpy()
+    return mxnet_forward(block, [ctx], doc["mean"], doc["std"])
 
 
 def deploy_forward(doc: dict[str, Any], backend: str = "auto") -> tuple[Callable[[np.ndarray], np.ndarray], str]:
@@ -126,5 +132,5 @@ def deploy_forward(doc: dict[str, Any], backend: str = "auto") -> tuple[Callable
         if not doc.get("onnx"):
             raise SimplePoseError(f"the export of {doc['model']} has no ONNX file (onnx was not installed when it "
                                   "was exported); use --backend mxnet")
-        return onnx_forward(doc["onnx"]), "onnx"
+        return onnx_forward(doc["onnx"], doc["mean"], doc["std"]), "onnx"
     return symbol_forward(doc), "mxnet"

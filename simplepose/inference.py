@@ -1,26 +1,27 @@
-"""A trained model ready for inference, from a checkpoint or an export, as a NumPy forward function.
+"""A trained model ready for inference, from a checkpoint or an export, as a forward function.
 
-Both sources are described by the same dict as an export's ``deploy.json`` (model, input
-size, mean/std, stride, sigma, codec, keypoint metadata), so evaluation and prediction
-do not care which one they were given.
+A forward function takes (B, h, w, 3) uint8 BGR crops (``pose_inference.BoxCrops``) and returns
+(B, K, h/4, w/4) float32 heatmaps, as NumPy arrays; the crops are normalised on the model's device
+(``device_input.InputNormalizer``), as in training. Both sources are described by the same dict as
+an export's ``deploy.json`` (model, input size, mean/std, stride, sigma, codec, keypoint metadata),
+so evaluation and prediction do not care which one they were given.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
 from .checkpoint import load_manifest
-from .deploy import DEPLOY_FILE, deploy_forward, load_deploy
+from .deploy import deploy_forward, is_export, load_deploy
+from .device_input import InputNormalizer
+from .geometry import STRIDE
 from .meta import KeypointMeta
 from .options import DATA_FLAGS
 from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params
-
-STRIDE = 4   # three stride-2 deconvolutions after a stride-32 backbone
 
 
 def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +30,9 @@ def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {"model": cfg["model"], "input_size": list(cfg["input_size"]), "mean": list(cfg["mean"]),
             "std": list(cfg["std"]), "stride": STRIDE, "sigma": cfg["sigma"], "codec": cfg.get("codec", "standard"),
             "meta": ckpt["meta"], "epoch": ckpt["epoch"], "checkpoint": ckpt["params"],
-            "data": {k: cfg.get(k) for k in DATA_FLAGS + ("category_id",)}}
+            # With the synthetic set's size, so evaluating never regenerates the data at other sizes.
+            "data": {k: cfg.get(k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+                                                          "synthetic_val_images")}}
 
 
 def load_checkpoint_net(ckpt: dict[str, Any], ctx: list[mx.Context]) -> SimplePoseResNet:
@@ -40,13 +43,26 @@ def load_checkpoint_net(ckpt: dict[str, Any], ctx: list[mx.Context]) -> SimplePo
     return net
 
 
-def mxnet_forward(net: gluon.HybridBlock, ctx: list[mx.Context]) -> Callable[[np.ndarray], np.ndarray]:
-    """(B, 3, h, w) float32 NumPy -> (B, K, h/4, w/4) float32 NumPy, the batch split over ``ctx``."""
-    def forward(x: np.ndarray) -> np.ndarray:
+def net_heatmaps(net: gluon.Block, to_input: InputNormalizer, crops: mx.nd.NDArray,
+                 dtype: str = "float32") -> mx.nd.NDArray:
+    """(B, h, w, 3) uint8 crops on one device -> (B, K, h/4, w/4) float32 heatmaps there.
+
+    The one forward pass of validation, evaluation and prediction: normalise on the device,
+    cast to the model's ``dtype``, run, and give float32 back.
+    """
+    return net(to_input(crops).astype(dtype, copy=False)).astype("float32", copy=False)
+
+
+def mxnet_forward(net: gluon.Block, ctx: list[mx.Context], mean: Sequence[float], std: Sequence[float]
+                  ) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, h, w, 3) uint8 BGR NumPy crops -> (B, K, h/4, w/4) float32 NumPy heatmaps, the batch split over ``ctx``."""
+    to_input = InputNormalizer(mean, std)
+
+    def forward(crops: np.ndarray) -> np.ndarray:
         # A batch smaller than the device count goes to fewer devices (no empty slices).
-        devices = ctx[:min(len(ctx), len(x))]
-        parts = gluon.utils.split_and_load(mx.nd.array(x), devices, even_split=False)
-        return np.concatenate([net(p).asnumpy() for p in parts])
+        devices = ctx[:min(len(ctx), len(crops))]
+        parts = gluon.utils.split_and_load(mx.nd.array(crops, dtype="uint8"), devices, even_split=False)
+        return np.concatenate([net_heatmaps(net, to_input, p).asnumpy() for p in parts])
     return forward
 
 
@@ -56,11 +72,13 @@ def load_for_inference(path: str | os.PathLike, ctx: list[mx.Context], backend: 
 
     ``backend`` applies to exports (auto/onnx/mxnet); a checkpoint always runs the live MXNet model.
     """
-    if Path(path).is_dir() and (Path(path) / DEPLOY_FILE).is_file():
+    if is_export(path):
         doc = load_deploy(path)
         forward, used = deploy_forward(doc, backend)
         return forward, doc, f"export {path} ({used})"
     ckpt = load_manifest(path)
     net = load_checkpoint_net(ckpt, ctx)
     net.hybridize(static_alloc=True)
-    return mxnet_forward(net, ctx), checkpoint_description(ckpt), f"checkpoint {ckpt['params']} (epoch {ckpt['epoch']})"
+    desc = checkpoint_description(ckpt)
+    return (mxnet_forward(net, ctx, desc["mean"], desc["std"]), desc,
+            f"checkpoint {ckpt['params']} (epoch {ckpt['epoch']})")

@@ -82,7 +82,7 @@ def write_sample_pictures(config: dict[str, Any], meta: Any, out_dir: str | Path
     out = Path(out_dir)
     paths = [save_figure(augmentation_figure(image, record, transform, np.random.default_rng(seed), samples),
                          out / AUGMENTATIONS)]
-    codec = HeatmapCodec(size, 4, config["sigma"], config["codec"])
+    codec = HeatmapCodec(size, sigma=config["sigma"], method=config["codec"])
     inp, joints = transform.apply(image, record, Augmentation())
     heatmaps, _ = codec.encode(joints)
     fig = heatmap_figure(denormalize(inp, config["mean"], config["std"]), heatmaps, meta, joints,

@@ -201,7 +201,7 @@ def training_curves_figure(rows: Sequence[dict[str, Any]], title: str | None = N
 
 
 def pr_curves_figure(analysis: Any, title: str | None = None) -> plt.Figure:
-    """Precision-recall curves at OKS 0.50 ... 0.95 from an ``evaluate.ErrorAnalysis``; the legend gives
+    """Precision-recall curves at OKS 0.50 ... 0.95 from a ``scoring.analysis.ErrorAnalysis``; the legend gives
     each threshold's AP (mean precision over COCO's 101 recall points, as COCOeval)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     cmap = plt.get_cmap("viridis")
@@ -243,7 +243,7 @@ def per_keypoint_ap_figure(per_keypoint_ap: dict[str, float], meta: KeypointMeta
 
 def worst_instances_figure(instances: Sequence[Any], images: Sequence[np.ndarray], meta: KeypointMeta,
                            cols: int = 4, kpt_thresh: float = 0.2) -> plt.Figure:
-    """Each instance (``evaluate.InstanceOKS``) cropped from its image: prediction solid, ground truth dashed.
+    """Each instance (``scoring.analysis.InstanceOKS``) cropped from its image: prediction solid, ground truth dashed.
 
     Args:
         images: (H, W, 3) uint8 RGB, one per instance.

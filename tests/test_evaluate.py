@@ -8,12 +8,13 @@ import pytest
 from pycocotools.coco import COCO
 
 import eval_simple_pose
+from simplepose.boxes import detection_boxes, gt_boxes
 from simplepose.codec import HeatmapCodec
 from simplepose.errors import SimplePoseError
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.data.transforms import ValTransform, affine_matrix, transform_points
-from simplepose.evaluate import (BoxCrops, KeypointCollector, detection_boxes, evaluate_keypoints, gt_boxes,
-                                 load_coco_gt, oks, oks_nms)
+from simplepose.pose_inference import BoxCrops, keypoints_in_image
+from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
+from simplepose.scoring.oks import oks, oks_nms
 
 SIZE = (128, 96)   # model input (height, width)
 
@@ -25,9 +26,9 @@ def oracle_heatmaps(dataset, crops, codec, mirrored=False):
     """
     h, w = SIZE
     out = []
-    for rec, c, s in zip(dataset.records, crops.centers, crops.scales):
+    for rec, crop in zip(dataset.records, crops.crops):
         joints = rec.joints.copy()
-        joints[:, :2] = transform_points(rec.joints[:, :2], affine_matrix(c, s, 0, (w, h)))
+        joints[:, :2] = crop.to_input(rec.joints[:, :2])
         if mirrored:
             joints[:, 0] = w - 1 - joints[:, 0]
             joints = joints[dataset.meta.flip_index]
@@ -39,15 +40,16 @@ def oracle_heatmaps(dataset, crops, codec, mirrored=False):
 def val(synthetic):
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
     boxes = gt_boxes(ds)
-    return ds, boxes, BoxCrops(boxes, ValTransform(SIZE)), load_coco_gt(synthetic["val_ann"], ds.category_id)
+    crops = BoxCrops(boxes.image_paths, boxes.boxes, SIZE)
+    return ds, boxes, crops, load_coco_gt(synthetic["val_ann"], ds.category_id)
 
 
 def evaluate(val, heatmaps, codec, **kw):
     ds, boxes, crops, gt = val
-    collector = KeypointCollector(codec, crops.centers, crops.scales)
-    for i in range(0, len(heatmaps), 7):   # batches of 7: order across batches must hold
-        collector.add(heatmaps[i:i + 7])
-    return evaluate_keypoints(gt, collector.keypoints, boxes, crops, ds.meta, ds.category_id, **kw)
+    # Batches of 7: order across batches must hold.
+    keypoints = np.concatenate([keypoints_in_image(heatmaps[i:i + 7], crops.crops[i:i + 7], codec)
+                                for i in range(0, len(heatmaps), 7)])
+    return evaluate_keypoints(gt, keypoints, boxes, crops.areas, ds.meta, ds.category_id, **kw)
 
 
 @pytest.mark.parametrize("method", ["standard", "dark"])
@@ -61,10 +63,10 @@ def test_oracle_heatmaps_score_perfect_ap(val, method):
     assert min(report.per_keypoint_ap.values()) >= (0.8 if method == "standard" else 0.99), report.per_keypoint_ap
     # The same predictions moved by 3 % of the crop height are visibly worse: the figures can fail.
     ds, boxes, crops, gt = val
-    moved = [dict(r, keypoints=[v + (0.03 * crops.scales[i, 1] if j % 3 == 1 else 0)
+    moved = [dict(r, keypoints=[v + (0.03 * crops.crops[i].size[0] if j % 3 == 1 else 0)
                                 for j, v in enumerate(r["keypoints"])]) for i, r in enumerate(results)]
     worse, _ = evaluate_keypoints(gt, np.array([np.reshape(m["keypoints"], (-1, 3)) for m in moved]),
-                                  boxes, crops, ds.meta, ds.category_id)
+                                  boxes, crops.areas, ds.meta, ds.category_id)
     assert worse.stats["AP"] < report.stats["AP"] - 0.1
 
 
@@ -76,10 +78,9 @@ def test_only_the_evaluated_images_count(val):
     keep = np.isin(boxes.image_ids, first)
     part = type(boxes)(boxes.image_ids[keep], [p for p, k in zip(boxes.image_paths, keep) if k], boxes.boxes[keep],
                        boxes.scores[keep], boxes.source, first)
-    part_crops = BoxCrops(part, ValTransform(SIZE))
-    collector = KeypointCollector(codec, part_crops.centers, part_crops.scales)
-    collector.add(oracle_heatmaps(ds, crops, codec)[keep])
-    report, _ = evaluate_keypoints(gt, collector.keypoints, part, part_crops, ds.meta, ds.category_id,
+    part_crops = BoxCrops(part.image_paths, part.boxes, SIZE)
+    keypoints = keypoints_in_image(oracle_heatmaps(ds, crops, codec)[keep], part_crops.crops, codec)
+    report, _ = evaluate_keypoints(gt, keypoints, part, part_crops.areas, ds.meta, ds.category_id,
                                    per_keypoint=False)
     assert report.stats["AP"] >= 0.99 and report.images == len(first)
 
@@ -113,10 +114,11 @@ def test_decoding_matches_gluoncv_get_final_preds(val):
     rng = np.random.default_rng(0)
     # Blurred, noisy peaks so the quarter-pixel step goes every way.
     heatmaps = oracle_heatmaps(ds, crops, codec)[:6] + rng.uniform(0, 0.05, (6, 17, 32, 24)).astype(np.float32)
-    collector = KeypointCollector(codec, crops.centers[:6], crops.scales[:6])
-    collector.add(heatmaps)
-    ours = collector.keypoints
-    theirs, maxvals = get_final_preds(mx.nd.array(heatmaps), crops.centers[:6], crops.scales[:6])
+    ours = keypoints_in_image(heatmaps, crops.crops[:6], codec)
+    # GluonCV's crops: centre (x, y) and scale (width, height), image pixels.
+    centers = np.array([c.center for c in crops.crops[:6]], np.float32)
+    scales = np.array([c.size[::-1] for c in crops.crops[:6]], np.float32)
+    theirs, maxvals = get_final_preds(mx.nd.array(heatmaps), centers, scales)
     np.testing.assert_allclose(ours[..., :2], theirs.asnumpy(), atol=1e-3)
     np.testing.assert_allclose(ours[..., 2], maxvals.asnumpy()[..., 0], atol=1e-6)
 
@@ -194,3 +196,56 @@ def test_sigmas_flag_overrides_the_metadata(synthetic, trained, tmp_path):
     (tmp_path / "short.txt").write_text("0.1 0.2 0.3")
     with pytest.raises(SimplePoseError, match=r"short.txt: 3 sigmas given for 17 keypoints"):
         eval_simple_pose.main(common + ["--sigmas", str(tmp_path / "short.txt")])
+
+
+GOOD_DET = {"image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 60], "score": 0.9}
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ({"bbox": [10, 20, 30]}, "field 'bbox': has 3 values, expected 4"),
+    ({"score": "high"}, "field 'score': is a string, expected a finite number"),
+    ({"image_id": [1]}, "field 'image_id': is a list, expected an integer"),
+    ({"bbox": [10, 20, 0, 60]}, "field 'bbox': is [10, 20, 0, 60]: width and height must be positive"),
+    ({"bbox": None}, "field 'bbox': is missing"),
+])
+def test_a_bad_detection_is_one_line_naming_file_detection_and_field(synthetic, tmp_path, bad, problem):
+    ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
+    det_file = tmp_path / "dets.json"
+    det_file.write_text(json.dumps([GOOD_DET, {**GOOD_DET, **bad}]))
+    with pytest.raises(SimplePoseError) as err:
+        detection_boxes(det_file, ds)
+    assert str(err.value) == f"{det_file}: detection 1: {problem}"
+
+
+@pytest.mark.parametrize("content, problem", [
+    ([[10, 20, 30]], "box 0: field 'bbox': has 3 values, expected 4"),
+    ([{"bbox": [10, 20, 30, 40], "score": "high"}], "box 0: field 'score': is a string, expected a finite number"),
+    ([[10, 20, 30, 40], [1, 2, -3, 4]], "box 1: field 'bbox': is [1, 2, -3, 4]: width and height must be positive"),
+    ({"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": [{"image_id": 1, "bbox": [1, 2, 3, 4]}]},
+     "no image named"),
+    ({"images": [{"id": 1, "file_name": "img.jpg"}], "annotations": [{"image_id": "1", "bbox": [1, 2, 3, 4]}]},
+     "annotations[0]: field 'image_id': is a string, expected an integer"),
+    ("boxes", "expected a list of [x, y, width, height] boxes"),
+])
+def test_a_bad_predict_box_is_one_line_naming_file_box_and_field(tmp_path, content, problem):
+    from simplepose.predict import read_boxes
+    box_file = tmp_path / "boxes.json"
+    box_file.write_text(json.dumps(content))
+    with pytest.raises(SimplePoseError) as err:
+        read_boxes(box_file, "photos/img.jpg")
+    assert str(err.value).startswith(f"{box_file}: ") and problem in str(err.value) and "\n" not in str(err.value)
+
+
+def test_predict_boxes_of_each_format(tmp_path):
+    from simplepose.predict import read_boxes
+    box_file = tmp_path / "boxes.json"
+    expected = np.array([[10, 20, 40, 60]], np.float32)
+    for content, score in (([[10, 20, 30, 40]], 1.0), ([{"bbox": [10, 20, 30, 40], "score": 0.5}], 0.5),
+                           ({"images": [{"id": 3, "file_name": "a/img.jpg"}, {"id": 4, "file_name": "b.jpg"}],
+                             "annotations": [{"image_id": 3, "bbox": [10, 20, 30, 40]},
+                                             {"image_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1},
+                                             {"image_id": 4, "bbox": [0, 0, 9, 9]}]}, 1.0)):
+        box_file.write_text(json.dumps(content))
+        boxes, scores = read_boxes(box_file, "photos/img.jpg")
+        np.testing.assert_array_equal(boxes, expected)
+        np.testing.assert_array_equal(scores, [score])

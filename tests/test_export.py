@@ -11,8 +11,9 @@ from mxnet import gluon
 import eval_simple_pose
 from simplepose.checkpoint import load_manifest
 from simplepose.data.coco import COCOKeyPoints, read_image
+from simplepose.data.transforms import normalize_batch
 from simplepose.deploy import deploy_forward, load_deploy
-from simplepose.evaluate import gt_boxes
+from simplepose.boxes import gt_boxes
 from simplepose.export import export_checkpoint
 from simplepose.inference import load_checkpoint_net
 from simplepose.predict import main as predict_main, predict_image
@@ -28,14 +29,13 @@ def exported(trained, tmp_path_factory):
 
 
 def crops_of(synthetic, n=6):
-    """Real validation crops, normalised, (n, 3, 64, 64)."""
+    """Real validation crops as the loaders give them, (n, 64, 64, 3) uint8 BGR."""
     from simplepose.data.samples import PoseSamples
-    from simplepose.data.transforms import ValTransform, normalize
+    from simplepose.data.transforms import ValTransform
     from simplepose.codec import HeatmapCodec
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
-    tf = ValTransform((64, 64))
-    samples = PoseSamples(ds, tf, HeatmapCodec((64, 64)))
-    return np.stack([normalize(samples[i][0], tf.mean, tf.std, bgr=True) for i in range(n)])
+    samples = PoseSamples(ds, ValTransform((64, 64)), HeatmapCodec((64, 64)))
+    return np.stack([samples[i][0] for i in range(n)])
 
 
 @pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")   # SymbolBlock.imports without an input
@@ -47,11 +47,12 @@ def test_export_reloads_match_the_live_model(trained, exported, synthetic):
     assert doc["input_size"] == [64, 64] and doc["meta"]["names"][0] == "nose" and doc["codec"] == "standard"
     assert doc["mean"] == [0.485, 0.456, 0.406] and doc["stride"] == 4 and doc["epoch"] == 3
     x = crops_of(synthetic)
+    inputs = mx.nd.array(normalize_batch(x, doc["mean"], doc["std"]))
     live = load_checkpoint_net(load_manifest(trained), [mx.cpu()])
-    expected = live(mx.nd.array(x)).asnumpy()
+    expected = live(inputs).asnumpy()
     assert expected.shape == (6, 17, 16, 16) and expected.max() > 0.05      # a trained, peaked output
     block = gluon.SymbolBlock.imports(doc["symbol"], ["data"], doc["params"])
-    diffs = {"mxnet symbol": float(np.abs(block(mx.nd.array(x)).asnumpy() - expected).max())}
+    diffs = {"mxnet symbol": float(np.abs(block(inputs).asnumpy() - expected).max())}
     for backend in ("onnx", "mxnet"):
         forward, used = deploy_forward(doc, backend)
         assert used == backend
@@ -95,7 +96,7 @@ def test_predict_draws_and_writes_keypoints(exported, synthetic, tmp_path, capsy
     doc = load_deploy(exported)
     forward, _ = deploy_forward(doc, "onnx")
     boxes_xyxy = np.array([[x, y, x + w, y + h] for x, y, w, h in json.loads(box_file.read_text())], np.float32)
-    poses = predict_image(doc, forward, read_image(first, "image"), boxes_xyxy)
+    poses = predict_image(doc, forward, first, boxes_xyxy)
     got = np.array([[v for v in p["keypoints"].values()] for p in result["people"]])
     np.testing.assert_allclose(got, poses, atol=0.01)
     # A COCO annotation file gives the boxes of the image of that name.

@@ -178,7 +178,7 @@ def pack_under_a_file(kit, tmp):
     return "pack", pack_into(kit, tmp / "a_file" / "crops"), [str(tmp / "a_file"), "--out", "not a directory"], None
 
 
-def boxes_case(command, content, *parts, owner="inference"):
+def boxes_case(command, content, *parts):
     """--boxes FILE holding ``content`` (JSON-able)."""
     def make(kit, tmp):
         path = tmp / "boxes.json"
@@ -187,7 +187,7 @@ def boxes_case(command, content, *parts, owner="inference"):
         made = predict_with(kit, tmp, model, "--boxes", str(path)) if command == "predict" else \
             eval_with(kit, model, "--boxes", str(path))
         return (*made, [str(path), *parts], None)
-    return Case(make, owner)
+    return Case(make)
 
 
 def manifest_case(change, *parts):
@@ -328,8 +328,8 @@ CASES = {
     "train --save-dir a file": output_case("train", "--save-dir", "file", "not a directory"),
     "train --logging-file a directory": output_case("train", "--logging-file", "dir", "is a directory"),
     "pack --out under a file": Case(pack_under_a_file, before_work=True),
-    # Box files (simplepose.evaluate / simplepose.predict: helper "inference").
-    "predict box of three numbers": boxes_case("predict", [[10, 20, 30]], "box 0", owner=None),
+    # Box files (simplepose.boxes / simplepose.predict).
+    "predict box of three numbers": boxes_case("predict", [[10, 20, 30]], "box 0"),
     "predict box score a string": boxes_case("predict", [{"bbox": [10, 20, 30, 40], "score": "high"}], "score"),
     "eval detection box of three numbers": boxes_case(
         "eval", [{"image_id": 41, "category_id": 1, "bbox": [10, 20, 30], "score": 0.9}], "bbox"),

@@ -105,7 +105,8 @@ def test_numpy_core_imports_no_mxnet():
     code = ("import sys; import simplepose.meta, simplepose.codec, simplepose.metrics, simplepose.data.coco, "
             "simplepose.data.decode, simplepose.data.transforms, simplepose.data.samples, simplepose.synthetic, "
             "simplepose.data.pack, "
-            "simplepose.evaluate, simplepose.deploy, simplepose.predict, simplepose.visualize, simplepose.plot; "
+            "simplepose.geometry, simplepose.boxes, simplepose.pose_inference, simplepose.scoring.coco, "
+            "simplepose.deploy, simplepose.predict, simplepose.visualize, simplepose.plot; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mxnet', 'gluoncv')))")
     res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)

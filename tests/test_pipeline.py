@@ -8,8 +8,8 @@ import pytest
 from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.samples import PoseSamples
-from simplepose.data.transforms import (TrainTransform, affine_matrix, decode_reduction, normalize,
-                                        reduced_matrix, source_region, transform_points)
+from simplepose.data.transforms import TrainTransform, normalize
+from simplepose.geometry import Crop, decode_reduction, reduced_matrix, source_region, transform_points
 from simplepose.loader import pose_loader
 
 # A small input makes the session's 320x240 figures downsampled 2-4x: the reduced paths run.
@@ -19,14 +19,14 @@ SIZE = (64, 48)
 def test_decode_reduction_keeps_at_least_one_image_pixel_per_output_pixel():
     for zoom, expected in [(1.3, 1), (0.51, 1), (0.5, 2), (0.3, 2), (0.25, 4), (0.2, 4), (0.125, 8), (0.05, 8)]:
         for rotation in (0.0, 37.0):
-            m = affine_matrix(np.array([100.0, 80.0]), np.array([48 / zoom, 64 / zoom]), rotation, (48, 64))
+            m = Crop((100.0, 80.0), (64 / zoom, 48 / zoom), (64, 48), rotation).matrix
             assert decode_reduction(m) == expected, (zoom, rotation)
-    m = affine_matrix(np.array([100.0, 80.0]), np.array([480.0, 640.0]), 0.0, (48, 64))
+    m = Crop((100.0, 80.0), (640.0, 480.0), (64, 48)).matrix
     assert decode_reduction(m, max_reduction=2) == 2
 
 
 def test_reduced_matrix_puts_reduced_pixels_where_their_image_pixels_go():
-    m = affine_matrix(np.array([150.0, 90.0]), np.array([200.0, 260.0]), 25.0, (48, 64), flip=True)
+    m = Crop((150.0, 90.0), (260.0, 200.0), (64, 48), 25.0, flip=True).matrix
     reduced_pts = np.array([[0.0, 0.0], [10.0, 7.0], [33.5, 2.25]])
     for r in (2, 4, 8):
         # Reduced pixel i covers image pixels r*i .. r*i + r - 1: its centre is r*i + (r - 1) / 2.
@@ -37,12 +37,12 @@ def test_reduced_matrix_puts_reduced_pixels_where_their_image_pixels_go():
 
 def test_flip_matrix_is_gluoncvs_flip_then_crop():
     """Mirroring about the crop centre equals mirroring the image (x -> W - 1 - x) and cropping there."""
-    center, scale, rot, width = np.array([120.0, 70.0]), np.array([90.0, 120.0]), -20.0, 321
+    center, size, rot, width = (120.0, 70.0), (120.0, 90.0), -20.0, 321
     pts = np.array([[5.0, 9.0], [200.0, 100.0], [120.0, 70.0]])
     mirrored = np.stack([width - 1 - pts[:, 0], pts[:, 1]], axis=1)
-    plain = affine_matrix(np.array([width - 1 - center[0], center[1]]), scale, rot, (48, 64))
-    np.testing.assert_allclose(transform_points(pts, affine_matrix(center, scale, rot, (48, 64), flip=True)),
-                               transform_points(mirrored, plain), atol=1e-4)
+    plain = Crop((width - 1 - center[0], center[1]), size, (64, 48), rot)
+    np.testing.assert_allclose(Crop(center, size, (64, 48), rot, flip=True).to_input(pts),
+                               transform_points(mirrored, plain.matrix), atol=1e-4)
 
 
 def test_normalize_is_the_plain_formula():
@@ -78,7 +78,7 @@ def test_reduced_decode_keeps_targets_and_crops_within_tolerance(synthetic):
     used, diffs, to_box, misregistered = [], [], [], []
     for idx in range(len(ds)):
         rec = ds.records[idx]
-        matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([1, 0, idx])))
+        matrix = tf.geometry(rec, tf.sample(rec, np.random.default_rng([1, 0, idx])))[0].matrix
         r = decode_reduction(matrix)
         used.append(r)
         crop, heatmaps, weights = reduced[idx]
@@ -117,12 +117,12 @@ def test_region_decoding_gives_the_crops_of_whole_images(synthetic):
     decoded = []
     for idx in range(len(ds)):
         rec = ds.records[idx]
-        matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([4, 0, idx])))
+        matrix = tf.geometry(rec, tf.sample(rec, np.random.default_rng([4, 0, idx])))[0].matrix
         r = decode_reduction(matrix)
         matrix = reduced_matrix(matrix, r)
         whole = ds.read(idx, r, rgb=False)
         np.testing.assert_array_equal(samples[idx][0], tf.warp(whole, matrix))
-        part = ds.read_region(idx, r, source_region(matrix, (SIZE[1], SIZE[0])))
+        part = ds.read_region(idx, r, source_region(matrix, SIZE))
         decoded.append(part.any(axis=2).mean())
     assert np.mean(decoded) < 0.6  # the people are small in their images: most of each is skipped
 
@@ -197,8 +197,8 @@ def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, t
     served, diffs, shifted = 0, [], []
     for idx in range(len(ds)):
         rec = ds.records[idx]
-        matrix, _ = tf.geometry(rec, tf.sample(rec, np.random.default_rng([2, 0, idx])))
-        got = packed.crop(idx, matrix, (SIZE[1], SIZE[0]))
+        matrix = tf.geometry(rec, tf.sample(rec, np.random.default_rng([2, 0, idx])))[0].matrix
+        got = packed.crop(idx, matrix, SIZE)
         crop, heatmaps, weights = with_pack[idx]
         ref_crop, ref_heatmaps, ref_weights = full[idx]
         np.testing.assert_array_equal(heatmaps, ref_heatmaps)
@@ -223,7 +223,7 @@ def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, t
     # A crop reaching outside the stored region falls back to the image.
     rec = ds.records[0]
     wide, _ = tf.geometry(rec, Augmentation(scale_mult=3.0))
-    assert packed.crop(0, wide, (SIZE[1], SIZE[0])) is None
+    assert packed.crop(0, wide.matrix, SIZE) is None
 
 
 def test_pack_refuses_other_people_and_a_cut_file(synthetic, tmp_path):

@@ -9,8 +9,11 @@ import pytest
 from simplepose import plot
 from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.data.transforms import TrainTransform, ValTransform
-from simplepose.evaluate import BoxCrops, evaluate_keypoints, gt_boxes, load_coco_gt, oks
+from simplepose.data.transforms import TrainTransform
+from simplepose.boxes import gt_boxes
+from simplepose.pose_inference import BoxCrops
+from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
+from simplepose.scoring.oks import oks
 from simplepose.visualize import augmentation_figure, heatmap_figure, training_curves_figure
 
 
@@ -25,7 +28,7 @@ def test_error_analysis_finds_the_displaced_person(synthetic, tmp_path):
     with the OKS COCO's formula gives, everyone else is perfect, and the PR curves average to the AP."""
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
     boxes = gt_boxes(ds)
-    crops = BoxCrops(boxes, ValTransform((128, 96)))
+    crops = BoxCrops(boxes.image_paths, boxes.boxes, (128, 96))
     gt = load_coco_gt(synthetic["val_ann"], ds.category_id)
     poses = np.stack([r.joints for r in ds.records]).astype(np.float32)
     poses[..., 2] = 1.0                                     # scores
@@ -33,7 +36,7 @@ def test_error_analysis_finds_the_displaced_person(synthetic, tmp_path):
     rec = ds.records[moved]
     shift = 0.3 * (rec.bbox[3] - rec.bbox[1])
     poses[moved, :, 1] += shift
-    report, _ = evaluate_keypoints(gt, poses, boxes, crops, ds.meta, ds.category_id, analysis=True)
+    report, _ = evaluate_keypoints(gt, poses, boxes, crops.areas, ds.meta, ds.category_id, analysis=True)
     a = report.analysis
     assert a.precision.shape == (10, 101) and np.allclose(a.oks_thresholds, np.linspace(0.5, 0.95, 10))
     # COCO's AP is the mean of these curves over thresholds and recall points.

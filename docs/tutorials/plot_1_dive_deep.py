@@ -248,21 +248,25 @@ fig = training_curves_figure(history, title="the loop above")
 # %%
 # Evaluation with COCO AP
 # -----------------------
-# :mod:`simplepose.evaluate` crops each ground-truth box as in training, runs the network, decodes the heatmaps
-# to image pixels, rescores each pose and runs pycocotools' ``COCOeval`` with the metadata's OKS sigmas.
-# ``analysis=True`` keeps the precision-recall curves and every person's OKS. No flip test here
+# :mod:`simplepose.pose_inference` is the one path from a box to keypoints that validation in training,
+# ``eval_simple_pose.py`` and prediction share: it crops each ground-truth box as training's validation samples
+# are cropped, runs the network (normalising on its device), decodes the heatmaps and maps them back to image
+# pixels. :mod:`simplepose.scoring` rescores each pose and runs pycocotools' ``COCOeval`` with the metadata's
+# OKS sigmas; ``analysis=True`` keeps the precision-recall curves and every person's OKS. No flip test here
 # (``flip_index=meta.flip_index`` would add it): this model never saw a flip, and on the colour-coded synthetic
 # figures it reads the side from the colour, so a mirrored crop puts every joint on the wrong side.
-from simplepose.data.transforms import ValTransform
-from simplepose.evaluate import BoxCrops, evaluate_keypoints, gt_boxes, load_coco_gt, predict_keypoints
+from simplepose.boxes import gt_boxes
 from simplepose.inference import mxnet_forward
+from simplepose.pose_inference import BoxCrops, predict_keypoints
+from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
 
 boxes = gt_boxes(val)
-crops = BoxCrops(boxes, ValTransform(TRAIN_INPUT))
+crops = BoxCrops(boxes.image_paths, boxes.boxes, TRAIN_INPUT)
+live = mxnet_forward(net, [mx.cpu()], train_tf.mean, train_tf.std)
 batches = (np.stack([crops[i] for i in range(s, min(s + 32, len(crops)))]) for s in range(0, len(crops), 32))
-keypoints = predict_keypoints(mxnet_forward(net, [mx.cpu()]), batches, crops, train_codec)
-report, results = evaluate_keypoints(load_coco_gt(paths["val_ann"], val.category_id), keypoints, boxes, crops,
-                                     meta, val.category_id, analysis=True)
+keypoints = predict_keypoints(live, batches, crops.crops, train_codec)
+report, results = evaluate_keypoints(load_coco_gt(paths["val_ann"], val.category_id), keypoints, boxes,
+                                     crops.areas, meta, val.category_id, analysis=True)
 print("\n".join(report.lines()))
 
 # %%
@@ -302,5 +306,4 @@ print(f"{len(bn_nodes)} BatchNorm nodes in the exported graph, cudnn_off on "
       f"{sum(n['attrs'].get('cudnn_off') == 'True' for n in bn_nodes)}")
 forward, backend = deploy_forward(load_deploy(export_dir), backend="mxnet")
 x = np.stack([crops[0], crops[1]])
-print(f"export ({backend}) vs live network: max abs difference "
-      f"{np.abs(forward(x) - net(mx.nd.array(x)).asnumpy()).max():.2g}")
+print(f"export ({backend}) vs live network: max abs difference {np.abs(forward(x) - live(x)).max():.2g}")

@@ -57,24 +57,6 @@ class PersonRecord:
     area: float
 
 
-def box_to_center_scale(bbox: np.ndarray, aspect_ratio: float, padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
-    """Crop of a person: the box widened to ``aspect_ratio`` (width / height), then padded.
-
-    Args:
-        bbox: (4,) (x0, y0, x1, y1), image pixels.
-    Returns:
-        center (2,) float32 and scale (2,) float32 = crop (width, height), image pixels.
-    """
-    x0, y0, x1, y1 = (float(v) for v in bbox)
-    w, h = x1 - x0, y1 - y0
-    center = np.array([x0 + w * 0.5, y0 + h * 0.5], dtype=np.float32)
-    if w > aspect_ratio * h:
-        h = w / aspect_ratio
-    elif w < aspect_ratio * h:
-        w = h * aspect_ratio
-    return center, np.array([w, h], dtype=np.float32) * padding
-
-
 def _load_json(path: Path) -> dict[str, Any]:
     data = read_json(path, "annotation file")
     if not isinstance(data, dict) or not all(isinstance(data.get(key), list)

@@ -31,9 +31,9 @@ import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
 from ..io import atomic_write
-from .coco import COCOKeyPoints, box_to_center_scale, read_image
+from ..geometry import Crop, decode_reduction, reduced_matrix
+from .coco import COCOKeyPoints, read_image
 from .decode import decode_bgr
-from .transforms import decode_reduction, reduced_matrix
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,15 @@ def crop_region(bbox: np.ndarray, image_size: tuple[int, int], input_size: tuple
 
     The region is the circumcircle of the crop at scale x(1 + scale_factor), clipped to the image;
     the zoom (stored pixels per image pixel) is the one the crop at scale x(1 - scale_factor) needs,
-    at most 1.
+    at most 1. ``image_size`` and ``input_size`` are (height, width).
     """
-    width, height = image_size
-    center, scale = box_to_center_scale(bbox, input_size[1] / input_size[0])
-    radius = 0.5 * math.hypot(float(scale[0]), float(scale[1])) * (1 + scale_factor)
+    height, width = image_size
+    crop = Crop.from_box(bbox, input_size)
+    center, (crop_h, crop_w) = crop.center, crop.size
+    radius = 0.5 * math.hypot(crop_w, crop_h) * (1 + scale_factor)
     x0, y0 = max(0, math.floor(center[0] - radius)), max(0, math.floor(center[1] - radius))
     x1, y1 = min(width, math.ceil(center[0] + radius) + 1), min(height, math.ceil(center[1] + radius) + 1)
-    zoom = min(1.0, input_size[1] / (float(scale[0]) * (1 - scale_factor)))
+    zoom = min(1.0, input_size[1] / (crop_w * (1 - scale_factor)))
     return (x0, y0, x1, y1), zoom
 
 
@@ -77,7 +78,7 @@ def pack(dataset: COCOKeyPoints, out: str | os.PathLike, input_size: tuple[int, 
                     cache = (rec.image_path, read_image(rec.image_path, f"annotation {rec.ann_id}", rgb=False))
                 image = cache[1]
                 height, width = image.shape[:2]
-                (x0, y0, x1, y1), zoom = crop_region(rec.bbox, (width, height), input_size, scale_factor)
+                (x0, y0, x1, y1), zoom = crop_region(rec.bbox, (height, width), input_size, scale_factor)
                 region = image[y0:y1, x0:x1]
                 size = (max(1, round((x1 - x0) * zoom)), max(1, round((y1 - y0) * zoom)))
                 if size != (x1 - x0, y1 - y0):
@@ -136,9 +137,9 @@ class PackedCrops:
         self._file.seek(int(self.index["offsets"][idx]))
         return self._file.read(int(self.index["lengths"][idx]))
 
-    def crop(self, idx: int, matrix: np.ndarray, output_size: tuple[int, int]
+    def crop(self, idx: int, matrix: np.ndarray, input_size: tuple[int, int]
              ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(stored BGR image, its (2, 3) matrix) for a warp of ``output_size`` = (w, h) by ``matrix``, or None.
+        """(stored BGR image, its (2, 3) matrix) for a warp of ``input_size`` = (h, w) by ``matrix``, or None.
 
         ``matrix`` maps image pixels to output pixels. The pack serves the crop when every image
         point the warp reads (with bilinear neighbours) lies inside the stored region, or outside
@@ -151,7 +152,7 @@ class PackedCrops:
             return None
         x0, y0, x1, y1 = (int(v) for v in self.index["bounds"][idx])
         width, height = (int(v) for v in self.index["image_sizes"][idx])
-        w, h = output_size
+        h, w = input_size
         inv = cv2.invertAffineTransform(matrix)
         corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [-0.5, h - 0.5], [w - 0.5, h - 0.5]])
         src = corners @ inv[:, :2].T + inv[:, 2]

@@ -20,14 +20,30 @@ skip a float pass per sample.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator
 
 import numpy as np
 
 from ..codec import HeatmapCodec
+from ..geometry import decode_reduction, reduced_matrix, source_region
 from .coco import COCOKeyPoints, is_jpeg
 from .pack import PackedCrops
-from .transforms import TrainTransform, ValTransform, decode_reduction, reduced_matrix, source_region
+from .transforms import TrainTransform, ValTransform, warp
+
+
+def read_crop(read_region: Callable[[int, tuple[int, int, int, int]], np.ndarray], matrix: np.ndarray,
+              input_size: tuple[int, int], reduction: int = 1) -> np.ndarray:
+    """The (h, w, 3) uint8 BGR crop of an image: its pixels warped by ``matrix``.
+
+    Args:
+        read_region: ``(reduction, region) -> image`` decodes the image at 1/reduction only under
+            ``region`` (as ``coco.read_image_region``); the crop is that of the whole image, bit for bit.
+        matrix: (2, 3) image pixels -> model-input pixels; input_size: (h, w).
+        reduction: decode at 1/``reduction`` (a JPEG only; see ``geometry.decode_reduction``).
+    """
+    matrix = reduced_matrix(matrix, reduction)
+    return warp(read_region(reduction, source_region(matrix, input_size)), matrix, input_size)
 
 
 class PoseSamples:
@@ -43,7 +59,7 @@ class PoseSamples:
     they cover (the others decode the original image).
 
     ``reduced_decode``: decode a JPEG at 1/r resolution (r = 2, 4, 8) when the crop
-    is downsampled by at least r (``transforms.decode_reduction``). Targets are
+    is downsampled by at least r (``geometry.decode_reduction``). Targets are
     unchanged (they never depend on the pixels); the input differs from a full
     decode by the box filter of JPEG's DCT scaling, which the full-resolution
     bilinear warp lacks (less aliasing; measured in the README's Performance section).
@@ -66,20 +82,18 @@ class PoseSamples:
         record = self.dataset.records[idx]
         if isinstance(self.transform, TrainTransform):
             rng = np.random.default_rng([self.seed, epoch, idx])
-            matrix, joints = self.transform.geometry(record, self.transform.sample(record, rng))
+            crop, joints = self.transform.geometry(record, self.transform.sample(record, rng))
         else:
-            matrix, joints = self.transform.geometry(record)
-        h, w = self.transform.input_size
-        served = self.packed.crop(idx, matrix, (w, h)) if self.packed is not None else None
+            crop, joints = self.transform.geometry(record)
+        size, matrix = self.transform.input_size, crop.matrix
+        served = self.packed.crop(idx, matrix, size) if self.packed is not None else None
         if served is not None:
-            image, matrix = served
+            pixels = warp(*served, size)
         else:
             reduction = decode_reduction(matrix) if self.reduced_decode and is_jpeg(record.image_path) else 1
-            matrix = reduced_matrix(matrix, reduction)
-            image = self.dataset.read_region(idx, reduction, source_region(matrix, (w, h)))
-        crop = self.transform.warp(image, matrix)
+            pixels = read_crop(partial(self.dataset.read_region, idx), matrix, size, reduction)
         heatmaps, weights = self.codec.encode(joints)
-        return crop, heatmaps, weights[:, None, None]
+        return pixels, heatmaps, weights[:, None, None]
 
 
 class EpochSampler:

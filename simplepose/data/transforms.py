@@ -1,120 +1,34 @@
-"""Top-down crops: affine warp of one person into the model input, with augmentation.
+"""Top-down crops: one person's crop and joints in the model input, with augmentation.
 
 The train transform samples GluonCV's augmentation (scale, rotation, flip) from
 an explicit ``numpy.random.Generator`` and folds the horizontal flip into the
-affine matrix, so each sample is one ``cv2.warpAffine`` of the decoded image.
+crop (``geometry.Crop``), so each sample is one ``cv2.warpAffine`` of the decoded image.
 A crop's geometry (matrix and joints, hence the targets) is computed before the
 image is decoded, so the decoder can be told how much resolution the crop needs
-(``decode_reduction``, ``reduced_matrix``).
+(``geometry.decode_reduction``, ``geometry.reduced_matrix``).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from ..geometry import Crop
 from ..meta import KeypointMeta
-from .coco import PersonRecord, box_to_center_scale
+from .coco import PersonRecord
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF_BODY_PADDING = 1.5   # a half-body crop is the box of its joints times this (GluonCV)
 
 
-def affine_matrix(center: np.ndarray, scale: np.ndarray, rotation: float,
-                  output_size: tuple[int, int], flip: bool = False) -> np.ndarray:
-    """(2, 3) float64 matrix from image pixels to output pixels.
-
-    The crop of width ``scale[0]`` (image pixels) centred on ``center`` and
-    rotated by ``rotation`` degrees (counter-clockwise on screen) fills an
-    output of ``output_size`` = (width, height) pixels. With ``flip`` the crop
-    is mirrored horizontally about its centre. That is exactly GluonCV's
-    flip-then-crop (mirror the image, x -> W - 1 - x, and crop around the
-    mirrored centre): the image width cancels out, so the matrix is known
-    before the image is decoded.
-    """
-    cx, cy = float(center[0]), float(center[1])
-    k = output_size[0] / float(scale[0])
-    t = math.radians(rotation)
-    cos, sin = math.cos(t) * k, math.sin(t) * k
-    # Rotate by -rotation and scale about the crop centre, then move it to the output centre.
-    tx, ty = output_size[0] * 0.5 - cos * cx - sin * cy, output_size[1] * 0.5 + sin * cx - cos * cy
-    if flip:  # mirror about the crop centre first, x -> 2 cx - x: negate the x column, shift by 2 cx
-        return np.array([[-cos, sin, tx + 2.0 * cx * cos], [sin, cos, ty - 2.0 * cx * sin]])
-    return np.array([[cos, sin, tx], [-sin, cos, ty]])
-
-
-def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a (2, 3) affine matrix to (N, 2) points; returns (N, 2) float32."""
-    return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
-
-
-def source_region(matrix: np.ndarray, output_size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1), source pixels that a bilinear ``cv2.warpAffine`` by ``matrix`` reads.
-
-    ``matrix`` maps source pixels to output pixels; ``output_size`` is (w, h). The box of the
-    output pixel centres mapped back, widened by two pixels each side: one for the bilinear
-    neighbour, one for OpenCV's 1/32-pixel rounding of the source coordinates.
-    """
-    w, h = output_size
-    inv = cv2.invertAffineTransform(matrix)
-    corners = np.array([[0.0, 0.0], [w - 1.0, 0.0], [0.0, h - 1.0], [w - 1.0, h - 1.0]]) @ inv[:, :2].T + inv[:, 2]
-    lo, hi = np.floor(corners.min(axis=0)), np.floor(corners.max(axis=0))
-    return int(lo[0]) - 2, int(lo[1]) - 2, int(hi[0]) + 3, int(hi[1]) + 3
-
-
-def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
-                  output_size: tuple[int, int]) -> np.ndarray:
-    """Inverse of an unrotated, unflipped crop: model-input pixels back to image pixels.
-
-    Args:
-        points: (N, K, 2) model-input pixels (x, y).
-        center, scale: (N, 2) each, image pixels, as given to ``affine_matrix``.
-        output_size: model input (width, height), pixels.
-    Returns:
-        (N, K, 2) float32 image pixels.
-    """
-    # affine_matrix maps x to (x - cx) * k + w / 2 with k = w / scale_w on both axes.
-    k = (output_size[0] / np.asarray(scale, np.float64)[:, 0])[:, None, None]
-    half = np.array([output_size[0] * 0.5, output_size[1] * 0.5])
-    return ((points - half) / k + np.asarray(center, np.float64)[:, None, :]).astype(np.float32)
-
-
-DECODE_REDUCTIONS = (1, 2, 4, 8)
-
-
-def decode_reduction(matrix: np.ndarray, max_reduction: int = 8) -> int:
-    """Largest JPEG decode reduction (1, 2, 4 or 8) that keeps the crop at full detail.
-
-    ``matrix`` maps image pixels to output pixels. A reduction ``r`` is allowed when
-    ``r`` image pixels still span at most one output pixel, i.e. the crop is
-    downsampled by at least ``r``: then the 1/r decode (JPEG's DCT scaling, an
-    r x r box filter) loses nothing the warp would have kept, and it aliases less.
-    """
-    zoom = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # output pixels per image pixel
-    best = 1
-    for r in DECODE_REDUCTIONS:
-        if r <= max_reduction and r * zoom <= 1.0 + 1e-9:  # exact 1/r zooms up to rounding
-            best = r
-    return best
-
-
-def reduced_matrix(matrix: np.ndarray, reduction: int) -> np.ndarray:
-    """The (2, 3) matrix of ``matrix`` (image pixels -> output) for the image decoded at 1/``reduction``.
-
-    Reduced pixel i covers image pixels r*i .. r*i + r - 1, so its centre is the
-    image coordinate ``r * i + (r - 1) / 2``; composing with that map keeps the
-    crop exactly where the full-resolution warp puts it.
-    """
-    if reduction == 1:
-        return matrix
-    r = float(reduction)
-    m = matrix.copy()
-    m[:, :2] *= r
-    m[:, 2] += matrix[:, :2].sum(axis=1) * (r - 1) * 0.5
-    return m
+def warp(image: np.ndarray, matrix: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """One bilinear warp of (H, W, 3) uint8 ``image`` by ``matrix`` (image pixels -> model-input pixels)
+    -> (h, w, 3) uint8 crop of ``input_size`` = (h, w), same channel order."""
+    h, w = input_size
+    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
 
 
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], bgr: bool = False) -> np.ndarray:
@@ -131,6 +45,15 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], bg
     for c, plane in enumerate(planes[::-1] if bgr else planes):
         np.multiply(plane, scale[c], out=out[c], dtype=np.float32)
         out[c] -= shift[c]
+    return out
+
+
+def normalize_batch(crops: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """(B, h, w, 3) uint8 BGR crops -> (B, 3, h, w) float32 RGB model input, the numbers of
+    ``device_input.InputNormalizer`` (for a runtime without MXNet)."""
+    out = np.empty((len(crops), 3) + crops.shape[1:3], np.float32)
+    for i, crop in enumerate(crops):
+        out[i] = normalize(crop, mean, std, bgr=True)
     return out
 
 
@@ -153,54 +76,41 @@ class ValTransform:
 
     Args:
         input_size: (height, width) of the model input, pixels.
+        mean, std: per RGB channel, in [0, 1] units, for ``render``.
     """
 
     def __init__(self, input_size: tuple[int, int] = (256, 192),
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.aspect_ratio = self.input_size[1] / self.input_size[0]
         self.mean, self.std = tuple(mean), tuple(std)
 
-    def place(self, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
-              rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Geometry of one crop, before any pixel is touched.
+    @staticmethod
+    def place(joints: np.ndarray, crop: Crop) -> np.ndarray:
+        """(K, 3) joints in image pixels -> (K, 3) float32 in ``crop``'s model-input pixels.
 
-        Args:
-            joints: (K, 3) image pixels. center, scale: (2,) image pixels.
-        Returns:
-            matrix (2, 3) float64, image pixels -> model-input pixels; joints (K, 3) float32 in
-            model-input pixels (same visibility; joints are not reordered here).
+        The visibility column is kept; joints are not reordered here.
         """
-        h, w = self.input_size
-        m = affine_matrix(center, scale, rotation, (w, h), flip)
         out = joints.astype(np.float32, copy=True)
-        out[:, :2] = transform_points(joints[:, :2], m)
-        return m, out
+        out[:, :2] = crop.to_input(joints[:, :2])
+        return out
 
     def warp(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         """One bilinear warp of (H, W, 3) uint8 ``image`` by ``matrix`` -> (h, w, 3) uint8 crop, same channel order."""
-        h, w = self.input_size
-        return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR)
+        return warp(image, matrix, self.input_size)
 
-    def render(self, image: np.ndarray, matrix: np.ndarray, bgr: bool = False) -> np.ndarray:
-        """One warp of (H, W, 3) uint8 RGB (BGR with ``bgr``) ``image`` by ``matrix``
+    def render(self, image: np.ndarray, crop: Crop, bgr: bool = False) -> np.ndarray:
+        """One warp of (H, W, 3) uint8 RGB (BGR with ``bgr``) ``image`` to ``crop``
         -> input (3, h, w) float32 RGB normalised."""
-        return normalize(self.warp(image, matrix), self.mean, self.std, bgr)
+        return normalize(self.warp(image, crop.matrix), self.mean, self.std, bgr)
 
-    def crop(self, image: np.ndarray, joints: np.ndarray, center: np.ndarray, scale: np.ndarray,
-             rotation: float = 0.0, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Warp one crop: input (3, h, w) float32 normalised, joints (K, 3) model-input pixels (see ``place``)."""
-        m, out = self.place(joints, center, scale, rotation, flip)
-        return self.render(image, m), out
-
-    def geometry(self, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
-        """(matrix, joints) of ``record``'s crop; see ``place``."""
-        center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
-        return self.place(record.joints, center, scale)
+    def geometry(self, record: PersonRecord) -> tuple[Crop, np.ndarray]:
+        """``record``'s crop (its box's) and its joints (K, 3) in model-input pixels, before any pixel is touched."""
+        crop = Crop.from_box(record.bbox, self.input_size)
+        return crop, self.place(record.joints, crop)
 
     def __call__(self, image: np.ndarray, record: PersonRecord) -> tuple[np.ndarray, np.ndarray]:
-        m, joints = self.geometry(record)
-        return self.render(image, m), joints
+        crop, joints = self.geometry(record)
+        return self.render(image, crop), joints
 
 
 class TrainTransform(ValTransform):
@@ -248,22 +158,22 @@ class TrainTransform(ValTransform):
         flip = bool(rng.random() < self.flip_prob)
         return Augmentation(scale_mult, rotation, flip, half)
 
-    def geometry(self, record: PersonRecord, aug: Augmentation | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(matrix, joints) of ``record``'s crop under ``aug`` (none: the plain box crop).
+    def geometry(self, record: PersonRecord, aug: Augmentation | None = None) -> tuple[Crop, np.ndarray]:
+        """``record``'s crop under ``aug`` (none: the plain box crop) and its joints.
 
         Returns:
-            matrix (2, 3) float64, image pixels -> model-input pixels; joints (K, 3) float32,
-            model-input pixels, left/right swapped when flipped.
+            the crop; joints (K, 3) float32, model-input pixels, left/right swapped when flipped.
         """
         aug = aug or Augmentation()
         pts = record.joints[list(aug.half_body or ()), :2]
         lo, hi = (pts.min(axis=0), pts.max(axis=0)) if len(pts) else (0, 0)
         if aug.half_body is not None and np.all(hi - lo >= 1):
-            center, scale = box_to_center_scale(np.concatenate([lo, hi]), self.aspect_ratio, padding=1.5)
+            crop = Crop.from_box(np.concatenate([lo, hi]), self.input_size, HALF_BODY_PADDING)
         else:  # no half-body draw, or its joints (nearly) coincide: the person's box
-            center, scale = box_to_center_scale(record.bbox, self.aspect_ratio)
+            crop = Crop.from_box(record.bbox, self.input_size)
+        crop = crop.augmented(aug.scale_mult, aug.rotation, aug.flip)
         joints = record.joints[self.flip_index] if aug.flip else record.joints
-        return self.place(joints, center, scale * aug.scale_mult, aug.rotation, aug.flip)
+        return crop, self.place(joints, crop)
 
     def apply(self, image: np.ndarray, record: PersonRecord, aug: Augmentation) -> tuple[np.ndarray, np.ndarray]:
         """Crop ``record`` from ``image`` under a given augmentation.
@@ -272,8 +182,8 @@ class TrainTransform(ValTransform):
             input (3, h, w) float32 normalised; joints (K, 3) float32, model-input pixels,
             left/right swapped when flipped.
         """
-        m, joints = self.geometry(record, aug)
-        return self.render(image, m), joints
+        crop, joints = self.geometry(record, aug)
+        return self.render(image, crop), joints
 
     def __call__(self, image: np.ndarray, record: PersonRecord,
                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:

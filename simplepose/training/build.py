@@ -87,7 +87,7 @@ def build_data(cfg: TrainConfig, num_devices: int, workers: Workers, meta: Keypo
     prepare_synthetic(cfg.dataset, cfg.data_dir, cfg.synthetic_train_images, cfg.synthetic_val_images)
     train, val = load_datasets(cfg, meta)
     check_meta(cfg, train.meta)
-    codec = HeatmapCodec(cfg.input_size, stride=4, sigma=cfg.sigma, method=cfg.codec)
+    codec = HeatmapCodec(cfg.input_size, sigma=cfg.sigma, method=cfg.codec)
     transform = TrainTransform(train.meta, cfg.input_size, scale_factor=cfg.scale_factor,
                                rotation_factor=cfg.rotation_factor, flip_prob=cfg.flip_prob,
                                half_body_prob=cfg.half_body_prob, mean=cfg.mean, std=cfg.std)

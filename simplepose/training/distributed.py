@@ -62,6 +62,9 @@ class Workers:
         """Average BatchNorm running statistics over the workers (each saw only its shard)."""
         if self.kv is None:
             return
+        # A static_alloc step's BatchNorm statistics can be read before it has written them (DESIGN.md's
+        # traps): finish all work first, or a worker may push last batch's values.
+        mx.nd.waitall()
         for i, param in enumerate(aux):
             total = param.data(ctx).copy()
             self.kv.pushpull(_AUX_KEY + i, total, out=total)

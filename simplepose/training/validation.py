@@ -1,25 +1,34 @@
 """Validation during training: loss, HeatmapAccuracy and COCO keypoint AP on ground-truth boxes.
 
-AP is computed without flip test from the same forward pass as the validation loss (see
-``evaluate``). ``build_validator`` is the one place that chooses how validation runs.
+AP is computed without flip test from the same forward pass as the validation loss. The samples
+are training's (``PoseSamples`` without augmentation: uint8 crop, targets, weights); the forward
+(``inference.net_heatmaps``) and the decoding to image pixels (``pose_inference.keypoints_in_image``)
+are those of evaluation and prediction, so the AP reported here is the AP ``eval_simple_pose.py``
+reports for the same checkpoint on ground-truth boxes. ``build_validator`` is the one place that
+chooses how validation runs.
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Sequence
 
 import mxnet as mx
+import numpy as np
 from mxnet import gluon
 
+from ..boxes import gt_boxes
 from ..codec import HeatmapCodec
 from ..data.coco import COCOKeyPoints
 from ..data.samples import PoseSamples
 from ..data.transforms import ValTransform
 from ..device_input import InputNormalizer
-from ..evaluate import BoxCrops, KeypointCollector, evaluate_keypoints, gt_boxes, load_coco_gt
+from ..geometry import Crop
+from ..inference import net_heatmaps
 from ..loader import pose_loader
 from ..meta import KeypointMeta
 from ..metrics import HeatmapAccuracy
+from ..pose_inference import BoxCrops, keypoints_in_image
+from ..scoring.coco import evaluate_keypoints, load_coco_gt
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -28,29 +37,36 @@ Scores = dict[str, float | None]   # val_loss, val_acc, val_ap (None: not comput
 NOT_VALIDATED: Scores = {"val_loss": None, "val_acc": None, "val_ap": None}
 
 
-def evaluate_heatmaps(net: gluon.Block, loader: gluon.data.DataLoader, ctx: list[mx.Context],
-                      to_input: InputNormalizer, dtype: str = "float32",
-                      collector: KeypointCollector | None = None) -> tuple[float, float]:
-    """Mean weighted L2 loss per sample and HeatmapAccuracy over a loader of (crop, heatmaps, weights).
+def validate(net: gluon.Block, loader: gluon.data.DataLoader, ctx: list[mx.Context], to_input: InputNormalizer,
+             dtype: str = "float32", crops: Sequence[Crop] | None = None, codec: HeatmapCodec | None = None
+             ) -> tuple[float, float, np.ndarray | None]:
+    """Mean weighted L2 loss per sample, HeatmapAccuracy and keypoints over a loader of (crop, heatmaps, weights).
 
-    With a ``collector``, the predicted heatmaps are also decoded into keypoints, in loader order.
+    Args:
+        crops: the loader's crops, in order; given (with the ``codec``), the heatmaps are also decoded.
+    Returns:
+        loss, accuracy, and (N, K, 3) float32 keypoints in image pixels with scores (None without ``crops``).
     """
     loss_fn = gluon.loss.L2Loss()
     metric = HeatmapAccuracy()
-    total, count = 0.0, 0
+    total, count, parts = 0.0, 0, []
     for batch in loader:
         # A last batch smaller than the device count goes to fewer devices (no empty slices).
         devices = ctx[:min(len(ctx), batch[0].shape[0])]
-        parts = [gluon.utils.split_and_load(b, devices, even_split=False) for b in batch]
-        for x, y, w in zip(*parts):
-            out = net(to_input(x).astype(dtype, copy=False)).astype("float32", copy=False)
+        for x, y, w in zip(*[gluon.utils.split_and_load(b, devices, even_split=False) for b in batch]):
+            out = net_heatmaps(net, to_input, x, dtype)
             total += float(loss_fn(out, y, w).sum().asscalar())
-            count += x.shape[0]
             heatmaps = out.asnumpy()
             metric.update(y.asnumpy(), heatmaps)
-            if collector is not None:
-                collector.add(heatmaps)
-    return total / max(count, 1), metric.get()[1]
+            if crops is not None:
+                parts.append(keypoints_in_image(heatmaps, crops[count:count + len(heatmaps)], codec))
+            count += x.shape[0]
+    keypoints = None
+    if crops is not None:
+        if count != len(crops):
+            raise RuntimeError(f"{count} validation crops decoded, {len(crops)} expected")
+        keypoints = np.concatenate(parts) if parts else np.zeros((0, 0, 3), np.float32)
+    return total / max(count, 1), metric.get()[1], keypoints
 
 
 class Validator:
@@ -68,18 +84,18 @@ class Validator:
         if meta.sigmas is not None:
             # The loader crops the same ground-truth boxes, in the same order, as these.
             self.boxes = gt_boxes(val)
-            self.crops = BoxCrops(self.boxes, transform)
+            self.crops = BoxCrops(self.boxes.image_paths, self.boxes.boxes, transform.input_size)
             self.coco = (load_coco_gt(ann_file, val.category_id), val.category_id)
         else:
             log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE)", ann_file)
 
     def __call__(self, net: gluon.Block) -> Scores:
-        collector = KeypointCollector(self.codec, self.crops.centers, self.crops.scales) if self.coco else None
-        loss, acc = evaluate_heatmaps(net, self.loader, self.ctx, self.to_input, self.dtype, collector)
+        crops = self.crops.crops if self.coco else None
+        loss, acc, keypoints = validate(net, self.loader, self.ctx, self.to_input, self.dtype, crops, self.codec)
         ap = None
-        if collector is not None:
+        if keypoints is not None:
             gt, category_id = self.coco
-            report, _ = evaluate_keypoints(gt, collector.keypoints, self.boxes, self.crops, self.meta,
+            report, _ = evaluate_keypoints(gt, keypoints, self.boxes, self.crops.areas, self.meta,
                                            category_id, per_keypoint=False)
             ap = report.stats["AP"]
         return {"val_loss": loss, "val_acc": acc, "val_ap": ap}

@@ -1,0 +1,8 @@
+"""Scoring predicted keypoints: NumPy and pycocotools only (no MXNet).
+
+- ``oks``: instance rescoring, object keypoint similarity, OKS-NMS, COCO results format;
+- ``coco``: the ground truth for pycocotools, COCOeval over exactly the images evaluated,
+  per-keypoint AP, ``evaluate_keypoints`` (all of it in one call);
+- ``analysis``: precision-recall curves and the per-person OKS behind the AP;
+- ``report``: the figures of one evaluation, as printed and written.
+"""

@@ -1,0 +1,135 @@
+"""COCO keypoint AP with pycocotools: ground truth, COCOeval over the images evaluated, per-keypoint AP.
+
+``evaluate_keypoints`` scores one pose per box: rescoring and OKS-NMS (``oks``), then pycocotools'
+COCOeval with the dataset's sigmas over exactly the images evaluated (evaluating part of a file
+must not count the other images' people as misses).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from ..boxes import PersonBoxes
+from ..errors import SimplePoseError
+from ..meta import KeypointMeta
+from .analysis import error_analysis
+from .oks import KPT_THRESH, OKS_NMS, coco_results
+from .report import STAT_NAMES, EvalReport
+
+log = logging.getLogger(__name__)
+
+
+def load_coco_gt(ann_file: str | os.PathLike, category_id: int) -> COCO:
+    """The annotation file as a pycocotools COCO object, completed where COCOeval needs more than the file has.
+
+    A missing ``area`` is derived from the box (w x h), a missing ``num_keypoints`` from the
+    visibilities and a missing ``iscrowd`` is 0; how many were derived is logged.
+    """
+    with open(ann_file, "rb") as f:
+        data = json.load(f)
+    derived = {"area": 0, "num_keypoints": 0}
+    for ann in data["annotations"]:
+        if ann.get("category_id") != category_id:
+            continue
+        if "area" not in ann:
+            _, _, w, h = ann.get("bbox", (0, 0, 0, 0))
+            ann["area"] = float(w) * float(h)
+            derived["area"] += 1
+        if "num_keypoints" not in ann:
+            ann["num_keypoints"] = int(np.count_nonzero(np.asarray(ann.get("keypoints", []))[2::3] > 0))
+            derived["num_keypoints"] += 1
+        ann.setdefault("iscrowd", 0)
+    for key, n in derived.items():
+        if n:
+            log.info("%s: %d annotations have no '%s'; derived it%s", ann_file, n, key,
+                     " from the box (w x h)" if key == "area" else " from the visibilities")
+    return _indexed(data)
+
+
+def _indexed(data: dict[str, Any]) -> COCO:
+    """A pycocotools COCO object of an annotation dict (without its prints)."""
+    gt = COCO()
+    gt.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+    return gt
+
+
+def _cocoeval(gt: COCO, results: list[dict[str, Any]], sigmas: np.ndarray, image_ids: list[int],
+              category_id: int) -> COCOeval | None:
+    """COCOeval after evaluate, accumulate and summarize; None when there is no prediction at all."""
+    if not results:
+        return None
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes(copy.deepcopy(results))
+        ev = COCOeval(gt, dt, "keypoints")
+        ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
+        ev.params.imgIds = sorted(image_ids)
+        ev.params.catIds = [category_id]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+def _stats(ev: COCOeval | None) -> np.ndarray:
+    """COCOeval's ten keypoint statistics; zeros when there is no prediction at all.
+
+    COCOeval reports -1 where no ground truth falls in a category (e.g. no medium people).
+    """
+    return np.zeros(len(STAT_NAMES)) if ev is None else np.asarray(ev.stats, np.float64)
+
+
+def _one_keypoint_gt(gt: COCO, k: int, category_id: int) -> COCO:
+    """A copy of ``gt`` where only keypoint ``k`` is labelled: OKS then measures that keypoint alone."""
+    data = dict(gt.dataset)
+    anns = []
+    for ann in gt.dataset["annotations"]:
+        ann = dict(ann)
+        if ann.get("category_id") == category_id:
+            kps = np.asarray(ann["keypoints"], np.float64).reshape(-1, 3)
+            keep = np.zeros_like(kps)
+            keep[k] = kps[k]
+            ann["keypoints"] = keep.ravel().tolist()
+            ann["num_keypoints"] = int(kps[k, 2] > 0)
+        anns.append(ann)
+    data["annotations"] = anns
+    return _indexed(data)
+
+
+def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray, meta: KeypointMeta,
+                       category_id: int, kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS,
+                       per_keypoint: bool = True, analysis: bool = False
+                       ) -> tuple[EvalReport, list[dict[str, Any]]]:
+    """COCO OKS evaluation of predicted keypoints, one pose per box.
+
+    Args:
+        keypoints: (N, K, 3) image pixels + score, one per box of ``boxes``.
+        areas: (N,) image pixels squared, the area of each box's padded crop (for OKS-NMS).
+        analysis: the report also carries an :class:`ErrorAnalysis` (PR curves, per-person OKS).
+    Returns:
+        the report and the predictions in COCO results format.
+    """
+    if meta.sigmas is None:
+        raise SimplePoseError(f"no OKS sigmas for keypoints {list(meta.names)}: give --sigmas FILE (K numbers)")
+    sigmas = np.asarray(meta.sigmas, np.float64)
+    results = coco_results(keypoints, boxes, areas, category_id, sigmas, kpt_thresh, oks_nms_thresh)
+    ev = _cocoeval(gt, results, sigmas, boxes.image_set, category_id)
+    per_kpt = None
+    if per_keypoint:
+        per_kpt = {name: float(_stats(_cocoeval(_one_keypoint_gt(gt, k, category_id), results, sigmas,
+                                                boxes.image_set, category_id))[0])
+                   for k, name in enumerate(meta.names)}
+    report = EvalReport(dict(zip(STAT_NAMES, map(float, _stats(ev)))), per_kpt, boxes.source, len(boxes),
+                        len(boxes.image_set), len(results),
+                        error_analysis(ev, category_id) if analysis and ev is not None else None)
+    return report, results
