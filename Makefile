@@ -26,11 +26,12 @@ $(ROI_JPEG): simplepose/data/roi_jpeg.c
 # A 10-minute CPU budget: ResNet-18 at 128x96 from scratch. The synthetic figures are colour-coded
 # left (warm) / right (cool), so a flip that swaps labels would contradict the colours: no flip here,
 # and GluonCV's class-default jitter (scale 0.25, rotation 30) rather than its script's (0.30, 40).
+# --overwrite: a second `make demo` moves the first one's run into $(DEMO_DIR)/previous-DATE-TIME/.
 demo: $(VENV)/.installed $(ROI_JPEG)
 	$(PY) train_simple_pose.py --dataset synthetic --model $(DEMO_MODEL) --input-size 128,96 \
 		--batch-size 32 --num-data-workers 1 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 9 \
 		--flip-prob 0 --scale-factor 0.25 --rotation-factor 30 \
-		--val-interval 5 --save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR)
+		--val-interval 5 --save-frequency 0 --log-interval 10 --save-dir $(DEMO_DIR) --overwrite
 	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
 		--metrics-json $(DEMO_DIR)/eval.json --results-json $(DEMO_DIR)/val_results.json
 	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \

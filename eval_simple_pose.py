@@ -24,7 +24,8 @@ from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_option
 def eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a simplepose model with COCO keypoint AP.")
     p.add_argument("--params", required=True,
-                   help="checkpoint (.json manifest, .params file or prefix) or export directory (deploy.json)")
+                   help="checkpoint (.json manifest, .params file or prefix), training run directory (its best.json, "
+                        "else its latest checkpoint) or export directory (deploy.json)")
     add_data_options(p, train=False)
     add_runtime_options(p)
     g = p.add_argument_group("model")

@@ -2,6 +2,7 @@
 """Train a Simple Baselines pose model: `python train_simple_pose.py --help`."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Sequence
@@ -14,20 +15,25 @@ log = logging.getLogger("train_simple_pose")
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg, resume = build_config(argv)
+    from simplepose.rundir import RunDirectory
     from simplepose.training.distributed import Workers
     from simplepose.training.fit import train
     # Join the parameter-server job now: only worker rank 0 writes the log file (and checkpoints).
     workers = Workers.connect(cfg.kvstore)
+    rundir = None
     if workers.writer:   # before any work, so that from here every error also lands in the log file
         check_output_dir(cfg.save_dir, "--save-dir")
         check_output_file(cfg.log_file, "--logging-file")
-    setup_logging(cfg.log_file if workers.writer else None)
-    log.debug("config: %s", cfg.to_dict())   # the checkpoints keep it; not a page per start
-    row = train(cfg, resume, workers)
-    log.info("finished: %s", row)
-    if workers.writer:   # the worker that writes metrics.jsonl draws them
-        from simplepose.plot import write_training_curves
-        log.info("training curves: %s", write_training_curves(cfg.save_dir))
+        # Claimed (locked, refusals, clean-up) before the log file opens: a refused run writes nothing there.
+        rundir = RunDirectory(cfg.save_dir, cfg.model, cfg.log_file).claim(
+            (resume.epoch, resume.batch) if resume else None, cfg.overwrite)
+    with rundir or contextlib.nullcontext():
+        setup_logging(cfg.log_file if workers.writer else None)
+        row = train(cfg, resume, workers, rundir)
+        log.info("finished: %s", row)
+        if workers.writer:   # the worker that writes metrics.jsonl draws them
+            from simplepose.plot import write_training_curves
+            log.info("training curves: %s", write_training_curves(cfg.save_dir))
     return 0
 
 

@@ -1,105 +1,181 @@
 """Self-describing, atomically written checkpoints.
 
-A checkpoint ``PREFIX`` is three files:
+A checkpoint is a manifest ``PREFIX.json`` and the two files it names:
 
-- ``PREFIX.params``: the network parameters (MXNet format; GluonCV's models of
-  the same name load it with ``load_parameters``),
-- ``PREFIX.states``: the trainer state (Adam moments, update count, LR schedule),
-- ``PREFIX.json``: the manifest: epoch, full config, keypoint metadata, and the
-  two file names.
+- ``STEM.params``: the network parameters (MXNet format; GluonCV's models of the same name load it
+  with ``load_parameters``),
+- ``STEM.states``: the trainer state (Adam moments, update count, LR schedule),
 
-Each file is written to a temporary name and renamed; the manifest goes last,
-so a checkpoint exists exactly when its manifest does, and a kill at any moment
-leaves the previous checkpoint loadable.
+where ``STEM`` is ``PREFIX`` itself, or another name when the caller asks (``best.json`` names
+``best-epochNNNN.*``) or when files of that name are the ones being replaced. The manifest holds the
+epoch, the full config, the keypoint metadata and the two file names.
 
-A checkpoint written when training stops inside an epoch (Ctrl-C, a bad image)
-has ``"epoch"`` = the epochs completed and ``"batch"`` = the batches done in the
-next one (regular checkpoints: 0), plus the running sums of that epoch; its
-position is ``(epoch, batch)``.
+Each file is written to a temporary name and renamed; the manifest goes last and is the commit
+marker: a checkpoint exists exactly when its manifest does. Replacing a checkpoint writes the new
+files under names the current manifest does not use, switches the manifest in one rename, then
+removes the old files, so a kill, a full disk or a second Ctrl-C at any instant leaves either the
+old checkpoint or the new one loadable.
+
+A checkpoint written when training stops inside an epoch (Ctrl-C, SIGTERM, a bad image) has
+``"epoch"`` = the epochs completed and ``"batch"`` = the batches done in the next one (regular
+checkpoints: 0), plus the running sums of that epoch; its position is ``(epoch, batch)``.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingFileError, SimplePoseError
-from .io import atomic_write, atomic_write_text
+import numpy as np
+
+from .errors import MissingFileError
+from .io import JsonRecord, atomic_write, atomic_write_text, read_json
 
 FORMAT = "simplepose-checkpoint-1"
+BEST = "best"   # best.json: the run's best checkpoint (see RunDirectory)
+WHAT = "checkpoint manifest"
+
+
 def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config: dict[str, Any],
-                    meta: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
-    """Write ``prefix.{params,states,json}``; returns the manifest path."""
+                    meta: dict[str, Any], extra: dict[str, Any] | None = None, stem: str | None = None) -> Path:
+    """Write ``STEM.params``, ``STEM.states``, then ``PREFIX.json`` naming them; returns the manifest path.
+
+    ``stem`` defaults to the prefix's name. Files the current ``PREFIX.json`` names are never
+    overwritten: when ``STEM`` is taken by them, the new files are ``STEM-1.*`` (and the other way round).
+    """
     prefix = Path(prefix)
-    params, states, manifest = (prefix.with_name(prefix.name + ext) for ext in (".params", ".states", ".json"))
-    # Overwriting a checkpoint of the same name: withdraw its manifest first, so a kill between the
-    # files never leaves a manifest over a mix of old and new files.
-    manifest.unlink(missing_ok=True)
-    atomic_write(params, net.save_parameters)
-    atomic_write(states, trainer.save_states)
-    doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,
-           "config": config, "meta": meta, **(extra or {})}
-    atomic_write_text(manifest, json.dumps(doc, indent=1))
+    manifest = prefix.with_name(prefix.name + ".json")
+    old = set(data_files(manifest))
+    stem = stem or prefix.name
+    if {f"{stem}.params", f"{stem}.states"} & old:
+        stem = f"{stem}-1"
+    params, states = (prefix.with_name(stem + ext) for ext in (".params", ".states"))
+    try:
+        atomic_write(params, net.save_parameters, "checkpoint")
+        atomic_write(states, trainer.save_states, "checkpoint")
+        doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,
+               "config": config, "meta": meta, **(extra or {})}
+        atomic_write_text(manifest, json.dumps(doc, indent=1), "checkpoint")
+    except BaseException:
+        # The old checkpoint is untouched; new files that no manifest names would only take room.
+        for new in {params.name, states.name} - set(data_files(manifest)):
+            (manifest.parent / new).unlink(missing_ok=True)
+        raise
+    for name in old - {params.name, states.name}:
+        try:
+            (manifest.parent / name).unlink(missing_ok=True)
+        except OSError:
+            pass   # the new checkpoint is committed; the next start removes files no manifest names
+    return manifest
+
+
+def manifest_of(path: str | os.PathLike) -> Path:
+    """The manifest of a checkpoint given as its ``.json``, its ``.params``/``.states``, its prefix,
+    or a run directory (its best checkpoint, else its latest)."""
+    path = Path(path)
+    if path.is_dir():
+        found = path / f"{BEST}.json" if (path / f"{BEST}.json").is_file() else latest_checkpoint(path)
+        if found is None:
+            raise MissingFileError(f"{path}: no checkpoint in this directory (no {BEST}.json, no "
+                                   "MODEL-epochNNNN.json); give a checkpoint file or the --save-dir of a training run")
+        return found
+    if path.suffix == ".json":
+        return path
+    stem = path.stem if path.suffix in (".params", ".states") else path.name
+    manifest = path.with_name(stem + ".json")
+    if not manifest.is_file() and path.suffix in (".params", ".states") and path.parent.is_dir():
+        # best-epochNNNN.params and the like are named by a manifest of another name (best.json).
+        return next((m for _, m in checkpoints_in(path.parent) if path.name in data_files(m)), manifest)
     return manifest
 
 
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint manifest given its ``.json``, its ``.params`` or its prefix.
+    """Read a checkpoint manifest (any form :func:`manifest_of` accepts), checking its fields.
 
-    Returns the manifest with ``params`` and ``states`` turned into full paths.
+    Returns the manifest with ``params`` and ``states`` turned into full paths. Raises one-line
+    SimplePoseError naming the file and the field for a missing, mistyped or dangling entry.
     """
-    path = Path(path)
-    manifest = path if path.suffix == ".json" else path.with_name(
-        (path.stem if path.suffix in (".params", ".states") else path.name) + ".json")
+    manifest = manifest_of(path)
     if not manifest.is_file():
-        raise MissingFileError(f"{manifest}: checkpoint manifest not found (checkpoint {path})")
-    try:
-        doc = json.loads(manifest.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SimplePoseError(f"{manifest}: corrupt checkpoint manifest ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise SimplePoseError(f"{manifest}: not a simplepose checkpoint manifest")
+        raise MissingFileError(f"{manifest}: checkpoint manifest not found (checkpoint {path}); check the path")
+    doc = read_json(manifest, WHAT)
+    record = JsonRecord(doc, manifest)
+    if doc.get("format") != FORMAT:
+        raise record.error("format", f"is {doc.get('format')!r}, expected {FORMAT!r}: not a simplepose checkpoint "
+                                     "manifest")
+    record.int("epoch", minimum=0)
+    record.int("batch", 0, minimum=0)
+    config = record.sub("config")
+    config.string("model")
+    config.numbers("input_size", length=2)
+    config.numbers("mean", length=3)
+    config.numbers("std", length=3)
+    config.number("sigma")
+    record.sub("meta")   # an object; KeypointMeta.from_dict checks what it holds
     for key in ("params", "states"):
-        full = manifest.parent / doc[key]
+        full = manifest.parent / record.string(key)
         if not full.is_file():
-            raise MissingFileError(f"{full}: file of checkpoint {manifest} is missing")
+            raise MissingFileError(f"{full}: file of checkpoint {manifest} is missing (field '{key}'); "
+                                   "use another checkpoint of the run")
         doc[key] = str(full)
     return doc
 
 
-def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(epoch, manifest) of every readable checkpoint manifest in ``save_dir``, by position (epoch, batch)."""
+def data_files(manifest: str | os.PathLike) -> list[str]:
+    """Names of the files a manifest names (``[]`` when it is missing or unreadable)."""
+    try:
+        doc = json.loads(Path(manifest).read_bytes())
+    except (OSError, ValueError):
+        return []
+    return [doc[k] for k in ("params", "states") if isinstance(doc, dict) and isinstance(doc.get(k), str)]
+
+
+def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[tuple[int, int], Path]]:
+    """(position, manifest) of every readable checkpoint manifest in ``save_dir``, by position (epoch, batch)."""
     found = []
     for m in Path(save_dir).glob("*.json"):
         try:
-            doc = json.loads(m.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            doc = json.loads(m.read_bytes())
+            pos = position(doc)
+        except (OSError, ValueError, TypeError, KeyError):
             continue
-        if isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("epoch"), int):
-            found.append((position(doc), m))
-    return [(pos[0], m) for pos, m in sorted(found)]
+        if doc.get("format") == FORMAT:
+            found.append((pos, m))
+    return sorted(found)
 
 
 def position(doc: dict[str, Any]) -> tuple[int, int]:
-    """(epochs completed, batches done in the next epoch) of a manifest."""
-    return int(doc["epoch"]), int(doc.get("batch", 0))
+    """(epochs completed, batches done in the next epoch) of a manifest; TypeError when not integers."""
+    epoch, batch = doc["epoch"], doc.get("batch", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (epoch, batch)):
+        raise TypeError(f"position ({epoch!r}, {batch!r}) is not two integers")
+    return epoch, batch
 
 
 def remove_checkpoint(manifest: str | os.PathLike) -> None:
     """Delete a checkpoint: its manifest first (so it stops existing at once), then its files."""
     manifest = Path(manifest)
-    try:
-        doc = json.loads(manifest.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return
+    names = data_files(manifest)
     manifest.unlink(missing_ok=True)
-    for key in ("params", "states"):
-        if isinstance(doc.get(key), str):
-            (manifest.parent / doc[key]).unlink(missing_ok=True)
+    for name in names:
+        (manifest.parent / name).unlink(missing_ok=True)
 
 
 def latest_checkpoint(save_dir: str | os.PathLike) -> Path | None:
-    """The manifest of the highest-epoch checkpoint in ``save_dir``, or None."""
+    """The manifest of the latest checkpoint (by position) in ``save_dir``, or None."""
     found = checkpoints_in(save_dir)
     return found[-1][1] if found else None
+
+
+def checkpoint_bytes(net) -> int:
+    """About the bytes of one checkpoint of ``net``: its parameters, plus Adam's two float32 moments
+    per trained value (and a float32 master copy when the parameters are narrower)."""
+    total = 0
+    for param in net.collect_params().values():
+        size, itemsize = math.prod(param.shape), np.dtype(param.dtype).itemsize
+        total += size * itemsize
+        if param.grad_req != "null":
+            total += size * (8 + (4 if itemsize < 4 else 0))
+    return total

@@ -4,7 +4,7 @@ Every command runs its ``main`` through :func:`run_main`, which ends it in one o
 
 - bad input (a :class:`~simplepose.errors.SimplePoseError`, failed writes to user paths included):
   one line ``error: ...`` on stderr and in the log file when one is open, exit status 2;
-- Ctrl-C: ``error: interrupted``, exit status 130;
+- Ctrl-C: ``error: interrupted``, exit status 130 (143 when training stopped for a SIGTERM);
 - any other exception is a bug: its traceback, then the line :data:`INTERNAL_ERROR`, exit status 1
   (what Python itself returns for an uncaught exception).
 
@@ -110,10 +110,11 @@ def run_main(main: Callable[[], int]) -> int:
     except SimplePoseError as exc:
         _closing_line("error: " + " ".join(str(exc).splitlines()))
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        # The training loop has written a checkpoint of the state it stopped in (see its log).
+    except KeyboardInterrupt as exc:
+        # The training loop has written a checkpoint of the state it stopped in (see its log); it marks
+        # a stop asked by SIGTERM with exit status 143 (128 + SIGTERM), Ctrl-C's being 130.
         _closing_line("error: interrupted")
-        return EXIT_INTERRUPTED
+        return getattr(exc, "exit_status", EXIT_INTERRUPTED)
     except Exception:
         _closing_line(traceback.format_exc().rstrip())
         _closing_line(INTERNAL_ERROR)

@@ -51,7 +51,7 @@ def _export_onnx(symbol: Path, params: Path, input_size: list[int], out: Path) -
 
 def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, name: str | None = None,
                       with_onnx: bool | None = None) -> dict[str, Any]:
-    """Export checkpoint ``params`` (its .json, .params or prefix) into ``out_dir``.
+    """Export checkpoint ``params`` (its .json, .params or prefix, or a run directory's best) into ``out_dir``.
 
     Args:
         name: file name stem (default: the model name).
@@ -101,7 +101,8 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simplepose.export", description=__doc__.splitlines()[0])
-    p.add_argument("--params", required=True, help="checkpoint: its .json manifest, .params file or prefix")
+    p.add_argument("--params", required=True, help="checkpoint: its .json manifest, .params file or prefix, or a "
+                   "training run directory (its best.json, else its latest checkpoint)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--name", default=None, help="file name stem (default: the model name)")
     g = p.add_mutually_exclusive_group()

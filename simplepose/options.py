@@ -153,6 +153,9 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", default=None,
                    help="checkpoint (.json/.params/prefix) or run directory to continue from; its config is used "
                         "and flags given on this command line override it")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start over in a --save-dir that holds an earlier run's checkpoints: that run's files are "
+                        "moved into --save-dir/previous-DATE-TIME/, not deleted (without it such a directory is refused)")
     return p
 
 

@@ -1,4 +1,5 @@
-"""Atomic writes: a failed write leaves the previous file whole and no temporary behind."""
+"""Atomic writes and checkpoint manifests: a failed write leaves the previous file whole and no temporary behind."""
+import json
 import os
 import stat
 
@@ -7,6 +8,8 @@ import pytest
 from simplepose.checkpoint import latest_checkpoint, load_manifest
 from simplepose.io import atomic_write, atomic_write_text
 from simplepose.errors import MissingFileError, SimplePoseError
+
+CONFIG = {"model": "m", "input_size": [64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2], "sigma": 2.0}
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):
@@ -29,10 +32,10 @@ def test_manifest_errors_are_named(tmp_path):
     with pytest.raises(MissingFileError, match=r"x\.json: checkpoint manifest not found"):
         load_manifest(tmp_path / "x.params")
     (tmp_path / "y.json").write_text("{not json")
-    with pytest.raises(SimplePoseError, match=r"y\.json: corrupt checkpoint manifest"):
+    with pytest.raises(SimplePoseError, match=r"y\.json: checkpoint manifest is not valid JSON \(line 1, column 2"):
         load_manifest(tmp_path / "y")
-    (tmp_path / "z.json").write_text('{"format": "simplepose-checkpoint-1", "epoch": 3, "params": "z.params", '
-                                     '"states": "z.states"}')
+    (tmp_path / "z.json").write_text(json.dumps({"format": "simplepose-checkpoint-1", "epoch": 3, "params": "z.params",
+                                                 "states": "z.states", "config": CONFIG, "meta": {}}))
     with pytest.raises(MissingFileError, match=r"z\.params: file of checkpoint .*z\.json is missing"):
         load_manifest(tmp_path / "z.json")
     assert latest_checkpoint(tmp_path) == tmp_path / "z.json"    # the corrupt one is passed over
@@ -44,12 +47,28 @@ def _umask():
     return mask
 
 
-def test_resume_withdraws_later_checkpoints(tmp_path):
-    from simplepose.training.rundir_legacy import drop_later_checkpoints
+def test_resume_moves_later_checkpoints_and_rows_aside(tmp_path):
+    """Resuming epoch 1 of 3 keeps epochs 2 and 3 (checkpoints and metrics rows) in superseded/."""
+    import mxnet as mx
+    from simplepose.rundir import RunDirectory
     for epoch in (1, 2, 3):
-        (tmp_path / f"m-epoch{epoch}.json").write_text(
-            f'{{"format": "simplepose-checkpoint-1", "epoch": {epoch}, "params": "p", "states": "s"}}')
-    (tmp_path / "metrics.json").write_text('{"epoch": 9}')         # not a checkpoint: left alone
-    drop_later_checkpoints(tmp_path, 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-epoch1.json", "metrics.json"]
+        (tmp_path / f"m-epoch{epoch}.params").write_text(str(epoch))
+        (tmp_path / f"m-epoch{epoch}.states").write_text(str(epoch))
+        (tmp_path / f"m-epoch{epoch}.json").write_text(json.dumps(
+            {"format": "simplepose-checkpoint-1", "epoch": epoch, "params": f"m-epoch{epoch}.params",
+             "states": f"m-epoch{epoch}.states", "config": CONFIG, "meta": {}}))
+    rows = [json.dumps({"epoch": e, "val_ap": e / 10}) + "\n" for e in range(4)]
+    (tmp_path / "metrics.jsonl").write_text("".join(rows))
+    net = mx.gluon.nn.Dense(2, in_units=3)
+    net.initialize()
+    with RunDirectory(tmp_path, "m").claim((1, 0)) as rundir:
+        rundir.start(CONFIG, net)
+    (aside,) = (tmp_path / "superseded").iterdir()
+    assert sorted(p.name for p in aside.iterdir()) == [
+        "m-epoch2.json", "m-epoch2.params", "m-epoch2.states", "m-epoch3.json", "m-epoch3.params", "m-epoch3.states",
+        "metrics.jsonl"]
+    assert load_manifest(aside / "m-epoch3.json")["epoch"] == 3
+    assert [json.loads(line)["epoch"] for line in (aside / "metrics.jsonl").read_text().splitlines()] == [2, 3]
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0, 1]
     assert latest_checkpoint(tmp_path) == tmp_path / "m-epoch1.json"
+    assert json.loads((tmp_path / "config.json").read_text()) == CONFIG

@@ -194,7 +194,7 @@ def manifest_case(change, *parts):
     def make(kit, tmp):
         manifest = checkpoint_copy(kit, tmp, change)
         return (*eval_with(kit, manifest), [str(manifest), *parts], None)
-    return Case(make, owner="rundir")
+    return Case(make)
 
 
 def truncated_params_case(command):
@@ -335,7 +335,7 @@ CASES = {
         "eval", [{"image_id": 41, "category_id": 1, "bbox": [10, 20, 30], "score": 0.9}], "bbox"),
     "eval detection score a string": boxes_case(
         "eval", [{"image_id": 41, "category_id": 1, "bbox": [10, 20, 30, 40], "score": "0.9"}], "score"),
-    # Checkpoint manifests (simplepose.checkpoint: helper "rundir").
+    # Checkpoint manifests (simplepose.checkpoint).
     "manifest params key missing": manifest_case(set_in("params", _DELETE), "params"),
     "manifest config key missing": manifest_case(set_in("config", _DELETE), "config"),
     "manifest input_size a string": manifest_case(set_in("config.input_size", "64,64"), "input_size"),

@@ -1,14 +1,16 @@
-"""Training: a frozen config built once, the parts built from it, the loop, validation, the run directory.
+"""Training: a frozen config built once, the parts built from it, the loop, validation.
 
     config.build_config(argv) -> (TrainConfig, ResumePoint | None)   parse, resume merge, data, checks
-    fit.train(cfg, resume, workers) -> last metrics row               build.build_parts + Training.fit
+    fit.train(cfg, resume, workers, rundir) -> last metrics row       build.build_parts + Training.fit
         build          seed, data + metadata checks, codec, transforms, shards, loaders, model,
                        casting, optimizer + LR schedule, kvstore, resume surgery
         loop           one epoch: forward, weighted L2 loss, backward, Adam update (Parts in, stats out)
-        guards         NaN policy, Ctrl-C;   distributed: kvstore keys, flags, BatchNorm averaging
+        guards         NaN policy, Ctrl-C and SIGTERM;   distributed: kvstore keys, flags, BatchNorm averaging
         validation     loss, HeatmapAccuracy, COCO AP on ground-truth boxes
-        rundir_legacy  checkpoint names, metrics.jsonl, best, resume lookup
         state          what checkpoints carry between processes
+
+The run directory (lock, checkpoint names, metrics.jsonl, best, superseded/, resume lookup) is
+``simplepose.rundir``; ``fit`` writes through it.
 
 Nothing is imported here, so that ``training.config`` stays cheap to import (no MXNet).
 """

@@ -101,6 +101,7 @@ class TrainConfig:
     log_interval: int
     logging_file: str
     resume: str | None
+    overwrite: bool
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "training config") -> "TrainConfig":
@@ -236,7 +237,7 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
     values = vars(parser.parse_args(argv))
     resume, source = None, "command line"
     if values["resume"]:
-        from .rundir_legacy import find_resume   # checkpoints need MXNet; a fresh run's config does not
+        from ..rundir import find_resume   # checkpoints need MXNet; a fresh run's config does not
         resume = ResumePoint.from_manifest(find_resume(values["resume"]))
         values, source = merge_resumed(values, resume, explicit_flags(parser, argv)), resume.manifest
     values = with_defaults(values)
@@ -257,7 +258,8 @@ def merge_resumed(values: dict[str, Any], resume: ResumePoint, given: set[str]) 
     if fixed:
         raise SimplePoseError(f"--resume {values['resume']}: {', '.join(sorted(fixed))} cannot change when "
                               "resuming (they are part of the checkpoint)")
-    merged = {**resume.config, **{k: values[k] for k in given}}
+    # --overwrite acts on this start only: a checkpoint's stored value does not carry over.
+    merged = {**resume.config, **{k: values[k] for k in given}, "overwrite": values["overwrite"]}
     if given & set(DATA_FLAGS):
         merged.update({k: values[k] for k in DATA_FLAGS})
     if "save_dir" not in given:

@@ -1,14 +1,14 @@
 """A training run from its config: epochs of training, validation, metrics and checkpoints.
 
-``train(cfg, resume, workers)`` builds the parts (``build``) and runs ``Training.fit``, which
-writes into ``cfg.save_dir`` (see ``rundir_legacy``):
+``train(cfg, resume, workers, rundir)`` builds the parts (``build``) and runs ``Training.fit``,
+which writes through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) into ``cfg.save_dir``:
 
-- the log file (``--logging-file``),
+- ``config.json``, and the log file (``--logging-file``, opened by the command line),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
   epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null between ``--val-interval`` epochs),
   samples_per_sec, seconds, nan_skipped,
 - checkpoints every ``--save-frequency`` epochs and at the end, one of the state a stop inside an
-  epoch left (Ctrl-C, a bad image), and ``best.*``: the highest validation COCO AP so far.
+  epoch left (Ctrl-C, SIGTERM, a bad image), and ``best.json``: the highest validation COCO AP so far.
 
 Reliability: a NaN/infinite loss stops (``--nan-policy stop``) before the update, or skips that
 update (``skip``); bad records stop or are skipped (``--on-bad-record``). With ``--kvstore
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +28,39 @@ import numpy as np
 from mxnet import gluon
 
 from ..errors import SimplePoseError
+from ..rundir import RunDirectory
 from .build import Built, build_parts
 from .config import TrainConfig
 from .distributed import Workers
 from .guards import NanPolicy, StopRequested
 from .loop import EpochLoop
-from .rundir_legacy import BEST, LegacyRunFiles, best_val_ap, drop_later_checkpoints
-from .state import ResumePoint, RunState
+from .state import EpochProgress, ResumePoint, RunState
 from .validation import NOT_VALIDATED
 
 log = logging.getLogger(__name__)
 
 
-def train(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Workers | None = None) -> dict[str, Any]:
-    """Train to ``cfg.num_epochs`` (continuing ``resume``); returns the last metrics row."""
-    return Training(cfg, build_parts(cfg, resume, workers), resume).fit()
+def train(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Workers | None = None,
+          rundir: RunDirectory | None = None) -> dict[str, Any]:
+    """Train to ``cfg.num_epochs`` (continuing ``resume``); returns the last metrics row.
+
+    ``rundir``: the claimed run directory; needed on the worker that writes (rank 0), None on the others.
+    """
+    return Training(cfg, build_parts(cfg, resume, workers), resume, rundir).fit()
 
 
 class Training:
     """Epochs of one run over built parts; see the module docstring for what it writes."""
 
-    def __init__(self, cfg: TrainConfig, built: Built, resume: ResumePoint | None = None):
-        self.cfg, self.built, self.resume = cfg, built, resume
+    def __init__(self, cfg: TrainConfig, built: Built, resume: ResumePoint | None = None,
+                 rundir: RunDirectory | None = None):
+        self.cfg, self.built, self.resume, self.rundir = cfg, built, resume, rundir
         parts = built.parts
         self.state = resume.run_state() if resume else RunState()
         self.save_dir = Path(cfg.save_dir)
         self.writer = parts.workers.writer
         self.loop = EpochLoop(parts, self.state, NanPolicy(cfg.nan_policy, parts.workers, self.save_dir),
                               cfg.log_interval, cfg.num_epochs)
-        self.files = LegacyRunFiles(self.save_dir, cfg.model, cfg.to_dict(), built.data.meta.to_dict(),
-                                    parts.batch_size * parts.workers.num_workers, self.writer)
 
     def fit(self) -> dict[str, Any]:
         """Train to ``num_epochs``; returns the last metrics row.
@@ -69,28 +73,25 @@ class Training:
         if start >= cfg.num_epochs:
             raise SimplePoseError(f"the checkpoint is at epoch {start}; raise --num-epochs to train on")
         if self.writer:
-            self.save_dir.mkdir(parents=True, exist_ok=True)
+            self.rundir.start(cfg.to_dict(), parts.net)
         row: dict[str, Any] = {}
         if not self.resume and self.writer:
             row = {"epoch": 0, "train_loss": None, "lr": None, "train_acc": None, **self.built.validate(parts.net),
                    "samples_per_sec": None, "seconds": 0.0}
-            self.files.append_metrics(row)
+            self.rundir.append_metrics(row)
             log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s AP=%s", _fmt(row["val_loss"]),
                      _fmt(row["val_acc"]), _fmt(row["val_ap"]))
-        if self.resume and self.writer:
-            drop_later_checkpoints(self.save_dir, start, self.resume.batch)
-        best_ap = best_val_ap(self.save_dir)
         completed = start
         with self.loop.interrupt:
             try:
                 for epoch in range(start + 1, cfg.num_epochs + 1):
-                    row, best_ap = self._epoch(epoch, best_ap)
+                    row = self._epoch(epoch)
                     completed, self.state.progress = epoch, None
                     if self.loop.stop_requested():
                         raise StopRequested
             except StopRequested:
                 # Between two batches the state is consistent: keep it. (Not after a second Ctrl-C.)
-                self.files.save_on_stop(completed, parts, self.state)
+                self._save_on_stop(completed)
                 if parts.workers.kv:
                     # All workers stopped together; the others leave the job after rank 0 has written.
                     parts.workers.sum(0.0)
@@ -98,35 +99,64 @@ class Training:
             except SimplePoseError:
                 # Also consistent: a bad image stops before its batch starts (a NaN loss stops before
                 # the update, but is not saved: the last good checkpoint is the one to resume from).
-                self.files.save_on_stop(completed, parts, self.state)
+                self._save_on_stop(completed)
                 raise
         log.info("skipped: %s", self.summary())
         log.info("final parameters sha256 %s", parameter_digest(parts.net))
         return row
 
-    def _epoch(self, epoch: int, best_ap: float | None) -> tuple[dict[str, Any], float | None]:
-        """Train, validate when due, record and checkpoint one epoch; (its metrics row, best AP so far)."""
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        """Train, validate when due, record and checkpoint one epoch; returns its metrics row."""
         cfg, parts = self.cfg, self.built.parts
         resumed = self.resume is not None and epoch == self.resume.epoch + 1
         stats = self.loop.train_epoch(epoch, self.resume.progress if resumed else None)
         due = epoch % cfg.val_interval == 0 or epoch == cfg.num_epochs
         val = self.built.validate(parts.net) if due else dict(NOT_VALIDATED)
         row = {"epoch": epoch, **stats, **val}
-        if self.writer:
-            self.files.append_metrics(row)
         log.info("Epoch[%d] done in %.0fs: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g, "
                  "val loss=%s acc=%s AP=%s", epoch, stats["seconds"], stats["samples_per_sec"],
                  stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val["val_loss"]),
                  _fmt(val["val_acc"]), _fmt(val["val_ap"]))
+        if not self.writer:
+            return row
+        # The row, then the best, then the epoch checkpoint: every checkpoint (best.json included) has
+        # its epoch's row before it, and best.json covers every epoch a checkpoint holds. A kill in
+        # between leaves rows past the latest checkpoint: the resumed run moves them to superseded/.
+        self.rundir.append_metrics(row)
+        if self.rundir.improves(val["val_ap"]):
+            path = self._save(epoch, row, best=True)
+            log.info("new best validation AP %.4f at epoch %d: saved %s", val["val_ap"], epoch, path)
         freq = cfg.save_frequency
-        if self.writer and (epoch == cfg.num_epochs or (freq and epoch % freq == 0)):
-            log.info("saved checkpoint %s", self.files.save(epoch, row, parts, self.state))
-        if self.writer and val["val_ap"] is not None and (best_ap is None or val["val_ap"] > best_ap):
-            best_ap = val["val_ap"]
-            self.files.save(epoch, row, parts, self.state, best=True)
-            log.info("new best validation AP %.4f at epoch %d: saved %s", best_ap, epoch,
-                     self.save_dir / f"{BEST}.params")
-        return row, best_ap
+        if epoch == cfg.num_epochs or (freq and epoch % freq == 0):
+            log.info("saved checkpoint %s", self._save(epoch, row))
+        return row
+
+    def _save(self, epoch: int, row: dict[str, Any] | None, progress: EpochProgress | None = None,
+              best: bool = False) -> Path:
+        """Checkpoint after ``epoch`` epochs (as the best when asked), or ``progress.batches`` into the next one."""
+        parts = self.built.parts
+        extra: dict[str, Any] = {"metrics": row, "bad_samples": sorted(self.state.bad_samples),
+                                 "nan_skipped": self.state.nan_skipped,
+                                 "batch_size_total": parts.batch_size * parts.workers.num_workers}
+        if progress is not None and progress.batches:
+            extra.update(batch=progress.batches, progress=asdict(progress), interrupted=True)
+        # A hybridized (static_alloc) network's BatchNorm running statistics can be read before the last
+        # forward pass has written them (seen with MXNet 1.9.1 on CPU, mid-epoch): finish all work first.
+        mx.nd.waitall()
+        return self.rundir.save(parts.net, parts.trainer, epoch, self.cfg.to_dict(),
+                                self.built.data.meta.to_dict(), extra, best=best)
+
+    def _save_on_stop(self, completed: int) -> None:
+        """Ctrl-C, SIGTERM or a bad image between two batches: keep the state so that --resume continues exactly."""
+        p = self.state.progress
+        if not self.writer or not self.state.clean:
+            return
+        if p is not None and p.epoch == completed + 1 and p.batches:
+            path = self._save(completed, None, p)
+            log.warning("saved checkpoint %s (epoch %d stopped after batch %d of %d); --resume %s continues "
+                        "exactly", path, p.epoch, p.batches, self.built.parts.iters_per_epoch, self.save_dir)
+        elif completed and not self.rundir.has_checkpoint(completed):
+            log.warning("saved checkpoint %s", self._save(completed, None))
 
     def summary(self) -> str:
         """What was skipped in this run (bad records, bad images, NaN batches)."""
@@ -146,7 +176,7 @@ class Training:
 
 def parameter_digest(net: gluon.Block) -> str:
     """SHA-256 of all parameter values (structural order, first device): equal digests, equal parameters."""
-    mx.nd.waitall()   # see LegacyRunFiles.save
+    mx.nd.waitall()   # see Training._save
     digest = hashlib.sha256()
     for name, param in net._collect_params_with_prefix().items():
         digest.update(name.encode())

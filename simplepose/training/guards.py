@@ -1,10 +1,10 @@
-"""What the training loop does when something goes wrong: a non-finite loss, Ctrl-C.
+"""What the training loop does when something goes wrong: a non-finite loss, Ctrl-C, SIGTERM.
 
 - ``NanPolicy``: a NaN or infinite loss stops before the update (``--nan-policy stop``) or
   skips that update (``skip``; with several workers all skip together), leaving BatchNorm's
   running statistics as they were before the batch.
-- ``DeferredInterrupt``: the first Ctrl-C asks the loop to stop at the next batch boundary,
-  where the state is consistent and gets checkpointed (``StopRequested``).
+- ``DeferredInterrupt``: the first Ctrl-C (or SIGTERM) asks the loop to stop at the next batch
+  boundary, where the state is consistent and gets checkpointed (``StopRequested``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -26,35 +26,40 @@ log = logging.getLogger(__name__)
 
 
 class StopRequested(KeyboardInterrupt):
-    """Ctrl-C, acted on between two batches: the state is consistent and gets checkpointed."""
+    """Ctrl-C or SIGTERM, acted on between two batches: the state is consistent and gets checkpointed."""
 
 
 class DeferredInterrupt:
-    """SIGINT sets a flag that the loop checks between batches; a second SIGINT stops at once.
+    """SIGINT or SIGTERM sets a flag that the loop checks between batches; a second signal stops at once.
 
     An interrupt inside ``trainer.step`` could leave some parameters updated and others not, so
-    the first Ctrl-C only asks the loop to stop at the next clean point. Only in the main thread
-    (Python delivers signals there).
+    the first Ctrl-C only asks the loop to stop at the next clean point. SIGTERM, which cluster
+    schedulers send before preemption, does the same; the command then exits with status 143
+    (128 + SIGTERM) instead of Ctrl-C's 130. Only in the main thread (Python delivers signals there).
     """
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum = signal.SIGINT
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> "DeferredInterrupt":
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        log.warning("interrupted: stopping after this batch and writing a checkpoint (Ctrl-C again to stop now)")
+        self.requested, self.signum = True, signum
+        name = signal.Signals(signum).name
+        log.warning("%s: stopping after this batch and writing a checkpoint (%s again to stop now)", name, name)
 
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        if isinstance(exc, KeyboardInterrupt):
+            exc.exit_status = 128 + self.signum   # read by cli.run_main
 
 
 class NanPolicy:

@@ -1,0 +1,300 @@
+"""The run directory (``--save-dir``): one object owns everything a training run keeps there.
+
+- ``run.lock``: locked while a run writes the directory; names its PID and host (see ``runlock``).
+- ``config.json``: the full configuration of the latest start (JSON, reusable).
+- ``metrics.jsonl``: one JSON object per epoch (see ``simplepose.train``).
+- ``MODEL-epochNNNN.{json,params,states}`` and ``MODEL-epochNNNN-batchBBBBB.*`` (see ``checkpoint``).
+- ``best.json``, naming ``best-epochNNNN.{params,states}``: the epoch with the highest validation AP.
+- ``superseded/DATE-TIME/``: the checkpoints and metrics rows after the position a run was resumed
+  from (and the rows of a predecessor that never wrote a checkpoint).
+- ``previous-DATE-TIME/``: an earlier run moved aside whole by ``--overwrite``.
+- the log file (``--logging-file``) and ``plots/``.
+
+Nothing a later start could want is deleted: files are moved aside, or replaced through the switch
+of a manifest (see ``checkpoint``); the only files removed at start are the temporary files of
+killed writes and checkpoint files that no manifest names.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import (BEST, checkpoint_bytes, checkpoints_in, data_files, latest_checkpoint, load_manifest,
+                         position, remove_checkpoint, save_checkpoint)
+from .errors import MissingFileError, OutputError, SimplePoseError
+from .io import TMP_SUFFIX, JsonRecord, atomic_write_text, read_jsonl, writing
+from .runlock import RunLock
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "run.lock"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUPERSEDED = "superseded"
+PREVIOUS = "previous-"
+PLOTS = "plots"   # simplepose.plot.write_training_curves writes there
+_OURS = ("*-epoch[0-9][0-9][0-9][0-9]*.params", "*-epoch[0-9][0-9][0-9][0-9]*.states")
+
+
+class RunDirectory:
+    """The ``--save-dir`` of one training run: :meth:`claim` it, :meth:`start` it, then save into it.
+
+    Args:
+        path: the directory (created when missing).
+        model: the model name, the stem of checkpoint names.
+        log_file: the log file the run will write: checked by :meth:`claim`, moved aside by ``--overwrite``.
+    """
+
+    def __init__(self, path: str | os.PathLike, model: str, log_file: str | os.PathLike | None = None):
+        self.path = Path(path)
+        self.model = model
+        self.log_file = Path(log_file) if log_file is not None else None
+        self._lock = RunLock(self.path / LOCK_FILE)
+        self._resume_at: tuple[int, int] | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._best: float | None = None
+        self._notes: list[str] = []
+        self._failure: str | None = None
+
+    def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False) -> "RunDirectory":
+        """Lock the directory for a fresh run (``resume_at`` None) or one resumed from the checkpoint at
+        position ``resume_at`` = (epochs completed, batches into the next).
+
+        Refuses in one line a directory another run holds, and a fresh run into a directory holding
+        checkpoints unless ``overwrite`` (which moves that run into ``previous-DATE-TIME/``). Finishes
+        moves a kill interrupted, removes what killed writes left, reads metrics.jsonl (a bad line fails
+        here, not after an epoch) and best.json. Use as a context manager, or call :meth:`release`.
+        (The command line checks beforehand that the directory and the log file can be written.)
+        """
+        if resume_at is not None and overwrite:
+            raise SimplePoseError("--overwrite starts the run over and --resume continues it: give one of them")
+        with writing(self.path, "--save-dir directory"):
+            self.path.mkdir(parents=True, exist_ok=True)
+            note = self._lock.acquire()
+        try:
+            self._notes += [note] if note else []
+            found = checkpoints_in(self.path)
+            if resume_at is None and found and not overwrite:
+                raise SimplePoseError(
+                    f"--save-dir {self.path}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
+                    f"--resume {self.path} continues it, --overwrite starts over (moving its files into "
+                    f"{PREVIOUS}DATE-TIME/), or choose another --save-dir")
+
+            def tidy() -> None:
+                _finish_moves(self.path)
+                self._notes += _remove_leftovers(self.path)
+                if overwrite:
+                    self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
+            self._write(tidy, "run directory")
+            self._resume_at, self._rows = resume_at, _read_metrics(self.path / METRICS_FILE)
+            self._best = _best_score(self.path, resume_at, self._notes)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def __enter__(self) -> "RunDirectory":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Unlock the directory (at the end of the run, however it ends)."""
+        self._lock.release()
+
+    def start(self, config: dict[str, Any], net) -> None:
+        """Before the first batch: move aside what the resumed position supersedes, log what claim did,
+        check there is room for a checkpoint of ``net``, write ``config.json``."""
+        after = self._resume_at or (-1, 0)
+        self._rows = self._write(lambda: _supersede(self.path, after, self._rows, self._notes), "metrics")
+        for note in self._notes:
+            log.warning("%s", note)
+        self._notes = []
+        need, free = checkpoint_bytes(net), shutil.disk_usage(self.path).free
+        if free < need:
+            raise SimplePoseError(f"--save-dir {self.path}: {free / 1e6:.0f} MB free, a checkpoint of {self.model} "
+                                  f"takes about {need / 1e6:.0f} MB; free space or choose another --save-dir")
+        self._write(lambda: atomic_write_text(self.path / CONFIG_FILE, json.dumps(config, indent=1), "configuration"),
+                    "configuration")
+        log.info("configuration: %s", self.path / CONFIG_FILE)
+
+    def save(self, net, trainer, epoch: int, config: dict[str, Any], meta: dict[str, Any], extra: dict[str, Any],
+             best: bool = False) -> Path:
+        """Checkpoint after ``epoch`` epochs, ``extra["batch"]`` batches into the next one when set, or as
+        ``best.json`` (``extra["metrics"]["val_ap"]`` is its score). Returns the manifest path.
+
+        An epoch checkpoint supersedes the mid-epoch checkpoints before it: they are removed.
+        """
+        batch = extra.get("batch", 0)
+        if best:
+            prefix, stem = self.path / BEST, f"{BEST}-epoch{epoch:04d}"
+        else:
+            prefix, stem = self.path / self._name(epoch + 1 if batch else epoch, batch), None
+
+        def write() -> Path:
+            path = save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem)
+            for pos, manifest in checkpoints_in(self.path) if not (best or batch) else ():
+                if pos[1] and pos < (epoch, 0) and manifest.stem != BEST:
+                    remove_checkpoint(manifest)
+            return path
+        path = self._write(write, "checkpoint")
+        if best:
+            self._best = extra["metrics"]["val_ap"]
+        return path
+
+    def improves(self, score: float | None) -> bool:
+        """Whether a validation AP beats the best checkpoint's (None never does)."""
+        return score is not None and (self._best is None or score > self._best)
+
+    def has_checkpoint(self, epoch: int) -> bool:
+        """Whether the epoch checkpoint after ``epoch`` epochs exists."""
+        return (self.path / f"{self._name(epoch)}.json").is_file()
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        """Add one epoch's row to metrics.jsonl (non-finite numbers become null, as strict JSON needs)."""
+        self._rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
+        self._write(lambda: _write_rows(self.path / METRICS_FILE, self._rows), "metrics")
+
+    def _name(self, epoch: int, batch: int = 0) -> str:
+        return f"{self.model}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
+
+    def _write(self, write, what: str):
+        """``write()``, with a full disk or a read-only directory turned into one line (io.writing).
+
+        After a failed write every later one fails with the same line: the run is ending, and the
+        checkpoint it would write on its way out must not replace the first error with a second.
+        """
+        if self._failure is None:
+            try:
+                with writing(self.path, what):   # renames and removals; atomic writes name their own file
+                    return write()
+            except OutputError as exc:
+                self._failure = f"{exc}; what {self.path} holds is intact: --resume {self.path} once it is fixed"
+        raise OutputError(self._failure)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of metrics.jsonl (none when it is missing); a bad line raises one line naming it."""
+    rows = []
+    for number, row in read_jsonl(path, "metrics file") if path.is_file() else ():
+        JsonRecord(row, path, f"line {number}").int("epoch", minimum=0)
+        rows.append(row)
+    return rows
+
+
+def _best_score(run_dir: Path, resume_at: tuple[int, int] | None, notes: list[str]) -> float | None:
+    """Validation AP of best.json (None when there is none); notes a best later than the resumed position."""
+    manifest = run_dir / f"{BEST}.json"
+    if not manifest.is_file():
+        return None
+    doc = load_manifest(manifest)
+    if resume_at is not None and position(doc) > resume_at:
+        notes.append(f"{manifest}: the best checkpoint (epoch {doc['epoch']}) is later than the resumed position; "
+                     "it stays the best until an epoch beats its validation AP")
+    metrics = JsonRecord(doc, manifest).sub("metrics", None)
+    return None if metrics is None else metrics.number("val_ap", None)
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows), "metrics file")
+
+
+def _supersede(run_dir: Path, after: tuple[int, int], rows: list[dict[str, Any]],
+               notes: list[str]) -> list[dict[str, Any]]:
+    """Move the checkpoints (best.json aside) and metrics rows after position ``after`` into
+    superseded/DATE-TIME/; returns the rows kept."""
+    later = [m for pos, m in checkpoints_in(run_dir) if pos > after and m.stem != BEST]
+    moved = [r for r in rows if r["epoch"] > after[0]]
+    if not later and not moved:
+        return rows
+    aside = _unused(run_dir / SUPERSEDED / time.strftime("%Y%m%d-%H%M%S"))
+    kept = [r for r in rows if r["epoch"] <= after[0]]
+    if moved:   # the copy first, then the shortened file: a kill in between duplicates rows, never loses them
+        _write_rows(aside / METRICS_FILE, moved)
+        _write_rows(run_dir / METRICS_FILE, kept)
+    for manifest in later:
+        _move_checkpoint(manifest, aside)
+    notes.append(f"moved {len(later)} checkpoint(s) and {len(moved)} metrics row(s) after epoch {after[0]}"
+                 f"{f' batch {after[1]}' if after[1] else ''} (the position this run starts from) into {aside}")
+    return kept
+
+
+def _move_run_aside(run_dir: Path, manifests: list[Path], log_file: Path | None) -> list[str]:
+    """--overwrite: the earlier run's checkpoints, metrics, config, log, plots and superseded/ into previous-*/;
+    returns a note (none when there was nothing to move)."""
+    names = [METRICS_FILE, CONFIG_FILE, PLOTS, SUPERSEDED]
+    if log_file is not None and log_file.parent.resolve() == run_dir.resolve():
+        names.append(log_file.name)
+    names = [name for name in names if (run_dir / name).exists()]
+    if not manifests and not names:
+        return []
+    aside = _unused(run_dir / (PREVIOUS + time.strftime("%Y%m%d-%H%M%S")))
+    for manifest in manifests:
+        _move_checkpoint(manifest, aside)
+    aside.mkdir(exist_ok=True)
+    for name in names:
+        os.replace(run_dir / name, aside / name)
+    return [f"--overwrite: moved the earlier run ({len(manifests)} checkpoint(s)) into {aside}"]
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``, ... when it exists."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def _move_checkpoint(manifest: Path, dest: Path) -> None:
+    """Move a checkpoint into ``dest``: the manifest first (it leaves the run directory at once), then
+    its files; a kill in between is finished by :func:`_finish_moves` at the next start."""
+    names = data_files(manifest)
+    dest.mkdir(parents=True, exist_ok=True)
+    os.replace(manifest, dest / manifest.name)
+    for name in names:
+        if (manifest.parent / name).is_file():
+            os.replace(manifest.parent / name, dest / name)
+
+
+def _finish_moves(run_dir: Path) -> None:
+    """Bring files left behind by an interrupted :func:`_move_checkpoint` to their moved manifest."""
+    named_here = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
+    asides = [d for d in [*run_dir.glob(PREVIOUS + "*"), *(run_dir / SUPERSEDED).glob("*")] if d.is_dir()]
+    for aside in asides:
+        for _, manifest in checkpoints_in(aside):
+            for name in data_files(manifest):
+                if not (aside / name).exists() and (run_dir / name).is_file() and name not in named_here:
+                    os.replace(run_dir / name, aside / name)
+
+
+def _remove_leftovers(run_dir: Path) -> list[str]:
+    """Remove temporary files of killed writes and checkpoint files no manifest names; returns a note."""
+    named = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
+    gone = [p for pattern in (".*", f"{SUPERSEDED}/*/.*") for p in run_dir.glob(pattern + TMP_SUFFIX) if p.is_file()]
+    gone += [p for pattern in _OURS for p in run_dir.glob(pattern) if p.name not in named]
+    for path in gone:
+        path.unlink()
+    return [f"removed {len(gone)} file(s) left by a killed run: {', '.join(p.name for p in gone)}"] if gone else []
+
+
+def find_resume(spec: str | os.PathLike) -> dict[str, Any]:
+    """Manifest (with full paths, plus ``"manifest"``) of ``--resume``: a checkpoint, or a run directory's
+    latest checkpoint by position (best.json included: after a kill it can be the latest)."""
+    path = Path(spec)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise MissingFileError(f"--resume {path}: no checkpoint to resume from in this directory; start a "
+                                   "fresh run without --resume")
+        path = found
+    doc = load_manifest(path)
+    doc["manifest"] = str(path)
+    return doc
