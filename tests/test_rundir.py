@@ -320,6 +320,22 @@ def test_eval_and_export_take_a_run_directory_from_anywhere(finished, tmp_path, 
     assert sorted(os.listdir(elsewhere)) == ["eval.json", "export"]   # no dataset generated here
 
 
+def test_a_synthetic_run_evaluates_from_anywhere_without_regenerating_its_data(tmp_path, monkeypatch, capsys):
+    """Relative --data-dir at training time; eval from another directory uses that set, at its size."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(home)
+    assert train_simple_pose.main(TINY + ["--dataset", "synthetic", "--data-dir", "small", "--num-epochs", "1",
+                                          "--synthetic-train-images", "12", "--synthetic-val-images", "4",
+                                          "--save-dir", "run"]) == 0
+    written = {p: p.stat().st_mtime_ns for p in (home / "small").rglob("*")}
+    monkeypatch.chdir(elsewhere)
+    assert eval_simple_pose.main(["--params", str(home / "run"), "-j", "0", "--metrics-json", "eval.json"]) == 0
+    assert f"on {home / 'small'}" in capsys.readouterr().out          # the training set, found by its stored path
+    assert {p: p.stat().st_mtime_ns for p in (home / "small").rglob("*")} == written   # not regenerated
+    assert os.listdir(elsewhere) == ["eval.json"]
+
+
 @contextlib.contextmanager
 def tmpfs(path, size):
     """A tmpfs of ``size`` mounted at ``path`` (the test is skipped where mounting is not permitted)."""
