@@ -32,6 +32,7 @@ import numpy as np
 
 from .errors import MissingFileError
 from .io import JsonRecord, atomic_write, atomic_write_text, read_json
+from .training.config import TrainConfig
 
 FORMAT = "simplepose-checkpoint-1"
 BEST = "best"   # best.json: the run's best checkpoint (see RunDirectory)
@@ -113,6 +114,9 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     config.numbers("mean", length=3)
     config.numbers("std", length=3)
     config.number("sigma")
+    # Every flag's value, typed and checked; an older run's config gets the newer flags' defaults here,
+    # once, so readers index it (config["codec"]) instead of repeating .get() defaults.
+    doc["config"] = TrainConfig.from_dict(config.data, f"{manifest}: config").to_dict()
     record.sub("meta")   # an object; KeypointMeta.from_dict checks what it holds
     for key in ("params", "states"):
         full = manifest.parent / record.string(key)

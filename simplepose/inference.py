@@ -28,10 +28,10 @@ def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
     """The deploy.json-style description of a checkpoint manifest."""
     cfg = ckpt["config"]
     return {"model": cfg["model"], "input_size": list(cfg["input_size"]), "mean": list(cfg["mean"]),
-            "std": list(cfg["std"]), "stride": STRIDE, "sigma": cfg["sigma"], "codec": cfg.get("codec", "standard"),
+            "std": list(cfg["std"]), "stride": STRIDE, "sigma": cfg["sigma"], "codec": cfg["codec"],
             "meta": ckpt["meta"], "epoch": ckpt["epoch"], "checkpoint": ckpt["params"],
             # With the synthetic set's size, so evaluating never regenerates the data at other sizes.
-            "data": {k: cfg.get(k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+            "data": {k: cfg[k] for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
                                                           "synthetic_val_images")}}
 
 

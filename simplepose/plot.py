@@ -72,7 +72,7 @@ def write_sample_pictures(config: dict[str, Any], meta: Any, out_dir: str | Path
     from .data.transforms import Augmentation, TrainTransform
 
     dataset = COCOKeyPoints(config["train_ann"], config["train_images"], meta=meta,
-                            category_id=config.get("category_id"))
+                            category_id=config["category_id"])
     idx = pick_person(dataset)
     image, record = dataset[idx]
     size = tuple(config["input_size"])

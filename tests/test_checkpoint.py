@@ -9,7 +9,7 @@ from simplepose.checkpoint import latest_checkpoint, load_manifest
 from simplepose.io import atomic_write, atomic_write_text
 from simplepose.errors import MissingFileError, SimplePoseError
 
-CONFIG = {"model": "m", "input_size": [64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2], "sigma": 2.0}
+CONFIG = {"model": "simple_pose_resnet18_v1b", "input_size": [64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2], "sigma": 2.0}
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path):
@@ -39,6 +39,21 @@ def test_manifest_errors_are_named(tmp_path):
     with pytest.raises(MissingFileError, match=r"z\.params: file of checkpoint .*z\.json is missing"):
         load_manifest(tmp_path / "z.json")
     assert latest_checkpoint(tmp_path) == tmp_path / "z.json"    # the corrupt one is passed over
+
+
+def test_an_older_manifest_config_gets_the_newer_flags_defaults_and_types_are_checked(tmp_path):
+    """A config written before a flag existed reads with that flag's default; a wrong value is one line."""
+    for name in ("old.params", "old.states"):
+        (tmp_path / name).write_text("x")
+    doc = {"format": "simplepose-checkpoint-1", "epoch": 1, "params": "old.params", "states": "old.states",
+           "config": {**CONFIG, "retired_flag": 1}, "meta": {}}
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    config = load_manifest(tmp_path / "old.json")["config"]
+    assert (config["codec"], config["category_id"], config["synthetic_val_images"]) == ("standard", None, 100)
+    assert "retired_flag" not in config and config["input_size"] == [64, 64]
+    (tmp_path / "old.json").write_text(json.dumps({**doc, "config": {**CONFIG, "codec": "fancy"}}))
+    with pytest.raises(SimplePoseError, match=r"old\.json: config: --codec 'fancy': use one of standard, dark"):
+        load_manifest(tmp_path / "old.json")
 
 
 def _umask():

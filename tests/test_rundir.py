@@ -27,7 +27,7 @@ MODEL = "simple_pose_resnet18_v1b"
 TINY = ["--model", MODEL, "--input-size", "64,64", "--batch-size", "16", "-j", "0", "--seed", "11",
         "--lr-decay-epoch", "20", "--log-interval", "1"]
 DEADLINE = 240   # seconds any one training subprocess may take before a test gives up
-CONFIG = {"model": "m", "input_size": [64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2], "sigma": 2.0}
+CONFIG = {"model": "simple_pose_resnet18_v1b", "input_size": [64, 64], "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2], "sigma": 2.0}
 
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
