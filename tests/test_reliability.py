@@ -29,12 +29,7 @@ FINAL = "simple_pose_resnet18_v1b-epoch0003.json"
 DEADLINE = 240   # seconds any one training subprocess may take before the test gives up
 
 
-@pytest.fixture(autouse=True)
-def _drop_log_handlers():
-    """The command lines log to the stream of the test that ran them; do not let later tests write there."""
-    import logging
-    yield
-    logging.getLogger().handlers.clear()
+pytestmark = pytest.mark.usefixtures("drop_log_handlers")   # see tests/conftest.py
 
 
 def data_args(paths, val=True):
