@@ -26,11 +26,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from .checkpoint import latest_checkpoint, load_manifest
+from .rundir import read_metrics
 from .io import atomic_write_text
 from .cli import check_output_dir, run_main, setup_logging
 from .errors import MissingFileError
 from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
-                        pr_curves_figure, read_metrics, save_figure, training_curves_figure,
+                        pr_curves_figure, save_figure, training_curves_figure,
                         worst_instances_figure)
 
 log = logging.getLogger(__name__)

@@ -92,7 +92,7 @@ class RunDirectory:
                 if overwrite:
                     self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
             self._write(tidy, "run directory")
-            self._resume_at, self._rows = resume_at, _read_metrics(self.path / METRICS_FILE)
+            self._resume_at, self._rows = resume_at, read_metrics(self.path, missing_ok=True)
             self._best = _best_score(self.path, resume_at, self._notes)
         except BaseException:
             self.release()
@@ -180,10 +180,18 @@ class RunDirectory:
         raise OutputError(self._failure)
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of metrics.jsonl (none when it is missing); a bad line raises one line naming it."""
+def read_metrics(path: str | os.PathLike, missing_ok: bool = False) -> list[dict[str, Any]]:
+    """The rows of a run's metrics.jsonl (``path``: the run directory or the file), one dict per epoch.
+
+    A missing file is ``[]`` when ``missing_ok``, else one line; a bad line raises one line naming it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    if missing_ok and not path.exists():
+        return []
     rows = []
-    for number, row in read_jsonl(path, "metrics file") if path.is_file() else ():
+    for number, row in read_jsonl(path, "metrics file"):
         JsonRecord(row, path, f"line {number}").int("epoch", minimum=0)
         rows.append(row)
     return rows

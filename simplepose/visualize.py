@@ -8,7 +8,6 @@ The ``*_figure`` functions return a matplotlib Figure (the tutorial shows them i
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -18,7 +17,6 @@ import matplotlib
 import numpy as np
 
 from .io import atomic_write
-from .errors import MissingFileError, SimplePoseError
 from .meta import KeypointMeta
 
 matplotlib.use("Agg")   # files only: no display on training machines
@@ -150,27 +148,6 @@ def augmentation_figure(image: np.ndarray, record: Any, transform: Any, rng: np.
         ax.set_title(label, fontsize=7)
     fig.tight_layout()
     return fig
-
-
-def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The rows of a run's ``metrics.jsonl`` (a run directory or the file), one dict per epoch."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    if not path.is_file():
-        raise MissingFileError(f"{path}: metrics file not found (a training run writes it into --save-dir)")
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SimplePoseError(f"{path}: line {n} is not JSON ({exc})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
-            raise SimplePoseError(f"{path}: line {n} has no integer 'epoch'")
-        rows.append(row)
-    return rows
 
 
 def training_curves_figure(rows: Sequence[dict[str, Any]], title: str | None = None) -> plt.Figure:

@@ -76,7 +76,7 @@ def test_run_pictures_from_the_command_line(trained, tmp_path):
     assert run_main(lambda: plot.main([str(tmp_path / "nowhere")])) == 2
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "metrics.jsonl").write_text('{"epoch": 0}\nnot json\n')
-    with pytest.raises(ValueError, match=r"bad/metrics.jsonl: line 2 is not JSON"):
+    with pytest.raises(ValueError, match=r"bad/metrics.jsonl line 2: metrics file is not valid JSON"):
         plot.main([str(tmp_path / "bad"), "--no-samples"])
 
 
