@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MissingFileError
-from .io import JsonRecord, atomic_write, atomic_write_text, read_json
+from .io import JsonRecord, atomic_write, atomic_write_text, peek_json, read_json
 from .training.config import TrainConfig
 
 FORMAT = "simplepose-checkpoint-1"
@@ -129,10 +129,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 def data_files(manifest: str | os.PathLike) -> list[str]:
     """Names of the files a manifest names (``[]`` when it is missing or unreadable)."""
-    try:
-        doc = json.loads(Path(manifest).read_bytes())
-    except (OSError, ValueError):
-        return []
+    doc = peek_json(manifest)
     return [doc[k] for k in ("params", "states") if isinstance(doc, dict) and isinstance(doc.get(k), str)]
 
 
@@ -140,10 +137,10 @@ def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[tuple[int, int], P
     """(position, manifest) of every readable checkpoint manifest in ``save_dir``, by position (epoch, batch)."""
     found = []
     for m in Path(save_dir).glob("*.json"):
+        doc = peek_json(m)
         try:
-            doc = json.loads(m.read_bytes())
             pos = position(doc)
-        except (OSError, ValueError, TypeError, KeyError):
+        except (TypeError, KeyError, ValueError):   # not a manifest, or not one of ours
             continue
         if doc.get("format") == FORMAT:
             found.append((pos, m))

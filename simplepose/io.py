@@ -145,6 +145,15 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
     return _parse(_read_bytes(path, what), str(path), what)
 
 
+def peek_json(path: str | os.PathLike) -> Any:
+    """The parsed content of ``path``, or None when it is missing, unreadable or not JSON: for scans that
+    pass over files that are not theirs (a run directory's other ``*.json``)."""
+    try:
+        return read_json(path, "file")
+    except SimplePoseError:
+        return None
+
+
 def read_jsonl(path: str | os.PathLike, what: str) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) of each non-blank line of a JSON-lines file."""
     path = Path(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import logging
 import os
 from typing import Any
@@ -20,6 +19,7 @@ from pycocotools.cocoeval import COCOeval
 
 from ..boxes import PersonBoxes
 from ..errors import SimplePoseError
+from ..io import read_json
 from ..meta import KeypointMeta
 from .analysis import error_analysis
 from .oks import KPT_THRESH, OKS_NMS, coco_results
@@ -34,8 +34,7 @@ def load_coco_gt(ann_file: str | os.PathLike, category_id: int) -> COCO:
     A missing ``area`` is derived from the box (w x h), a missing ``num_keypoints`` from the
     visibilities and a missing ``iscrowd`` is 0; how many were derived is logged.
     """
-    with open(ann_file, "rb") as f:
-        data = json.load(f)
+    data = read_json(ann_file, "annotation file")
     derived = {"area": 0, "num_keypoints": 0}
     for ann in data["annotations"]:
         if ann.get("category_id") != category_id:
