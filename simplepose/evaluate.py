@@ -1,0 +1,145 @@
+"""Evaluate a simplepose model with COCO OKS AP: `python -m simplepose.evaluate --help` (or eval_simple_pose.py).
+
+Runs a checkpoint (or an export directory) on the people of a COCO-format keypoint file,
+on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
+keypoint statistics and a per-keypoint AP breakdown: person boxes (``simplepose.boxes``) ->
+keypoints (``simplepose.pose_inference``, the path validation and prediction use) -> scores
+(``simplepose.scoring``).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Sequence
+
+from simplepose.cli import run_main, setup_logging
+from simplepose.codec import METHODS
+from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_input_size,
+                                prepare_synthetic, resolve_data)
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Evaluate a simplepose model with COCO keypoint AP.")
+    p.add_argument("--params", required=True,
+                   help="checkpoint (.json manifest, .params file or prefix), training run directory (its best.json, "
+                        "else its latest checkpoint) or export directory (deploy.json)")
+    add_data_options(p, train=False)
+    add_runtime_options(p)
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None, help="checked against the checkpoint when given")
+    g.add_argument("--input-size", default=None, help="crop 'height,width' (default: the checkpoint's)")
+    g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
+                   help="runtime of an export directory (default auto: ONNX Runtime when installed)")
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--boxes", default=None,
+                   help="person detections in COCO results format (default: ground-truth boxes)")
+    g.add_argument("--box-thresh", type=float, default=0.0, help="minimum detection score (default 0)")
+    g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
+    g.add_argument("--decode", choices=METHODS, default=None,
+                   help="heatmap decoding (default: the codec the model was trained with)")
+    g.add_argument("--kpt-thresh", type=float, default=0.2,
+                   help="keypoint scores above this count in the instance score (default 0.2)")
+    g.add_argument("--oks-nms", type=float, default=0.9,
+                   help="OKS-NMS threshold per image; 1 keeps every pose (default 0.9)")
+    g.add_argument("--sigmas", default=None, help="file with K OKS sigmas, overriding the model's metadata")
+    g.add_argument("--metrics-json", default=None, help="write the statistics to this JSON file")
+    g.add_argument("--results-json", default=None, help="write the predictions in COCO results format")
+    g.add_argument("--analysis", default=None, metavar="DIR",
+                   help="write error-analysis pictures into DIR: PR curves at OKS 0.50..0.95, per-keypoint AP, "
+                        "the worst instances by OKS")
+    g.add_argument("--analysis-worst", type=int, default=8, metavar="K",
+                   help="how many lowest-OKS people --analysis draws (default 8)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = eval_parser()
+    args = parser.parse_args(argv)
+    given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
+    setup_logging()
+    from simplepose.errors import SimplePoseError
+    for flag, ok, why in (("batch_size", args.batch_size >= 1, "must be at least 1"),
+                          ("num_workers", args.num_workers >= 0, "must be 0 or more"),
+                          ("kpt_thresh", 0 <= args.kpt_thresh < 1, "must be in [0, 1)"),
+                          ("oks_nms", 0 < args.oks_nms <= 1, "must be in (0, 1]; 1 keeps every pose"),
+                          ("analysis_worst", args.analysis_worst >= 0, "must be 0 or more")):
+        if not ok:
+            raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: {why}")
+    from simplepose.cli import check_output_dir, check_output_file
+    for flag, path in (("--results-json", args.results_json), ("--metrics-json", args.metrics_json)):
+        if path:
+            check_output_file(path, flag)
+    if args.analysis:
+        check_output_dir(args.analysis, "--analysis")
+
+    input_size = parse_input_size(args.input_size) if args.input_size else None
+
+    from mxnet import gluon
+    from tqdm import tqdm
+    from simplepose.boxes import detection_boxes, gt_boxes
+    from simplepose.codec import HeatmapCodec
+    from simplepose.data.coco import COCOKeyPoints
+    from simplepose.devices import contexts
+    from simplepose.inference import load_for_inference
+    from simplepose.io import atomic_write_text
+    from simplepose.meta import KeypointMeta, load_sigmas
+    from simplepose.pose_inference import BoxCrops, predict_keypoints
+    from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
+
+    ctx = contexts(args.gpus, args.num_gpus)
+    forward, desc, what = load_for_inference(args.params, ctx, args.backend)
+    if args.model and args.model != desc["model"]:
+        raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
+    if input_size is None:
+        input_size = desc["input_size"]
+    elif desc.get("format"):
+        raise SimplePoseError(f"--input-size: {args.params} is an export with a fixed input size "
+                              f"{desc['input_size']}; evaluate its checkpoint instead")
+    meta = KeypointMeta.from_dict(desc["meta"])
+    if args.sigmas:
+        meta = dataclasses.replace(meta, sigmas=tuple(load_sigmas(args.sigmas, meta.num_joints)))
+    if meta.sigmas is None:
+        raise SimplePoseError(f"{args.params}: no OKS sigmas for keypoints {list(meta.names)}; give --sigmas FILE")
+
+    # The data: this command line's data flags, else the validation data the model was trained with.
+    data = {k: getattr(args, k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+                                                       "synthetic_val_images") if hasattr(args, k)}
+    if not given & set(DATA_FLAGS) and desc.get("data"):
+        data.update({k: v for k, v in desc["data"].items() if k in data and k not in given and v is not None})
+    resolve_data(data, train=False)
+    if not data.get("val_ann"):
+        raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
+    prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
+    dataset = COCOKeyPoints(data["val_ann"], data["val_images"], meta=meta, category_id=data.get("category_id"))
+    boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
+    crops = BoxCrops(boxes.image_paths, boxes.boxes, input_size)
+    codec = HeatmapCodec(input_size, desc["stride"], desc["sigma"], args.decode or desc["codec"])
+    loader = gluon.data.DataLoader(crops, batch_size=args.batch_size * len(ctx), shuffle=False,
+                                   num_workers=args.num_workers)
+    batches = (b.asnumpy() for b in tqdm(loader, desc="inference", disable=None, leave=False))
+    keypoints = predict_keypoints(forward, batches, crops.crops, codec, meta.flip_index if args.flip_test else None)
+    gt = load_coco_gt(data["val_ann"], dataset.category_id)
+    report, results = evaluate_keypoints(gt, keypoints, boxes, crops.areas, meta, dataset.category_id,
+                                         args.kpt_thresh, args.oks_nms, analysis=bool(args.analysis))
+    settings = {"model": what, "ann": data["val_ann"], "input_size": list(input_size), "flip_test": args.flip_test,
+                "decode": codec.method, "kpt_thresh": args.kpt_thresh, "oks_nms": args.oks_nms}
+    print(f"{what} on {data['val_ann']}, input {input_size[0]}x{input_size[1]}, "
+          f"flip test {'on' if args.flip_test else 'off'}, decode {codec.method}")
+    print("\n".join(report.lines()))
+    if args.results_json:
+        atomic_write_text(args.results_json, json.dumps(results), "--results-json file")
+    if args.metrics_json:
+        atomic_write_text(args.metrics_json, json.dumps({**settings, **report.to_dict()}, indent=1),
+                          "--metrics-json file")
+    if args.analysis:
+        from simplepose.plot import write_error_analysis
+        for path in write_error_analysis(args.analysis, report, meta, dataset.image_files, args.analysis_worst,
+                                         args.kpt_thresh):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
