@@ -151,3 +151,26 @@ def test_evaluation_takes_uniform_sigmas(synthetic, trained, tmp_path):
     assert ap["uniform"] == ap["file"] and ap["file"] > 0
     with pytest.raises(SimplePoseError, match="--sigmas uniform:0: '0' is not a positive number"):
         eval_simple_pose.main(common + ["--sigmas", "uniform:0"])
+
+
+def test_a_file_with_a_copied_coco_skeleton_loads(synthetic, tmp_path, caplog):
+    """A 14-keypoint file (CrowdPose's names) carrying COCO's 17-keypoint skeleton loads, with CrowdPose's
+    sigmas, and only its three out-of-range links dropped (they used to refuse the whole file)."""
+    from simplepose.data.coco import COCOKeyPoints
+    from simplepose.meta import COCO_SKELETON
+    from tests.custom_keypoints import write_crowdpose_like
+    path = write_crowdpose_like(synthetic["val_ann"], tmp_path / "cp.json")
+    doc = json.loads(open(path).read())
+    doc["categories"][0]["skeleton"] = [list(s) for s in COCO_SKELETON]
+    (tmp_path / "cp.json").write_text(json.dumps(doc))
+    ds = COCOKeyPoints(path, synthetic["val_images"])
+    assert ds.meta.num_joints == 14 and len(ds.meta.skeleton) == 16 and ds.meta.sigmas_source == "CrowdPose"
+    assert "3 of 19 skeleton links refer to keypoints outside 1..14: dropped" in caplog.text and ds.records
+
+
+def test_training_keeps_uniform_sigmas_as_written(tmp_path, monkeypatch):
+    """--sigmas uniform:X is not a path: the training config does not make it absolute."""
+    from simplepose.training.config import build_config
+    monkeypatch.chdir(tmp_path)
+    cfg, _ = build_config(["--train-ann", "t.json", "--train-images", "t", "--sigmas", "uniform:0.05"])
+    assert cfg.sigmas == "uniform:0.05"
