@@ -43,7 +43,9 @@ def eval_parser() -> argparse.ArgumentParser:
                    help="keypoint scores above this count in the instance score (default 0.2)")
     g.add_argument("--oks-nms", type=float, default=0.9,
                    help="OKS-NMS threshold per image; 1 keeps every pose (default 0.9)")
-    g.add_argument("--sigmas", default=None, help="file with K OKS sigmas, overriding the model's metadata")
+    g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
+                   help="OKS sigmas overriding the model's metadata: a file of K sigmas (JSON list or numbers), "
+                        "or uniform:X for the same X > 0 for every keypoint")
     g.add_argument("--metrics-json", default=None, help="write the statistics to this JSON file")
     g.add_argument("--results-json", default=None, help="write the predictions in COCO results format")
     g.add_argument("--analysis", default=None, metavar="DIR",
@@ -84,9 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.devices import contexts
     from simplepose.inference import load_for_inference
     from simplepose.io import atomic_write_text
-    from simplepose.meta import KeypointMeta, load_sigmas
+    from simplepose.meta import KeypointMeta
     from simplepose.pose_inference import BoxCrops, predict_keypoints
     from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
+    from simplepose.sigma_tables import parse_sigmas_option
 
     ctx = contexts(args.gpus, args.num_gpus)
     forward, desc, what = load_for_inference(args.params, ctx, args.backend)
@@ -99,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                               f"{desc['input_size']}; evaluate its checkpoint instead")
     meta = KeypointMeta.from_dict(desc["meta"])
     if args.sigmas:
-        meta = dataclasses.replace(meta, sigmas=tuple(load_sigmas(args.sigmas, meta.num_joints)))
+        sigmas, source = parse_sigmas_option(args.sigmas, meta.num_joints)
+        meta = dataclasses.replace(meta, sigmas=sigmas, sigmas_source=source)
     if meta.sigmas is None:
         raise SimplePoseError(f"{args.params}: no OKS sigmas for keypoints {list(meta.names)}; give --sigmas FILE")
 

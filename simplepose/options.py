@@ -71,9 +71,12 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
     g.add_argument("--category-id", type=int, default=None, help="keypoint category to use when a file has several")
     if train:  # evaluation takes the keypoint metadata from the checkpoint
         g.add_argument("--flip-pairs", default=None,
-                       help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by left/right")
-        g.add_argument("--sigmas", default=None,
-                       help="file with K OKS sigmas (JSON list or numbers), for non-COCO keypoints")
+                       help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by "
+                            "left/right, or 'none'")
+        g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
+                       help="OKS sigmas when the keypoint names are in no published table (COCO, CrowdPose, AI "
+                            "Challenger, MPII, COCO-WholeBody feet, Halpe, AP-10K, Animal-Pose): a file of K sigmas "
+                            "(JSON list or numbers), or uniform:X for the same X > 0 for every keypoint")
         g.add_argument("--on-bad-record", choices=("error", "skip"), default="error",
                        help="a bad annotation or image: stop with an error naming it (default), or skip it, "
                             "count it and report the count at the end")

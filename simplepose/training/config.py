@@ -26,6 +26,7 @@ from ..errors import SimplePoseError
 from ..io import JsonRecord
 from ..options import (DATA_FLAGS, absolute, data_paths, explicit_flags, flag_name, gpu_ids, parse_floats,
                        parse_input_size, parse_ints, train_parser)
+from ..sigma_tables import UNIFORM
 from .state import ResumePoint
 
 # What a checkpoint fixes: a resumed run cannot change them.
@@ -242,7 +243,7 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
         values, source = merge_resumed(values, resume, explicit_flags(parser, argv)), resume.manifest
     values = with_defaults(values)
     values.update(data_paths(values, train=True))
-    values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k]})
+    values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k] and not values[k].startswith(UNIFORM)})
     cfg = TrainConfig.from_dict(values, source)
     check_environment(cfg)
     return cfg, resume
