@@ -53,16 +53,17 @@ def net_heatmaps(net: gluon.Block, to_input: InputNormalizer, crops: mx.nd.NDArr
     return net(to_input(crops).astype(dtype, copy=False)).astype("float32", copy=False)
 
 
-def mxnet_forward(net: gluon.Block, ctx: list[mx.Context], mean: Sequence[float], std: Sequence[float]
-                  ) -> Callable[[np.ndarray], np.ndarray]:
-    """(B, h, w, 3) uint8 BGR NumPy crops -> (B, K, h/4, w/4) float32 NumPy heatmaps, the batch split over ``ctx``."""
+def mxnet_forward(net: gluon.Block, ctx: list[mx.Context], mean: Sequence[float], std: Sequence[float],
+                  dtype: str = "float32") -> Callable[[np.ndarray], np.ndarray]:
+    """(B, h, w, 3) uint8 BGR NumPy crops -> (B, K, h/4, w/4) float32 NumPy heatmaps, the batch split over ``ctx``;
+    ``dtype`` is the network's (a float16 network in training)."""
     to_input = InputNormalizer(mean, std)
 
     def forward(crops: np.ndarray) -> np.ndarray:
         # A batch smaller than the device count goes to fewer devices (no empty slices).
         devices = ctx[:min(len(ctx), len(crops))]
         parts = gluon.utils.split_and_load(mx.nd.array(crops, dtype="uint8"), devices, even_split=False)
-        return np.concatenate([net_heatmaps(net, to_input, p).asnumpy() for p in parts])
+        return np.concatenate([net_heatmaps(net, to_input, p, dtype).asnumpy() for p in parts])
     return forward
 
 

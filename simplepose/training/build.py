@@ -35,6 +35,7 @@ from .config import TrainConfig
 from .distributed import Workers
 from .loop import Parts, aux_params
 from .state import ResumePoint
+from .pictures import validation_pictures
 from .validation import Scores, build_validator
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ class Built:
     parts: Parts
     data: TrainData
     validate: Callable[[gluon.Block], Scores]
+    val_pictures: Callable[[gluon.Block], list[np.ndarray]]   # for TensorBoard; [] when it is off
 
 
 def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Workers | None = None) -> Built:
@@ -221,4 +223,6 @@ def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Wo
         restore_trainer(trainer, cfg, resume, data.iters_per_epoch, data.batch_size * workers.num_workers)
     parts = Parts(net, trainer, data.loader, data.sampler, data.samples, ctx, to_input, cfg.dtype,
                   data.batch_size, data.iters_per_epoch, workers)
-    return Built(parts, data, validate)
+    pictures = (validation_pictures(data.val, data.codec, cfg.input_size, ctx, cfg.mean, cfg.std, cfg.dtype)
+                if data.val is not None and len(data.val) and workers.writer and cfg.tensorboard else lambda net: [])
+    return Built(parts, data, validate, pictures)

@@ -100,6 +100,7 @@ class TrainConfig:
     save_frequency: int
     val_interval: int
     log_interval: int
+    tensorboard: bool
     logging_file: str
     resume: str | None
     overwrite: bool
