@@ -185,3 +185,22 @@ def test_region_outside_the_image_and_damaged_or_rotated_files():
     rotated = with_orientation(picture(40, 60), 6)
     part = decode_region_bgr(rotated, 1, (0, 0, 8, 8))          # EXIF orientation ignored: the stored frame
     assert part.shape == (40, 60, 3) and np.array_equal(part[:8, :8], decode_bgr(rotated)[:8, :8])
+
+
+def test_image_header_gives_the_stored_size_and_orientation(tmp_path):
+    """Read at load for every image with people: the stored size (what decode_bgr returns) and EXIF orientation."""
+    image = picture(50, 70)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "a.bmp"), image)
+    (tmp_path / "a.jpg").write_bytes(with_orientation(image, 6, ">"))
+    pil = Image.fromarray(image[..., ::-1].copy())
+    exif = pil.getexif()
+    exif[0x0112] = 8
+    pil.save(tmp_path / "behind.jpg", exif=exif.tobytes(), comment=b"x" * 60000)   # frame header past 4 KiB
+    assert decode.image_header(tmp_path / "a.png") == (70, 50, 1)
+    assert decode.image_header(tmp_path / "a.bmp") == (70, 50, 1)
+    assert decode.image_header(tmp_path / "a.jpg") == (70, 50, 6)
+    assert decode.image_header(tmp_path / "behind.jpg") == (70, 50, 8)
+    (tmp_path / "no.jpg").write_text("not an image")
+    with pytest.raises(ValueError, match="cannot be decoded as an image"):
+        decode.image_header(tmp_path / "no.jpg")

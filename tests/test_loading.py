@@ -261,3 +261,17 @@ def test_detections_on_unknown_categories_counted_or_refused(ap10k, caplog):
         with pytest.raises(SimplePoseError, match=r"dets\.json: detection 0: field 'bbox': holds the number "
                                                   r"(nan|inf), expected finite numbers"):
             detection_boxes(dets, ds)
+
+
+def test_category_id_flag_takes_several_ids(tmp_path):
+    from simplepose.data.categories import parse_category_ids
+    from simplepose.training.config import TrainConfig, build_config
+    cfg, _ = build_config(["--train-ann", "a.json", "--train-images", "imgs", "--category-id", "1, 9"])
+    assert cfg.category_id == "1,9" and parse_category_ids(cfg.category_id) == (1, 9)
+    # An older checkpoint stored one integer.
+    old = {**cfg.to_dict(), "category_id": 3}
+    assert TrainConfig.from_dict(old, "old.json").category_id == "3"
+    assert parse_category_ids(3) == (3,) and parse_category_ids([1, 2]) == (1, 2) and parse_category_ids(None) is None
+    for bad in ("x", "", 1.5, "1;2"):
+        with pytest.raises(SimplePoseError, match="--category-id .*: expected category ids, e.g. 1 or 1,3"):
+            parse_category_ids(bad)

@@ -45,7 +45,7 @@ def parse_category_ids(value: int | str | Sequence[int] | None) -> tuple[int, ..
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return (value,)
-    items = value.split(",") if isinstance(value, str) else list(value)
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
     try:
         ids = tuple(int(str(v).strip()) for v in items if str(v).strip())
     except ValueError:
