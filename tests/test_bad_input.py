@@ -179,13 +179,19 @@ def not_an_image(path):
     return "cannot be decoded as an image"
 
 
-@pytest.mark.parametrize("breaks", [corrupt_jpeg, not_an_image])
-def test_image_with_no_readable_header_stops_at_load_or_is_skipped(data, capsys, breaks):
-    """Image headers are read at load (the stored size is checked): a file with none is a bad record there."""
+def break_first_image(data, breaks):
+    """Break the first person's image with ``breaks``: (that person, its image entry, the ids of the people the
+    loader keeps on it, what the error says)."""
     ann, img = first_person(data["doc"])
     people = [a["id"] for a in data["doc"]["annotations"] if a["image_id"] == img["id"] and not a.get("iscrowd")
               and any(a["keypoints"][2::3])]
-    what = breaks(data["images"] / img["file_name"])
+    return ann, img, people, breaks(data["images"] / img["file_name"])
+
+
+@pytest.mark.parametrize("breaks", [corrupt_jpeg, not_an_image])
+def test_image_with_no_readable_header_stops_at_load_or_is_skipped(data, capsys, breaks):
+    """Image headers are read at load (the stored size is checked): a file with none is a bad record there."""
+    ann, img, people, what = break_first_image(data, breaks)
     status, err = train(data, capsys)
     assert_one_line_error(status, err, img["file_name"], what, f"image {img['id']}", f"annotation {ann['id']}")
     assert nothing_trained(data)
@@ -197,10 +203,7 @@ def test_image_with_no_readable_header_stops_at_load_or_is_skipped(data, capsys,
 
 @pytest.mark.parametrize("breaks", [truncated_jpeg])
 def test_bad_image_named_from_a_loader_worker_or_skipped(data, capsys, breaks):
-    ann, img = first_person(data["doc"])
-    people = [a["id"] for a in data["doc"]["annotations"] if a["image_id"] == img["id"] and not a.get("iscrowd")
-              and any(a["keypoints"][2::3])]
-    what = breaks(data["images"] / img["file_name"])
+    _, img, people, what = break_first_image(data, breaks)
     status, err = train(data, capsys, "-j", "2")
     last = err.strip().splitlines()[-1]
     assert_one_line_error(status, err, img["file_name"], what, f"image {img['id']}")

@@ -5,9 +5,7 @@ AP-10K (one category per species, one shared keypoint list), MPII converted to C
 file (an empty keypoint name list), nested keypoint triples, duplicate image entries, image sizes that
 disagree with the file, an EXIF-rotated JPEG, and detection files on unknown categories.
 """
-import io
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np

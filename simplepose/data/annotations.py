@@ -6,7 +6,6 @@ as a bad record (raised, or with ``on_bad_record="skip"`` counted in ``skipped``
 """
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingFileError, SimplePoseError
+from ..errors import SimplePoseError
 from ..io import JsonRecord
 from .categories import KeypointCategories
-from .decode import image_header
-from .quirks import (DUPLICATE_IMAGE, EXIF_ORIENTATION, IMAGE_SIZE, UNKNOWN_CATEGORY, AnnotationIds, BadRecord,
-                     Fixes, flat_keypoints, num_keypoints, person_area, person_box)
-
-log = logging.getLogger(__name__)
+from .images import ImageEntries
+from .quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fixes, flat_keypoints, named_entry,
+                     num_keypoints, person_area, person_box)
 
 # A labelled keypoint further outside the image than this share of its larger side is a bad record.
 OUTSIDE_MARGIN = 0.05
@@ -74,64 +71,29 @@ class GroundTruth:
 
 
 class AnnotationReader:
-    """Reads one file's ``images`` then ``annotations``; see the module docstring.
-
-    After ``people``: ``ground_truth`` lists the annotations COCOeval is to see, ``fixes`` the
+    """Reads one file's ``images`` (``self.images.read``) then ``annotations`` (``people``); see the module
+    docstring. After ``people``: ``ground_truth`` lists the annotations COCOeval is to see, ``fixes`` the
     quirks fixed, ``skipped`` the bad records skipped.
     """
 
     def __init__(self, ann_file: Path, image_dir: Path, num_joints: int, categories: KeypointCategories,
                  on_bad_record: str):
-        self.ann_file, self.image_dir, self.num_joints = ann_file, image_dir, num_joints
-        self.categories, self.on_bad_record = categories, on_bad_record
-        self.skipped: Counter = Counter()
+        self.ann_file, self.num_joints, self.categories = ann_file, num_joints, categories
+        self.bad = BadRecords(on_bad_record)
+        self.skipped = self.bad.skipped
         self.fixes = Fixes(str(ann_file))
+        self.images = ImageEntries(ann_file, image_dir, self.fixes, self.bad)
         self.ground_truth: list[GroundTruth] = []
 
-    def images(self, entries: list[Any]) -> dict[int, dict[str, Any] | None]:
-        """image id -> {id, file_name, width, height, index} (sizes None when the file has none); None for a
-        bad entry. An id listed twice with the same file is merged; with different files both are bad."""
-        images: dict[int, dict[str, Any] | None] = {}
-        for i, entry in enumerate(entries):
-            image_id = None
-            try:
-                rec = JsonRecord(entry, self.ann_file, f"images[{i}]")
-                image_id = rec.int("id")
-                rec.record = f"image {image_id} (images[{i}])"
-                image = {"id": image_id, "file_name": rec.string("file_name"), "index": i,
-                         "width": rec.int("width", None, minimum=1), "height": rec.int("height", None, minimum=1)}
-                if image_id in images:
-                    self._same_image(images[image_id], image, rec.record)
-                    continue
-                images[image_id] = image
-            except (SimplePoseError, BadRecord) as exc:
-                self._bad(str(exc), getattr(exc, "reason", "bad image entry"))
-                if image_id is not None:
-                    images[image_id] = None   # its annotations are dropped, not counted again
-        return images
-
-    def _same_image(self, first: dict[str, Any] | None, again: dict[str, Any], record: str) -> None:
-        """A second entry with ``first``'s id: merged when it names the same file, else refused."""
-        if first is None:
-            return
-        if first["file_name"] != again["file_name"]:
-            raise BadRecord(
-                f"{self.ann_file}: images[{first['index']}] and images[{again['index']}] share id {again['id']} but "
-                f"name different files ({first['file_name']!r}, {again['file_name']!r}): which people are on which "
-                "is unknown; give one of them its own id", "duplicate image id")
-        self.fixes.add(DUPLICATE_IMAGE, record)
-
-    def people(self, annotations: list[Any], images: dict[int, dict[str, Any] | None]
-               ) -> tuple[list[PersonRecord], Counter]:
-        """The people of ``annotations`` on ``images``, and why the others were dropped or skipped (counts)."""
+    def people(self, annotations: list[Any]) -> tuple[list[PersonRecord], Counter]:
+        """The people of ``annotations`` on the images read, and why the others were dropped or skipped (counts)."""
         records, dropped = [], Counter()
-        image_ok: dict[int, bool] = {}   # image id -> file present and its header readable
         ids = AnnotationIds(annotations)
         for index, ann in enumerate(annotations):
             try:
-                found = self._person(ann, index, images, image_ok, ids)
+                found = self._person(ann, index, ids)
             except BadRecord as bad:
-                self._bad(str(bad), bad.reason)
+                self.bad(str(bad), bad.reason)
                 continue
             if isinstance(found, str):
                 dropped[found] += 1
@@ -140,20 +102,16 @@ class AnnotationReader:
         self.fixes.log()
         return records, dropped + self.skipped
 
-    def _person(self, ann: Any, index: int, images: dict[int, dict[str, Any] | None],
-                image_ok: dict[int, bool], ids: AnnotationIds) -> PersonRecord | str:
+    def _person(self, ann: Any, index: int, ids: AnnotationIds) -> PersonRecord | str:
         """The person of ``annotations[index]``, or why GluonCV's filter drops it; raise BadRecord for bad data."""
         try:
-            rec = JsonRecord(ann, self.ann_file, f"annotations[{index}]")
-            aid = rec.int("id")
-            rec.record = f"annotation {aid} (annotations[{index}])"
-            return self._checked_person(rec, aid, images, image_ok, ids)
+            rec, aid = named_entry(ann, self.ann_file, "annotations", index, "annotation")
+            return self._checked_person(rec, aid, ids)
         except SimplePoseError as exc:   # a field missing or of the wrong type
             raise BadRecord(str(exc), "malformed annotation") from None
 
-    def _checked_person(self, ann: JsonRecord, aid: int, images: dict[int, dict[str, Any] | None],
-                        image_ok: dict[int, bool], ids: AnnotationIds) -> PersonRecord | str:
-        where = f"{ann.source}: {ann.record}"
+    def _checked_person(self, ann: JsonRecord, aid: int, ids: AnnotationIds) -> PersonRecord | str:
+        where, images = f"{ann.source}: {ann.record}", self.images.entries
         cats, category_id = self.categories, ann.int("category_id")
         if category_id not in cats.ids:
             if category_id in cats.known_ids:
@@ -164,7 +122,7 @@ class AnnotationReader:
         aid = ids.assign(aid, ann.record, self.fixes)
         image_id = ann.int("image_id")
         if ann.int("iscrowd", 0):
-            self._crowd(ann, aid, image_id, images)
+            self._crowd(ann, aid, image_id)
             return "crowd"
         if image_id not in images:
             raise BadRecord(f"{where}: image_id {image_id} is not in 'images'", "unknown image_id")
@@ -176,8 +134,7 @@ class AnnotationReader:
         if not labelled:
             self._unlabelled(ann, aid, image_id, joints)
             return "with no labelled keypoint"
-        path = self.image_dir / img["file_name"]
-        width, height = self._image_size(img, path, aid, image_ok)
+        path, width, height = self.images.size(img, aid)
         # Labelled joints must lie on the image, give or take a margin for off-by-one and rounding
         # conventions; further out means wrong units, swapped axes or the wrong image.
         margin = OUTSIDE_MARGIN * max(width, height)
@@ -219,10 +176,10 @@ class AnnotationReader:
             raise BadRecord(f"{where}: keypoint visibility must be 0, 1 or 2", "bad keypoint visibility")
         return joints
 
-    def _crowd(self, ann: JsonRecord, aid: int, image_id: int, images: dict[int, dict[str, Any] | None]) -> None:
+    def _crowd(self, ann: JsonRecord, aid: int, image_id: int) -> None:
         """A crowd region joins the ground truth (COCOeval ignores detections on it) when it has a box."""
         box = ann.numbers("bbox", None, length=4)
-        if box is None or images.get(image_id) is None:
+        if box is None or self.images.entries.get(image_id) is None:
             return
         area = person_area(ann, box, self.fixes)
         try:
@@ -240,35 +197,3 @@ class AnnotationReader:
             return
         self.ground_truth.append(GroundTruth(aid, image_id, 0, tuple(box), person_area(ann, box, self.fixes),
                                              joints, 0))
-
-    def _image_size(self, img: dict[str, Any], path: Path, aid: int, image_ok: dict[int, bool]) -> tuple[int, int]:
-        """(width, height) of the image as stored, read from its header once; the entry's own size when it agrees,
-        else the decoded one (counted)."""
-        image_id = img["id"]
-        if image_id in image_ok:
-            if not image_ok[image_id]:
-                raise BadRecord(f"{path}: image {image_id} unusable (annotation {aid})", "unusable image")
-            return img["width"], img["height"]
-        image_ok[image_id] = False
-        if not path.is_file():
-            raise BadRecord(f"{path}: image file not found (image {image_id}, annotation {aid})", "missing image file")
-        try:
-            width, height, orientation = image_header(path)
-        except (OSError, ValueError) as exc:
-            raise BadRecord(f"{path}: {exc} (image {image_id}, annotation {aid})", "undecodable image") from None
-        if orientation != 1:
-            self.fixes.add(EXIF_ORIENTATION, f"{path} (orientation {orientation})")
-        if None not in (img["width"], img["height"]) and (img["width"], img["height"]) != (width, height):
-            self.fixes.add(IMAGE_SIZE, f"image {image_id} (images[{img['index']}]): {img['width']}x{img['height']} "
-                                       f"in the file, {width}x{height} decoded")
-        img["width"], img["height"] = width, height
-        image_ok[image_id] = True
-        return width, height
-
-    def _bad(self, message: str, reason: str) -> None:
-        """A bad record: raise (on_bad_record 'error') or count it and go on ('skip')."""
-        if self.on_bad_record == "error":
-            hint = "" if reason == "missing image file" else "; fix the record or pass --on-bad-record skip"
-            raise (MissingFileError if reason == "missing image file" else SimplePoseError)(message + hint)
-        self.skipped[f"skipped ({reason})"] += 1
-        log.warning("skipping bad record: %s", message)

@@ -93,13 +93,13 @@ class COCOKeyPoints:
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
         self.category_id, self.category_ids = cats.ids[0], cats.ids
         reader = AnnotationReader(self.ann_file, self.image_dir, meta.num_joints, cats, on_bad_record)
-        images = reader.images(data["images"])
-        self.records, self.dropped = reader.people(data["annotations"], images)
+        reader.images.read(data["images"])
+        self.records, self.dropped = reader.people(data["annotations"])
         self.skipped, self.fixed, self.ground_truth = reader.skipped, reader.fixes.counts, reader.ground_truth
         self.known_category_ids = cats.known_ids
         self.image_ids = sorted({r.image_id for r in self.records})
         # Every image of the file, people or not: detector boxes may fall on any of them.
-        self.image_files = {i: str(self.image_dir / img["file_name"]) for i, img in images.items() if img}
+        self.image_files = reader.images.files()
         log.info("%s: kept %d people from %d annotations%s", self.ann_file, len(self.records),
                  len(self.records) + sum(self.dropped.values()),
                  "; dropped " + ", ".join(f"{n} {why}" for why, n in sorted(self.dropped.items())) if self.dropped else "")

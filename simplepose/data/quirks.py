@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import MissingFileError, SimplePoseError
 from ..io import JsonRecord
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,29 @@ class BadRecord(Exception):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
+
+
+class BadRecords:
+    """What becomes of a bad record: raised (``on_bad_record`` "error") or counted in ``skipped`` ("skip")."""
+
+    def __init__(self, on_bad_record: str):
+        self.on_bad_record = on_bad_record
+        self.skipped: Counter = Counter()
+
+    def __call__(self, message: str, reason: str) -> None:
+        if self.on_bad_record == "error":
+            hint = "" if reason == "missing image file" else "; fix the record or pass --on-bad-record skip"
+            raise (MissingFileError if reason == "missing image file" else SimplePoseError)(message + hint)
+        self.skipped[f"skipped ({reason})"] += 1
+        log.warning("skipping bad record: %s", message)
+
+
+def named_entry(entry: Any, source: str | Path, section: str, index: int, noun: str) -> tuple[JsonRecord, int]:
+    """``section[index]`` as a JsonRecord named by its id (``annotation 5 (annotations[12])``), and the id."""
+    rec = JsonRecord(entry, source, f"{section}[{index}]")
+    entry_id = rec.int("id")
+    rec.record = f"{noun} {entry_id} ({section}[{index}])"
+    return rec, entry_id
 
 
 class Fixes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import logging
 from typing import Any
 
 import numpy as np
@@ -23,8 +22,6 @@ from ..meta import KeypointMeta
 from .analysis import error_analysis
 from .oks import KPT_THRESH, OKS_NMS, coco_results
 from .report import STAT_NAMES, EvalReport
-
-log = logging.getLogger(__name__)
 
 
 def load_coco_gt(dataset: COCOKeyPoints) -> COCO:
