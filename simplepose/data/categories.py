@@ -122,7 +122,7 @@ def _annotation_keypoint_count(data: dict[str, Any], path: Path, chosen: list[Js
     if values % 3:
         raise SimplePoseError(f"{path}: {chosen[0].record}: lists no keypoint names and its annotations hold "
                               f"{values} keypoint values, not [x, y, v] triples")
-    log.warning("%s: %s lists no keypoint names: K = %d from the annotations (%d of %d have %d values), named "
-                "kpt_0..kpt_%d, no flip pairs unless --flip-pairs", path, chosen[0].record, values // 3, seen,
-                sum(counts.values()), values, values // 3 - 1)
+    log.warning("%s: %s lists no keypoint names: K = %d, the most common keypoint count of its annotations "
+                "(%d of %d have %d values; the others are bad records)", path, chosen[0].record, values // 3, seen,
+                sum(counts.values()), values)
     return values // 3
