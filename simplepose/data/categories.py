@@ -98,7 +98,7 @@ def keypoint_categories(data: dict[str, Any], path: Path, category_id: int | str
                               all_share and len(chosen) == len(keypoint_cats), num_keypoints)
 
 
-def value_count(keypoints: Any) -> int | None:
+def _value_count(keypoints: Any) -> int | None:
     """How many numbers an annotation's ``keypoints`` holds (flat, or nested ``[[x, y, v], ...]``); None if neither."""
     if not isinstance(keypoints, list):
         return None
@@ -111,7 +111,7 @@ def _annotation_keypoint_count(data: dict[str, Any], path: Path, chosen: list[Js
     """K of categories that list no keypoint names: the most common keypoint count of their annotations
     (annotations of another length are then bad records, named one by one)."""
     ids = {c.int("id") for c in chosen}
-    counts = Counter(value_count(a.get("keypoints")) for a in data["annotations"]
+    counts = Counter(_value_count(a.get("keypoints")) for a in data["annotations"]
                      if isinstance(a, dict) and a.get("category_id") in ids)
     counts.pop(None, None)
     counts.pop(0, None)
