@@ -185,6 +185,10 @@ def test_wheel_installs_into_a_fresh_venv_and_every_command_runs(tmp_path, reque
         assert res.returncode == 0, res.stderr
         assert res.stdout.startswith(f"usage: {command.script} "), res.stdout[:200]
     timings["--help of every command"] = time.monotonic() - mark
+    # bad input ends as everywhere else (run_main): one line, exit status 2
+    res = subprocess.run([str(venv / "bin" / "simplepose-plot"), "no-such-run"], cwd=outside, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and res.stderr.strip().splitlines()[-1] == "error: no-such-run: run directory not found"
     probe = "import simplepose.data.decode as d; print(d.__file__); print(d.REGION_DECODING)"
     res = subprocess.run([str(python), "-c", probe], cwd=outside, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
