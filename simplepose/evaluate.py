@@ -14,45 +14,46 @@ import json
 import sys
 from typing import Sequence
 
-from simplepose.cli import run_main, setup_logging
+from simplepose.cli import command_parser, run_main, setup_logging
 from simplepose.codec import METHODS
 from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_input_size,
                                 prepare_synthetic, resolve_data)
 
 
-def eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Evaluate a simplepose model with COCO keypoint AP.")
-    p.add_argument("--params", required=True,
+def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The evaluation command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.evaluate", "Evaluate a simplepose model with COCO keypoint AP.", prog)
+    p.add_argument("--params", required=True, metavar="PATH",
                    help="checkpoint (.json manifest, .params file or prefix), training run directory (its best.json, "
                         "else its latest checkpoint) or export directory (deploy.json)")
     add_data_options(p, train=False)
     add_runtime_options(p)
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=None, help="checked against the checkpoint when given")
-    g.add_argument("--input-size", default=None, help="crop 'height,width' (default: the checkpoint's)")
+    g.add_argument("--model", default=None, metavar="NAME", help="checked against the checkpoint when given")
+    g.add_argument("--input-size", default=None, metavar="H,W", help="crop height,width (default: the checkpoint's)")
     g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
-                   help="runtime of an export directory (default auto: ONNX Runtime when installed)")
+                   help="runtime of an export directory: auto (ONNX Runtime when installed), onnx or mxnet")
     g = p.add_argument_group("evaluation")
-    g.add_argument("--boxes", default=None,
+    g.add_argument("--boxes", default=None, metavar="FILE",
                    help="person detections in COCO results format (default: ground-truth boxes)")
-    g.add_argument("--box-thresh", type=float, default=0.0, help="minimum detection score (default 0)")
+    g.add_argument("--box-thresh", type=float, default=0.0, metavar="X", help="minimum detection score")
     g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
     g.add_argument("--decode", choices=METHODS, default=None,
                    help="heatmap decoding (default: the codec the model was trained with)")
-    g.add_argument("--kpt-thresh", type=float, default=0.2,
-                   help="keypoint scores above this count in the instance score (default 0.2)")
-    g.add_argument("--oks-nms", type=float, default=0.9,
-                   help="OKS-NMS threshold per image; 1 keeps every pose (default 0.9)")
+    g.add_argument("--kpt-thresh", type=float, default=0.2, metavar="X",
+                   help="keypoint scores above this count in the instance score")
+    g.add_argument("--oks-nms", type=float, default=0.9, metavar="X",
+                   help="OKS-NMS threshold per image; 1 keeps every pose")
     g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
                    help="OKS sigmas overriding the model's metadata: a file of K sigmas (JSON list or numbers), "
                         "or uniform:X for the same X > 0 for every keypoint")
-    g.add_argument("--metrics-json", default=None, help="write the statistics to this JSON file")
-    g.add_argument("--results-json", default=None, help="write the predictions in COCO results format")
+    g.add_argument("--metrics-json", default=None, metavar="FILE", help="write the statistics to this JSON file")
+    g.add_argument("--results-json", default=None, metavar="FILE", help="write the predictions in COCO results format")
     g.add_argument("--analysis", default=None, metavar="DIR",
                    help="write error-analysis pictures into DIR: PR curves at OKS 0.50..0.95, per-keypoint AP, "
                         "the worst instances by OKS")
     g.add_argument("--analysis-worst", type=int, default=8, metavar="K",
-                   help="how many lowest-OKS people --analysis draws (default 8)")
+                   help="how many lowest-OKS people --analysis draws")
     return p
 
 

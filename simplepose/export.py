@@ -24,7 +24,7 @@ import numpy as np
 
 from .checkpoint import load_manifest
 from .io import atomic_write_text, writing
-from .cli import check_output_dir, run_main, setup_logging
+from .cli import check_output_dir, command_parser, run_main, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
 from .inference import checkpoint_description, load_checkpoint_net
@@ -99,17 +99,22 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     return doc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simplepose.export", description=__doc__.splitlines()[0])
-    p.add_argument("--params", required=True, help="checkpoint: its .json manifest, .params file or prefix, or a "
-                   "training run directory (its best.json, else its latest checkpoint)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--name", default=None, help="file name stem (default: the model name)")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The export command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.export", __doc__.splitlines()[0], prog)
+    p.add_argument("--params", required=True, metavar="PATH", help="checkpoint: its .json manifest, .params file or "
+                   "prefix, or a training run directory (its best.json, else its latest checkpoint)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--name", default=None, metavar="STEM", help="file name stem (default: the model name)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")
     g.add_argument("--no-onnx", dest="with_onnx", action="store_false", help="skip the ONNX export")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging()
     check_output_dir(args.out, "--out")
     doc = export_checkpoint(args.params, args.out, args.name, args.with_onnx)
