@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?= runs/demo
 DEMO_MODEL := simple_pose_resnet18_v1b
 DEMO_EPOCHS ?= 11
-EXTRAS := cpu,onnx,tensorboard,test,docs
+EXTRAS := cpu,onnx,test,docs
 
 .PHONY: demo test docs clean
 
