@@ -167,3 +167,83 @@ def test_train_from_init_from_is_a_fresh_run_recorded_in_its_config(trained, cro
     with pytest.raises(SimplePoseError, match="--init-from .*nowhere: no such file"):
         train_simple_pose.main(TINY + data + ["--init-from", str(tmp_path / "nowhere"), "--save-dir",
                                               str(tmp_path / "x")])
+
+
+def gluoncv_checkpoint(trained, params, out_dir):
+    """A checkpoint of ``params``' weights: the ``trained`` fixture's manifest (64x64, ResNet-18, COCO's 17)
+    naming a copy of them."""
+    import shutil
+    ckpt = load_manifest(trained)
+    out_dir.mkdir()
+    shutil.copy(params, out_dir / "ckpt.params")
+    shutil.copy(ckpt["states"], out_dir / "ckpt.states")
+    doc = json.loads(Path(trained).read_text())
+    doc.update(params="ckpt.params", states="ckpt.states")
+    (out_dir / "ckpt.json").write_text(json.dumps(doc))
+    return str(out_dir / "ckpt.json")
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+@pytest.mark.parametrize("weights", ["random", "trained"])
+def test_gluoncv_params_evaluate_as_the_same_weights_in_a_checkpoint(weights, synthetic, trained, tmp_path):
+    import eval_simple_pose
+    from gluoncv.model_zoo import get_model
+    plain = gluoncv_params(tmp_path / "gluoncv.params")
+    if weights == "trained":   # GluonCV's model with trained weights, saved by GluonCV: a non-trivial AP
+        net = get_model("simple_pose_resnet18_v1b", num_joints=17, pretrained=False, pretrained_base=False)
+        net.load_parameters(load_manifest(trained)["params"])
+        net.save_parameters(plain)
+    ckpt = gluoncv_checkpoint(trained, plain, tmp_path / "ckpt")
+    data = ["--ann", synthetic["val_ann"], "--images", synthetic["val_images"], "-j", "0", "--flip-test"]
+    out = {}
+    for run, args in (("gluoncv", ["--params-file", plain, "--model", "simple_pose_resnet18_v1b", "--num-joints",
+                                   "17", "--input-size", "64,64", "--mean", "0.485,0.456,0.406",
+                                   "--std", "0.229,0.224,0.225", "--score-threshold", "0.2"]),
+                      ("checkpoint", ["--params", ckpt])):
+        assert eval_simple_pose.main(args + data + ["--metrics-json", str(tmp_path / f"{run}.json"),
+                                                    "--results-json", str(tmp_path / f"{run}-results.json")]) == 0
+        out[run] = json.loads((tmp_path / f"{run}.json").read_text())
+    gluon, ours = ({k: v for k, v in out[run].items() if k != "model"} for run in ("gluoncv", "checkpoint"))
+    assert gluon == ours   # every statistic, per keypoint too
+    assert (tmp_path / "gluoncv-results.json").read_text() == (tmp_path / "checkpoint-results.json").read_text()
+    assert (out["gluoncv"]["AP"] > 0.05) == (weights == "trained")
+    assert out["gluoncv"]["model"].startswith("plain parameter file")
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+def test_plain_params_flags_are_checked(synthetic, trained, tmp_path):
+    import eval_simple_pose
+    plain = gluoncv_params(tmp_path / "gluoncv.params")
+    data = ["--ann", synthetic["val_ann"], "--images", synthetic["val_images"], "-j", "0"]
+    with pytest.raises(SimplePoseError, match="a plain .params file .*give --model NAME"):
+        eval_simple_pose.main(["--params", plain] + data)
+    with pytest.raises(SimplePoseError, match="--num-joints 14: .*gluoncv.params has 17 keypoints"):
+        eval_simple_pose.main(["--params", plain, "--model", "simple_pose_resnet18_v1b", "--num-joints", "14"] + data)
+    five = gluoncv_params(tmp_path / "five.params", k=5)
+    with pytest.raises(SimplePoseError, match="five.params: parameters of a model with 5 keypoints"):
+        eval_simple_pose.main(["--params", five, "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64"] + data)
+    with pytest.raises(SimplePoseError, match="--mean 0.5,0.5,0.5: .* was trained with mean 0.485,0.456,0.406"):
+        eval_simple_pose.main(["--params", trained, "--mean", "0.5,0.5,0.5"] + data)
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+def test_export_a_plain_params_file(synthetic, crowdpose_like, tmp_path):
+    from simplepose import export
+    from simplepose.deploy import load_deploy
+    plain = gluoncv_params(tmp_path / "gluoncv.params")
+    assert export.main(["--params", plain, "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64",
+                        "--no-onnx", "--out", str(tmp_path / "coco")]) == 0
+    doc = load_deploy(tmp_path / "coco")
+    assert doc["meta"]["names"] == list(COCO_KEYPOINT_NAMES) and doc["input_size"] == [64, 64]
+    assert (doc["sigma"], doc["codec"], doc["mean"]) == (2.0, "standard", [0.485, 0.456, 0.406])
+    fourteen = gluoncv_params(tmp_path / "crowd.params", k=14)
+    with pytest.raises(SimplePoseError, match="plain .params file of 14 keypoints; give --ann FILE"):
+        export.main(["--params", fourteen, "--model", "simple_pose_resnet18_v1b", "--out", str(tmp_path / "x")])
+    with pytest.raises(SimplePoseError, match="a model of 17 keypoints; .* names 14"):
+        export.main(["--params", plain, "--model", "simple_pose_resnet18_v1b", "--ann", crowdpose_like["val_ann"],
+                     "--out", str(tmp_path / "x")])
+    assert export.main(["--params-file", fourteen, "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64",
+                        "--ann", crowdpose_like["val_ann"], "--std", "0.2,0.2,0.2", "--no-onnx",
+                        "--out", str(tmp_path / "crowd")]) == 0
+    doc = load_deploy(tmp_path / "crowd")
+    assert doc["meta"]["names"] == CROWDPOSE_NAMES and doc["std"] == [0.2, 0.2, 0.2]

@@ -335,3 +335,11 @@ def _read_bytes(path: str, record: str) -> bytes:
     except OSError:
         raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
                               f"({record})") from None
+
+
+def keypoint_meta(ann_file: str | os.PathLike, category_id: int | None = None) -> KeypointMeta:
+    """The keypoint metadata of an annotation file's keypoint category, without reading its people
+    (what a plain ``.params`` file is exported with)."""
+    path = Path(ann_file)
+    category = _keypoint_category(_load_json(path), path, category_id)
+    return KeypointMeta.from_coco_category(category.data, str(path), record=category.record)
