@@ -94,10 +94,6 @@ class TransferReport:
     reinitialised: tuple[str, ...]
     copied_joints: tuple[tuple[str, str], ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"loaded": len(self.loaded), "reinitialised": list(self.reinitialised),
-                "copied_joints": [list(p) for p in self.copied_joints]}
-
 
 def _copy_rows(net: SimplePoseResNet, arrays: dict[str, mx.nd.NDArray], pairs: list[tuple[int, int]]) -> bool:
     """Copy final-layer rows ``pairs`` (target, source) from ``arrays``; False when the shapes forbid it."""
@@ -122,9 +118,9 @@ def transfer_weights(net: SimplePoseResNet, source: WeightSource, target_names: 
     arrays = read_param_arrays(source.params)
     loaded, fresh = [], []
     for name, param in net._collect_params_with_prefix().items():
-        arr = arrays.get(name)
-        if name in FINAL:
+        if name in FINAL:   # matched keypoint by keypoint below
             continue
+        arr = arrays.get(name)
         if arr is not None and arr.shape == param.shape:
             param.set_data(arr.astype(param.dtype))
             loaded.append(name)
