@@ -128,6 +128,7 @@ def test_use_pretrained_with_14_keypoints_from_gluoncvs_model_store(tmp_path, mo
     home = tmp_path / "mxhome"
     (home / "models").mkdir(parents=True)
     monkeypatch.setenv("MXNET_HOME", str(home))
+    monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")   # offline even where there is a network
     name = "simple_pose_resnet18_v1b"
     with pytest.raises(SimplePoseError, match=rf"put GluonCV's file {name}-\w{{8}}.params into {home / 'models'}"):
         build(CROWDPOSE, use_pretrained=True)
