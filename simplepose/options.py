@@ -116,7 +116,14 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="RGB mean for normalisation, in [0, 1] units (pixel / 255)")
     g.add_argument("--std", default="0.229,0.224,0.225", metavar="R,G,B",
                    help="RGB standard deviation for normalisation, in [0, 1] units")
-    g.add_argument("--use-pretrained", action="store_true", help="start from GluonCV's published simple_pose weights")
+    g.add_argument("--use-pretrained", action="store_true",
+                   help="start from GluonCV's published simple_pose (COCO) weights; with another keypoint set, as "
+                        "--init-from: the final-layer rows of COCO-named keypoints are copied")
+    g.add_argument("--init-from", default=None, metavar="PATH",
+                   help="start from another model's weights: a checkpoint (.json/.params/prefix), a run directory "
+                        "(its best, else latest checkpoint) or a plain .params file (GluonCV's save_parameters); "
+                        "parameters of the same name and shape are loaded, the rest re-initialised, and final-layer "
+                        "rows of keypoints with matching names copied. Epoch 0 and a fresh optimizer, not a resume")
     g.add_argument("--use-pretrained-base", action="store_true", help="start from GluonCV's ImageNet backbone weights")
     g.add_argument("--last-gamma", action="store_true", help="init the last BatchNorm gamma of each residual block to 0")
     g.add_argument("--dtype", choices=("float32", "float16"), default="float32",
