@@ -118,7 +118,10 @@ class GluonDetector:
                                   f"put {file} in {folder} (GluonCV's model store under MXNET_HOME, "
                                   "by default ~/.mxnet/models), or run once online") from None
         if not pretrained:
-            net.initialize()   # random weights: reset_class reads the parameters' device
+            # Random weights; one forward pass settles their shapes, which reset_class needs.
+            net.initialize()
+            import mxnet as mx
+            net(mx.nd.zeros((1, 3, 64, 64)))
         return net
 
     def __call__(self, image: np.ndarray, name: str = "", frame: int | None = None) -> tuple[np.ndarray, np.ndarray]:

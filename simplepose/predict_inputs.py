@@ -89,7 +89,7 @@ def _unique_stems(inputs: list[Input]) -> None:
         paths = [Path(os.path.abspath(item.path)) for item in group]
         for depth in range(1, max(len(p.parts) for p in paths) if len(group) > 1 else 0):
             names = ["-".join(p.parts[-depth - 1:-1] + (stem,)) for p in paths]
-            if len(set(names)) == len(names):
+            if len(set(names)) == len(set(paths)):   # the same file twice is numbered below
                 for item, name in zip(group, names):
                     item.stem = name
                 break
