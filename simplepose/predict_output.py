@@ -50,6 +50,7 @@ def draw_people(frame: np.ndarray, people: Sequence[Person], meta: KeypointMeta,
     OpenCV rather than matplotlib: a video has thousands of frames.
     """
     colours = {side: _bgr(c) for side, c in SIDE_COLOURS.items()}
+    sides = meta.sides   # a computed property: once per frame, not per limb
     thick = max(1, round(max(frame.shape[:2]) / 320))
     for person in people:
         kp = person.keypoints
@@ -61,10 +62,10 @@ def draw_people(frame: np.ndarray, people: Sequence[Person], meta: KeypointMeta,
                         (255, 255, 255), 1, cv2.LINE_AA)
         for a, b in meta.skeleton:
             if shown[a] and shown[b]:
-                side = meta.sides[a] if meta.sides[a] == meta.sides[b] else "centre"
+                side = sides[a] if sides[a] == sides[b] else "centre"
                 cv2.line(frame, _point(kp[a]), _point(kp[b]), colours[side], thick, cv2.LINE_AA)
         for k in np.flatnonzero(shown):
-            cv2.circle(frame, _point(kp[k]), thick + 1, colours[meta.sides[k]], -1, cv2.LINE_AA)
+            cv2.circle(frame, _point(kp[k]), thick + 1, colours[sides[k]], -1, cv2.LINE_AA)
 
 
 def _point(keypoint: np.ndarray) -> tuple[int, int]:
