@@ -68,7 +68,9 @@ class HogDetector:
         boxes = np.concatenate([rects[keep, :2], rects[keep, :2] + rects[keep, 2:]], axis=1)
         boxes, scores, dropped = clip_boxes(boxes, scores[keep], image.shape)
         self.dropped += dropped
-        return boxes, scores
+        # OpenCV scans the image in parallel: its detections come in no fixed order. Best first, then by place.
+        order = np.lexsort((boxes[:, 1], boxes[:, 0], -scores))
+        return boxes[order], scores[order]
 
 
 def model_store_file(name: str) -> tuple[str, str]:
