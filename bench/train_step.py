@@ -41,6 +41,7 @@ from simplepose.training.config import TrainConfig, build_config  # noqa: E402
 from simplepose.training.guards import NanPolicy  # noqa: E402
 from simplepose.training.loop import EpochLoop, Parts  # noqa: E402
 from simplepose.training.state import RunState  # noqa: E402
+from simplepose.training.tensorboard import TensorBoardLog  # noqa: E402
 
 
 def make_run(args: argparse.Namespace, paths: dict[str, str], save_dir: str) -> tuple[TrainConfig, Built]:
@@ -66,7 +67,7 @@ def gluoncv_net_and_trainer(cfg: TrainConfig, built: Built) -> tuple[gluon.Hybri
 def timed_epoch(cfg: TrainConfig, parts: Parts, epoch: int) -> float:
     """samples/s of one pass of the training loop over ``parts`` (its network, trainer and loader)."""
     loop = EpochLoop(parts, RunState(), NanPolicy(cfg.nan_policy, parts.workers, Path(cfg.save_dir)),
-                     cfg.log_interval, cfg.num_epochs)
+                     cfg.log_interval, cfg.num_epochs, TensorBoardLog(cfg.save_dir, enabled=False))
     return loop.train_epoch(epoch)["samples_per_sec"]
 
 

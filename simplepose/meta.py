@@ -3,37 +3,28 @@
 Names, skeleton, left/right flip pairs, upper/lower body split and OKS sigmas
 are derived from a COCO ``categories`` entry (or given by the user) and carried
 by a :class:`KeypointMeta`. Nothing else in the package knows how many joints a
-dataset has.
+dataset has. Names are compared in canonical form (:mod:`simplepose.keypoint_names`):
+that pairs the sides and finds published sigmas (:mod:`simplepose.sigma_tables`).
 """
 from __future__ import annotations
 
 import logging
-import math
 import numbers
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .errors import SimplePoseError
-from .io import JsonRecord, read_json, read_text
+from .io import JsonRecord
+from .keypoint_names import canonical_name, pair_sides, side
+from .sigma_tables import lookup_sigmas, parse_sigmas_option
+# Re-exported: scripts and tutorials written before sigma_tables existed import them from here.
+from .sigma_tables import COCO_SIGMAS, FOOT_SIGMAS, load_sigmas  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-# COCO's published per-keypoint OKS sigmas (cocoapi), keyed by name so that any
-# dataset naming its joints the COCO way gets them, whatever its order.
-COCO_SIGMAS: dict[str, float] = {
-    "nose": 0.026, "left_eye": 0.025, "right_eye": 0.025, "left_ear": 0.035,
-    "right_ear": 0.035, "left_shoulder": 0.079, "right_shoulder": 0.079,
-    "left_elbow": 0.072, "right_elbow": 0.072, "left_wrist": 0.062,
-    "right_wrist": 0.062, "left_hip": 0.107, "right_hip": 0.107,
-    "left_knee": 0.087, "right_knee": 0.087, "left_ankle": 0.089,
-    "right_ankle": 0.089,
-}
-
-#: COCO's 17 keypoint names in annotation order (the order of the sigma table above).
+#: COCO's 17 keypoint names in annotation order (the order of cocoapi's sigma table).
 COCO_KEYPOINT_NAMES: tuple[str, ...] = tuple(COCO_SIGMAS)
 
 #: COCO's 19 skeleton links, 1-based exactly as in person_keypoints_*.json.
@@ -43,67 +34,37 @@ COCO_SKELETON: tuple[tuple[int, int], ...] = (
     (4, 6), (5, 7),
 )
 
-#: COCO-WholeBody's six foot keypoints, which follow COCO's 17 in its 23 body-and-feet keypoints.
+#: COCO-WholeBody's six foot keypoints, which follow COCO's 17 in its 23 body-and-feet keypoints
+#: (their published sigmas: sigma_tables.FOOT_SIGMAS, found by name like COCO's).
 FOOT_KEYPOINT_NAMES: tuple[str, ...] = (
     "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
 )
-
-#: COCO-WholeBody's published OKS sigmas of the foot keypoints, in FOOT_KEYPOINT_NAMES order. Not merged
-#: into COCO_SIGMAS: a dataset with these names gives its sigmas explicitly (``--sigmas``).
-FOOT_SIGMAS: tuple[float, ...] = (0.068, 0.066, 0.066, 0.092, 0.094, 0.094)
 
 #: Foot links, 1-based in the 23-keypoint list: ankle-heel, heel-big toe, heel-small toe, big-small toe.
 FOOT_SKELETON: tuple[tuple[int, int], ...] = (
     (16, 20), (20, 18), (20, 19), (18, 19), (17, 23), (23, 21), (23, 22), (21, 22),
 )
 
-# Words that put a joint in the lower body for half-body augmentation; every
-# other joint is upper body.
-LOWER_BODY_WORDS = ("hip", "knee", "ankle", "heel", "toe", "foot", "feet", "leg", "thigh", "paw_back")
-
-_SIDE = re.compile(r"(left|right)", re.IGNORECASE)
-
-
-def _mirror_name(name: str) -> str | None:
-    """The name of the joint on the other side, or None for a central joint."""
-    if not _SIDE.search(name):
-        return None
-
-    def swap(m: re.Match) -> str:
-        word = m.group(0)
-        other = "right" if word.lower() == "left" else "left"
-        if word.isupper():
-            return other.upper()
-        if word[0].isupper():
-            return other.capitalize()
-        return other
-
-    return _SIDE.sub(swap, name)
+# Words that put a joint in the lower body for half-body augmentation, matched within the words of its
+# canonical name (so "right_foreleg_1" is lower through "leg"); every other joint is upper body.
+LOWER_BODY_WORDS = ("hip", "knee", "ankle", "heel", "toe", "foot", "feet", "leg", "thigh", "hock")
+# Whole words that, in a sided name, mark a four-legged animal's hind limb (L_B_Paw, left_back_paw): lower
+# body too. Unsided names with them ("upper_back") are not limbs.
+HIND_WORDS = ("b", "back", "hind", "rear")
 
 
-def derive_flip_pairs(names: Sequence[str], source: str = "<metadata>") -> list[tuple[int, int]]:
-    """Left/right pairs ``(i, j)``, ``i < j``, 0-based, found by swapping left<->right in names.
-
-    Raises SimplePoseError when a sided name has no counterpart: flipping such a
-    dataset would silently teach the wrong side, so the user must give pairs.
-    """
-    index = {n: i for i, n in enumerate(names)}
-    pairs = set()
-    for i, name in enumerate(names):
-        other = _mirror_name(name)
-        if other is None:
-            continue
-        j = index.get(other)
-        if j is None:
-            raise SimplePoseError(
-                f"{source}: keypoint {name!r} has no mirrored counterpart {other!r}; "
-                "give the flip pairs explicitly (--flip-pairs a:b,c:d)")
-        pairs.add((min(i, j), max(i, j)))
-    return sorted(pairs)
+def is_lower_body(canonical: str) -> bool:
+    """Whether the joint of canonical name ``canonical`` is lower body (see LOWER_BODY_WORDS, HIND_WORDS)."""
+    words = canonical.split("_")
+    if any(w in word for word in words for w in LOWER_BODY_WORDS):
+        return True
+    return words[0] in ("left", "right") and any(w in HIND_WORDS for w in words[1:])
 
 
 def parse_pairs(text: str, names: Sequence[str], source: str = "--flip-pairs") -> list[tuple[int, int]]:
-    """Parse ``"a:b,c:d"`` where each item is a keypoint name or a 0-based index."""
+    """Parse ``"a:b,c:d"`` where each item is a keypoint name or a 0-based index; ``"none"``: no pairs."""
+    if text.strip().casefold() == "none":
+        return []
     index = {n: i for i, n in enumerate(names)}
     pairs = []
     for item in filter(None, (s.strip() for s in text.split(","))):
@@ -120,30 +81,6 @@ def parse_pairs(text: str, names: Sequence[str], source: str = "--flip-pairs") -
                 raise SimplePoseError(f"{source}: {p!r} is neither a keypoint name nor an index < {len(names)}")
         pairs.append((min(ids), max(ids)))
     return pairs
-
-
-def _number_or_token(token: str) -> float | str:
-    """A token of a text sigmas file as a number, or the token itself (refused, by name, by the caller)."""
-    try:
-        return float(token)
-    except ValueError:
-        return token
-
-
-def load_sigmas(path: str | Path, num_keypoints: int) -> np.ndarray:
-    """Read (K,) float64 OKS sigmas from a JSON list or a whitespace/comma separated text file."""
-    text = read_text(path, "sigmas file")
-    if text.lstrip().startswith("["):
-        values = read_json(path, "sigmas file")   # a syntax error is named by line and column
-    else:
-        values = [_number_or_token(v) for v in re.split(r"[\s,]+", text) if v]
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-            raise SimplePoseError(f"{path}: sigma {i + 1} is {v!r}, expected a positive number (one per keypoint, "
-                                  "in the keypoint order)")
-    if len(values) != num_keypoints:
-        raise SimplePoseError(f"{path}: {len(values)} sigmas given for {num_keypoints} keypoints")
-    return np.asarray(values, dtype=np.float64)
 
 
 def _is_index(value: Any) -> bool:
@@ -165,6 +102,30 @@ def _stored_indices(rec: JsonRecord, key: str, k: int, pairs: bool) -> tuple:
     return tuple(found)
 
 
+def _skeleton_links(skeleton: Sequence[Any], k: int, one_based: bool, source: str) -> tuple[tuple[int, int], ...]:
+    """Skeleton links as 0-based index pairs. The skeleton only draws, so its quirks are never refused:
+    a link that is not a pair of integers, or that refers to a keypoint outside 1..K (0..K-1 when not
+    ``one_based``), is dropped and counted in a warning; a skeleton declared 1-based that uses index 0
+    with every index within 0..K-1 is read as 0-based, with a warning."""
+    links = [tuple(int(x) for x in link) for link in skeleton
+             if isinstance(link, (list, tuple)) and len(link) == 2 and all(_is_index(x) for x in link)]
+    total = len(skeleton)
+    if len(links) < total:
+        log.warning("%s: %d of %d skeleton links are not a pair of keypoint numbers [a, b]: dropped; the skeleton "
+                    "only draws", source, total - len(links), total)
+    flat = [x for link in links for x in link]
+    offset = 1 if one_based else 0
+    if one_based and 0 in flat and all(0 <= x < k for x in flat):
+        log.warning("%s: the skeleton uses keypoint 0 and stays within 0..%d: read as 0-based (COCO's is "
+                    "1-based)", source, k - 1)
+        offset = 0
+    kept = tuple((a - offset, b - offset) for a, b in links if 0 <= a - offset < k and 0 <= b - offset < k)
+    if len(kept) < len(links):
+        log.warning("%s: %d of %d skeleton links refer to keypoints outside %d..%d: dropped; the skeleton only "
+                    "draws", source, len(links) - len(kept), total, offset, k - 1 + offset)
+    return kept
+
+
 @dataclass(frozen=True)
 class KeypointMeta:
     """Per-dataset keypoint facts.
@@ -175,6 +136,9 @@ class KeypointMeta:
         flip_pairs: left/right 0-based index pairs swapped by a horizontal flip.
         upper_body, lower_body: 0-based indices for half-body augmentation.
         sigmas: (K,) float64 OKS sigmas, or None when unknown (evaluation then needs --sigmas).
+        sigmas_source: where ``sigmas`` came from, as reports print it: published tables
+            ("COCO (cocoapi)", "COCO (cocoapi) + COCO-WholeBody feet"), "file PATH", "uniform:0.05", "given"
+            (by code), "checkpoint" (stored before sources were recorded); None without sigmas.
     """
 
     names: tuple[str, ...]
@@ -183,10 +147,16 @@ class KeypointMeta:
     upper_body: tuple[int, ...]
     lower_body: tuple[int, ...]
     sigmas: tuple[float, ...] | None
+    sigmas_source: str | None = None
 
     @property
     def num_joints(self) -> int:
         return len(self.names)
+
+    @property
+    def canonical_names(self) -> tuple[str, ...]:
+        """The K names in canonical form (``R_Eye`` -> ``right_eye``): how names are matched across sets."""
+        return tuple(canonical_name(n) for n in self.names)
 
     @property
     def flip_index(self) -> np.ndarray:
@@ -199,96 +169,98 @@ class KeypointMeta:
     @property
     def sides(self) -> tuple[str, ...]:
         """Per joint "left", "right" or "centre": from its name, else from its flip pair (first = left)."""
-        sides = []
-        for i, name in enumerate(self.names):
-            m = _SIDE.search(name)
-            side = m.group(0).lower() if m else "centre"
-            for a, b in self.flip_pairs:
-                if side == "centre" and i in (a, b):
-                    side = "left" if i == a else "right"
-            sides.append(side)
-        return tuple(sides)
+        by_pair = {i: "left" for i, _ in self.flip_pairs} | {j: "right" for _, j in self.flip_pairs}
+        return tuple(side(name) or by_pair.get(i, "centre") for i, name in enumerate(self.names))
 
     @classmethod
     def build(cls, names: Sequence[str], skeleton: Iterable[Sequence[int]] = (),
               flip_pairs: Iterable[Sequence[int]] | None = None,
               sigmas: Sequence[float] | None = None, source: str = "<metadata>",
-              skeleton_one_based: bool = False) -> "KeypointMeta":
-        """Validate and derive everything not given from the names."""
+              skeleton_one_based: bool = False, sigmas_source: str | None = None) -> "KeypointMeta":
+        """Validate and derive everything not given from the names: flip pairs by canonical name
+        (:func:`~simplepose.keypoint_names.pair_sides`), sigmas from the published tables
+        (:func:`~simplepose.sigma_tables.lookup_sigmas`). ``sigmas_source`` says where given ``sigmas``
+        came from (default "given"). The skeleton is cleaned, never refused (see ``_skeleton_links``)."""
         names = tuple(str(n) for n in names)
         k = len(names)
         if k == 0:
             raise SimplePoseError(f"{source}: the keypoint category lists no keypoint names")
         if len(set(names)) != k:
             raise SimplePoseError(f"{source}: keypoint names are not unique: {list(names)}")
-        off = 1 if skeleton_one_based else 0
-        links = []
-        for n, link in enumerate(skeleton):
-            if not (isinstance(link, (list, tuple)) and len(link) == 2 and all(_is_index(x) for x in link)):
-                raise SimplePoseError(f"{source}: skeleton link {n} is {link!r}, expected a pair of keypoint "
-                                      f"numbers [a, b] in {off}..{k - 1 + off}")
-            a, b = (int(x) - off for x in link)
-            if not (0 <= a < k and 0 <= b < k):
-                raise SimplePoseError(f"{source}: skeleton link {list(link)} refers to a keypoint outside "
-                                      f"{off}..{k - 1 + off}")
-            links.append((a, b))
-        pairs = derive_flip_pairs(names, source) if flip_pairs is None else [tuple(map(int, p)) for p in flip_pairs]
+        links = _skeleton_links(list(skeleton), k, skeleton_one_based, source)
+        pairs = pair_sides(names, source) if flip_pairs is None else [tuple(map(int, p)) for p in flip_pairs]
         seen: set[int] = set()
         for i, j in pairs:
             if not (0 <= i < k and 0 <= j < k) or i == j or i in seen or j in seen:
                 raise SimplePoseError(f"{source}: invalid flip pair ({i}, {j}) for {k} keypoints")
             seen.update((i, j))
-        if sigmas is None and all(n in COCO_SIGMAS for n in names):
-            sigmas = [COCO_SIGMAS[n] for n in names]
-        if sigmas is not None:
-            sigmas = tuple(float(s) for s in sigmas)
+        if sigmas is None:
+            sigmas, sigmas_source = lookup_sigmas(names, source)
+        else:
+            sigmas, sigmas_source = tuple(float(s) for s in sigmas), sigmas_source or "given"
             if len(sigmas) != k:
                 raise SimplePoseError(f"{source}: {len(sigmas)} OKS sigmas for {k} keypoints")
-        else:
-            log.warning("%s: no OKS sigmas known for keypoints %s; COCO AP evaluation needs --sigmas FILE",
-                        source, [n for n in names if n not in COCO_SIGMAS])
-        lower = tuple(i for i, n in enumerate(names) if any(w in n.lower() for w in LOWER_BODY_WORDS))
+        lower = tuple(i for i, n in enumerate(names) if is_lower_body(canonical_name(n)))
         upper = tuple(i for i in range(k) if i not in lower)
-        return cls(names, tuple(links), tuple(sorted((min(p), max(p)) for p in pairs)), upper, lower, sigmas)
+        return cls(names, links, tuple(sorted((min(p), max(p)) for p in pairs)), upper, lower, sigmas, sigmas_source)
 
     @classmethod
     def from_coco_category(cls, category: dict[str, Any], source: str = "<annotations>",
                            flip_pairs: str | None = None, sigmas_file: str | None = None,
-                           record: str = "") -> "KeypointMeta":
+                           record: str = "", num_keypoints: int | None = None) -> "KeypointMeta":
         """From a COCO ``categories`` entry (``keypoints`` names, 1-based ``skeleton``).
 
-        ``flip_pairs`` is the user's ``"a:b,..."`` text and ``sigmas_file`` a path; both override derivation.
-        ``source`` and ``record`` (e.g. ``"categories[0]"``) name the entry in errors.
+        ``flip_pairs`` is the user's ``"a:b,..."`` text (or ``"none"``) and ``sigmas_file`` the ``--sigmas``
+        value (a file of K sigmas, or ``uniform:VALUE``); both override derivation. ``source`` and ``record``
+        (e.g. ``"categories[0]"``) name the entry in errors and warnings. A category whose ``keypoints`` is
+        missing or empty (face-landmark sets) gets the names ``kpt_0`` .. ``kpt_{K-1}``, K =
+        ``num_keypoints`` (from the annotations), and no flip pairs unless ``flip_pairs`` gives them.
         """
         rec = JsonRecord(category, source, record)
-        names = rec.list("keypoints")
-        bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n), None)
-        if not names or bad is not None:
-            raise rec.error("keypoints", f"value {bad} is {names[bad]!r}, expected a keypoint name" if names
-                            else "is empty, expected the keypoint names")
-        skeleton = rec.list("skeleton", ())
         where = f"{source}: {record}" if record else source
-        pairs = parse_pairs(flip_pairs, names) if flip_pairs else None
-        sigmas = load_sigmas(sigmas_file, len(names)) if sigmas_file else None
-        return cls.build(names, skeleton, pairs, sigmas, where, skeleton_one_based=True)
+        names = rec.list("keypoints", [])
+        bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n), None)
+        if bad is not None:
+            raise rec.error("keypoints", f"value {bad} is {names[bad]!r}, expected a keypoint name")
+        derive = True
+        if not names:
+            if num_keypoints is None:
+                raise rec.error("keypoints", "lists no keypoint names and no annotation gives a keypoint count; "
+                                             "list the names (or give the annotations their keypoints)")
+            names, derive = [f"kpt_{i}" for i in range(num_keypoints)], False
+            log.warning("%s: the category lists no keypoint names: named kpt_0..kpt_%d after the annotations' "
+                        "%d keypoints, with no flip pairs unless --flip-pairs gives them", where,
+                        num_keypoints - 1, num_keypoints)
+        skeleton = category.get("skeleton") or []
+        if not isinstance(skeleton, list):
+            log.warning("%s: field 'skeleton' is %s, not a list of links: ignored; the skeleton only draws",
+                        where, type(skeleton).__name__)
+            skeleton = []
+        pairs = parse_pairs(flip_pairs, names) if flip_pairs else (None if derive else [])
+        sigmas, sigmas_source = parse_sigmas_option(sigmas_file, len(names)) if sigmas_file else (None, None)
+        return cls.build(names, skeleton, pairs, sigmas, where, skeleton_one_based=True,
+                         sigmas_source=sigmas_source)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, stored in checkpoints and exports."""
         return {"names": list(self.names), "skeleton": [list(p) for p in self.skeleton],
                 "flip_pairs": [list(p) for p in self.flip_pairs], "upper_body": list(self.upper_body),
-                "lower_body": list(self.lower_body), "sigmas": None if self.sigmas is None else list(self.sigmas)}
+                "lower_body": list(self.lower_body), "sigmas": None if self.sigmas is None else list(self.sigmas),
+                "sigmas_source": self.sigmas_source}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<metadata>", record: str = "meta") -> "KeypointMeta":
         """The inverse of :meth:`to_dict`; a field missing or of the wrong type raises one line naming
-        ``source`` (the checkpoint manifest or deploy.json), ``record`` and the field."""
+        ``source`` (the checkpoint manifest or deploy.json), ``record`` and the field. Metadata stored
+        before ``sigmas_source`` existed loads with the source "checkpoint"."""
         rec = JsonRecord(d, source, record)
         names = rec.list("names")
         if not names or not all(isinstance(n, str) for n in names):
             raise rec.error("names", "expected a list of keypoint names; regenerate the file")
         k = len(names)
         sigmas = rec.numbers("sigmas", None, length=k)
+        sigmas_source = rec.string("sigmas_source", None) if sigmas is not None else None
         pairs = {key: _stored_indices(rec, key, k, pairs=True) for key in ("skeleton", "flip_pairs")}
         body = {key: _stored_indices(rec, key, k, pairs=False) for key in ("upper_body", "lower_body")}
         return cls(tuple(names), pairs["skeleton"], pairs["flip_pairs"], body["upper_body"], body["lower_body"],
-                   None if sigmas is None else tuple(sigmas))
+                   None if sigmas is None else tuple(sigmas), sigmas_source or ("checkpoint" if sigmas else None))

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli import check_output_dir, run_main, setup_logging
+from .cli import check_output_dir, command_parser, run_main, setup_logging
 from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
@@ -28,8 +28,9 @@ from .predictor import PosePredictor
 log = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m simplepose.predict", description=__doc__.splitlines()[0])
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The predict command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.predict", __doc__.splitlines()[0], prog)
     p.add_argument("--model", required=True, metavar="PATH",
                    help="export directory (python -m simplepose.export), checkpoint (.json manifest, .params file or "
                         "prefix), or training run directory (its best checkpoint, else its latest)")
@@ -37,8 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image file, folder of images, quoted glob ('photos/*.jpg'), video file "
                         f"({', '.join(VIDEO_SUFFIXES[:4])}...) or webcam index (0); repeat for more")
     p.add_argument("--out", default="predictions", metavar="DIR",
-                   help="output directory (default: predictions): STEM.png + STEM.json per image, "
-                        "STEM.mp4 + STEM.jsonl per video")
+                   help="output directory: STEM.png + STEM.json per image, STEM.mp4 + STEM.jsonl per video")
     g = p.add_argument_group("person boxes (default: the whole image as one person)")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--boxes", default=None, metavar="FILE",
@@ -51,31 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="COCO annotation file naming the images of --boxes detections (file name -> image_id); "
                         "default: the image_id is the file's numeric stem (000000397133.jpg -> 397133)")
     g.add_argument("--category-id", type=int, default=None, metavar="ID",
-                   help="person category of --boxes detections (default 1, COCO's person)")
+                   help="person category of --boxes detections (when not given: 1, COCO's person)")
     g.add_argument("--box-thresh", type=float, default=0.5, metavar="X",
-                   help="minimum score of --boxes detections (default 0.5)")
+                   help="minimum score of --boxes detections")
     g.add_argument("--det-thresh", type=float, default=None, metavar="X",
-                   help="minimum person score of --detector (default 0.5; for hog, the SVM margin)")
+                   help="minimum person score of --detector (when not given: 0.5; for hog, its SVM margin)")
     m = p.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="runtime of an export: auto (ONNX Runtime when installed, default), onnx or mxnet; "
-                        "a checkpoint runs with MXNet")
+                   help="runtime of an export: auto (ONNX Runtime when installed), onnx or mxnet; a checkpoint runs "
+                        "with MXNet")
     m.add_argument("--decode", choices=METHODS, default=None, help="heatmap decoding (default: the model's codec)")
     m.add_argument("--flip-test", action="store_true", help="average with the mirrored crops' heatmaps")
     m.add_argument("--batch-size", type=int, default=32, metavar="N",
-                   help="person crops per forward pass, across images and frames (default 32)")
+                   help="person crops per forward pass, across images and frames")
     m.add_argument("--chunk", type=int, default=8, metavar="N",
-                   help="images or video frames read and batched together (default 8)")
+                   help="images or video frames read and batched together")
     v = p.add_argument_group("video")
     v.add_argument("--track", action="store_true",
                    help="keep person ids across a video's frames (greedy OKS matching with the model's sigmas)")
     v.add_argument("--smooth", action="store_true",
                    help="One Euro filter on each tracked keypoint coordinate (implies --track)")
     v.add_argument("--smooth-params", default="1.0,0.05", metavar="X,Y",
-                   help="One Euro min cutoff (Hz) and beta (default 1.0,0.05): lower cutoff is smoother, "
-                        "higher beta lags less on fast motion")
+                   help="One Euro min cutoff (Hz) and beta: lower cutoff is smoother, higher beta lags less on fast "
+                        "motion")
     p.add_argument("--kpt-thresh", type=float, default=0.2, metavar="X",
-                   help="joints drawn above this score (default 0.2)")
+                   help="joints drawn above this score")
     return p
 
 

@@ -62,9 +62,14 @@ class RunDirectory:
         self._notes: list[str] = []
         self._failure: str | None = None
 
-    def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False) -> "RunDirectory":
+    def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False,
+              history: str | os.PathLike | None = None) -> "RunDirectory":
         """Lock the directory for a fresh run (``resume_at`` None) or one resumed from the checkpoint at
         position ``resume_at`` = (epochs completed, batches into the next).
+
+        ``history``: the resumed checkpoint's run directory. Resumed into another, empty directory, the
+        run's metrics.jsonl starts with that directory's rows up to ``resume_at``, so that it (and the
+        training curves) hold the run's whole history.
 
         Refuses in one line a directory another run holds, and a fresh run into a directory holding
         checkpoints unless ``overwrite`` (which moves that run into ``previous-DATE-TIME/``). Finishes
@@ -93,6 +98,11 @@ class RunDirectory:
                     self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
             self._write(tidy, "run directory")
             self._resume_at, self._rows = resume_at, read_metrics(self.path, missing_ok=True)
+            if resume_at is not None and history is not None and not self._rows \
+                    and Path(history).resolve() != self.path.resolve():
+                self._rows = [r for r in read_metrics(history, missing_ok=True) if r["epoch"] <= resume_at[0]]
+                self._notes += [f"metrics.jsonl starts with the {len(self._rows)} rows of {history} up to epoch "
+                                f"{resume_at[0]}, the resumed checkpoint's history"] if self._rows else []
             self._best = _best_score(self.path, resume_at, self._notes)
         except BaseException:
             self.release()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from simplepose.cli import check_output_dir, check_output_file, run_main, setup_logging
@@ -25,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output_file(cfg.log_file, "--logging-file")
         # Claimed (locked, refusals, clean-up) before the log file opens: a refused run writes nothing there.
         rundir = RunDirectory(cfg.save_dir, cfg.model, cfg.log_file).claim(
-            (resume.epoch, resume.batch) if resume else None, cfg.overwrite)
+            (resume.epoch, resume.batch) if resume else None, cfg.overwrite,
+            history=Path(resume.manifest).parent if resume else None)
     with rundir or contextlib.nullcontext():
         setup_logging(cfg.log_file if workers.writer else None)
         row = train(cfg, resume, workers, rundir)

@@ -21,12 +21,16 @@ from .meta import KeypointMeta
 
 matplotlib.use("Agg")   # files only: no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib import ticker  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 SIDE_COLOURS = {"left": "#ff7f0e", "right": "#1f77b4", "centre": "#2ca02c"}
+# Ground truth beside a prediction: one colour none of the side colours is, dashed, X markers.
+GROUND_TRUTH_COLOUR = "#e377c2"
 
 
 def draw_poses(ax: plt.Axes, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: float = 0.2,
-               boxes: np.ndarray | None = None, style: str = "-") -> None:
+               boxes: np.ndarray | None = None, style: str = "-", colour: str | None = None) -> None:
     """Draw poses onto an axes that shows the image.
 
     Args:
@@ -34,6 +38,7 @@ def draw_poses(ax: plt.Axes, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: 
             ``kpt_thresh`` and the limbs touching them are not drawn.
         boxes: optional (N, 4) (x0, y0, x1, y1), image pixels.
         style: line style of the limbs ("-" predictions, "--" e.g. for ground truth).
+        colour: one colour for every limb and joint (e.g. ``GROUND_TRUTH_COLOUR``); default: by side.
     """
     sides = meta.sides
     for n, pose in enumerate(np.asarray(poses)):
@@ -41,10 +46,11 @@ def draw_poses(ax: plt.Axes, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: 
         for a, b in meta.skeleton:
             if shown[a] and shown[b]:
                 side = sides[a] if sides[a] == sides[b] else "centre"
-                ax.plot(pose[[a, b], 0], pose[[a, b], 1], style, color=SIDE_COLOURS[side], lw=2, alpha=0.9)
-        for side, colour in SIDE_COLOURS.items():
+                ax.plot(pose[[a, b], 0], pose[[a, b], 1], style, color=colour or SIDE_COLOURS[side], lw=2, alpha=0.9)
+        for side, side_colour in SIDE_COLOURS.items():
             idx = [k for k in np.flatnonzero(shown) if sides[k] == side]
-            ax.scatter(pose[idx, 0], pose[idx, 1], s=14, c=colour, edgecolors="white", linewidths=0.5, zorder=3)
+            ax.scatter(pose[idx, 0], pose[idx, 1], s=14, c=colour or side_colour, edgecolors="white",
+                       linewidths=0.5, zorder=3, marker="o" if colour is None else "X")
         if boxes is not None:
             x0, y0, x1, y1 = boxes[n]
             ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white", lw=1, ls=":"))
@@ -54,20 +60,38 @@ def save_pose_image(path: str | os.PathLike, image: np.ndarray, poses: np.ndarra
                     kpt_thresh: float = 0.2, boxes: np.ndarray | None = None, title: str | None = None,
                     ground_truth: Sequence[np.ndarray] | None = None) -> None:
     """Write a PNG of ``image`` ((H, W, 3) uint8 RGB) with poses; ``ground_truth`` (M, K, 3) dashed."""
+    fig = pose_figure(image, poses, meta, kpt_thresh, boxes, title, ground_truth)
+    fig.savefig(path, dpi=100, format="png")   # explicit: atomic writes go through a .tmp name
+    plt.close(fig)
+
+
+def pose_array(image: np.ndarray, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: float = 0.2,
+               boxes: np.ndarray | None = None) -> np.ndarray:
+    """``image`` ((H, W, 3) uint8 RGB) with poses drawn, as an (H, W, 3) uint8 RGB array (e.g. for TensorBoard)."""
+    fig = pose_figure(image, poses, meta, kpt_thresh, boxes)
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return pixels
+
+
+def pose_figure(image: np.ndarray, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: float = 0.2,
+                boxes: np.ndarray | None = None, title: str | None = None,
+                ground_truth: Sequence[np.ndarray] | None = None) -> plt.Figure:
+    """A figure of exactly the image's pixel size showing ``image`` with poses (see ``save_pose_image``)."""
     h, w = image.shape[:2]
     fig = plt.figure(figsize=(w / 100, h / 100), dpi=100)
     ax = fig.add_axes([0, 0, 1, 1])
     ax.imshow(image)
     ax.set_axis_off()
     if ground_truth is not None and len(ground_truth):
-        draw_poses(ax, np.asarray(ground_truth), meta, 0, style="--")
+        draw_poses(ax, np.asarray(ground_truth), meta, 0, style="--", colour=GROUND_TRUTH_COLOUR)
     draw_poses(ax, poses, meta, kpt_thresh, boxes)
     if title:
         ax.text(4, 12, title, color="white", fontsize=8, bbox={"facecolor": "black", "alpha": 0.5, "pad": 2})
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
-    fig.savefig(path, dpi=100, format="png")   # explicit: atomic writes go through a .tmp name
-    plt.close(fig)
+    return fig
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 100) -> Path:
@@ -85,8 +109,10 @@ def denormalize(inp: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
 
 
 def _grid(n: int, cols: int, size: float = 2.2, aspect: float = 1.0) -> tuple[plt.Figure, np.ndarray]:
-    cols = max(1, min(cols, n))
-    rows = math.ceil(n / cols)
+    """A figure of ``n`` panels, at most ``cols`` wide, in as few rows as that allows and then as few
+    columns as fill them: 9 panels at most 4 wide are 3 x 3, not 4 + 4 + 1."""
+    rows = math.ceil(n / max(1, min(cols, n)))
+    cols = max(1, math.ceil(n / rows))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * aspect), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
@@ -166,6 +192,11 @@ def training_curves_figure(rows: Sequence[dict[str, Any]], title: str | None = N
                 ax.plot(x, y, "o-", ms=3, label=label)
         if log_scale and ax.has_data():
             ax.set_yscale("log")
+            # 1-2-5 steps with plain labels: a loss falling within one decade still gets several labels.
+            ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))   # epochs are whole numbers
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -231,12 +262,20 @@ def worst_instances_figure(instances: Sequence[Any], images: Sequence[np.ndarray
         x0, y0 = max(0, int(x - 0.25 * w)), max(0, int(y - 0.25 * h))
         x1, y1 = min(image.shape[1], int(math.ceil(x + 1.25 * w))), min(image.shape[0], int(math.ceil(y + 1.25 * h)))
         ax.imshow(image[y0:y1, x0:x1], extent=(x0 - 0.5, x1 - 0.5, y1 - 0.5, y0 - 0.5))
-        draw_poses(ax, inst.gt[None], meta, 0, style="--")
+        draw_poses(ax, inst.gt[None], meta, 0, style="--", colour=GROUND_TRUTH_COLOUR)
         if inst.pred is not None:
             draw_poses(ax, inst.pred[None], meta, kpt_thresh)
         ax.set_xlim(x0 - 0.5, x1 - 0.5)
         ax.set_ylim(y1 - 0.5, y0 - 0.5)
         ax.set_title(f"OKS {inst.oks:.2f}  image {inst.image_id}", fontsize=7)
-    fig.suptitle("lowest OKS: prediction solid, ground truth dashed", fontsize=9)
-    fig.tight_layout()
+    fig.suptitle("people with the lowest OKS", fontsize=9)
+    fig.legend(handles=_prediction_legend(), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))   # room for the legend below the panels
     return fig
+
+
+def _prediction_legend() -> list[Line2D]:
+    """Legend entries telling a prediction (solid, coloured by side) from the ground truth (dashed, one colour)."""
+    return [Line2D([], [], color=SIDE_COLOURS["left"], marker="o", ls="-", lw=2,
+                   label="prediction (orange left, blue right)"),
+            Line2D([], [], color=GROUND_TRUTH_COLOUR, marker="X", ls="--", lw=2, label="ground truth")]

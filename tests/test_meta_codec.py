@@ -9,7 +9,8 @@ import pytest
 
 from simplepose.codec import HeatmapCodec
 from simplepose.errors import SimplePoseError
-from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SIGMAS, COCO_SKELETON, KeypointMeta
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta
+from simplepose.sigma_tables import COCO_SIGMAS
 
 CROWDPOSE = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
              "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head", "neck"]
@@ -31,31 +32,88 @@ def test_coco_category_gives_gluoncv_flip_pairs_and_sigmas():
 
 def test_other_keypoint_sets_and_overrides(tmp_path):
     meta = KeypointMeta.from_coco_category({"id": 3, "keypoints": CROWDPOSE, "skeleton": [[13, 14], [14, 1]]})
-    assert meta.num_joints == 14 and meta.sigmas is None
+    # CrowdPose's published sigmas (its head and neck 0.079), found by name.
+    assert meta.num_joints == 14 and meta.sigmas_source == "CrowdPose" and meta.sigmas[12:] == (0.079, 0.079)
     assert (0, 1) in meta.flip_pairs and all(12 not in p and 13 not in p for p in meta.flip_pairs)
     assert meta.skeleton == ((12, 13), (13, 0))
     sig = tmp_path / "sigmas.json"
     sig.write_text(json.dumps([0.05] * 14))
     meta = KeypointMeta.from_coco_category({"id": 3, "keypoints": CROWDPOSE}, sigmas_file=str(sig))
-    assert meta.sigmas == (0.05,) * 14
+    assert meta.sigmas == (0.05,) * 14 and meta.sigmas_source == f"file {sig}"
+    meta = KeypointMeta.from_coco_category({"id": 3, "keypoints": CROWDPOSE}, sigmas_file="uniform:0.07")
+    assert meta.sigmas == (0.07,) * 14 and meta.sigmas_source == "uniform:0.07"
     sig.write_text("0.1 0.2")
     with pytest.raises(SimplePoseError, match="2 sigmas given for 14 keypoints"):
         KeypointMeta.from_coco_category({"id": 3, "keypoints": CROWDPOSE}, sigmas_file=str(sig))
-    # Names that do not pair by left/right need explicit pairs, by name or index.
-    names = ["head", "L_paw", "R_paw", "leftish_tail"]
-    with pytest.raises(SimplePoseError, match="leftish_tail.*--flip-pairs"):
+    # A side with no counterpart needs explicit pairs, by name or index, or none at all.
+    names = ["head", "L_paw", "R_paw", "tail_left"]
+    with pytest.raises(SimplePoseError, match="'tail_left' reads as 'left_tail' but no keypoint reads as "
+                                              "'right_tail'.*--flip-pairs"):
         KeypointMeta.from_coco_category({"id": 1, "keypoints": names})
     meta = KeypointMeta.from_coco_category({"id": 1, "keypoints": names}, flip_pairs="L_paw:R_paw")
     assert meta.flip_pairs == ((1, 2),)
     assert KeypointMeta.from_coco_category({"id": 1, "keypoints": names}, flip_pairs="2:1").flip_pairs == ((1, 2),)
-    # COCO's sigmas are looked up by name, whatever the order.
-    meta = KeypointMeta.build(["right_knee", "nose"], flip_pairs=[])
-    assert meta.sigmas == (COCO_SIGMAS["right_knee"], COCO_SIGMAS["nose"])
+    assert KeypointMeta.from_coco_category({"id": 1, "keypoints": names}, flip_pairs="none").flip_pairs == ()
+    # COCO's sigmas are looked up by name, whatever the order and the spelling.
+    meta = KeypointMeta.build(["Right-Knee", "nose"], flip_pairs=[])
+    assert meta.sigmas == (COCO_SIGMAS["right_knee"], COCO_SIGMAS["nose"]) and meta.sigmas_source == "COCO (cocoapi)"
+    assert meta.canonical_names == ("right_knee", "nose") and meta.lower_body == (0,)
 
 
-def test_bad_skeleton_is_named():
-    with pytest.raises(SimplePoseError, match=r"link \[1, 9\]"):
-        KeypointMeta.from_coco_category({"id": 1, "keypoints": ["a", "b"], "skeleton": [[1, 9]]}, source="f.json")
+def category(k, skeleton):
+    """A category of k keypoints named as a face-landmark set would (no sides) with this skeleton."""
+    return {"id": 1, "name": "face", "keypoints": [f"point{i}" for i in range(k)], "skeleton": skeleton}
+
+
+def test_skeleton_quirks_are_dropped_or_fixed_with_a_count(caplog):
+    """The skeleton only draws: out-of-range, 0-based and malformed links never refuse the dataset."""
+    # COCO's skeleton copied into a 14-keypoint file: the links reaching 15..17 go, the rest stay.
+    coco_links = [list(s) for s in COCO_SKELETON]
+    meta = KeypointMeta.from_coco_category(dict(category(14, coco_links), keypoints=CROWDPOSE), "cp.json")
+    kept = [(a - 1, b - 1) for a, b in COCO_SKELETON if a <= 14 and b <= 14]
+    assert meta.skeleton == tuple(kept) and len(kept) == 16
+    assert "cp.json: 3 of 19 skeleton links refer to keypoints outside 1..14: dropped; the skeleton only draws" \
+        in caplog.text
+    caplog.clear()
+    # Written 0-based (uses 0, everything within 0..K-1): read as 0-based.
+    meta = KeypointMeta.from_coco_category(category(4, [[0, 1], [1, 2], [2, 3]]), "face.json")
+    assert meta.skeleton == ((0, 1), (1, 2), (2, 3))
+    assert "face.json: the skeleton uses keypoint 0 and stays within 0..3: read as 0-based" in caplog.text
+    # 1-based and reaching K: not 0-based.
+    assert KeypointMeta.from_coco_category(category(4, [[1, 2], [3, 4]])).skeleton == ((0, 1), (2, 3))
+    caplog.clear()
+    # Malformed links: dropped and counted; a skeleton that is not a list: ignored.
+    meta = KeypointMeta.from_coco_category(category(4, [[1, 2], [1, 2, 3], ["a", "b"], 7, [2, 3]]), "f.json")
+    assert meta.skeleton == ((0, 1), (1, 2))
+    assert "f.json: 3 of 5 skeleton links are not a pair of keypoint numbers [a, b]: dropped" in caplog.text
+    assert KeypointMeta.from_coco_category(category(4, "1-2,2-3"), "f.json").skeleton == ()
+    assert "field 'skeleton' is str, not a list of links: ignored" in caplog.text
+
+
+def test_a_category_without_names_is_named_from_the_annotations(caplog):
+    for empty in ({"id": 1, "name": "face", "keypoints": []}, {"id": 1, "name": "face"}):
+        meta = KeypointMeta.from_coco_category(empty, "wflw.json", record="categories[0]", num_keypoints=98)
+        assert meta.names == tuple(f"kpt_{i}" for i in range(98)) and meta.flip_pairs == () and meta.sigmas is None
+        assert "wflw.json: categories[0]: the category lists no keypoint names: named kpt_0..kpt_97" in caplog.text
+        with pytest.raises(SimplePoseError, match=r"wflw.json: categories\[0\]: field 'keypoints': lists no "
+                                                  "keypoint names and no annotation gives a keypoint count"):
+            KeypointMeta.from_coco_category(empty, "wflw.json", record="categories[0]")
+    meta = KeypointMeta.from_coco_category({"id": 1, "keypoints": []}, num_keypoints=4, flip_pairs="0:3,1:2")
+    assert meta.flip_pairs == ((0, 3), (1, 2))
+
+
+def test_stored_metadata_keeps_the_sigma_source():
+    meta = KeypointMeta.from_coco_category({"id": 1, "keypoints": list(COCO_KEYPOINT_NAMES)})
+    stored = json.loads(json.dumps(meta.to_dict()))
+    assert stored["sigmas_source"] == "COCO (cocoapi)" and KeypointMeta.from_dict(stored) == meta
+    # A manifest written before sigmas_source existed still loads; its sigmas came from the checkpoint.
+    del stored["sigmas_source"]
+    old = KeypointMeta.from_dict(stored, "old.json")
+    assert old.sigmas == meta.sigmas and old.sigmas_source == "checkpoint"
+    stored["sigmas"] = None
+    assert KeypointMeta.from_dict(stored).sigmas_source is None
+    with pytest.raises(SimplePoseError, match=r"old.json: meta: field 'sigmas_source'"):
+        KeypointMeta.from_dict(dict(meta.to_dict(), sigmas_source=5), "old.json")
 
 
 def test_codec_round_trip_and_weights():

@@ -250,7 +250,7 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
                             r"directory \(run\.lock\); wait for it to end or stop it, or choose another --save-dir",
                             last_line(second.stderr))
         log = save / "train.log"
-        wait_until(first, lambda: log.exists() and "Epoch[2] Batch[2]" in log.read_text(), "batch 2 of epoch 2")
+        wait_until(first, lambda: log.exists() and "Epoch[2] Batch[2/" in log.read_text(), "batch 2 of epoch 2")
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=DEADLINE) == 143
     assert last_line((tmp_path / "first.err").read_text()) == "error: interrupted"
@@ -287,7 +287,7 @@ def test_resuming_an_older_checkpoint_then_ctrl_c_keeps_the_later_ones(finished,
     log = run / "train.log"
     start = log.stat().st_size
     with stopping(proc):
-        wait_until(proc, lambda: "Epoch[2] Batch[2]" in log.read_text()[start:], "batch 2 of epoch 2")
+        wait_until(proc, lambda: "Epoch[2] Batch[2/" in log.read_text()[start:], "batch 2 of epoch 2")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=DEADLINE) == 130
     (aside,) = (run / "superseded").iterdir()

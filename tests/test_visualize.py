@@ -29,7 +29,7 @@ def test_error_analysis_finds_the_displaced_person(synthetic, tmp_path):
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
     boxes = gt_boxes(ds)
     crops = BoxCrops(boxes.image_paths, boxes.boxes, (128, 96))
-    gt = load_coco_gt(synthetic["val_ann"], ds.category_id)
+    gt = load_coco_gt(ds)
     poses = np.stack([r.joints for r in ds.records]).astype(np.float32)
     poses[..., 2] = 1.0                                     # scores
     moved = 3
@@ -97,3 +97,47 @@ def test_grids_and_curves_have_their_panels(synthetic):
     lines = {ax.get_title(): [len(l.get_xdata()) for l in ax.get_lines()] for ax in fig.axes}
     assert lines == {"loss (weighted L2)": [1, 2], "learning rate": [1], "HeatmapAccuracy": [1, 2],
                      "COCO AP (val, GT boxes)": [1]}
+
+
+def test_curves_have_readable_ticks_and_grids_no_empty_row(synthetic):
+    """A loss within one decade still gets several labelled ticks, epochs tick at whole numbers, and
+    a grid of 9 pictures fills its rows (3 x 3, not 4 + 4 + 1)."""
+    rows = [{"epoch": e, "train_loss": 0.004 / (1 + e), "lr": 1e-3, "train_acc": 0.1 * e, "val_loss": 0.005 / (1 + e),
+             "val_acc": 0.1 * e, "val_ap": 0.1 * e} for e in range(11)]
+    fig = training_curves_figure(rows)
+    fig.canvas.draw()
+    loss = next(ax for ax in fig.axes if ax.get_title().startswith("loss"))
+    y0, y1 = loss.get_ylim()
+    labels = [t.get_text() for t in loss.get_yticklabels() if t.get_text() and y0 <= t.get_position()[1] <= y1]
+    assert len(labels) >= 3, labels
+    for ax in fig.axes:
+        x0, x1 = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if x0 <= t <= x1]
+        assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+
+    ds = COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"])
+    image, record = ds[plot.pick_person(ds)]
+    fig = augmentation_figure(image, record, TrainTransform(ds.meta, (64, 48)), np.random.default_rng(0), n=8)
+    grid = fig.axes[0].get_subplotspec().get_gridspec()
+    assert (grid.nrows, grid.ncols) == (3, 3)
+    assert all(ax.images for ax in fig.axes)               # every panel shows a crop
+
+
+def test_worst_instances_tell_prediction_from_ground_truth(synthetic):
+    from simplepose.scoring.analysis import InstanceOKS
+    from simplepose.visualize import GROUND_TRUTH_COLOUR, worst_instances_figure
+    ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
+    rec = ds.records[0]
+    x0, y0, x1, y1 = rec.bbox
+    pred = rec.joints.copy()
+    pred[:, 0] += 3
+    inst = InstanceOKS(image_id=rec.image_id, ann_id=rec.ann_id, bbox=(x0, y0, x1 - x0, y1 - y0), oks=0.5,
+                       gt=rec.joints, pred=pred)
+    fig = worst_instances_figure([inst], [ds.read(0)], ds.meta)
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert any(t.startswith("prediction") for t in labels) and "ground truth" in labels
+    lines = fig.axes[0].get_lines()
+    dashed = [l for l in lines if l.get_linestyle() == "--"]
+    solid = [l for l in lines if l.get_linestyle() == "-"]
+    assert dashed and solid and all(l.get_color() == GROUND_TRUTH_COLOUR for l in dashed)
+    assert not any(l.get_color() == GROUND_TRUTH_COLOUR for l in solid)

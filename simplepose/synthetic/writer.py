@@ -50,8 +50,8 @@ class DatasetSpec:
         seed: base seed of every image's random generator.
         image_size: (width, height) of every image, pixels, each >= 32.
         feet: also draw and label COCO-WholeBody's six foot keypoints (23 keypoints: COCO's 17 then
-            meta.FOOT_KEYPOINT_NAMES; their OKS sigmas are meta.FOOT_SIGMAS), drawn as a sole with three
-            small discs below each ankle, their visibility from the owner map like every joint.
+            meta.FOOT_KEYPOINT_NAMES; their OKS sigmas, sigma_tables.FOOT_SIGMAS, are found by name), drawn
+            as a sole with three small discs below each ankle, their visibility from the owner map like every joint.
     """
 
     num_train_images: int = 600

@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..data.categories import parse_category_ids
 from ..errors import SimplePoseError
 from ..io import JsonRecord
 from ..options import (DATA_FLAGS, absolute, data_paths, explicit_flags, flag_name, gpu_ids, parse_floats,
                        parse_input_size, parse_ints, train_parser)
+from ..sigma_tables import UNIFORM
 from .state import ResumePoint
 
 # What a checkpoint fixes: a resumed run cannot change them.
-FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype")
+FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype", "init_from")
 # Files read while training, made absolute like the data files (a resumed run may start elsewhere).
-OTHER_PATHS = ("sigmas", "train_pack")
+OTHER_PATHS = ("sigmas", "train_pack", "init_from")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class TrainConfig:
     train_images: str | None
     val_ann: str | None
     val_images: str | None
-    category_id: int | None
+    category_id: str | None
     flip_pairs: str | None
     sigmas: str | None
     on_bad_record: str
@@ -69,6 +71,7 @@ class TrainConfig:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     use_pretrained: bool
+    init_from: str | None
     use_pretrained_base: bool
     last_gamma: bool
     dtype: str
@@ -99,6 +102,7 @@ class TrainConfig:
     save_frequency: int
     val_interval: int
     log_interval: int
+    tensorboard: bool
     logging_file: str
     resume: str | None
     overwrite: bool
@@ -171,8 +175,11 @@ def check_values(cfg: TrainConfig) -> None:
     for key, ok, why in checks:
         if not ok:
             raise SimplePoseError(f"{flag_name(key)} {getattr(cfg, key)}: {why}")
-    if cfg.use_pretrained and cfg.use_pretrained_base:
-        raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
+    sources = [flag for flag, on in (("--use-pretrained", cfg.use_pretrained),
+                                     ("--use-pretrained-base", cfg.use_pretrained_base),
+                                     ("--init-from", cfg.init_from)) if on]
+    if len(sources) > 1:
+        raise SimplePoseError(f"{' and '.join(sources)} exclude each other: give one source of initial weights")
     from ..model import parse_model_name  # validates --model; imported here to keep the config light
     parse_model_name(cfg.model)
     gpu_ids(cfg.gpus, cfg.num_gpus)   # raises on a malformed --gpus
@@ -217,6 +224,9 @@ def _typed(raw: dict[str, Any], source: str) -> dict[str, Any]:
             elif any(type(v) is not int for v in value):
                 raise rec.error(key, f"is {value!r}, expected a list of integers")
             out[key] = tuple(value)
+        elif key == "category_id":   # "1,3" from the flag; an int in older checkpoints
+            ids = parse_category_ids(raw[key])
+            out[key] = None if ids is None else ",".join(map(str, ids))
         elif kind == "bool":
             if not isinstance(raw[key], bool):
                 raise rec.error(key, f"is {raw[key]!r}, expected true or false")
@@ -242,9 +252,12 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
         values, source = merge_resumed(values, resume, explicit_flags(parser, argv)), resume.manifest
     values = with_defaults(values)
     values.update(data_paths(values, train=True))
-    values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k]})
+    values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k] and not values[k].startswith(UNIFORM)})
     cfg = TrainConfig.from_dict(values, source)
     check_environment(cfg)
+    if cfg.init_from and not resume:
+        from ..transfer import weight_source   # reads the source's manifest now: a bad path stops before any work
+        weight_source(cfg.init_from)
     return cfg, resume
 
 

@@ -6,7 +6,8 @@ which writes through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) i
 - ``config.json``, and the log file (``--logging-file``, opened by the command line),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
   epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null between ``--val-interval`` epochs),
-  samples_per_sec, seconds, nan_skipped,
+  samples_per_sec, seconds, nan_skipped (every row has every key),
+- ``tensorboard/``: TensorBoard event files of the same figures (``--no-tensorboard``: none),
 - checkpoints every ``--save-frequency`` epochs and at the end, one of the state a stop inside an
   epoch left (Ctrl-C, SIGTERM, a bad image), and ``best.json``: the highest validation COCO AP so far.
 
@@ -17,6 +18,7 @@ writes files.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import asdict
@@ -33,8 +35,9 @@ from .build import Built, build_parts
 from .config import TrainConfig
 from .distributed import Workers
 from .guards import NanPolicy, StopRequested
-from .loop import EpochLoop
+from .loop import NOT_TRAINED, EpochLoop
 from .state import EpochProgress, ResumePoint, RunState
+from .tensorboard import TensorBoardLog
 from .validation import NOT_VALIDATED
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,11 @@ class Training:
         self.state = resume.run_state() if resume else RunState()
         self.save_dir = Path(cfg.save_dir)
         self.writer = parts.workers.writer
+        self.steps = parts.iters_per_epoch   # TensorBoard's step: the global batch number
+        at = (resume.epoch * self.steps + resume.batch + 1) if resume else None
+        self.tensorboard = TensorBoardLog(self.save_dir, cfg.tensorboard and self.writer, purge_step=at)
         self.loop = EpochLoop(parts, self.state, NanPolicy(cfg.nan_policy, parts.workers, self.save_dir),
-                              cfg.log_interval, cfg.num_epochs)
+                              cfg.log_interval, cfg.num_epochs, self.tensorboard)
 
     def fit(self) -> dict[str, Any]:
         """Train to ``num_epochs``; returns the last metrics row.
@@ -68,6 +74,11 @@ class Training:
         A first Ctrl-C stops at the next batch boundary and writes a checkpoint of that exact state
         (``MODEL-epochNNNN-batchBBBBB``); so does a bad image with ``--on-bad-record error``.
         """
+        # The event file closes however the run ends: an open file keeps a full disk's mount busy.
+        with contextlib.closing(self.tensorboard):
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg, parts = self.cfg, self.built.parts
         start = self.resume.epoch if self.resume else 0
         if start >= cfg.num_epochs:
@@ -76,9 +87,8 @@ class Training:
             self.rundir.start(cfg.to_dict(), parts.net)
         row: dict[str, Any] = {}
         if not self.resume and self.writer:
-            row = {"epoch": 0, "train_loss": None, "lr": None, "train_acc": None, **self.built.validate(parts.net),
-                   "samples_per_sec": None, "seconds": 0.0}
-            self.rundir.append_metrics(row)
+            row = {"epoch": 0, **NOT_TRAINED, **self.built.validate(parts.net)}
+            self._record(row)
             log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s AP=%s", _fmt(row["val_loss"]),
                      _fmt(row["val_acc"]), _fmt(row["val_ap"]))
         completed = start
@@ -122,7 +132,7 @@ class Training:
         # The row, then the best, then the epoch checkpoint: every checkpoint (best.json included) has
         # its epoch's row before it, and best.json covers every epoch a checkpoint holds. A kill in
         # between leaves rows past the latest checkpoint: the resumed run moves them to superseded/.
-        self.rundir.append_metrics(row)
+        self._record(row)
         if self.rundir.improves(val["val_ap"]):
             path = self._save(epoch, row, best=True)
             log.info("new best validation AP %.4f at epoch %d: saved %s", val["val_ap"], epoch, path)
@@ -130,6 +140,14 @@ class Training:
         if epoch == cfg.num_epochs or (freq and epoch % freq == 0):
             log.info("saved checkpoint %s", self._save(epoch, row))
         return row
+
+    def _record(self, row: dict[str, Any]) -> None:
+        """An epoch's metrics row into metrics.jsonl and TensorBoard (with validation pictures when validated)."""
+        self.rundir.append_metrics(row)
+        step = row["epoch"] * self.steps
+        self.tensorboard.epoch(row, step)
+        if row["val_loss"] is not None:
+            self.tensorboard.images("val/predictions", self.built.val_pictures(self.built.parts.net), step)
 
     def _save(self, epoch: int, row: dict[str, Any] | None, progress: EpochProgress | None = None,
               best: bool = False) -> Path:

@@ -24,6 +24,7 @@ from ..metrics import HeatmapAccuracy
 from .distributed import Workers
 from .guards import DeferredInterrupt, NanPolicy, StopRequested
 from .state import EpochProgress, RunState
+from .tensorboard import TensorBoardLog
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +56,29 @@ def aux_params(net: gluon.Block) -> list[gluon.Parameter]:
     return [p for p in net.collect_params().values() if p.grad_req == "null"]
 
 
+# The training half of an epoch's metrics row for the untrained model (epoch 0): the same keys as
+# ``EpochLoop.train_epoch`` returns, so that every row of metrics.jsonl has the same keys.
+NOT_TRAINED: dict[str, Any] = {"train_loss": None, "lr": None, "train_acc": None, "samples_per_sec": None,
+                               "seconds": 0.0, "nan_skipped": 0}
+
+
 class EpochLoop:
     """Trains epochs on ``parts``, counting into ``state``; see the module docstring.
 
     Args:
-        log_interval: log speed, loss and accuracy every N batches (0: never).
+        log_interval: log speed, loss, accuracy and the epoch's ETA every N batches (0: never).
         num_epochs: shown in the progress bar.
+        tensorboard: receives the logged batches' loss, learning rate and speed.
     """
 
-    def __init__(self, parts: Parts, state: RunState, nan: NanPolicy, log_interval: int, num_epochs: int):
+    def __init__(self, parts: Parts, state: RunState, nan: NanPolicy, log_interval: int, num_epochs: int,
+                 tensorboard: TensorBoardLog):
         self.parts = parts
         self.state = state
         self.nan = nan
         self.log_interval = log_interval
         self.num_epochs = num_epochs
+        self.tensorboard = tensorboard
         self.loss_fn = gluon.loss.L2Loss()
         self.aux = aux_params(parts.net)
         self.interrupt = DeferredInterrupt()   # listens for Ctrl-C once entered (training.fit does)
@@ -131,9 +141,7 @@ class EpochLoop:
             state.clean = True
             bar.set_postfix(loss=f"{p.loss_sum / max(p.seen, 1):.2e}", acc=f"{metric.get()[1]:.3f}")
             if self.log_interval and i % self.log_interval == 0:
-                log.info("Epoch[%d] Batch[%d] Speed: %.1f samples/sec loss=%.6f lr=%g %s=%.3f", epoch, i,
-                         parts.batch_size * self.log_interval / (time.time() - btic), p.loss_sum / max(p.seen, 1),
-                         parts.trainer.learning_rate, *metric.get())
+                self._log_batch(epoch, i, time.time() - btic, p.loss_sum / max(p.seen, 1), metric)
                 btic = time.time()
             if self.stop_requested():
                 raise StopRequested
@@ -141,6 +149,17 @@ class EpochLoop:
         return {"train_loss": p.loss_sum / max(p.seen, 1), "lr": parts.trainer.learning_rate,
                 "train_acc": metric.get()[1], "samples_per_sec": p.seen / max(p.seconds, 1e-9),
                 "seconds": p.seconds, "nan_skipped": len(p.nan_skipped)}
+
+    def _log_batch(self, epoch: int, batch: int, seconds: float, loss: float, metric: HeatmapAccuracy) -> None:
+        """One line for the last ``log_interval`` batches (``Batch[k/N]``, the epoch's ETA at their pace),
+        and the same figures to TensorBoard."""
+        total = self.parts.iters_per_epoch
+        speed = self.parts.batch_size * self.log_interval / max(seconds, 1e-9)
+        eta = round((total - batch) * seconds / self.log_interval)
+        lr = self.parts.trainer.learning_rate
+        log.info("Epoch[%d] Batch[%d/%d] ETA %d:%02d Speed: %.1f samples/sec loss=%.6f lr=%g %s=%.3f", epoch, batch,
+                 total, eta // 60, eta % 60, speed, loss, lr, *metric.get())
+        self.tensorboard.batch((epoch - 1) * total + batch, loss, lr, speed)
 
     def stop_requested(self) -> bool:
         """Ctrl-C seen here or, distributed, by any worker: all workers stop after the same batch."""
