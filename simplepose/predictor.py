@@ -15,6 +15,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .checkpoint import is_plain_params
 from .deploy import deploy_codec, deploy_forward, deploy_meta, is_export, load_deploy
 from .errors import SimplePoseError
 from .geometry import Crop
@@ -59,6 +60,10 @@ def load_model(path: str | os.PathLike, backend: str = "auto") -> tuple[Forward,
         doc = load_deploy(path)
         forward, used = deploy_forward(doc, backend)
         return forward, doc, used
+    if is_plain_params(path):
+        raise SimplePoseError(f"--model {path}: a plain .params file (no checkpoint manifest names it) carries no "
+                              "input size nor keypoint names; export it first (python -m simplepose.export --params "
+                              f"{path} --model NAME --ann FILE --out DIR) and give --model DIR")
     if backend == "onnx":
         raise SimplePoseError(f"--backend onnx: {path} is a checkpoint, which runs with MXNet; export it "
                               "(python -m simplepose.export) to run it with ONNX Runtime")
