@@ -380,3 +380,18 @@ def test_a_plain_params_file_is_sent_to_the_export_command(trained, tmp_path):
     shutil.copy(Path(trained).with_suffix(".params"), plain)          # GluonCV's save_parameters: no manifest
     with pytest.raises(SimplePoseError, match=r"a plain \.params file .*\(python -m simplepose.export --params"):
         PosePredictor.load(plain)
+
+
+def test_coco_results_group_boxes_by_image_in_file_order():
+    """Evaluation's post-processing groups the boxes by image with one sort (it scanned all boxes per image)."""
+    from simplepose.boxes import PersonBoxes
+    from simplepose.scoring.oks import coco_results
+    ids = np.array([7, 3, 7, 3, 9, 3], np.int64)
+    keypoints = np.tile(np.arange(6, dtype=np.float32)[:, None, None], (1, 17, 3)) + 1
+    boxes = PersonBoxes(ids, ["x.jpg"] * 6, np.tile([0, 0, 10, 10], (6, 1)).astype(np.float32),
+                        np.linspace(0.5, 1, 6).astype(np.float32), "test", [3, 7, 9])
+    results = coco_results(keypoints, boxes, np.full(6, 100.0), 1, np.full(17, 0.05), oks_nms_thresh=1.0)
+    assert [(r["image_id"], r["keypoints"][0]) for r in results] == [(3, 2.0), (3, 4.0), (3, 6.0), (7, 1.0),
+                                                                     (7, 3.0), (9, 5.0)]
+    assert coco_results(keypoints[:0], PersonBoxes(ids[:0], [], np.zeros((0, 4), np.float32), np.zeros(0),
+                                                   "none", []), np.zeros(0), 1, np.full(17, 0.05)) == []
