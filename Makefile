@@ -37,9 +37,8 @@ demo: $(VENV)/.installed
 		--metrics-json $(DEMO_DIR)/eval.json --results-json $(DEMO_DIR)/val_results.json
 	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
 		--out $(DEMO_DIR)/export
-	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --image data/synthetic/val/$$(ls data/synthetic/val | head -1) \
-		--boxes data/synthetic/annotations/person_keypoints_val.json \
-		--out $(DEMO_DIR)/predict.png --json $(DEMO_DIR)/predict.json
+	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --input data/synthetic/val/$$(ls data/synthetic/val | head -1) \
+		--boxes data/synthetic/annotations/person_keypoints_val.json --out $(DEMO_DIR)/predict
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
