@@ -1,0 +1,179 @@
+#!/usr/bin/env python
+"""Pose-stage throughput on video: ours (ONNX Runtime and MXNet) vs GluonCV's demo path, same model and boxes.
+
+A 640x480 video of 3 moving synthetic figures (``simplepose.synthetic.video``) is generated and decoded
+into memory first; each person's ground-truth box is given (no detector runs). Timed per side, from the
+decoded BGR frames and the boxes to keypoints in image pixels as NumPy arrays:
+
+  (a) GluonCV's demo path, frame by frame, as its webcam demo does: ``cv2.cvtColor`` to RGB,
+      ``gluoncv.data.transforms.pose.detector_to_simple_pose`` (the boxes as detections of class 0,
+      score 1), GluonCV's own ``simple_pose_resnet*`` (``get_model(..., pretrained=False)``,
+      ``load_parameters`` of OUR checkpoint's ``.params``, ``hybridize(static_alloc=True)``), then
+      ``gluoncv.data.transforms.pose.heatmap_to_coord``;
+  (b) ours, ``simplepose.predictor.PosePredictor.predict`` on ``--batch-frames`` frames at a time (all their
+      people in one batch: crop, normalise, run, decode, map back), the export of the same checkpoint run
+      (b1) with ONNX Runtime and (b2) with MXNet (the exported symbol, ``--backend mxnet``).
+
+Before timing it checks that the weights are the same: GluonCV's network and our ONNX file give the same
+heatmaps on the same normalised crops. The sides take turns chunk by chunk (who goes first rotates) so the
+shared machine's load hits them alike; a round is one pass over the video; the median round counts and each
+ratio is the median of the rounds' ratios. One thread each: MXNet's synchronous engine and one OpenMP
+thread (DESIGN.md: its threaded engine slows whatever runs next in the process), ONNX Runtime with one
+intra-op thread. Random weights unless ``--params`` gives a checkpoint (time does not depend on them).
+
+    .venv/bin/python bench/video_pose.py                                   # resnet18 at 256x192
+    .venv/bin/python bench/video_pose.py --model simple_pose_resnet50_v1b --frames 16
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")  # before MXNet loads: see the docstring
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import gluon  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gluoncv.data.transforms.pose import detector_to_simple_pose, heatmap_to_coord  # noqa: E402
+from gluoncv.model_zoo import get_model as gluoncv_get_model  # noqa: E402
+
+from simplepose.checkpoint import load_manifest, save_checkpoint  # noqa: E402
+from simplepose.data.transforms import normalize_batch  # noqa: E402
+from simplepose.deploy import deploy_forward, load_deploy, onnx_forward  # noqa: E402
+from simplepose.export import export_checkpoint  # noqa: E402
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta  # noqa: E402
+from simplepose.model import get_pose_model  # noqa: E402
+from simplepose.options import parse_input_size  # noqa: E402
+from simplepose.predictor import PosePredictor  # noqa: E402
+from simplepose.synthetic.video import VideoSpec, render_video, write_video  # noqa: E402
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def random_checkpoint(model: str, input_size: tuple[int, int], out: Path) -> str:
+    """A checkpoint of ``model`` with random weights for COCO's 17 keypoints; its manifest path."""
+    meta = KeypointMeta.build(COCO_KEYPOINT_NAMES, COCO_SKELETON, skeleton_one_based=True)
+    net = get_pose_model(model, meta.num_joints)
+    net.initialize(mx.init.MSRAPrelu())
+    net(mx.nd.zeros((1, 3) + input_size))
+    cfg = {"model": model, "input_size": list(input_size), "mean": list(MEAN), "std": list(STD), "sigma": 2.0,
+           "codec": "standard"}
+    return str(save_checkpoint(out / "ckpt", net, gluon.Trainer(net.collect_params(), "adam"), 0, cfg,
+                               meta.to_dict()))
+
+
+def decoded_video(frames: int, seed: int, out: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The frames (H, W, 3) uint8 BGR of a written and re-read synthetic video, and per frame the people's
+    ground-truth boxes (N, 4) (x0, y0, x1, y1) image pixels."""
+    spec = VideoSpec(num_frames=frames, num_people=3, image_size=(640, 480), seed=seed)
+    path = write_video(out / "video.mp4", spec)["video"]
+    cap = cv2.VideoCapture(path)
+    images = [cap.read()[1] for _ in range(frames)]
+    cap.release()
+    boxes = [np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], np.float32)
+             for _, anns in render_video(spec)]
+    return images, boxes
+
+
+def gluoncv_side(model: str, params: str, num_joints: int, input_size: tuple[int, int]
+                 ) -> tuple[Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]], gluon.HybridBlock]:
+    """GluonCV's demo path over a list of frames, one frame at a time; and its network."""
+    net = gluoncv_get_model(model, pretrained=False, pretrained_base=False, num_joints=num_joints)
+    net.load_parameters(params, ctx=mx.cpu())
+    net.hybridize(static_alloc=True)
+
+    def run(frames: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for frame, b in zip(frames, boxes):
+            img = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)   # the webcam demo's frame: RGB
+            n = len(b)
+            pose_input, upscaled = detector_to_simple_pose(
+                img, mx.nd.zeros((1, n, 1)), mx.nd.ones((1, n, 1)), mx.nd.array(b[None]),
+                output_shape=input_size, mean=MEAN, std=STD)
+            coords, confidence = heatmap_to_coord(net(pose_input), upscaled)
+            out.append(np.concatenate([coords.asnumpy(), confidence.asnumpy()], axis=-1))
+        return out
+    return run, net
+
+
+def ours_side(predictor: PosePredictor) -> Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]]:
+    """Our predictor over a list of frames, all of their people in one batch."""
+    def run(frames: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.stack([p.keypoints for p in people]) for people in predictor.predict(frames, boxes)]
+    return run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="simple_pose_resnet18_v1b", help="model name (default: %(default)s)")
+    p.add_argument("--input-size", default="256,192", metavar="H,W", help="model input (default: %(default)s)")
+    p.add_argument("--params", default=None, metavar="FILE",
+                   help="a checkpoint manifest (.json) to use instead of random weights")
+    p.add_argument("--frames", type=int, default=24, metavar="N", help="frames of the video (default: %(default)s)")
+    p.add_argument("--batch-frames", type=int, default=8, metavar="N",
+                   help="frames per call of ours, all their people in one batch (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=3, metavar="N", help="passes over the video (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the video (default: %(default)s)")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt_path = args.params or random_checkpoint(args.model, parse_input_size(args.input_size), Path(tmp))
+        ckpt = load_manifest(ckpt_path)
+        export_checkpoint(ckpt_path, Path(tmp) / "export")
+        doc = load_deploy(Path(tmp) / "export")
+        input_size = tuple(doc["input_size"])
+        frames, boxes = decoded_video(args.frames, args.seed, Path(tmp))
+        k = len(doc["meta"]["names"])
+        gluoncv_run, gluoncv_net = gluoncv_side(doc["model"], ckpt["params"], k, input_size)
+        onnx_fwd = onnx_forward(doc["onnx"], doc["mean"], doc["std"], threads=1)
+        sides = {"GluonCV demo path (MXNet)": gluoncv_run,
+                 "ours, ONNX Runtime": ours_side(PosePredictor(onnx_fwd, doc, batch_size=3 * args.batch_frames,
+                                                               backend="onnx")),
+                 "ours, MXNet": ours_side(PosePredictor(deploy_forward(doc, "mxnet")[0], doc,
+                                                        batch_size=3 * args.batch_frames, backend="mxnet"))}
+        crops = np.random.default_rng(0).integers(0, 256, (3,) + input_size + (3,), dtype=np.uint8)
+        weights_diff = float(np.abs(gluoncv_net(mx.nd.array(normalize_batch(crops, doc["mean"], doc["std"])))
+                                    .asnumpy() - onnx_fwd(crops)).max())
+        chunks = [slice(i, i + args.batch_frames) for i in range(0, len(frames), args.batch_frames)]
+        for run in sides.values():               # warm-up: graphs built, memory allocated
+            run(frames[chunks[0]], boxes[chunks[0]])
+        fps: dict[str, list[float]] = {name: [] for name in sides}
+        names = list(sides)
+        for _ in range(args.rounds):
+            seconds = dict.fromkeys(names, 0.0)
+            for c, chunk in enumerate(chunks):
+                for name in names[c % len(names):] + names[:c % len(names)]:
+                    tic = time.perf_counter()
+                    sides[name](frames[chunk], boxes[chunk])
+                    seconds[name] += time.perf_counter() - tic
+            for name in names:
+                fps[name].append(len(frames) / seconds[name])
+    gluoncv = names[0]
+    people = sum(len(b) for b in boxes)
+    print(f"{doc['model']} at {input_size[0]}x{input_size[1]} ({'weights of ' + args.params if args.params else 'random weights'}), "
+          f"{len(frames)} frames of 640x480 with {people / len(frames):g} people each, boxes given; "
+          f"{args.rounds} rounds; one thread each (MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, ONNX Runtime intra-op threads 1); "
+          f"ours batches {args.batch_frames} frames ({3 * args.batch_frames} crops)")
+    print(f"same weights: max |GluonCV network - our ONNX file| on the same crops = {weights_diff:.2e}")
+    for name in names:
+        print(f"  {name:<27} {statistics.median(fps[name]):7.2f} frames/s  "
+              f"(rounds: {', '.join(f'{v:.2f}' for v in fps[name])})")
+    for name in names[1:]:
+        ratio = statistics.median(a / b for a, b in zip(fps[name], fps[gluoncv]))
+        print(f"{name} / GluonCV demo path = {ratio:.2f}x  (median of the rounds' ratios; goal >= 3)")
+    print("rerun: .venv/bin/python bench/video_pose.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
