@@ -17,9 +17,11 @@ decoded BGR frames and the boxes to keypoints in image pixels as NumPy arrays:
 Before timing it checks that the weights are the same: GluonCV's network and our ONNX file give the same
 heatmaps on the same normalised crops. The sides take turns chunk by chunk (who goes first rotates) so the
 shared machine's load hits them alike; a round is one pass over the video; the median round counts and each
-ratio is the median of the rounds' ratios. One thread each: MXNet's synchronous engine and one OpenMP
-thread (DESIGN.md: its threaded engine slows whatever runs next in the process), ONNX Runtime with one
-intra-op thread. Random weights unless ``--params`` gives a checkpoint (time does not depend on them).
+ratio is the median of the rounds' ratios. The time inside each side's network call is counted apart, so
+the output says where the time goes: the network (the same on both sides but for the runtime) and
+everything else. MXNet runs its synchronous engine with ``OMP_NUM_THREADS`` threads (default 1; DESIGN.md:
+its threaded engine slows whatever runs next in the process), ONNX Runtime as many intra-op threads.
+Random weights unless ``--params`` gives a checkpoint (time does not depend on them).
 
     .venv/bin/python bench/video_pose.py                                   # resnet18 at 256x192
     .venv/bin/python bench/video_pose.py --model simple_pose_resnet50_v1b --frames 16
@@ -59,6 +61,20 @@ from simplepose.predictor import PosePredictor  # noqa: E402
 from simplepose.synthetic.video import VideoSpec, render_video, write_video  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+THREADS = int(os.environ["OMP_NUM_THREADS"])   # ONNX Runtime gets as many threads as MXNet's OpenMP
+
+
+class Timed:
+    """A callable that adds up the seconds spent in ``fn`` (a network: what both sides share)."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.seconds = fn, 0.0
+
+    def __call__(self, *args):
+        tic = time.perf_counter()
+        out = self.fn(*args)   # synchronous: NaiveEngine runs each operator when it is pushed
+        self.seconds += time.perf_counter() - tic
+        return out
 
 
 def random_checkpoint(model: str, input_size: tuple[int, int], out: Path) -> str:
@@ -86,12 +102,17 @@ def decoded_video(frames: int, seed: int, out: Path) -> tuple[list[np.ndarray], 
     return images, boxes
 
 
-def gluoncv_side(model: str, params: str, num_joints: int, input_size: tuple[int, int]
-                 ) -> tuple[Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]], gluon.HybridBlock]:
-    """GluonCV's demo path over a list of frames, one frame at a time; and its network."""
+def gluoncv_network(model: str, params: str, num_joints: int) -> gluon.HybridBlock:
+    """GluonCV's own model of that name with the parameters of ``params``, hybridized."""
     net = gluoncv_get_model(model, pretrained=False, pretrained_base=False, num_joints=num_joints)
     net.load_parameters(params, ctx=mx.cpu())
     net.hybridize(static_alloc=True)
+    return net
+
+
+def gluoncv_side(net: Callable, input_size: tuple[int, int]
+                 ) -> Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]]:
+    """GluonCV's demo path with network ``net`` over a list of frames, one frame at a time."""
 
     def run(frames: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
         out = []
@@ -104,7 +125,7 @@ def gluoncv_side(model: str, params: str, num_joints: int, input_size: tuple[int
             coords, confidence = heatmap_to_coord(net(pose_input), upscaled)
             out.append(np.concatenate([coords.asnumpy(), confidence.asnumpy()], axis=-1))
         return out
-    return run, net
+    return run
 
 
 def ours_side(predictor: PosePredictor) -> Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]]:
@@ -133,22 +154,26 @@ def main() -> None:
         doc = load_deploy(Path(tmp) / "export")
         input_size = tuple(doc["input_size"])
         frames, boxes = decoded_video(args.frames, args.seed, Path(tmp))
-        k = len(doc["meta"]["names"])
-        gluoncv_run, gluoncv_net = gluoncv_side(doc["model"], ckpt["params"], k, input_size)
-        onnx_fwd = onnx_forward(doc["onnx"], doc["mean"], doc["std"], threads=1)
-        sides = {"GluonCV demo path (MXNet)": gluoncv_run,
-                 "ours, ONNX Runtime": ours_side(PosePredictor(onnx_fwd, doc, batch_size=3 * args.batch_frames,
-                                                               backend="onnx")),
-                 "ours, MXNet": ours_side(PosePredictor(deploy_forward(doc, "mxnet")[0], doc,
-                                                        batch_size=3 * args.batch_frames, backend="mxnet"))}
+        gluoncv_net = gluoncv_network(doc["model"], ckpt["params"], len(doc["meta"]["names"]))
+        onnx_fwd = onnx_forward(doc["onnx"], doc["mean"], doc["std"], threads=THREADS)
+        networks = {"GluonCV demo path (MXNet)": Timed(gluoncv_net), "ours, ONNX Runtime": Timed(onnx_fwd),
+                    "ours, MXNet": Timed(deploy_forward(doc, "mxnet")[0])}
+        names = list(networks)
+        sides = {names[0]: gluoncv_side(networks[names[0]], input_size)}
+        for name, backend in zip(names[1:], ("onnx", "mxnet")):
+            sides[name] = ours_side(PosePredictor(networks[name], doc, batch_size=3 * args.batch_frames,
+                                                  backend=backend))
         crops = np.random.default_rng(0).integers(0, 256, (3,) + input_size + (3,), dtype=np.uint8)
+        reference = onnx_fwd(crops)
         weights_diff = float(np.abs(gluoncv_net(mx.nd.array(normalize_batch(crops, doc["mean"], doc["std"])))
-                                    .asnumpy() - onnx_fwd(crops)).max())
+                                    .asnumpy() - reference).max()) / float(np.abs(reference).max())
         chunks = [slice(i, i + args.batch_frames) for i in range(0, len(frames), args.batch_frames)]
         for run in sides.values():               # warm-up: graphs built, memory allocated
             run(frames[chunks[0]], boxes[chunks[0]])
         fps: dict[str, list[float]] = {name: [] for name in sides}
-        names = list(sides)
+        total = dict.fromkeys(names, 0.0)
+        for net in networks.values():
+            net.seconds = 0.0
         for _ in range(args.rounds):
             seconds = dict.fromkeys(names, 0.0)
             for c, chunk in enumerate(chunks):
@@ -158,20 +183,28 @@ def main() -> None:
                     seconds[name] += time.perf_counter() - tic
             for name in names:
                 fps[name].append(len(frames) / seconds[name])
+                total[name] += seconds[name]
     gluoncv = names[0]
     people = sum(len(b) for b in boxes)
     print(f"{doc['model']} at {input_size[0]}x{input_size[1]} ({'weights of ' + args.params if args.params else 'random weights'}), "
           f"{len(frames)} frames of 640x480 with {people / len(frames):g} people each, boxes given; "
-          f"{args.rounds} rounds; one thread each (MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, ONNX Runtime intra-op threads 1); "
+          f"{args.rounds} rounds; MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, "
+          f"OMP_NUM_THREADS={THREADS}, ONNX Runtime intra-op threads {THREADS}; "
           f"ours batches {args.batch_frames} frames ({3 * args.batch_frames} crops)")
-    print(f"same weights: max |GluonCV network - our ONNX file| on the same crops = {weights_diff:.2e}")
+    print(f"same weights: max |GluonCV network - our ONNX file| / max |heatmap| on the same crops = "
+          f"{weights_diff:.1e}")
+    frames_run = args.rounds * len(frames)
     for name in names:
+        net_ms, all_ms = (1e3 * v / frames_run for v in (networks[name].seconds, total[name]))
         print(f"  {name:<27} {statistics.median(fps[name]):7.2f} frames/s  "
-              f"(rounds: {', '.join(f'{v:.2f}' for v in fps[name])})")
+              f"(rounds: {', '.join(f'{v:.2f}' for v in fps[name])}); per frame {all_ms:6.1f} ms: "
+              f"network {net_ms:6.1f} ms, everything else {all_ms - net_ms:5.2f} ms")
     for name in names[1:]:
         ratio = statistics.median(a / b for a, b in zip(fps[name], fps[gluoncv]))
         print(f"{name} / GluonCV demo path = {ratio:.2f}x  (median of the rounds' ratios; goal >= 3)")
+    for name in names[1:]:
+        ratio = (total[gluoncv] - networks[gluoncv].seconds) / (total[name] - networks[name].seconds)
+        print(f"everything but the network (crop, normalise, decode, map back), GluonCV / {name}: {ratio:.1f}x")
     print("rerun: .venv/bin/python bench/video_pose.py " + " ".join(sys.argv[1:]))
 
 
