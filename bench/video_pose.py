@@ -65,15 +65,20 @@ THREADS = int(os.environ["OMP_NUM_THREADS"])   # ONNX Runtime gets as many threa
 
 
 class Timed:
-    """A callable that adds up the seconds spent in ``fn`` (a network: what both sides share)."""
+    """A callable that adds up the wall-clock and the CPU seconds of this process spent in ``fn``.
+
+    Timings are exact because every runtime here is synchronous: NaiveEngine runs each MXNet operator when
+    it is pushed, ONNX Runtime returns its outputs.
+    """
 
     def __init__(self, fn: Callable):
-        self.fn, self.seconds = fn, 0.0
+        self.fn, self.wall, self.cpu = fn, 0.0, 0.0
 
     def __call__(self, *args):
-        tic = time.perf_counter()
-        out = self.fn(*args)   # synchronous: NaiveEngine runs each operator when it is pushed
-        self.seconds += time.perf_counter() - tic
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = self.fn(*args)
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
         return out
 
 
@@ -135,6 +140,40 @@ def ours_side(predictor: PosePredictor) -> Callable[[list[np.ndarray], list[np.n
     return run
 
 
+def measure(sides: dict[str, Timed], frames: list[np.ndarray], boxes: list[np.ndarray], batch_frames: int,
+            rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """Per side, per round: (wall-clock, CPU) frames per second of a pass over the video, the sides taking
+    turns chunk by chunk, who goes first rotating."""
+    chunks = [slice(i, i + batch_frames) for i in range(0, len(frames), batch_frames)]
+    names = list(sides)
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for _ in range(rounds):
+        before = {name: (side.wall, side.cpu) for name, side in sides.items()}
+        for c, chunk in enumerate(chunks):
+            for name in names[c % len(names):] + names[:c % len(names)]:
+                sides[name](frames[chunk], boxes[chunk])
+        for name, side in sides.items():
+            rates[name].append((len(frames) / (side.wall - before[name][0]), len(frames) / (side.cpu - before[name][1])))
+    return rates
+
+
+def report(rates: dict[str, list[tuple[float, float]]], sides: dict[str, Timed], networks: dict[str, Timed],
+           frames: int) -> None:
+    """Frames/s of each side, where its time went, and ours / GluonCV's ratios."""
+    names = list(sides)
+    for name in names:
+        walls = [w for w, _ in rates[name]]
+        net_ms, all_ms = 1e3 * networks[name].cpu / frames, 1e3 * sides[name].cpu / frames
+        print(f"  {name:<27} {statistics.median(walls):6.2f} frames/s (rounds: {', '.join(f'{v:.2f}' for v in walls)}),"
+              f" {statistics.median(c for _, c in rates[name]):6.2f} per CPU second; CPU per frame {all_ms:6.1f} ms: "
+              f"network {net_ms:6.1f} ms, everything else {all_ms - net_ms:5.2f} ms")
+    for name in names[1:]:
+        wall, cpu = (statistics.median(a[i] / b[i] for a, b in zip(rates[name], rates[names[0]])) for i in (0, 1))
+        rest = (sides[names[0]].cpu - networks[names[0]].cpu) / (sides[name].cpu - networks[name].cpu)
+        print(f"{name} / GluonCV demo path = {wall:.2f}x frames/s, {cpu:.2f}x per CPU second (medians of the "
+              f"rounds' ratios; goal >= 3); everything but the network {rest:.1f}x faster")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="simple_pose_resnet18_v1b", help="model name (default: %(default)s)")
@@ -149,62 +188,35 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ckpt_path = args.params or random_checkpoint(args.model, parse_input_size(args.input_size), Path(tmp))
-        ckpt = load_manifest(ckpt_path)
         export_checkpoint(ckpt_path, Path(tmp) / "export")
         doc = load_deploy(Path(tmp) / "export")
         input_size = tuple(doc["input_size"])
         frames, boxes = decoded_video(args.frames, args.seed, Path(tmp))
-        gluoncv_net = gluoncv_network(doc["model"], ckpt["params"], len(doc["meta"]["names"]))
+        gluoncv_net = gluoncv_network(doc["model"], load_manifest(ckpt_path)["params"], len(doc["meta"]["names"]))
         onnx_fwd = onnx_forward(doc["onnx"], doc["mean"], doc["std"], threads=THREADS)
         networks = {"GluonCV demo path (MXNet)": Timed(gluoncv_net), "ours, ONNX Runtime": Timed(onnx_fwd),
                     "ours, MXNet": Timed(deploy_forward(doc, "mxnet")[0])}
         names = list(networks)
-        sides = {names[0]: gluoncv_side(networks[names[0]], input_size)}
+        sides = {names[0]: Timed(gluoncv_side(networks[names[0]], input_size))}
         for name, backend in zip(names[1:], ("onnx", "mxnet")):
-            sides[name] = ours_side(PosePredictor(networks[name], doc, batch_size=3 * args.batch_frames,
-                                                  backend=backend))
+            sides[name] = Timed(ours_side(PosePredictor(networks[name], doc, batch_size=3 * args.batch_frames,
+                                                        backend=backend)))
         crops = np.random.default_rng(0).integers(0, 256, (3,) + input_size + (3,), dtype=np.uint8)
         reference = onnx_fwd(crops)
         weights_diff = float(np.abs(gluoncv_net(mx.nd.array(normalize_batch(crops, doc["mean"], doc["std"])))
                                     .asnumpy() - reference).max()) / float(np.abs(reference).max())
-        chunks = [slice(i, i + args.batch_frames) for i in range(0, len(frames), args.batch_frames)]
-        for run in sides.values():               # warm-up: graphs built, memory allocated
-            run(frames[chunks[0]], boxes[chunks[0]])
-        fps: dict[str, list[float]] = {name: [] for name in sides}
-        total = dict.fromkeys(names, 0.0)
-        for net in networks.values():
-            net.seconds = 0.0
-        for _ in range(args.rounds):
-            seconds = dict.fromkeys(names, 0.0)
-            for c, chunk in enumerate(chunks):
-                for name in names[c % len(names):] + names[:c % len(names)]:
-                    tic = time.perf_counter()
-                    sides[name](frames[chunk], boxes[chunk])
-                    seconds[name] += time.perf_counter() - tic
-            for name in names:
-                fps[name].append(len(frames) / seconds[name])
-                total[name] += seconds[name]
-    gluoncv = names[0]
-    people = sum(len(b) for b in boxes)
-    print(f"{doc['model']} at {input_size[0]}x{input_size[1]} ({'weights of ' + args.params if args.params else 'random weights'}), "
-          f"{len(frames)} frames of 640x480 with {people / len(frames):g} people each, boxes given; "
-          f"{args.rounds} rounds; MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, "
-          f"OMP_NUM_THREADS={THREADS}, ONNX Runtime intra-op threads {THREADS}; "
-          f"ours batches {args.batch_frames} frames ({3 * args.batch_frames} crops)")
+        for name, side in sides.items():   # warm-up (graphs built, memory allocated), then the clocks restart
+            side(frames[:args.batch_frames], boxes[:args.batch_frames])
+            side.wall = side.cpu = networks[name].wall = networks[name].cpu = 0.0
+        rates = measure(sides, frames, boxes, args.batch_frames, args.rounds)
+    print(f"{doc['model']} at {input_size[0]}x{input_size[1]} "
+          f"({'weights of ' + args.params if args.params else 'random weights'}), {len(frames)} frames of 640x480 "
+          f"with {sum(len(b) for b in boxes) / len(frames):g} people each, boxes given; {args.rounds} rounds; "
+          f"MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, OMP_NUM_THREADS={THREADS}, ONNX Runtime "
+          f"intra-op threads {THREADS}; ours batches {args.batch_frames} frames ({3 * args.batch_frames} crops)")
     print(f"same weights: max |GluonCV network - our ONNX file| / max |heatmap| on the same crops = "
           f"{weights_diff:.1e}")
-    frames_run = args.rounds * len(frames)
-    for name in names:
-        net_ms, all_ms = (1e3 * v / frames_run for v in (networks[name].seconds, total[name]))
-        print(f"  {name:<27} {statistics.median(fps[name]):7.2f} frames/s  "
-              f"(rounds: {', '.join(f'{v:.2f}' for v in fps[name])}); per frame {all_ms:6.1f} ms: "
-              f"network {net_ms:6.1f} ms, everything else {all_ms - net_ms:5.2f} ms")
-    for name in names[1:]:
-        ratio = statistics.median(a / b for a, b in zip(fps[name], fps[gluoncv]))
-        print(f"{name} / GluonCV demo path = {ratio:.2f}x  (median of the rounds' ratios; goal >= 3)")
-    for name in names[1:]:
-        ratio = (total[gluoncv] - networks[gluoncv].seconds) / (total[name] - networks[name].seconds)
-        print(f"everything but the network (crop, normalise, decode, map back), GluonCV / {name}: {ratio:.1f}x")
+    report(rates, sides, networks, args.rounds * len(frames))
     print("rerun: .venv/bin/python bench/video_pose.py " + " ".join(sys.argv[1:]))
 
 
