@@ -30,16 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=DatasetSpec.seed,
                     help="base seed; image i of a split is drawn from the seed, the split and i (default: %(default)s)")
     ap.add_argument("--width", type=int, default=None, metavar="N",
-                    help=f"image width, pixels, >= 32 (default: {width}; with --video {VideoSpec.image_size[0]})")
+                    help=f"image width, pixels, >= 32 (default: {width})")
     ap.add_argument("--height", type=int, default=None, metavar="N",
-                    help=f"image height, pixels, >= 32 (default: {height}; with --video {VideoSpec.image_size[1]})")
+                    help=f"image height, pixels, >= 32 (default: {height})")
     ap.add_argument("--feet", action="store_true",
                     help="23 keypoints: COCO's 17 plus COCO-WholeBody's 6 foot points, drawn (default: off)")
     ap.add_argument("--force", action="store_true",
                     help="regenerate even if a complete dataset with these options exists (default: off)")
-    video = ap.add_argument_group("video (--video FILE.mp4 instead of --out)")
+    w, h = VideoSpec.image_size
+    video = ap.add_argument_group("video", f"--video FILE.mp4 instead of --out DIR; --seed, --feet, --width and "
+                                           f"--height apply too, the size being {w}x{h} unless given")
     video.add_argument("--video", metavar="FILE", help="write a video of moving figures (MP4) and its ground "
-                                                         "truth FILE's stem + .json (PoseTrack-style COCO)")
+                                                         "truth, FILE's stem + .json (default: none)")
     video.add_argument("--frames", type=int, default=VideoSpec.num_frames, metavar="N",
                        help="frames of the video (default: %(default)s)")
     video.add_argument("--fps", type=float, default=VideoSpec.fps, metavar="X",
