@@ -89,7 +89,9 @@ class PoseSmoother:
             (N, K, 3) float32: x, y filtered per track and coordinate, the scores unchanged.
         """
         self.frame += 1
-        out = np.array(keypoints, np.float32, copy=True).reshape(len(track_ids), -1, 3)
+        out = np.array(keypoints, np.float32, copy=True)
+        if len(out) != len(track_ids):
+            raise ValueError(f"{len(out)} poses but {len(track_ids)} track ids")
         for i, tid in enumerate(int(t) for t in track_ids):
             filt, last = self.filters.get(tid, (None, None))
             if filt is None or self.frame - last > self.forget_frames:
