@@ -106,7 +106,7 @@ def _walker(rng: np.random.Generator, slot: int, spec: VideoSpec) -> _Walker:
     column = w / spec.num_people
     return _Walker(a, b, home=np.array([(slot + 0.5) * column, 0.5 * h]),
                    amp=np.array([rng.uniform(0.15, 0.3) * column, rng.uniform(0.02, 0.06) * h]),
-                   period=rng.uniform([2.5, 1.5, 1.0], [5.0, 3.0, 2.0]), phase=rng.uniform(0, 2 * math.pi, 3))
+                   period=rng.uniform([2.5, 1.5, 2.0], [5.0, 3.0, 4.0]), phase=rng.uniform(0, 2 * math.pi, 3))
 
 
 def render_video(spec: VideoSpec) -> Iterator[tuple[np.ndarray, list[dict[str, Any]]]]:
