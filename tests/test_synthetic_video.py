@@ -87,7 +87,12 @@ def test_command_line_writes_the_video(tmp_path, capsys, drop_log_handlers):
     frames, fps = read_frames(str(tmp_path / "clip.mp4"))
     assert len(frames) == 5 and frames[0].shape == (128, 160, 3) and fps == pytest.approx(10.0)
     assert len(json.loads((tmp_path / "clip.json").read_text())["annotations"]) == 10
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.json", "clip.mp4"]   # no temporary file left
+    detections = json.loads((tmp_path / "clip.boxes.json").read_text())
+    assert [d["image_id"] for d in detections] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert detections[2] == {"image_id": 1, "category_id": 1, "score": 1.0,
+                             "bbox": json.loads((tmp_path / "clip.json").read_text())["annotations"][2]["bbox"]}
+    # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.boxes.json", "clip.json", "clip.mp4"]
 
 
 def test_bad_requests_are_one_line_errors(tmp_path, capsys):

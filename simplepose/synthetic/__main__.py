@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     w, h = VideoSpec.image_size
     video = ap.add_argument_group("video", f"--video FILE.mp4 instead of --out DIR; --seed, --feet, --width and "
                                            f"--height apply too, the size being {w}x{h} unless given")
-    video.add_argument("--video", metavar="FILE", help="write a video of moving figures (MP4) and its ground "
-                                                         "truth, FILE's stem + .json (default: none)")
+    video.add_argument("--video", metavar="FILE", help="write a video of moving figures (MP4), its ground truth "
+                                                         "(FILE's stem + .json) and its boxes as detections "
+                                                         "(stem + .boxes.json) (default: none)")
     video.add_argument("--frames", type=int, default=VideoSpec.num_frames, metavar="N",
                        help="frames of the video (default: %(default)s)")
     video.add_argument("--fps", type=float, default=VideoSpec.fps, metavar="X",

@@ -4,7 +4,9 @@
 OpenCV's ``mp4v``) and ``OUT.json``, its ground truth in PoseTrack 2018's COCO-style layout: one ``images``
 entry per frame (``frame_id`` from 0, ``nframes``, ``file_name`` ``OUT/000000.jpg`` as extracted frames would
 be named) and one annotation per person and frame with its ``track_id``, ``bbox`` ([x, y, w, h], clipped to
-the frame) and ``keypoints`` (visibility read from what was drawn on top, as in the still images).
+the frame) and ``keypoints`` (visibility read from what was drawn on top, as in the still images). Beside
+them ``OUT.boxes.json`` holds the same boxes as a detector's output would be (COCO results format, ``image_id``
+the frame index from 0, ``category_id`` 1, ``score`` 1), for ``python -m simplepose.predict --boxes``.
 
 Every person keeps one look (colours, thicknesses) from :func:`.figure.sample_figure` and moves between two
 random poses of the same height (a smooth cosine blend of the keypoints) while the body centre follows a
@@ -145,10 +147,18 @@ def _ground_truth_doc(spec: VideoSpec, stem: str, frames: Iterator[list[dict[str
             "images": images, "annotations": annotations, "categories": _categories(spec.feet)}
 
 
-def write_video(path: str | os.PathLike, spec: VideoSpec) -> dict[str, str]:
-    """Write the video of ``spec`` to ``path`` (.mp4) and its ground truth beside it (same stem, .json).
+def frame_detections(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ground truth ``doc``'s boxes as COCO detections of the frames (``image_id`` = frame index from 0)."""
+    frame_of = {img["id"]: img["frame_id"] for img in doc["images"]}
+    return [{"image_id": frame_of[a["image_id"]], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+            for a in doc["annotations"]]
 
-    Both are written atomically. Returns ``{"video": ..., "ground_truth": ...}`` path strings.
+
+def write_video(path: str | os.PathLike, spec: VideoSpec) -> dict[str, str]:
+    """Write the video of ``spec`` to ``path`` (.mp4), its ground truth (same stem, .json) and its boxes as
+    detections (same stem, .boxes.json) beside it.
+
+    Each file is written atomically. Returns ``{"video": ..., "ground_truth": ..., "boxes": ...}`` path strings.
     """
     path = Path(path)
     if path.suffix.lower() != ".mp4":
@@ -174,7 +184,9 @@ def write_video(path: str | os.PathLike, spec: VideoSpec) -> dict[str, str]:
                 os.unlink(named)
 
     atomic_write(path, write, "synthetic video")
-    gt = path.with_suffix(".json")
-    atomic_write_text(gt, json.dumps(_ground_truth_doc(spec, path.stem, iter(frames)), separators=(",", ":")),
-                      "synthetic video ground truth")
-    return {"video": str(path), "ground_truth": str(gt)}
+    doc = _ground_truth_doc(spec, path.stem, iter(frames))
+    out = {"video": str(path), "ground_truth": str(path.with_suffix(".json")),
+           "boxes": str(path.with_suffix(".boxes.json"))}
+    atomic_write_text(out["ground_truth"], json.dumps(doc, separators=(",", ":")), "synthetic video ground truth")
+    atomic_write_text(out["boxes"], json.dumps(frame_detections(doc), separators=(",", ":")), "synthetic video boxes")
+    return out
