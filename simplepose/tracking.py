@@ -13,7 +13,10 @@ Similarity of a detection and a track, in [0, 1]:
   keypoints scored above ``kpt_thresh`` in both poses counting;
 - without sigmas, PCK-style: the share of the keypoints scored above ``kpt_thresh`` in both poses
   that lie within ``pck_alpha`` x the box size of each other, the box size being the larger side of
-  the box, averaged over the two boxes.
+  the box, averaged over the two boxes;
+- either way, when the two poses share fewer than ``min_keypoints`` keypoints scored above
+  ``kpt_thresh`` (a person seen from the back, a weak model), the intersection over union of their
+  boxes instead: such a person keeps their id as long as their box moves smoothly.
 
 NumPy only.
 """
@@ -28,6 +31,7 @@ from .scoring.oks import KPT_THRESH, oks
 MIN_SIMILARITY = 0.3   # below this a detection and a track are different people
 MAX_AGE = 10           # frames a track survives without a match
 PCK_ALPHA = 0.2        # PCK-style similarity: a keypoint matches within this share of the box size
+MIN_KEYPOINTS = 3      # jointly scored keypoints below which two poses are compared by their boxes
 
 
 @dataclass
@@ -43,6 +47,15 @@ class _Track:
 def _box_areas(boxes: np.ndarray) -> np.ndarray:
     """(M, 4) (x0, y0, x1, y1) image pixels -> (M,) float64 areas, image pixels squared."""
     return (boxes[:, 2] - boxes[:, 0]).astype(np.float64) * (boxes[:, 3] - boxes[:, 1])
+
+
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of a box (4,) and boxes (M, 4), all (x0, y0, x1, y1) image pixels -> (M,) float64."""
+    iw = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = iw * ih
+    union = _box_areas(box[None])[0] + _box_areas(others) - inter
+    return np.where(union > 0, inter / np.maximum(union, np.spacing(1)), 0.0)
 
 
 def pck_similarity(pose: np.ndarray, box: np.ndarray, others: np.ndarray, other_boxes: np.ndarray,
@@ -75,15 +88,18 @@ class Tracker:
         max_age: frames a track survives unmatched before it is forgotten.
         kpt_thresh: keypoint scores above this count in the similarity.
         pck_alpha: the PCK-style similarity's distance limit, share of the box size.
+        min_keypoints: two poses sharing fewer scored keypoints are compared by box IoU.
     """
 
     def __init__(self, sigmas: np.ndarray | None = None, min_similarity: float = MIN_SIMILARITY,
-                 max_age: int = MAX_AGE, kpt_thresh: float = KPT_THRESH, pck_alpha: float = PCK_ALPHA):
+                 max_age: int = MAX_AGE, kpt_thresh: float = KPT_THRESH, pck_alpha: float = PCK_ALPHA,
+                 min_keypoints: int = MIN_KEYPOINTS):
         self.sigmas = None if sigmas is None else np.asarray(sigmas, np.float64)
         self.min_similarity = float(min_similarity)
         self.max_age = int(max_age)
         self.kpt_thresh = float(kpt_thresh)
         self.pck_alpha = float(pck_alpha)
+        self.min_keypoints = int(min_keypoints)
         self.tracks: list[_Track] = []
         self.next_id = 0
 
@@ -93,13 +109,15 @@ class Tracker:
         if not len(keypoints):
             return out
         areas = _box_areas(boxes)
+        scored = keypoints[..., 2] > self.kpt_thresh                                    # (N, K)
         for t, track in enumerate(self.tracks):
             if self.sigmas is None:
-                out[:, t] = pck_similarity(track.keypoints, track.box, keypoints, boxes, self.kpt_thresh,
-                                           self.pck_alpha)
+                sim = pck_similarity(track.keypoints, track.box, keypoints, boxes, self.kpt_thresh, self.pck_alpha)
             else:
                 area = float(_box_areas(track.box[None])[0])
-                out[:, t] = oks(track.keypoints, keypoints, area, areas, self.sigmas, self.kpt_thresh)
+                sim = oks(track.keypoints, keypoints, area, areas, self.sigmas, self.kpt_thresh)
+            shared = (scored & (track.keypoints[None, :, 2] > self.kpt_thresh)).sum(axis=1)
+            out[:, t] = np.where(shared >= self.min_keypoints, sim, box_iou(track.box, boxes))
         return out
 
     def update(self, keypoints: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from simplepose.meta import COCO_SIGMAS
 from simplepose.synthetic.figure import sample_figure
 from simplepose.synthetic.video import VideoSpec, render_video
-from simplepose.tracking import Tracker, pck_similarity
+from simplepose.tracking import Tracker, box_iou, pck_similarity
 
 SIGMAS = np.array(list(COCO_SIGMAS.values()))
 
@@ -149,3 +149,21 @@ def test_pck_similarity_counts_keypoints_within_a_fifth_of_the_box_size():
     assert pck_similarity(pose, box, other[None], np.array([[0, 0, 50, 50]]))[0] == pytest.approx(1 / 3)
     # nothing scored in common: 0
     assert pck_similarity(pose, box, np.zeros((1, 4, 3)), box[None]).tolist() == [0.0]
+
+
+def test_poses_without_scored_keypoints_are_tracked_by_their_boxes():
+    """A weak model scores no keypoint above kpt_thresh: the boxes (IoU) keep the ids instead of a new id a frame."""
+    rng = np.random.default_rng(6)
+    a = walker(rng, (150.0, 240.0), (4.0, 0.0), 10)
+    b = walker(rng, (450.0, 240.0), (-4.0, 1.0), 10)
+    for sigmas in (SIGMAS, None):
+        tracker = Tracker(sigmas)
+        for (ka, ba), (kb, bb) in zip(a, b):
+            weak = np.stack([ka, kb]) * [1.0, 1.0, 0.01]
+            assert tracker.update(weak, np.stack([ba, bb])).tolist() == [0, 1]
+
+
+def test_box_iou():
+    box = np.array([0.0, 0.0, 10.0, 10.0])
+    others = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]], np.float64)
+    np.testing.assert_allclose(box_iou(box, others), [1.0, 50 / 150, 0.0, 0.25])
