@@ -132,7 +132,7 @@ class Tracker:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         if self.sigmas is not None and len(keypoints) and keypoints.shape[1] != len(self.sigmas):
             raise ValueError(f"{keypoints.shape[1]} keypoints per person but {len(self.sigmas)} OKS sigmas")
-        sim = self.similarity(keypoints, boxes)
+        sim = np.nan_to_num(self.similarity(keypoints, boxes), nan=0.0)   # a NaN pose matches nothing
         ids = np.full(len(keypoints), -1, np.int64)
         matched = np.zeros(len(self.tracks), bool)
         # Greedy: the most similar pair first; a stable sort keeps ties in detection order.

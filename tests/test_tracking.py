@@ -167,3 +167,13 @@ def test_box_iou():
     box = np.array([0.0, 0.0, 10.0, 10.0])
     others = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]], np.float64)
     np.testing.assert_allclose(box_iou(box, others), [1.0, 50 / 150, 0.0, 0.25])
+
+
+def test_a_nan_pose_matches_nothing():
+    rng = np.random.default_rng(8)
+    (kp, box), = walker(rng, (200.0, 240.0), (0.0, 0.0), 1)
+    tracker = Tracker(SIGMAS)
+    tracker.update(kp[None], box[None])
+    bad = kp.copy()
+    bad[:, :2] = np.nan
+    assert tracker.update(bad[None], np.full((1, 4), np.nan)).tolist() == [1]
