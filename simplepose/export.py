@@ -99,7 +99,8 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     return doc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The export command line."""
     p = argparse.ArgumentParser(prog="python -m simplepose.export", description=__doc__.splitlines()[0])
     p.add_argument("--params", required=True, help="checkpoint: its .json manifest, .params file or prefix, or a "
                    "training run directory (its best.json, else its latest checkpoint)")
@@ -109,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")
     g.add_argument("--no-onnx", dest="with_onnx", action="store_false", help="skip the ONNX export")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     setup_logging()
     check_output_dir(args.out, "--out")

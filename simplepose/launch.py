@@ -125,7 +125,8 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The launcher's command line."""
     p = argparse.ArgumentParser(prog="python -m simplepose.launch", description=__doc__.split("\n\n")[0],
                                 usage="%(prog)s [-n N] [-s S] [--timeout SEC] -- COMMAND ...")
     p.add_argument("-n", "--num-workers", type=int, default=2, help="workers (default 2)")
@@ -136,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--print-env", action="store_true",
                    help="print each role's DMLC_* environment (for starting the roles by hand) and exit")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the worker command, after --")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.num_workers < 1 or args.num_servers < 1:

@@ -126,13 +126,19 @@ def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_file
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The plot command line."""
     p = argparse.ArgumentParser(prog="python -m simplepose.plot", description=__doc__.splitlines()[0])
     p.add_argument("run_dir", help="a training run directory (--save-dir)")
     p.add_argument("--out", default=None, help="where to write the PNGs (default RUN_DIR/plots)")
     p.add_argument("--no-samples", action="store_true", help="only the training curves")
     p.add_argument("--samples", type=int, default=8, help="augmented crops in augmentations.png (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws (default 0)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     setup_logging()
     run_dir = Path(args.run_dir)

@@ -95,7 +95,8 @@ def load_model(path: str, backend: str) -> tuple[Callable[[np.ndarray], np.ndarr
     return forward, doc, "mxnet"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The predict command line."""
     p = argparse.ArgumentParser(prog="python -m simplepose.predict", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="export directory (written by python -m simplepose.export) or "
                                                   "checkpoint (.json manifest, .params file or prefix)")
@@ -109,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--decode", choices=METHODS, default=None, help="default: the model's codec")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored crops' heatmaps")
     p.add_argument("--kpt-thresh", type=float, default=0.2, help="joints drawn above this score (default 0.2)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     setup_logging()
     stem = Path(args.image).with_suffix("")

@@ -178,7 +178,8 @@ class PackedCrops:
         return {**self.__dict__, "_file": None, "_pid": None}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The pack command line."""
     p = argparse.ArgumentParser(prog="python -m simplepose.data.pack", description=__doc__.split("\n")[0])
     p.add_argument("--ann", required=True, help="COCO-format annotation file")
     p.add_argument("--images", required=True, help="its image directory")
@@ -187,6 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scale-factor", type=float, default=0.30, help="train scale jitter the pack must cover")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of the stored crops")
     p.add_argument("--category-id", type=int, default=None, help="keypoint category, when the file has several")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     try:
         h, w = (int(v) for v in args.input_size.split(","))
