@@ -49,4 +49,4 @@ docs: $(VENV)/.installed $(ROI_JPEG)
 	@echo "open docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/sg_execution_times.rst $(ROI_JPEG)
+	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/api/generated docs/sg_execution_times.rst $(ROI_JPEG)
