@@ -5,6 +5,7 @@ import argparse
 import importlib
 import importlib.util
 import pkgutil
+import posixpath
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sphinx.util.inventory import InventoryFile
 
 import simplepose
 
@@ -57,6 +59,12 @@ def commands() -> dict[str, str]:
     return found
 
 
+def inventory(html: Path, kind: str) -> set[str]:
+    """The names of one kind of object in the build's objects.inv ('py:module', 'std:cmdoption', ...)."""
+    with open(html / "objects.inv", "rb") as f:
+        return set(InventoryFile.load(f, "", posixpath.join).get(kind, {}))
+
+
 def documented_parsers() -> dict[str, str]:
     """'module:function' -> prog of each ``cli-parser`` directive of docs/cli.rst."""
     text = (ROOT / "docs" / "cli.rst").read_text()
@@ -86,8 +94,9 @@ def test_docs_build_runs_the_tutorials(html):
 def test_api_reference_covers_every_public_module(html):
     modules = public_modules()
     assert {"simplepose.meta", "simplepose.data.coco", "simplepose.scoring.oks"} <= set(modules)
+    documented = inventory(html, "py:module")
     missing = [m for m in modules
-               if f'id="module-{m}"' not in _read(html / "api" / "generated" / f"{m}.html")]
+               if m not in documented or not (html / "api" / "generated" / f"{m}.html").is_file()]
     assert not missing, f"modules without an API page: {missing}"
 
 
@@ -96,19 +105,14 @@ def test_cli_reference_lists_every_flag_of_every_command(html):
     documented = documented_parsers()
     undocumented = sorted(set(commands().values()) - set(documented))
     assert not undocumented, f"commands missing from docs/cli.rst: {undocumented}"
-    page = (html / "cli.html").read_text()
+    options = inventory(html, "std:cmdoption")     # 'PROG.OPTION', spaces in PROG as '-'
     missing = []
     for spec, prog in documented.items():
         module, _, function = spec.partition(":")
         parser: argparse.ArgumentParser = getattr(importlib.import_module(module), function)()
-        anchor = "cmdoption-" + prog.replace(" ", "-")
         for action in parser._actions:
-            names = action.option_strings or [f"arg-{action.metavar or action.dest.upper()}"]
+            names = action.option_strings or [action.metavar or action.dest.upper()]
             missing += [f"{prog} {name}" for name in names
-                        if f'id="{anchor}-{name.lstrip("-")}"' not in page]
+                        if f"{prog.replace(' ', '-')}.{name}" not in options]
     assert not missing, f"options missing from the CLI reference: {missing}"
-    assert len(documented) == 8 and page.count('id="cmdoption-') > 150
-
-
-def _read(path: Path) -> str:
-    return path.read_text() if path.is_file() else ""
+    assert len(documented) == 8 and len(options) > 140
