@@ -77,7 +77,7 @@ def test_docs_build_runs_the_tutorials(html):
     pages = {"plot_1_dive_deep": ["COCO keypoint evaluation on ground-truth boxes", "BatchNormCudnnOff",
                                   "max abs difference 0"],
              "plot_2_own_keypoints": ["checkpoint: K = 23", "right_small_toe", "worst_instances.png",
-                                      "$ python -m simplepose.train"]}
+                                      "-m simplepose.train", 'class="highlight-bash']}
     for name, texts in pages.items():
         page = (html / "auto_tutorials" / f"{name}.html").read_text()
         for text in texts:

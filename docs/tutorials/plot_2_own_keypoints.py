@@ -24,7 +24,7 @@ follow along, set ``WORK=$(mktemp -d)`` first. The data is the built-in syntheti
 #    python -m simplepose.synthetic --out $WORK/feet --feet \
 #        --train-images 48 --val-images 12
 #
-# On this page each such command runs through ``sh``, which prints it and the end of its output.
+# On this page each such command runs through ``sh``, which prints the end of its output.
 import json
 import os
 import subprocess
@@ -69,7 +69,7 @@ SHOWN = shown_commands()
 
 
 def sh(command: str, tail: int = 6) -> None:
-    """Run a shell command in $WORK; print it and the last ``tail`` lines of output."""
+    """Run a shell command in $WORK and print the last ``tail`` lines of its output."""
     # sphinx_gallery_start_ignore
     shown = " ".join(command.replace("\\\n", " ").split()) in SHOWN
     assert shown, f"not a bash block of this page: {command}"
@@ -77,8 +77,7 @@ def sh(command: str, tail: int = 6) -> None:
     res = subprocess.run(["bash", "-c", command], cwd=work, env=ENV,
                          capture_output=True, text=True)
     lines = (res.stdout + res.stderr).strip().splitlines()
-    text = "$ " + command.strip() + "\n" + "\n".join(lines[-tail:])
-    print(text.replace(str(work), "$WORK"))
+    print("\n".join(lines[-tail:]).replace(str(work), "$WORK"))
     if res.returncode:
         raise RuntimeError(f"exit status {res.returncode}")
 
