@@ -3,6 +3,7 @@
 ``.. cli-parser:: simplepose.export:build_parser`` with ``:prog: simplepose-export`` imports the module, calls
 the function and renders the parser: its usage line, its description, then one ``option`` entry per action
 (grouped as the parser groups them), with the help text exactly as ``--help`` expands it (defaults included).
+The description is read as reStructuredText; help texts are shown as plain text.
 The entries are Sphinx ``program``/``option`` objects, so ``:option:`simplepose-train --input-size``` links.
 """
 from __future__ import annotations
@@ -43,8 +44,8 @@ def parser_lines(parser: argparse.ArgumentParser, prog: str) -> list[str]:
     formatter = parser._get_formatter()
     lines = [f".. program:: {prog}", "", "::", ""]
     lines += ["   " + line for line in parser.format_usage().strip().splitlines()] + [""]
-    if parser.description:
-        lines += [rst_escape(parser.description), ""]
+    if parser.description:  # reStructuredText, as the docstrings it comes from
+        lines += parser.description.splitlines() + [""]
     for group in parser._action_groups:
         actions = [a for a in group._group_actions if a.help != argparse.SUPPRESS]
         if not actions:
@@ -55,7 +56,7 @@ def parser_lines(parser: argparse.ArgumentParser, prog: str) -> list[str]:
             help_text = formatter._expand_help(action) if action.help else ""
             lines += ["   " + rst_escape(line) for line in help_text.splitlines()] + [""]
     if parser.epilog:
-        lines += [rst_escape(parser.epilog), ""]
+        lines += [rst_escape(line) for line in parser.epilog.splitlines()] + [""]
     return lines
 
 
