@@ -203,7 +203,7 @@ for shift in (0, 1, 2, 4):
 # colour-coded figures, flips are off and the jitter milder (scale 0.25, rotation 30): a flip correctly swaps
 # the labels, which then contradict the limb colours. To keep this page's build short on a CPU, the loop
 # trains at a 64x64 input (the network is fully convolutional: the same weights take any multiple of 32) for
-# six epochs of about 140 people: the model only begins to find the joints.
+# four epochs of about 140 people: the model only begins to find the joints.
 import time
 
 from mxnet import autograd
@@ -211,7 +211,7 @@ from mxnet import autograd
 from simplepose.data.samples import EpochSampler, PoseSamples
 from simplepose.device_input import InputNormalizer
 
-EPOCHS, BATCH = 6, 16
+EPOCHS, BATCH = 4, 16
 TRAIN_INPUT = (64, 64)
 train_codec = HeatmapCodec(TRAIN_INPUT, stride=4, sigma=2)
 train_tf = TrainTransform(meta, TRAIN_INPUT, scale_factor=0.25, rotation_factor=30,
