@@ -10,7 +10,7 @@ how to give the OKS sigmas the evaluation needs, then train, evaluate, analyse t
 Every shell command on this page is run, exactly as shown, while the documentation builds, with the
 scratch directory of the build as ``$WORK``; the lines under each command are the end of its output. To
 follow along, set ``WORK=$(mktemp -d)`` first. The data is the built-in synthetic dataset in its
-23-keypoint variant (``--feet``): the same rendered figures with drawn feet. The run is tiny (3 epochs at
+23-keypoint variant (``--feet``): the same rendered figures with drawn feet. The run is tiny (2 epochs at
 64x64 on the CPU), so the model has barely started to learn; on real data the commands are the same.
 """
 
@@ -148,7 +148,7 @@ print(dict(zip(meta.names[17:], load_sigmas(sigma_file, meta.num_joints)[17:])))
 #        --val-ann $WORK/feet/annotations/person_keypoints_val.json \
 #        --val-images $WORK/feet/val --sigmas $WORK/sigmas23.json \
 #        --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
-#        --num-epochs 3 --lr-decay-epoch 3 --flip-prob 0.5 --log-interval 0 \
+#        --num-epochs 2 --lr-decay-epoch 2 --flip-prob 0.5 --log-interval 0 \
 #        --save-dir $WORK/run23
 sh(r"""python -m simplepose.train \
     --train-ann $WORK/feet/annotations/person_keypoints_train.json \
@@ -156,7 +156,7 @@ sh(r"""python -m simplepose.train \
     --val-ann $WORK/feet/annotations/person_keypoints_val.json \
     --val-images $WORK/feet/val --sigmas $WORK/sigmas23.json \
     --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
-    --num-epochs 3 --lr-decay-epoch 3 --flip-prob 0.5 --log-interval 0 \
+    --num-epochs 2 --lr-decay-epoch 2 --flip-prob 0.5 --log-interval 0 \
     --save-dir $WORK/run23""", tail=4)
 
 # %%
