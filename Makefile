@@ -54,5 +54,5 @@ docs: $(VENV)/.installed
 	@echo "open docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/sg_execution_times.rst \
+	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/api/generated docs/sg_execution_times.rst \
 		build simplepose.egg-info simplepose/data/libroijpeg.so
