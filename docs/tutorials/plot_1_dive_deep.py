@@ -278,7 +278,7 @@ live = mxnet_forward(net, [mx.cpu()], train_tf.mean, train_tf.std)
 batches = (np.stack([crops[i] for i in range(s, min(s + 32, len(crops)))])
            for s in range(0, len(crops), 32))
 keypoints = predict_keypoints(live, batches, crops.crops, train_codec)
-ground_truth = load_coco_gt(paths["val_ann"], val.category_id)
+ground_truth = load_coco_gt(val)
 report, results = evaluate_keypoints(ground_truth, keypoints, boxes, crops.areas, meta,
                                      val.category_id, analysis=True)
 print("\n".join(report.lines()))

@@ -4,8 +4,9 @@ Train on your own keypoints
 
 Your keypoints are not COCO's 17? Write them in COCO format and train: no code changes. This tutorial takes
 COCO + feet, the 23 keypoints of COCO-WholeBody's body and feet (COCO's 17 plus a big toe, a small toe and a
-heel per foot), and goes through the command lines: what the names give you (flip pairs, the half-body split),
-how to give the OKS sigmas the evaluation needs, then train, evaluate, analyse the errors and draw.
+heel per foot), and goes through the command lines: what the names give you (flip pairs, the half-body split,
+the OKS sigmas), then a start from a 17-keypoint model with ``--init-from``, evaluation with AP and PCK,
+the error analysis and predictions.
 
 Every shell command on this page is run, exactly as shown, while the documentation builds, with the
 scratch directory of the build as ``$WORK``; the lines under each command are the end of its output. To
@@ -94,51 +95,66 @@ print(len(category["keypoints"]), "keypoints:", category["keypoints"])
 print("skeleton (1-based):", category["skeleton"])
 
 # %%
-# Names give the flip pairs
-# -------------------------
-# A horizontal flip must swap each left keypoint with its right counterpart. The pairs are found by swapping
-# ``left`` and ``right`` in the names (any case: ``Left_Toe``/``Right_Toe``, ``LEFT_HEEL``/``RIGHT_HEEL``),
-# so ``left_big_toe`` pairs with ``right_big_toe``. Names with ``heel``, ``toe``, ``foot``, ``knee``, ``hip``,
-# ``ankle`` ... are lower body for half-body augmentation. Sides also give the drawing colours.
+# Names give the flip pairs and the sigmas
+# ----------------------------------------
+# A horizontal flip must swap each left keypoint with its right counterpart. Names are read in one canonical
+# form (case, spaces, hyphens, underscores and camelCase do not matter; ``L``/``R``/``left``/``right`` as a
+# prefix, suffix or word give the side), so ``left_big_toe`` pairs with ``right_big_toe``, as ``toe_L`` would
+# with ``toe_R``. Names with ``heel``, ``toe``, ``foot``, ``knee``, ``hip``, ``ankle`` ... are lower body for
+# half-body augmentation. Sides also give the drawing colours. The OKS sigmas COCO's AP needs are looked up by
+# canonical name in the published tables (COCO, CrowdPose, AI Challenger, MPII, COCO-WholeBody's feet, Halpe,
+# AP-10K, Animal-Pose); here COCO's for the body and COCO-WholeBody's for the feet.
 from simplepose.meta import KeypointMeta
 
 meta = KeypointMeta.from_coco_category(category, source=str(train_ann))
 print("flip pairs:", [f"{meta.names[a]}<->{meta.names[b]}" for a, b in meta.flip_pairs])
 print("lower body:", [meta.names[i] for i in meta.lower_body])
+print("sigmas from:", meta.sigmas_source)
 
 # %%
-# A sided name without its mirror is an error rather than a silent wrong flip. When your names mark sides
-# another way (``toe_L``, ``toe_R``), give the pairs: ``--flip-pairs toe_L:toe_R,heel_L:heel_R`` (names or
-# 0-based indices).
+# A sided name without its mirror is an error rather than a silent wrong flip: give the pairs yourself with
+# ``--flip-pairs a:b,c:d`` (names or 0-based indices), or ``--flip-pairs none``.
 from simplepose.errors import SimplePoseError
 
 try:
     KeypointMeta.build(["nose", "left_big_toe", "right_toe"], source="mine.json")
 except SimplePoseError as exc:
     print("error:", exc)
-marked = {"id": 1, "keypoints": ["toe_L", "toe_R", "nose"]}
-print(KeypointMeta.from_coco_category(marked, flip_pairs="toe_L:toe_R").flip_pairs)
+marked = {"id": 1, "keypoints": ["toe_L", "ToeR", "nose"]}
+print(KeypointMeta.from_coco_category(marked).flip_pairs)
 
 # %%
-# OKS sigmas come from a file
-# ---------------------------
-# COCO's AP compares a prediction with the ground truth by OKS, which needs each keypoint's sigma (how far
-# annotators disagree on it). simplepose knows COCO's sigmas by name; for other keypoints give K numbers in a
-# file (a JSON list, or numbers separated by spaces, commas or newlines), in the file's keypoint order:
-# ``--sigmas FILE`` to training (stored in the checkpoint) or to evaluation. Here COCO's 17 and
-# COCO-WholeBody's published foot sigmas. Without them training still runs, but reports no AP.
-from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SIGMAS, FOOT_SIGMAS, load_sigmas
+# Keypoints no table knows (a hand, a face, your robot) get no sigmas: training and evaluation then report
+# PCK and the end-point error instead of AP. ``--sigmas FILE`` (K numbers in the file's keypoint order) or
+# ``--sigmas uniform:0.05`` give them explicitly.
+hand = KeypointMeta.build(["wrist", "thumb1", "thumb2", "index1", "index2"], source="hand.json")
+print("hand sigmas:", hand.sigmas)
 
-sigmas = [COCO_SIGMAS[n] for n in COCO_KEYPOINT_NAMES] + list(FOOT_SIGMAS)
-sigma_file = work / "sigmas23.json"
-sigma_file.write_text(json.dumps(sigmas))
-print(dict(zip(meta.names[17:], load_sigmas(sigma_file, meta.num_joints)[17:])))
+# %%
+# Start from a 17-keypoint model
+# ------------------------------
+# A new keypoint set rarely starts from scratch. Here a stand-in for your COCO model: two epochs on the
+# 17-keypoint synthetic set (with real COCO, a checkpoint of yours, or GluonCV's published weights through
+# ``--use-pretrained`` or a plain ``.params`` file).
+#
+# .. code-block:: bash
+#
+#    python -m simplepose.train --dataset synthetic --data-dir $WORK/coco17 \
+#        --synthetic-train-images 48 --synthetic-val-images 12 \
+#        --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
+#        --num-epochs 2 --lr-decay-epoch 2 --log-interval 0 --save-dir $WORK/run17
+sh(r"""python -m simplepose.train --dataset synthetic --data-dir $WORK/coco17 \
+    --synthetic-train-images 48 --synthetic-val-images 12 \
+    --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
+    --num-epochs 2 --lr-decay-epoch 2 --log-interval 0 --save-dir $WORK/run17""", tail=2)
 
 # %%
 # Train with the command line
 # ---------------------------
 # The same training command as for COCO, pointed at the files. K = 23 comes from the file; the final
-# layer has 23 channels.
+# layer has 23 channels. ``--init-from`` loads every parameter of the 17-keypoint run whose name and shape
+# match (the backbone and the deconvolutions) and the final-layer rows of the 17 keypoints both sets name;
+# the six foot rows start fresh. The log says what was copied.
 #
 # .. code-block:: bash
 #
@@ -146,7 +162,7 @@ print(dict(zip(meta.names[17:], load_sigmas(sigma_file, meta.num_joints)[17:])))
 #        --train-ann $WORK/feet/annotations/person_keypoints_train.json \
 #        --train-images $WORK/feet/train \
 #        --val-ann $WORK/feet/annotations/person_keypoints_val.json \
-#        --val-images $WORK/feet/val --sigmas $WORK/sigmas23.json \
+#        --val-images $WORK/feet/val --init-from $WORK/run17 \
 #        --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
 #        --num-epochs 2 --lr-decay-epoch 2 --flip-prob 0.5 --log-interval 0 \
 #        --save-dir $WORK/run23
@@ -154,10 +170,10 @@ sh(r"""python -m simplepose.train \
     --train-ann $WORK/feet/annotations/person_keypoints_train.json \
     --train-images $WORK/feet/train \
     --val-ann $WORK/feet/annotations/person_keypoints_val.json \
-    --val-images $WORK/feet/val --sigmas $WORK/sigmas23.json \
+    --val-images $WORK/feet/val --init-from $WORK/run17 \
     --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
     --num-epochs 2 --lr-decay-epoch 2 --flip-prob 0.5 --log-interval 0 \
-    --save-dir $WORK/run23""", tail=4)
+    --save-dir $WORK/run23""", tail=14)
 
 # %%
 # The run directory's ``best.json`` is the manifest of the best checkpoint: the config and the keypoint
@@ -200,7 +216,8 @@ show(run_dir / "plots" / "heatmaps.png")
 # Evaluate, with the error analysis
 # ---------------------------------
 # The evaluation command takes the model, its metadata (and the 23 sigmas) and by default its validation
-# files from the checkpoint. ``--analysis DIR`` adds the precision-recall curves at each OKS threshold, the AP
+# files from the checkpoint. It prints COCO's AP and, beside it, PCK (the share of keypoints within 5, 10 and
+# 20 % of the box's longer side), its AUC and the end-point error in pixels, which need no sigmas. ``--analysis DIR`` adds the precision-recall curves at each OKS threshold, the AP
 # of each keypoint on its own and the people with the lowest OKS.
 #
 # .. code-block:: bash
@@ -223,20 +240,20 @@ show(run_dir / "analysis" / "worst_instances.png")
 # Draw predictions
 # ----------------
 # Export the checkpoint, and predict on a validation image, one pose per annotated person: the skeleton of
-# the file, left side orange, right side blue, with the feet.
+# the file, left side orange, right side blue, with the feet. ``--out`` gets ``STEM.png`` and ``STEM.json``.
 #
 # .. code-block:: bash
 #
 #    python -m simplepose.export --params $WORK/run23/best.json \
 #        --out $WORK/run23/export --no-onnx
 #    python -m simplepose.predict --model $WORK/run23/export --backend mxnet \
-#        --image $WORK/feet/val/000000000049.jpg \
+#        --input $WORK/feet/val/000000000049.jpg \
 #        --boxes $WORK/feet/annotations/person_keypoints_val.json \
-#        --out $WORK/run23/predict.png --json $WORK/run23/predict.json
+#        --out $WORK/run23/predict
 sh(r"""python -m simplepose.export --params $WORK/run23/best.json \
     --out $WORK/run23/export --no-onnx""", tail=2)
 sh(r"""python -m simplepose.predict --model $WORK/run23/export --backend mxnet \
-    --image $WORK/feet/val/000000000049.jpg \
+    --input $WORK/feet/val/000000000049.jpg \
     --boxes $WORK/feet/annotations/person_keypoints_val.json \
-    --out $WORK/run23/predict.png --json $WORK/run23/predict.json""", tail=2)
-show(run_dir / "predict.png")
+    --out $WORK/run23/predict""", tail=2)
+show(run_dir / "predict" / "000000000049.png")
