@@ -1,5 +1,6 @@
 """PCK, AUC, EPE and NME on hand-computed examples; matching predictions to people; reports."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,72 @@ def test_report_without_sigmas_prints_pck_and_says_ap_needs_sigmas():
     assert figures["per_keypoint_metrics"]["tail"]["PCK@0.2"] == 1 and figures["sigmas_source"] is None
     with_ap = EvalReport({"AP": 0.5}, None, "ground-truth boxes", 1, 1, 1, distances=m, sigmas_source="metadata")
     assert "OKS sigmas from metadata" in with_ap.lines()[0] and "PCK@0.05" in "\n".join(with_ap.lines())
+
+
+def write_renamed(ann_file, out_path, names):
+    """The file with its keypoints renamed (as a user's own set: no OKS sigmas known for these names)."""
+    doc = json.loads(Path(ann_file).read_text())
+    doc["categories"][0]["keypoints"] = list(names)
+    Path(out_path).write_text(json.dumps(doc))
+    return str(out_path)
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, tmp_path, capsys):
+    import eval_simple_pose
+    import train_simple_pose
+    from simplepose.checkpoint import load_manifest
+    from simplepose.rundir import read_metrics
+    names = [f"kpt_{c}" for c in "abcdefghijklmnopq"]
+    train = write_renamed(synthetic["train_ann"], tmp_path / "train.json", names)
+    val = write_renamed(synthetic["val_ann"], tmp_path / "val.json", names)
+    save = tmp_path / "run"
+    assert train_simple_pose.main([
+        "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
+        "--log-interval", "0", "--num-epochs", "3", "--lr", "0.003", "--flip-prob", "0", "--seed", "2",
+        "--save-frequency", "0", "--save-dir", str(save), "--train-ann", train,
+        "--train-images", synthetic["train_images"], "--val-ann", val, "--val-images", synthetic["val_images"]]) == 0
+    rows = read_metrics(save)
+    assert all(r["val_ap"] is None and r["best_by"] == "val_pck@0.2" for r in rows)
+    pck = {r["epoch"]: r["val_pck@0.2"] for r in rows}
+    assert all(0 <= v <= 1 for v in pck.values()) and all(r["val_epe"] > 0 and 0 <= r["val_auc"] <= 1 for r in rows)
+    best = load_manifest(save / "best.json")
+    top = max(pck[e] for e in (1, 2, 3))
+    assert best["metrics"]["val_pck@0.2"] == top and best["epoch"] == min(e for e in (1, 2, 3) if pck[e] == top)
+    assert "new best validation val_pck@0.2" in (save / "train.log").read_text()
+    capsys.readouterr()
+    out = tmp_path / "eval.json"
+    assert eval_simple_pose.main(["--params", str(save / "best.json"), "-j", "0", "--metrics-json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "AP needs --sigmas FILE" in printed and "PCK@0.2" in printed and "kpt_q" in printed
+    figures = json.loads(out.read_text())
+    # Evaluation on the validation files, ground-truth boxes, reproduces validation's figures.
+    assert figures["AP"] is None and figures["PCK@0.2"] == pytest.approx(best["metrics"]["val_pck@0.2"])
+    assert figures["EPE"] == pytest.approx(best["metrics"]["val_epe"]) and "diagonal" in figures["nme_normaliser"]
+    assert list(figures["per_keypoint_metrics"]) == names and figures["matching"] == OWN_BOXES
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+def test_coco_evaluation_reports_pck_beside_ap_and_on_detector_boxes(synthetic, trained, tmp_path, capsys):
+    import eval_simple_pose
+    out = tmp_path / "eval.json"
+    assert eval_simple_pose.main(["--params", trained, "-j", "0", "--metrics-json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    figures = json.loads(out.read_text())
+    assert "OKS sigmas from COCO (cocoapi)" in printed and "PCK@0.05" in printed
+    assert 0 <= figures["AP"] <= 1 and 0 <= figures["PCK@0.2"] <= 1 and figures["sigmas_source"] == "COCO (cocoapi)"
+    assert "inter-ocular" in figures["nme_normaliser"] and figures["per_keypoint_metrics"]["left_eye"]["labelled"] > 0
+    # Detector boxes: the ground-truth boxes widened 4 pixels, in reverse order, plus one box on empty ground.
+    doc = json.loads(Path(synthetic["val_ann"]).read_text())
+    dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.9,
+             "bbox": [a["bbox"][0] - 2, a["bbox"][1] - 2, a["bbox"][2] + 4, a["bbox"][3] + 4]}
+            for a in reversed(doc["annotations"])]
+    dets.append({"image_id": doc["images"][0]["id"], "category_id": doc["categories"][0]["id"], "score": 0.3, "bbox": [0, 0, 3, 3]})
+    det_file = tmp_path / "dets.json"
+    det_file.write_text(json.dumps(dets))
+    out_det = tmp_path / "eval_det.json"
+    assert eval_simple_pose.main(["--params", trained, "-j", "0", "--boxes", str(det_file),
+                                  "--metrics-json", str(out_det)]) == 0
+    on_dets = json.loads(out_det.read_text())
+    assert "by OKS" in on_dets["matching"] and on_dets["matched_people"] == figures["matched_people"]
+    assert on_dets["PCK@0.2"] == pytest.approx(figures["PCK@0.2"], abs=0.1)

@@ -20,8 +20,8 @@ from .report import EvalReport
 
 def evaluate_poses(keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray, meta: KeypointMeta,
                    people: GroundTruthPeople, category_id: int, gt: COCO | None = None,
-                   sigmas_source: str | None = None, kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS,
-                   per_keypoint: bool = True, analysis: bool = False) -> tuple[EvalReport, list[dict[str, Any]]]:
+                   kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS, per_keypoint: bool = True,
+                   analysis: bool = False) -> tuple[EvalReport, list[dict[str, Any]]]:
     """COCO keypoint AP (``scoring.coco``) when ``meta.sigmas`` is known, and PCK/AUC/EPE/NME (``scoring.pck``).
 
     Args:
@@ -29,7 +29,6 @@ def evaluate_poses(keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray,
         areas: (N,) image pixels squared, the area of each box's padded crop (for OKS-NMS).
         people: the ground-truth people the predictions are matched to (``scoring.matching``).
         gt: the annotation file for COCOeval (``coco.load_coco_gt``); needed only when ``meta.sigmas`` is known.
-        sigmas_source: where the sigmas came from, for the report.
         per_keypoint: also the per-keypoint AP (one COCOeval per keypoint: the slow part).
         analysis: the report also carries COCOeval's error analysis (with AP only).
     Returns:
@@ -43,6 +42,8 @@ def evaluate_poses(keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray,
         report = EvalReport(None, None, boxes.source, len(boxes), len(boxes.image_set), len(results))
     sigmas = None if meta.sigmas is None else np.asarray(meta.sigmas, np.float64)
     matched, how = match_predictions(people, keypoints, boxes, sigmas)
-    distances = distance_metrics(matched, people.joints, people.boxes, meta.names, eye_pair(meta.names), how)
+    # The eyes by canonical name: "L_Eye", "eyeL" and "left_eye" are the same keypoint.
+    distances = distance_metrics(matched, people.joints, people.boxes, meta.names, eye_pair(meta.canonical_names),
+                                 how)
     return dataclasses.replace(report, distances=distances,
-                               sigmas_source=sigmas_source if meta.sigmas is not None else None), results
+                               sigmas_source=meta.sigmas_source if meta.sigmas is not None else None), results

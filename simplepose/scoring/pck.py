@@ -76,9 +76,9 @@ class DistanceMetrics:
     def lines(self) -> list[str]:
         """The figures as the command line prints them."""
         names = list(self.overall)
-        out = [f"PCK/AUC/EPE/NME on {self.matched} of {self.people} people ({self.matching}); PCK at fractions "
-               f"of the ground-truth box's longer side, AUC of PCK over 0..{AUC_THRESHOLDS[-1]:g} in steps of 0.01, "
-               f"EPE in image pixels, NME by {self.nme_normaliser}:"]
+        out = [f"PCK, AUC, EPE, NME on {self.matched} of {self.people} people ({self.matching}):",
+               f"  PCK at fractions of the ground-truth box's longer side; AUC of PCK over 0..{AUC_THRESHOLDS[-1]:g} "
+               f"in steps of 0.01;", f"  EPE in image pixels; NME by {self.nme_normaliser}"]
         out += [f"  {name:<8} {_fmt(v)}" for name, v in self.overall.items()]
         out.append(f"  per keypoint: {'':<12}" + "".join(f"{n:>9}" for n in names))
         out += [f"    {kpt:<24}" + "".join(f"{_fmt(fig[n]):>9}" for n in names)
