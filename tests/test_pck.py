@@ -204,7 +204,8 @@ def test_coco_evaluation_reports_pck_beside_ap_and_on_detector_boxes(synthetic, 
     dets = [{"image_id": a["image_id"], "category_id": a["category_id"], "score": 0.9,
              "bbox": [a["bbox"][0] - 2, a["bbox"][1] - 2, a["bbox"][2] + 4, a["bbox"][3] + 4]}
             for a in reversed(doc["annotations"])]
-    dets.append({"image_id": doc["images"][0]["id"], "category_id": doc["categories"][0]["id"], "score": 0.3, "bbox": [0, 0, 3, 3]})
+    dets.append({"image_id": doc["images"][0]["id"], "category_id": doc["categories"][0]["id"], "score": 0.3,
+                 "bbox": [0, 0, 3, 3]})
     det_file = tmp_path / "dets.json"
     det_file.write_text(json.dumps(dets))
     out_det = tmp_path / "eval_det.json"
