@@ -16,7 +16,7 @@ They are computed on pairs of a ground-truth person and the prediction matched t
   keypoint of every matched person.
 - NME: the same distances each divided by its person's normaliser, pooled: the inter-ocular distance
   (the ground truth's two eyes, both labelled; people without both eyes are left out) when the keypoint
-  set has both eyes, else the box diagonal.
+  set has both eyes (by canonical name), else the box diagonal.
 
 A ground-truth person with no matched prediction (possible with detector boxes) is a miss at every
 PCK threshold and is left out of EPE and NME.
@@ -43,8 +43,8 @@ def pck_name(t: float) -> str:
 def eye_pair(names: Sequence[str]) -> tuple[int, int] | None:
     """Indices of ``left_eye`` and ``right_eye`` in ``names``; None unless both are there.
 
-    ``names``: the K keypoint names, spelled as COCO spells the eyes (pass canonical names to find
-    ``L_Eye``, ``eyeL``...).
+    ``names``: the K keypoint names in canonical form (``KeypointMeta.canonical_names``: ``L_Eye``, ``eyeL``
+    and ``left_eye`` are all ``left_eye``).
     """
     if all(eye in names for eye in EYES):
         return tuple(list(names).index(eye) for eye in EYES)

@@ -22,7 +22,8 @@ class EvalReport:
     analysis: precision-recall curves and per-person OKS (``evaluate_keypoints(..., analysis=True)``
     with at least one prediction; not part of ``to_dict``).
     distances: PCK, AUC, EPE and NME (None if not computed).
-    sigmas_source: where the OKS sigmas came from (e.g. "metadata", a --sigmas file), for the report.
+    sigmas_source: where the OKS sigmas came from (``KeypointMeta.sigmas_source``: a published table,
+        ``file PATH``, ``uniform:X``); None without sigmas.
     """
 
     stats: dict[str, float] | None
