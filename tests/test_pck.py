@@ -51,6 +51,12 @@ def test_nme_without_eyes_divides_by_the_box_diagonal():
     assert m.overall["PCK@0.1"] == 0.75       # the normaliser of NME does not touch PCK
 
 
+def test_eyes_are_found_by_canonical_name():
+    from simplepose.meta import KeypointMeta
+    meta = KeypointMeta.build(["Nose", "R_Eye", "L_Eye", "tail"])
+    assert eye_pair(meta.canonical_names) == (2, 1) and eye_pair(meta.names) is None
+
+
 def test_exact_prediction_and_one_shifted_keypoint():
     exact = distance_metrics(GT.copy(), GT, BOX, NAMES)
     assert all(exact.overall[k] == 1.0 for k in ("PCK@0.05", "PCK@0.1", "PCK@0.2", "AUC"))
