@@ -166,7 +166,7 @@ def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, 
     import train_simple_pose
     from simplepose.checkpoint import load_manifest
     from simplepose.rundir import read_metrics
-    names = [f"kpt_{c}" for c in "abcdefghijklmnopq"]
+    names = [f"marker{i}" for i in range(1, 18)]   # no side, no published sigmas
     train = write_renamed(synthetic["train_ann"], tmp_path / "train.json", names)
     val = write_renamed(synthetic["val_ann"], tmp_path / "val.json", names)
     save = tmp_path / "run"
@@ -187,7 +187,7 @@ def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, 
     out = tmp_path / "eval.json"
     assert eval_simple_pose.main(["--params", str(save / "best.json"), "-j", "0", "--metrics-json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "AP needs --sigmas FILE" in printed and "PCK@0.2" in printed and "kpt_q" in printed
+    assert "AP needs --sigmas FILE" in printed and "PCK@0.2" in printed and "marker17" in printed
     figures = json.loads(out.read_text())
     # Evaluation on the validation files, ground-truth boxes, reproduces validation's figures.
     assert figures["AP"] is None and figures["PCK@0.2"] == pytest.approx(best["metrics"]["val_pck@0.2"])

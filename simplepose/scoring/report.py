@@ -48,7 +48,7 @@ class EvalReport:
             out = [f"Keypoint evaluation on {self.boxes}: {self.images} images, {self.people} boxes, "
                    f"{self.predictions} poses",
                    "  COCO keypoint AP not computed: no OKS sigmas are known for these keypoints "
-                   "(AP needs --sigmas FILE)"]
+                   "(AP needs --sigmas FILE or --sigmas uniform:X)"]
         else:
             out = [f"COCO keypoint evaluation on {self.boxes}: {self.images} images, {self.people} boxes, "
                    f"{self.predictions} poses after OKS-NMS; OKS sigmas from {self.sigmas_source or 'unknown'}"]
