@@ -182,7 +182,7 @@ def training_curves_figure(rows: Sequence[dict[str, Any]], title: str | None = N
     panels = [("loss (weighted L2)", [("train_loss", "train"), ("val_loss", "val")], True),
               ("learning rate", [("lr", "lr")], False),
               ("HeatmapAccuracy", [("train_acc", "train"), ("val_acc", "val")], False),
-              ("val AP, PCK@0.2 (GT boxes)", [("val_ap", "AP"), ("val_pck@0.2", "PCK@0.2")], False)]
+              ("val AP, PCK@0.2 (GT boxes)", [("val_ap", "AP"), ("val_pck_0.2", "PCK@0.2")], False)]
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     for ax, (name, series, log_scale) in zip(axes, panels):
         for key, label in series:

@@ -176,13 +176,13 @@ def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, 
         "--save-frequency", "0", "--save-dir", str(save), "--train-ann", train,
         "--train-images", synthetic["train_images"], "--val-ann", val, "--val-images", synthetic["val_images"]]) == 0
     rows = read_metrics(save)
-    assert all(r["val_ap"] is None and r["best_by"] == "val_pck@0.2" for r in rows)
-    pck = {r["epoch"]: r["val_pck@0.2"] for r in rows}
+    assert all(r["val_ap"] is None and r["best_by"] == "val_pck_0.2" for r in rows)
+    pck = {r["epoch"]: r["val_pck_0.2"] for r in rows}
     assert all(0 <= v <= 1 for v in pck.values()) and all(r["val_epe"] > 0 and 0 <= r["val_auc"] <= 1 for r in rows)
     best = load_manifest(save / "best.json")
     top = max(pck[e] for e in (1, 2, 3))
-    assert best["metrics"]["val_pck@0.2"] == top and best["epoch"] == min(e for e in (1, 2, 3) if pck[e] == top)
-    assert "new best validation val_pck@0.2" in (save / "train.log").read_text()
+    assert best["metrics"]["val_pck_0.2"] == top and best["epoch"] == min(e for e in (1, 2, 3) if pck[e] == top)
+    assert "new best validation val_pck_0.2" in (save / "train.log").read_text()
     capsys.readouterr()
     out = tmp_path / "eval.json"
     assert eval_simple_pose.main(["--params", str(save / "best.json"), "-j", "0", "--metrics-json", str(out)]) == 0
@@ -190,7 +190,7 @@ def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, 
     assert "AP needs --sigmas FILE" in printed and "PCK@0.2" in printed and "marker17" in printed
     figures = json.loads(out.read_text())
     # Evaluation on the validation files, ground-truth boxes, reproduces validation's figures.
-    assert figures["AP"] is None and figures["PCK@0.2"] == pytest.approx(best["metrics"]["val_pck@0.2"])
+    assert figures["AP"] is None and figures["PCK@0.2"] == pytest.approx(best["metrics"]["val_pck_0.2"])
     assert figures["EPE"] == pytest.approx(best["metrics"]["val_epe"]) and "diagonal" in figures["nme_normaliser"]
     assert list(figures["per_keypoint_metrics"]) == names and figures["matching"] == OWN_BOXES
 

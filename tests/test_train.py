@@ -110,7 +110,7 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     # Evaluation on the checkpoint's own validation files reproduces the last epoch's AP.
     assert report["boxes"] == "ground-truth boxes" and report["flip_test"] is False
     assert report["AP"] == pytest.approx(rows[-1]["val_ap"], abs=1e-9)
-    assert report["PCK@0.2"] == pytest.approx(rows[-1]["val_pck@0.2"])
-    assert rows[-1]["val_pck@0.2"] > rows[0]["val_pck@0.2"]
+    assert report["PCK@0.2"] == pytest.approx(rows[-1]["val_pck_0.2"])
+    assert rows[-1]["val_pck_0.2"] > rows[0]["val_pck_0.2"]
     printed = capsys.readouterr().out
     assert "ground-truth boxes" in printed and "AP50" in printed and "left_ankle" in printed

@@ -5,9 +5,9 @@ which writes through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) i
 
 - ``config.json``, and the log file (``--logging-file``, opened by the command line),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
-  epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null without OKS sigmas), val_pck@0.2,
+  epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null without OKS sigmas), val_pck_0.2,
   val_auc, val_epe (image pixels) (all null between ``--val-interval`` epochs), best_by (the score that
-  picks the best checkpoint: "val_ap" when OKS sigmas are known, else "val_pck@0.2"), samples_per_sec,
+  picks the best checkpoint: "val_ap" when OKS sigmas are known, else "val_pck_0.2"), samples_per_sec,
   seconds, nan_skipped (every row has every key),
 - ``tensorboard/``: TensorBoard event files of the same figures (``--no-tensorboard``: none),
 - checkpoints every ``--save-frequency`` epochs and at the end, one of the state a stop inside an
@@ -211,5 +211,5 @@ def _fmt(v: float | None) -> str:
 
 def _scores(row: dict[str, Any]) -> str:
     """The validation scores of a metrics row as the log shows them."""
-    return (f"AP={_fmt(row['val_ap'])} PCK@0.2={_fmt(row['val_pck@0.2'])} AUC={_fmt(row['val_auc'])} "
-            f"EPE={_fmt(row['val_epe'])}px")
+    return (f"AP={_fmt(row['val_ap'])} PCK@0.2={_fmt(row['val_pck_0.2'])} AUC={_fmt(row['val_auc'])} "
+            f"EPE(px)={_fmt(row['val_epe'])}")

@@ -37,10 +37,10 @@ from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-# val_loss, val_acc, val_ap, val_pck@0.2, val_auc, val_epe (None: not computed), and best_by: the name of
+# val_loss, val_acc, val_ap, val_pck_0.2, val_auc, val_epe (None: not computed), and best_by: the name of
 # the score that picks the best checkpoint (None: not validated).
 Scores = dict[str, float | str | None]
-NOT_VALIDATED: Scores = {"val_loss": None, "val_acc": None, "val_ap": None, "val_pck@0.2": None, "val_auc": None,
+NOT_VALIDATED: Scores = {"val_loss": None, "val_acc": None, "val_ap": None, "val_pck_0.2": None, "val_auc": None,
                          "val_epe": None, "best_by": None}
 
 
@@ -92,7 +92,7 @@ class Validator:
         if meta.sigmas is not None:
             self.gt, self.best_by = load_coco_gt(val), "val_ap"
         else:
-            self.best_by = "val_pck@0.2"
+            self.best_by = "val_pck_0.2"
             log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE); the best "
                         "checkpoint is the one with the highest PCK@0.2", ann_file)
 
@@ -103,7 +103,7 @@ class Validator:
                                    self.gt, per_keypoint=False)
         figures = report.distances.overall
         return {"val_loss": loss, "val_acc": acc, "val_ap": report.stats["AP"] if report.stats else None,
-                "val_pck@0.2": figures["PCK@0.2"], "val_auc": figures["AUC"], "val_epe": figures["EPE"],
+                "val_pck_0.2": figures["PCK@0.2"], "val_auc": figures["AUC"], "val_epe": figures["EPE"],
                 "best_by": self.best_by}
 
 
