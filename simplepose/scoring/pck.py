@@ -56,8 +56,8 @@ class DistanceMetrics:
     """PCK, AUC, EPE and NME of one evaluation, overall and per keypoint (see the module docstring).
 
     overall: metric name -> value (None where no keypoint is labelled); EPE in image pixels, the others
-        fractions. per_keypoint: keypoint name -> the same figures for that keypoint alone, plus
-        ``labelled``, its count of labelled keypoints. nme_normaliser: what NME divides by.
+    fractions. per_keypoint: keypoint name -> the same figures for that keypoint alone, plus
+    ``labelled``, its count of labelled keypoints. nme_normaliser: what NME divides by.
     people: ground-truth people; matched: those with a matched prediction; matching: how they were matched.
     """
 

@@ -23,7 +23,7 @@ class EvalReport:
     with at least one prediction; not part of ``to_dict``).
     distances: PCK, AUC, EPE and NME (None if not computed).
     sigmas_source: where the OKS sigmas came from (``KeypointMeta.sigmas_source``: a published table,
-        ``file PATH``, ``uniform:X``); None without sigmas.
+    ``file PATH``, ``uniform:X``); None without sigmas.
     """
 
     stats: dict[str, float] | None
