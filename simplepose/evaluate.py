@@ -94,11 +94,8 @@ def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, in
     check_num_joints(args.num_joints, len(desc["meta"]["names"]), args.params)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = eval_parser()
-    args = parser.parse_args(argv)
-    given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
-    setup_logging()
+def check_flags(args: argparse.Namespace) -> None:
+    """Flag values and output paths, checked before any work: one line naming the first bad one."""
     for flag, ok, why in (("batch_size", args.batch_size >= 1, "must be at least 1"),
                           ("num_workers", args.num_workers >= 0, "must be 0 or more"),
                           ("kpt_thresh", 0 <= args.kpt_thresh < 1, "must be in [0, 1)"),
@@ -113,18 +110,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.analysis:
         check_output_dir(args.analysis, "--analysis")
 
+
+def evaluation_data(args: argparse.Namespace, given: set[str], desc: dict) -> dict:
+    """The data evaluated: this command line's data flags, else the validation data the model was trained with
+    (``desc["data"]``; a plain .params has none), resolved to absolute paths and generated when synthetic."""
+    data = {k: getattr(args, k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+                                                       "synthetic_val_images") if hasattr(args, k)}
+    if not given & set(DATA_FLAGS) and desc.get("data"):
+        data.update({k: v for k, v in desc["data"].items() if k in data and k not in given and v is not None})
+    resolve_data(data, train=False)
+    if not data.get("val_ann"):
+        raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
+    prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
+    return data
+
+
+def load_plain(args: argparse.Namespace, ctx: list, meta, input_size: tuple[int, int] | None):
+    """(forward, description, what, input size) of a plain .params file: the keypoints are the annotation
+    file's (``meta``), the rest GluonCV's defaults or this command line's flags."""
+    from simplepose.inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints,
+                                      load_for_inference, params_num_joints, plain_description)
+    input_size = input_size or GLUONCV_INPUT_SIZE
+    normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) if getattr(args, k) else default
+                 for k, default in (("mean", GLUONCV_MEAN), ("std", GLUONCV_STD))}
+    check_num_joints(args.num_joints, params_num_joints(args.params), args.params)
+    forward, desc, what = load_for_inference(args.params, ctx, plain=plain_description(
+        args.params, args.model, meta, input_size, **normalise))
+    return forward, desc, what, input_size
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = eval_parser()
+    args = parser.parse_args(argv)
+    given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
+    setup_logging()
+    check_flags(args)
     input_size = parse_input_size(args.input_size) if args.input_size else None
 
     from mxnet import gluon
     from tqdm import tqdm
     from simplepose.boxes import detection_boxes, gt_boxes
+    from simplepose.checkpoint import is_plain_params
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
     from simplepose.devices import contexts
-    from simplepose.checkpoint import is_plain_params
-    from simplepose.inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints,
-                                      load_for_inference, params_num_joints, plain_description)
-    from simplepose.io import atomic_write_text
+    from simplepose.inference import check_num_joints, load_for_inference
     from simplepose.meta import KeypointMeta
     from simplepose.pose_inference import BoxCrops, predict_keypoints
     from simplepose.scoring.coco import load_coco_gt
@@ -142,25 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         forward, desc, what = load_for_inference(args.params, ctx, args.backend)
         check_stored(args, desc, input_size)
         input_size = input_size or desc["input_size"]
-
-    # The data: this command line's data flags, else the validation data the model was trained with.
-    data = {k: getattr(args, k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
-                                                       "synthetic_val_images") if hasattr(args, k)}
-    if not given & set(DATA_FLAGS) and desc.get("data"):   # (a plain .params has none)
-        data.update({k: v for k, v in desc["data"].items() if k in data and k not in given and v is not None})
-    resolve_data(data, train=False)
-    if not data.get("val_ann"):
-        raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
-    prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
+    data = evaluation_data(args, given, desc)
     dataset = COCOKeyPoints(data["val_ann"], data["val_images"], category_id=data.get("category_id"),
                             meta=None if plain else KeypointMeta.from_dict(desc["meta"]))
-    if plain:   # the keypoints are the annotation file's; the rest GluonCV's defaults or these flags
-        input_size = input_size or GLUONCV_INPUT_SIZE
-        normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) if getattr(args, k) else default
-                     for k, default in (("mean", GLUONCV_MEAN), ("std", GLUONCV_STD))}
-        check_num_joints(args.num_joints, params_num_joints(args.params), args.params)
-        forward, desc, what = load_for_inference(args.params, ctx, plain=plain_description(
-            args.params, args.model, dataset.meta, input_size, **normalise))
+    if plain:
+        forward, desc, what, input_size = load_plain(args, ctx, dataset.meta, input_size)
     check_num_joints(args.num_joints, dataset.meta.num_joints, data["val_ann"])
     meta = dataset.meta
     if args.sigmas:
@@ -186,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{what} on {data['val_ann']}, input {input_size[0]}x{input_size[1]}, "
           f"flip test {'on' if args.flip_test else 'off'}, decode {codec.method}")
     print("\n".join(report.lines()))
+    write_outputs(args, settings, report, results, meta, dataset.image_files)
+    return 0
+
+
+def write_outputs(args: argparse.Namespace, settings: dict, report, results: list, meta, image_files: dict) -> None:
+    """--results-json, --metrics-json and the --analysis pictures, each when asked for."""
+    from simplepose.io import atomic_write_text
     if args.results_json:
         atomic_write_text(args.results_json, json.dumps(results), "--results-json file")
     if args.metrics_json:
@@ -193,10 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                           "--metrics-json file")
     if args.analysis:
         from simplepose.plot import write_error_analysis
-        for path in write_error_analysis(args.analysis, report, meta, dataset.image_files, args.analysis_worst,
+        for path in write_error_analysis(args.analysis, report, meta, image_files, args.analysis_worst,
                                          args.kpt_thresh):
             print(f"wrote {path}")
-    return 0
 
 
 if __name__ == "__main__":

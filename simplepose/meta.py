@@ -18,9 +18,7 @@ import numpy as np
 from .errors import SimplePoseError
 from .io import JsonRecord
 from .keypoint_names import canonical_name, pair_sides, side
-from .sigma_tables import lookup_sigmas, parse_sigmas_option
-# Re-exported: scripts and tutorials written before sigma_tables existed import them from here.
-from .sigma_tables import COCO_SIGMAS, FOOT_SIGMAS, load_sigmas  # noqa: F401
+from .sigma_tables import COCO_SIGMAS, lookup_sigmas, parse_sigmas_option
 
 log = logging.getLogger(__name__)
 

@@ -109,7 +109,8 @@ def test_pretrained_weights_offline_say_where_to_put_them(tmp_path, monkeypatch)
 def test_twenty_three_keypoints_train_evaluate_and_analyse_without_code_change(tmp_path, capsys):
     """COCO + 6 foot points (COCO-WholeBody names): flip pairs from the names, OKS sigmas from a file,
     K = 23 from training to evaluation, and COCOeval's OKS computed with those 23 sigmas."""
-    from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SIGMAS, FOOT_KEYPOINT_NAMES, FOOT_SIGMAS
+    from simplepose.meta import COCO_KEYPOINT_NAMES, FOOT_KEYPOINT_NAMES
+    from simplepose.sigma_tables import COCO_SIGMAS, FOOT_SIGMAS
     from simplepose.synthetic import generate
     paths = generate(tmp_path / "feet", num_train_images=24, num_val_images=8, seed=11, feet=True)
     names = list(COCO_KEYPOINT_NAMES + FOOT_KEYPOINT_NAMES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simplepose.meta import COCO_SIGMAS
+from simplepose.sigma_tables import COCO_SIGMAS
 from simplepose.synthetic.figure import sample_figure
 from simplepose.synthetic.video import VideoSpec, render_video
 from simplepose.tracking import Tracker, box_iou, pck_similarity
