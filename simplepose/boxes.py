@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,12 @@ def gt_boxes(dataset: COCOKeyPoints) -> PersonBoxes:
 def detection_boxes(det_file: str | os.PathLike, dataset: COCOKeyPoints, thresh: float = 0.0) -> PersonBoxes:
     """Boxes from a COCO detection results file (``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``).
 
-    Keeps the detections of the dataset's keypoint category (all of them when the file carries no
+    Keeps the detections of the dataset's keypoint categories (all of them when the file carries no
     ``category_id``) with score >= ``thresh``, on images of the annotation file. Every image of the
-    annotation file is evaluated, so a person the detector missed counts as missed.
+    annotation file is evaluated, so a person the detector missed counts as missed. What was left out
+    is logged in one line, by reason. A box that is not finite or has no positive width and height is
+    refused naming the detection; so is a file whose every detection is on a category id the annotation
+    file does not have (YOLO's 0-based class ids): no detection would be evaluated.
     """
     path = Path(det_file)
     dets = read_json(path, "detection file")
@@ -65,24 +69,50 @@ def detection_boxes(det_file: str | os.PathLike, dataset: COCOKeyPoints, thresh:
         raise SimplePoseError(f"{path}: expected a list of detections in COCO results format "
                               "([{\"image_id\", \"bbox\": [x, y, w, h], \"score\"}, ...])")
     ids, paths, boxes, scores = [], [], [], []
-    unknown = 0
+    left: Counter = Counter()
+    unknown: Counter = Counter()   # category id -> detections on it, ids the annotation file does not have
     for i, item in enumerate(dets):
         det = JsonRecord(item, path, f"detection {i}")
         image_id, score = det.int("image_id"), det.number("score")
         x, y, w, h = det.numbers("bbox", length=4)
         if not (w > 0 and h > 0):
             raise det.error("bbox", f"is {det.raw('bbox')}: width and height must be positive")
-        if det.int("category_id", dataset.category_id) != dataset.category_id or score < thresh:
+        category = det.int("category_id", None)
+        if category is not None and category not in dataset.category_ids:
+            if category in dataset.known_category_ids:
+                left["on another category"] += 1
+            else:
+                unknown[category] += 1
+            continue
+        if score < thresh:
+            left[f"scored below {thresh:g}"] += 1
             continue
         if image_id not in dataset.image_files:
-            unknown += 1
+            left[f"on images not in {dataset.ann_file}"] += 1
             continue
         ids.append(image_id)
         paths.append(dataset.image_files[image_id])
         boxes.append([x, y, x + w, y + h])   # Simple Baselines crops a detection at its full w x h
         scores.append(score)
-    if unknown:
-        log.warning("%s: %d detections on images not in %s were ignored", path, unknown, dataset.ann_file)
+    _report_left_out(path, dataset, len(dets), len(ids), left, unknown)
     return PersonBoxes(np.array(ids, np.int64), paths, np.array(boxes, np.float32).reshape(-1, 4),
                        np.array(scores, np.float32), f"detector boxes from {path} (score >= {thresh:g})",
                        sorted(dataset.image_files))
+
+
+def _report_left_out(path: Path, dataset: COCOKeyPoints, total: int, kept: int, left: Counter,
+                     unknown: Counter) -> None:
+    """One warning line on the detections left out, by reason; refuse a file whose every detection is on a
+    category the annotation file does not have."""
+    expected = ",".join(map(str, dataset.category_ids))
+    if unknown and sum(unknown.values()) == total:
+        raise SimplePoseError(
+            f"{path}: all {total} detections are on category ids {sorted(unknown)}, which {dataset.ann_file} does "
+            f"not have (its keypoint category: {expected}); set their 'category_id' to {dataset.category_id} "
+            "(0-based class ids, as YOLO writes them?) or remove the field to use every detection")
+    if unknown:
+        left[f"on category ids not in {dataset.ann_file} ({', '.join(f'{c}: {n}' for c, n in sorted(unknown.items()))}"
+             f"; the keypoint category is {expected})"] = sum(unknown.values())
+    if left:
+        log.warning("%s: kept %d of %d detections; left out %s", path, kept, total,
+                    "; ".join(f"{n} {why}" for why, n in left.items()))

@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    num_workers=args.num_workers)
     batches = (b.asnumpy() for b in tqdm(loader, desc="inference", disable=None, leave=False))
     keypoints = predict_keypoints(forward, batches, crops.crops, codec, meta.flip_index if args.flip_test else None)
-    gt = load_coco_gt(data["val_ann"], dataset.category_id)
+    gt = load_coco_gt(dataset)
     report, results = evaluate_keypoints(gt, keypoints, boxes, crops.areas, meta, dataset.category_id,
                                          args.kpt_thresh, args.oks_nms, analysis=bool(args.analysis))
     settings = {"model": what, "ann": data["val_ann"], "input_size": list(input_size), "flip_test": args.flip_test,

@@ -68,7 +68,9 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
                    help="validation annotation file (COCO format)")
     g.add_argument("--val-images", *(() if train else ("--images",)), default=None,
                    help="directory of the validation images")
-    g.add_argument("--category-id", type=int, default=None, help="keypoint category to use when a file has several")
+    g.add_argument("--category-id", default=None, metavar="IDS",
+                   help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one "
+                        "keypoint list)")
     if train:  # evaluation takes the keypoint metadata from the checkpoint
         g.add_argument("--flip-pairs", default=None,
                        help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by "

@@ -150,7 +150,7 @@ def test_zero_size_box_is_dropped_and_counted(data, capsys):
     (lambda text: text[:len(text) // 2], "not valid JSON (line 1, column"),
     (lambda text: json.dumps([1, 2, 3]), "not a COCO annotation file (needs 'images', 'annotations' and 'categories'"),
     (lambda text: json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "car"}]}),
-     "expected exactly one keypoint category, found 0"),
+     "no keypoint category (a 'categories' entry with a 'keypoints' list) among 1 categories"),
 ])
 def test_broken_annotation_file(data, capsys, content, message):
     data["ann"].write_text(content(json.dumps(data["doc"])))
@@ -179,12 +179,31 @@ def not_an_image(path):
     return "cannot be decoded as an image"
 
 
-@pytest.mark.parametrize("breaks", [corrupt_jpeg, truncated_jpeg, not_an_image])
-def test_bad_image_named_from_a_loader_worker_or_skipped(data, capsys, breaks):
+def break_first_image(data, breaks):
+    """Break the first person's image with ``breaks``: (that person, its image entry, the ids of the people the
+    loader keeps on it, what the error says)."""
     ann, img = first_person(data["doc"])
     people = [a["id"] for a in data["doc"]["annotations"] if a["image_id"] == img["id"] and not a.get("iscrowd")
               and any(a["keypoints"][2::3])]
-    what = breaks(data["images"] / img["file_name"])
+    return ann, img, people, breaks(data["images"] / img["file_name"])
+
+
+@pytest.mark.parametrize("breaks", [corrupt_jpeg, not_an_image])
+def test_image_with_no_readable_header_stops_at_load_or_is_skipped(data, capsys, breaks):
+    """Image headers are read at load (the stored size is checked): a file with none is a bad record there."""
+    ann, img, people, what = break_first_image(data, breaks)
+    status, err = train(data, capsys)
+    assert_one_line_error(status, err, img["file_name"], what, f"image {img['id']}", f"annotation {ann['id']}")
+    assert nothing_trained(data)
+    status, err = train(data, capsys, "--on-bad-record", "skip")
+    assert status == 0, err
+    skipped = [line for line in err.splitlines() if "INFO skipped: " in line]
+    assert f"{len(people)} bad train records skipped at load" in skipped[0], err
+
+
+@pytest.mark.parametrize("breaks", [truncated_jpeg])
+def test_bad_image_named_from_a_loader_worker_or_skipped(data, capsys, breaks):
+    _, img, people, what = break_first_image(data, breaks)
     status, err = train(data, capsys, "-j", "2")
     last = err.strip().splitlines()[-1]
     assert_one_line_error(status, err, img["file_name"], what, f"image {img['id']}")

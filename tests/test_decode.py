@@ -10,8 +10,10 @@ from PIL import Image
 from simplepose.data import decode
 from simplepose.data.decode import decode_bgr, decode_region_bgr, exif_orientation
 
-REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-           8: cv2.IMREAD_REDUCED_COLOR_8}
+# OpenCV's flags for our pixels: the stored frame, EXIF orientation ignored (COCO annotations are on it).
+REDUCED = {r: flag | cv2.IMREAD_IGNORE_ORIENTATION for r, flag in
+           {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}.items()}
 
 
 def picture(height, width, seed=0):
@@ -88,12 +90,14 @@ def test_exif_orientation_is_read_in_both_byte_orders(byte_order):
     assert exif_orientation(jpeg(image)) == 1
 
 
-def test_exif_rotated_jpeg_is_turned_upright_like_opencv():
+def test_exif_rotated_jpeg_is_decoded_in_its_stored_frame(no_opencv_decoding):
+    """Orientation 6 is not applied: the pixels are the stored ones, where COCO-format keypoints are."""
     image = picture(40, 60)
     data = with_orientation(image, 6)
-    assert decode_bgr(data).shape == (60, 40, 3)  # orientation 6: turned a quarter, as OpenCV does
-    assert_as_opencv(data)
-    assert_as_opencv(with_orientation(image, 1))  # upright: the fast path, same pixels
+    stored = decode_bgr(data)
+    assert stored.shape == (40, 60, 3)   # not turned a quarter (cv2.imdecode would give 60 x 40)
+    assert np.array_equal(stored, decode_bgr(jpeg(image)))
+    assert decode_region_bgr(data, 1, (0, 0, 60, 40)).shape == (40, 60, 3)
 
 
 def test_exif_from_pillow_is_found():
@@ -179,5 +183,24 @@ def test_region_outside_the_image_and_damaged_or_rotated_files():
     with pytest.raises(ValueError, match="truncated JPEG"):      # refused though the region is intact
         decode_region_bgr(data[:len(data) * 3 // 4], 1, (0, 0, 8, 8))
     rotated = with_orientation(picture(40, 60), 6)
-    part = decode_region_bgr(rotated, 1, (0, 0, 8, 8))          # EXIF: decoded whole, upright, by OpenCV
-    assert np.array_equal(part, decode_bgr(rotated))
+    part = decode_region_bgr(rotated, 1, (0, 0, 8, 8))          # EXIF orientation ignored: the stored frame
+    assert part.shape == (40, 60, 3) and np.array_equal(part[:8, :8], decode_bgr(rotated)[:8, :8])
+
+
+def test_image_header_gives_the_stored_size_and_orientation(tmp_path):
+    """Read at load for every image with people: the stored size (what decode_bgr returns) and EXIF orientation."""
+    image = picture(50, 70)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "a.bmp"), image)
+    (tmp_path / "a.jpg").write_bytes(with_orientation(image, 6, ">"))
+    pil = Image.fromarray(image[..., ::-1].copy())
+    exif = pil.getexif()
+    exif[0x0112] = 8
+    pil.save(tmp_path / "behind.jpg", exif=exif.tobytes(), comment=b"x" * 60000)   # frame header past 4 KiB
+    assert decode.image_header(tmp_path / "a.png") == (70, 50, 1)
+    assert decode.image_header(tmp_path / "a.bmp") == (70, 50, 1)
+    assert decode.image_header(tmp_path / "a.jpg") == (70, 50, 6)
+    assert decode.image_header(tmp_path / "behind.jpg") == (70, 50, 8)
+    (tmp_path / "no.jpg").write_text("not an image")
+    with pytest.raises(ValueError, match="cannot be decoded as an image"):
+        decode.image_header(tmp_path / "no.jpg")

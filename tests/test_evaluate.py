@@ -41,7 +41,7 @@ def val(synthetic):
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
     boxes = gt_boxes(ds)
     crops = BoxCrops(boxes.image_paths, boxes.boxes, SIZE)
-    return ds, boxes, crops, load_coco_gt(synthetic["val_ann"], ds.category_id)
+    return ds, boxes, crops, load_coco_gt(ds)
 
 
 def evaluate(val, heatmaps, codec, **kw):
@@ -175,7 +175,7 @@ def test_detector_boxes_missing_area_and_results_file(synthetic, trained, tmp_pa
     assert report["boxes"].startswith("detector boxes") and 0 <= report["AP"] <= 1
     assert set(report) >= {"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"}
     # The results file is what COCO.loadRes reads.
-    gt = load_coco_gt(ann_file, 1)
+    gt = load_coco_gt(ds)
     dt = gt.loadRes(str(results))
     assert len(dt.anns) == report["predictions"] and isinstance(gt, COCO)
 

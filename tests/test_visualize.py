@@ -29,7 +29,7 @@ def test_error_analysis_finds_the_displaced_person(synthetic, tmp_path):
     ds = COCOKeyPoints(synthetic["val_ann"], synthetic["val_images"])
     boxes = gt_boxes(ds)
     crops = BoxCrops(boxes.image_paths, boxes.boxes, (128, 96))
-    gt = load_coco_gt(synthetic["val_ann"], ds.category_id)
+    gt = load_coco_gt(ds)
     poses = np.stack([r.joints for r in ds.records]).astype(np.float32)
     poses[..., 2] = 1.0                                     # scores
     moved = 3

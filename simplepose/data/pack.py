@@ -186,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--input-size", default="256,192", help="model input 'height,width' the pack is for")
     p.add_argument("--scale-factor", type=float, default=0.30, help="train scale jitter the pack must cover")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality of the stored crops")
-    p.add_argument("--category-id", type=int, default=None, help="keypoint category, when the file has several")
+    p.add_argument("--category-id", default=None, metavar="IDS",
+                   help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one list)")
     args = p.parse_args(argv)
     try:
         h, w = (int(v) for v in args.input_size.split(","))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import logging
-import os
 from typing import Any
 
 import numpy as np
@@ -18,40 +16,27 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ..boxes import PersonBoxes
+from ..data.coco import COCOKeyPoints
 from ..errors import SimplePoseError
-from ..io import read_json
 from ..meta import KeypointMeta
 from .analysis import error_analysis
 from .oks import KPT_THRESH, OKS_NMS, coco_results
 from .report import STAT_NAMES, EvalReport
 
-log = logging.getLogger(__name__)
 
+def load_coco_gt(dataset: COCOKeyPoints) -> COCO:
+    """The dataset's cleaned ground truth as a pycocotools COCO object, one category: what COCOeval must see.
 
-def load_coco_gt(ann_file: str | os.PathLike, category_id: int) -> COCO:
-    """The annotation file as a pycocotools COCO object, completed where COCOeval needs more than the file has.
-
-    A missing ``area`` is derived from the box (w x h), a missing ``num_keypoints`` from the
-    visibilities and a missing ``iscrowd`` is 0; how many were derived is logged.
+    Built from ``dataset.ground_truth``, not from the file: annotation ids unique and positive,
+    ``num_keypoints`` and invalid or missing ``area`` recomputed, boxes filled in, every keypoint category
+    read mapped to ``dataset.category_id``, bad records left out (``data.quirks``). Other categories are
+    not included: only ``dataset.category_id`` is scored.
     """
-    data = read_json(ann_file, "annotation file")
-    derived = {"area": 0, "num_keypoints": 0}
-    for ann in data["annotations"]:
-        if ann.get("category_id") != category_id:
-            continue
-        if "area" not in ann:
-            _, _, w, h = ann.get("bbox", (0, 0, 0, 0))
-            ann["area"] = float(w) * float(h)
-            derived["area"] += 1
-        if "num_keypoints" not in ann:
-            ann["num_keypoints"] = int(np.count_nonzero(np.asarray(ann.get("keypoints", []))[2::3] > 0))
-            derived["num_keypoints"] += 1
-        ann.setdefault("iscrowd", 0)
-    for key, n in derived.items():
-        if n:
-            log.info("%s: %d annotations have no '%s'; derived it%s", ann_file, n, key,
-                     " from the box (w x h)" if key == "area" else " from the visibilities")
-    return _indexed(data)
+    category = {"id": dataset.category_id, "name": "keypoints", "keypoints": list(dataset.meta.names),
+                "skeleton": [[a + 1, b + 1] for a, b in dataset.meta.skeleton]}
+    return _indexed({"images": [{"id": i, "file_name": path} for i, path in dataset.image_files.items()],
+                     "annotations": [gt.to_coco(dataset.category_id) for gt in dataset.ground_truth],
+                     "categories": [category]})
 
 
 def _indexed(data: dict[str, Any]) -> COCO:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..data.categories import parse_category_ids
 from ..errors import SimplePoseError
 from ..io import JsonRecord
 from ..options import (DATA_FLAGS, absolute, data_paths, explicit_flags, flag_name, gpu_ids, parse_floats,
@@ -50,7 +51,7 @@ class TrainConfig:
     train_images: str | None
     val_ann: str | None
     val_images: str | None
-    category_id: int | None
+    category_id: str | None
     flip_pairs: str | None
     sigmas: str | None
     on_bad_record: str
@@ -219,6 +220,9 @@ def _typed(raw: dict[str, Any], source: str) -> dict[str, Any]:
             elif any(type(v) is not int for v in value):
                 raise rec.error(key, f"is {value!r}, expected a list of integers")
             out[key] = tuple(value)
+        elif key == "category_id":   # "1,3" from the flag; an int in older checkpoints
+            ids = parse_category_ids(raw[key])
+            out[key] = None if ids is None else ",".join(map(str, ids))
         elif kind == "bool":
             if not isinstance(raw[key], bool):
                 raise rec.error(key, f"is {raw[key]!r}, expected true or false")

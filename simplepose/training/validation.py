@@ -85,7 +85,7 @@ class Validator:
             # The loader crops the same ground-truth boxes, in the same order, as these.
             self.boxes = gt_boxes(val)
             self.crops = BoxCrops(self.boxes.image_paths, self.boxes.boxes, transform.input_size)
-            self.coco = (load_coco_gt(ann_file, val.category_id), val.category_id)
+            self.coco = (load_coco_gt(val), val.category_id)
         else:
             log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE)", ann_file)
 
