@@ -121,7 +121,8 @@ def _animalpose(doc: dict, style: Style) -> None:
         ann["bbox"] = [round(x), round(y), round(x + w), round(y + h)]
         ann["category_id"] = 1 + i % 5
     base = doc["categories"][0]
-    doc["categories"] = [{**base, "id": i + 1, "name": n} for i, n in enumerate(("dog", "cat", "sheep", "horse", "cow"))]
+    doc["categories"] = [{**base, "id": i + 1, "name": n}
+                         for i, n in enumerate(("dog", "cat", "sheep", "horse", "cow"))]
 
 
 def _atrw(doc: dict, style: Style) -> None:
@@ -137,20 +138,29 @@ def _panoptic(doc: dict, style: Style) -> None:
 
 
 def _deepfashion2(doc: dict, style: Style) -> None:
-    """deepfashion2_to_coco.py: 13 categories, each listing all 294 landmark names "1".."294" and its own
-    skeleton; an item's keypoints are 294 triples, zero outside its category's slice."""
+    """deepfashion2_to_coco.py: 13 categories, each listing all 294 landmark names "1".."294" and an empty
+    skeleton; an item's keypoints are 294 float triples (NumPy zeros), zero outside its category's slice."""
     starts = [sum(n for _, n in DF2[:c]) for c in range(len(DF2))]
     doc["categories"] = [{"id": c + 1, "name": name, "supercategory": "clothes", "keypoints": style.names,
-                          "skeleton": [[starts[c] + j + 1, starts[c] + (j + 1) % n + 1] for j in range(n)]}
-                         for c, (name, n) in enumerate(DF2)]
+                          "skeleton": []} for c, (name, _) in enumerate(DF2)]
     for i, ann in enumerate(doc["annotations"]):
         c = i % len(DF2)
         lo, hi = 3 * starts[c], 3 * (starts[c] + DF2[c][1])
-        ann["keypoints"] = [v if lo <= j < hi else 0 for j, v in enumerate(ann["keypoints"])]
+        ann["keypoints"] = [v if lo <= j < hi else 0.0 for j, v in enumerate(ann["keypoints"])]
         ann.update(category_id=c + 1, num_keypoints=sum(1 for v in ann["keypoints"][2::3] if v), pair_id=i // 2,
                    style=i % 3)
 
 
+INSECT_LEGS = {side: [f"{leg}{side}{j}" for leg in ("foreleg", "midleg", "hindleg") for j in range(1, 5)]
+               for side in "LR"}
+LOCUST = ["head", "neck", "thorax", "abdomen1", "abdomen2", "anttipL", "antbaseL", "eyeL", *INSECT_LEGS["L"],
+          "anttipR", "antbaseR", "eyeR", *INSECT_LEGS["R"]]
+LOCUST_RECIPES = [EYES, NECK, THORAX, ("lerp", NECK, PELVIS, 0.6), PELVIS, ("lerp", EYES, "left_ear", 2.0), "left_ear",
+                  "left_eye", *[LEGS[n] for n in INSECT_LEGS["L"]], ("lerp", EYES, "right_ear", 2.0), "right_ear",
+                  "right_eye", *[LEGS[n] for n in INSECT_LEGS["R"]]]
+FLY = ["head", "eyeL", "eyeR", "neck", "thorax", "abdomen", *INSECT_LEGS["R"], *INSECT_LEGS["L"], "wingL", "wingR"]
+FLY_RECIPES = [EYES, "left_eye", "right_eye", NECK, THORAX, PELVIS, *[LEGS[n] for n in FLY[6:30]],
+               ("lerp", "left_shoulder", "left_hip", 0.7), ("lerp", "right_shoulder", "right_hip", 0.7)]
 HORSE_NEAR = limb("left_elbow", "left_wrist", 3)
 HORSE_OFF = limb("right_elbow", "right_wrist", 3)
 COCO_PERSON = dict(names=list(COCO), skeleton=COCO_SKELETON)
@@ -194,34 +204,30 @@ STYLES: dict[str, Style] = {
                                      "left_ankle", "right_ankle", ("lerp", NECK, "nose", 0.5), NECK, PELVIS],
                         [[0, 1], [0, 2], [1, 2], [0, 3], [1, 4], [2, 17], [18, 19], [5, 9], [6, 10], [7, 11],
                          [8, 12], [9, 13], [10, 14], [11, 15], [12, 16]], category=("dog", "animal"),
-                        visibility={0: 0, 1: 1, 2: 1}, rounded=True, one_per_image=False,
+                        visibility={0: 0, 1: 1, 2: 1}, rounded=True,
                         ann_fields=("keypoints", "num_keypoints", "image_id", "category_id", "bbox"),
                         file_name=lambda i, n: f"2007_{n:06d}.jpg", finish=_animalpose),
     "macaque": Style(**COCO_PERSON, category=("monkey", "animal"), visibility=ONLY_0_2, floats=True,
                      file_name=lambda i, n: f"{n * 2654435761 % 2 ** 64:016x}.jpg"),
     "horse10": Style(HORSE10, ["nose", "left_eye", *HORSE_NEAR, *HORSE_OFF, "left_shoulder", NECK, "left_elbow",
-                               ("lerp", NECK, PELVIS, 0.4), ("lerp", NECK, EYES, 0.3), *limb("left_knee", "left_ankle", 3),
+                               ("lerp", NECK, PELVIS, 0.4), ("lerp", NECK, EYES, 0.3),
+                               *limb("left_knee", "left_ankle", 3),
                                "left_hip", ("mid", "left_hip", "left_knee"), *limb("right_knee", "right_ankle", 3),
                                PELVIS], [], category=("horse", "animal"), visibility=ONLY_0_2, floats=True,
                      one_per_image=True, ann_fields=CONVERTED_FIELDS,
                      file_name=lambda i, n: f"labeled-data/BrownHorseinShadow/{i:04d}.png"),
-    "zebra": Style(["snout", "head", "neck", "forelegL1", "forelegR1", "hindlegL1", "hindlegR1", "tailbase", "tailtip"],
+    "zebra": Style(["snout", "head", "neck", "forelegL1", "forelegR1", "hindlegL1", "hindlegR1", "tailbase",
+                    "tailtip"],
                    ["nose", EYES, NECK, "left_wrist", "right_wrist", "left_ankle", "right_ankle", PELVIS,
                     ("lerp", NECK, PELVIS, 1.25)], [[2, 1], [3, 2], [4, 3], [5, 3], [6, 8], [7, 8], [8, 3], [9, 8]],
                    category=("zebra", "animal"), visibility=ONLY_0_2, floats=True, one_per_image=True,
                    zero_based_ids=True, ann_fields=CONVERTED_FIELDS, file_name=lambda i, n: f"{n}.jpg"),
-    "locust": Style(
-        ["head", "neck", "thorax", "abdomen1", "abdomen2", "anttipL", "antbaseL", "eyeL",
-         *[f"{leg}L{j}" for leg in ("foreleg", "midleg", "hindleg") for j in range(1, 5)], "anttipR", "antbaseR", "eyeR",
-         *[f"{leg}R{j}" for leg in ("foreleg", "midleg", "hindleg") for j in range(1, 5)]], None,
-        [[2, 1], [3, 2], [4, 3], [5, 4]], category=("locust", "animal"), visibility=ONLY_0_2, floats=True,
-        one_per_image=True, zero_based_ids=True, ann_fields=CONVERTED_FIELDS, file_name=lambda i, n: f"{n}.jpg"),
-    "fly": Style(
-        ["head", "eyeL", "eyeR", "neck", "thorax", "abdomen",
-         *[f"{leg}R{j}" for leg in ("foreleg", "midleg", "hindleg") for j in range(1, 5)],
-         *[f"{leg}L{j}" for leg in ("foreleg", "midleg", "hindleg") for j in range(1, 5)], "wingL", "wingR"], None,
-        [[2, 1], [3, 1], [4, 1], [5, 4], [6, 5]], category=("fly", "animal"), visibility=ONLY_0_2, floats=True,
-        one_per_image=True, zero_based_ids=True, ann_fields=CONVERTED_FIELDS, file_name=lambda i, n: f"{n}.jpg"),
+    "locust": Style(LOCUST, LOCUST_RECIPES, [[2, 1], [3, 2], [4, 3], [5, 4]], category=("locust", "animal"),
+                    visibility=ONLY_0_2, floats=True, one_per_image=True, zero_based_ids=True,
+                    ann_fields=CONVERTED_FIELDS, file_name=lambda i, n: f"{n}.jpg"),
+    "fly": Style(FLY, FLY_RECIPES, [[2, 1], [3, 1], [4, 1], [5, 4], [6, 5]], category=("fly", "animal"),
+                 visibility=ONLY_0_2, floats=True, one_per_image=True, zero_based_ids=True,
+                 ann_fields=CONVERTED_FIELDS, file_name=lambda i, n: f"{n}.jpg"),
     "atrw": Style(ATRW, ["left_ear", "right_ear", "nose", "right_shoulder", "right_wrist", "left_shoulder",
                          "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
                          PELVIS, ("lerp", NECK, PELVIS, 0.5)],
@@ -255,7 +261,7 @@ STYLES: dict[str, Style] = {
                          ann_fields=CONVERTED_FIELDS,
                          file_name=lambda i, n: f"img/WOMEN/Blouses_Shirts/id_{n:08d}/02_1_front.jpg"),
     "deepfashion2": Style([str(i) for i in range(1, 295)], [r for _, n in DF2 for r in torso_ring(n)], None,
-                          category=("short_sleeved_shirt", "clothes"), rounded=True,
+                          category=("short_sleeved_shirt", "clothes"), rounded=True, floats=True,
                           image_extra={"coco_url": "", "date_captured": "", "flickr_url": "", "license": 0},
                           file_name=lambda i, n: f"{n:06d}.jpg", finish=_deepfashion2),
     # --- faces: mmpose's conversions list no keypoint names; MPII-style centre and scale beside the box ---
@@ -264,10 +270,3 @@ STYLES: dict[str, Style] = {
     "wflw": Style([], face(98), [], category=("face", "person"), one_per_image=True, ann_fields=FACE_FIELDS,
                   floats=True, file_name=lambda i, n: f"0--Parade/0_Parade_marchingband_1_{n}.jpg"),
 }
-STYLES["locust"].recipes = [EYES, NECK, THORAX, ("lerp", NECK, PELVIS, 0.6), PELVIS, ("lerp", EYES, "left_ear", 2.0),
-                            "left_ear", "left_eye", *[LEGS[n] for n in STYLES["locust"].names[8:20]],
-                            ("lerp", EYES, "right_ear", 2.0), "right_ear", "right_eye",
-                            *[LEGS[n] for n in STYLES["locust"].names[23:]]]
-STYLES["fly"].recipes = [EYES, "left_eye", "right_eye", NECK, THORAX, PELVIS,
-                         *[LEGS[n] for n in STYLES["fly"].names[6:30]],
-                         ("lerp", "left_shoulder", "left_hip", 0.7), ("lerp", "right_shoulder", "right_hip", 0.7)]

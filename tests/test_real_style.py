@@ -54,7 +54,7 @@ EXPECTED = {
     "rhd": expect(0, None, (SIGMA_WARNING,), skeleton=20),
     "panoptic_hand": expect(0, None, (SIGMA_WARNING,), skeleton=20),
     "deepfashion": expect(3, None, (SIGMA_WARNING,), skeleton=0),
-    "deepfashion2": expect(0, None, (SHARED, SIGMA_WARNING), skeleton=25),
+    "deepfashion2": expect(0, None, (SHARED, SIGMA_WARNING), skeleton=0),
     "300w": expect(0, None, (NO_NAMES, NO_NAMES, SIGMA_WARNING), skeleton=0),
     "wflw": expect(0, None, (NO_NAMES, NO_NAMES, SIGMA_WARNING), skeleton=0),
 }
