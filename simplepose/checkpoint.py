@@ -92,6 +92,13 @@ def manifest_of(path: str | os.PathLike) -> Path:
     return manifest
 
 
+def is_plain_params(path: str | os.PathLike) -> bool:
+    """True for a ``.params`` file no checkpoint manifest names: plain MXNet parameters as GluonCV's
+    ``save_parameters`` writes them (the model, input size and keypoints must come from elsewhere)."""
+    path = Path(path)
+    return path.suffix == ".params" and path.is_file() and not manifest_of(path).is_file()
+
+
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint manifest (any form :func:`manifest_of` accepts), checking its fields.
 

@@ -10,9 +10,13 @@ Every command runs its ``main`` through :func:`run_main`, which ends it in one o
 
 Output paths are checked before the work starts (:func:`check_output_file`, :func:`check_output_dir`),
 so a command never fails on its output after hours of work.
+
+Every command's parser is made by :func:`command_parser`: one help layout (:class:`HelpFormatter`, which
+states each default) and the program name the user typed.
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
@@ -119,6 +123,39 @@ def run_main(main: Callable[[], int]) -> int:
         _closing_line(traceback.format_exc().rstrip())
         _closing_line(INTERNAL_ERROR)
         return EXIT_BUG
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` of every command: each option's default appended as ``(default: X)``, except where there
+    is none to state (None, an empty value, a switch: the help says what happens without the option), and
+    a remainder of the command line (``simplepose.launch``'s worker command) shown as ``-- COMMAND ...``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if action.nargs == 0 or default is None or default is False or default in ("", [], ()):
+            return action.help
+        return super()._get_help_string(action)
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if action.nargs == argparse.REMAINDER and action.metavar:
+            return f"-- {action.metavar} ..."   # argparse itself shows a remainder as a bare "..."
+        return super()._format_args(action, default_metavar)
+
+
+def prog_name(module: str) -> str:
+    """The command's name as the user started it: the console script or shim (``simplepose-train``,
+    ``train_simple_pose.py``), else ``python -m MODULE``."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if script.startswith("simplepose-") or script.endswith("_simple_pose.py"):
+        return script.removesuffix(".exe")
+    return f"python -m {module}"
+
+
+def command_parser(module: str, description: str, prog: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """The parser of the command ``python -m module`` with the shared :class:`HelpFormatter`; ``prog``
+    (the name in its usage line) defaults to :func:`prog_name`. ``kwargs`` go to ``ArgumentParser``."""
+    return argparse.ArgumentParser(prog=prog or prog_name(module), description=description,
+                                   formatter_class=HelpFormatter, **kwargs)
 
 
 def _check_writable(path: Path, directory: Path, what: str) -> None:

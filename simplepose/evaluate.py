@@ -14,46 +14,80 @@ import json
 import sys
 from typing import Sequence
 
-from simplepose.cli import run_main, setup_logging
+from simplepose.cli import command_parser, run_main, setup_logging
 from simplepose.codec import METHODS
-from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_input_size,
-                                prepare_synthetic, resolve_data)
+from simplepose.errors import SimplePoseError
+from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_floats,
+                                parse_input_size, prepare_synthetic, resolve_data)
 
 
-def eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Evaluate a simplepose model with COCO keypoint AP.")
-    p.add_argument("--params", required=True,
+def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The evaluation command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.evaluate", "Evaluate a simplepose model with COCO keypoint AP.", prog)
+    p.add_argument("--params", "--params-file", dest="params", required=True, metavar="PATH",
                    help="checkpoint (.json manifest, .params file or prefix), training run directory (its best.json, "
-                        "else its latest checkpoint) or export directory (deploy.json)")
+                        "else its latest checkpoint), export directory (deploy.json), or a plain .params file as "
+                        "GluonCV's save_parameters writes it (then give --model; keypoints from the annotation file)")
     add_data_options(p, train=False)
     add_runtime_options(p)
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=None, help="checked against the checkpoint when given")
-    g.add_argument("--input-size", default=None, help="crop 'height,width' (default: the checkpoint's)")
+    g.add_argument("--model", default=None, metavar="NAME",
+                   help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}: required for a plain .params file, checked "
+                        "against a checkpoint")
+    g.add_argument("--num-joints", type=int, default=None, metavar="N",
+                   help="keypoint count (GluonCV's flag): checked against the model and the annotation file")
+    g.add_argument("--input-size", default=None, metavar="H,W",
+                   help="crop 'height,width' (default: the checkpoint's; 256,192 for a plain .params file)")
+    g.add_argument("--mean", default=None, metavar="R,G,B",
+                   help="RGB normalisation mean of a plain .params file (default 0.485,0.456,0.406, GluonCV's); "
+                        "checked against a checkpoint")
+    g.add_argument("--std", default=None, metavar="R,G,B",
+                   help="RGB normalisation std of a plain .params file (default 0.229,0.224,0.225, GluonCV's); "
+                        "checked against a checkpoint")
     g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
-                   help="runtime of an export directory (default auto: ONNX Runtime when installed)")
+                   help="runtime of an export directory: auto (ONNX Runtime when installed), onnx or mxnet")
     g = p.add_argument_group("evaluation")
-    g.add_argument("--boxes", default=None,
+    g.add_argument("--boxes", default=None, metavar="FILE",
                    help="person detections in COCO results format (default: ground-truth boxes)")
-    g.add_argument("--box-thresh", type=float, default=0.0, help="minimum detection score (default 0)")
+    g.add_argument("--box-thresh", type=float, default=0.0, metavar="X", help="minimum detection score")
     g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
     g.add_argument("--decode", choices=METHODS, default=None,
                    help="heatmap decoding (default: the codec the model was trained with)")
-    g.add_argument("--kpt-thresh", type=float, default=0.2,
-                   help="keypoint scores above this count in the instance score (default 0.2)")
-    g.add_argument("--oks-nms", type=float, default=0.9,
-                   help="OKS-NMS threshold per image; 1 keeps every pose (default 0.9)")
+    g.add_argument("--kpt-thresh", "--score-threshold", dest="kpt_thresh", type=float, default=0.2, metavar="X",
+                   help="keypoint scores above this count in the instance score and in OKS-NMS "
+                        "(--score-threshold is GluonCV validate.py's name, whose own default is 0 and which applies "
+                        "no OKS-NMS: add --oks-nms 1 to score as it does)")
+    g.add_argument("--oks-nms", type=float, default=0.9, metavar="X",
+                   help="OKS-NMS threshold per image; 1 keeps every pose")
     g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
                    help="OKS sigmas overriding the model's metadata: a file of K sigmas (JSON list or numbers), "
                         "or uniform:X for the same X > 0 for every keypoint")
-    g.add_argument("--metrics-json", default=None, help="write the statistics to this JSON file")
-    g.add_argument("--results-json", default=None, help="write the predictions in COCO results format")
+    g.add_argument("--metrics-json", default=None, metavar="FILE", help="write the statistics to this JSON file")
+    g.add_argument("--results-json", default=None, metavar="FILE", help="write the predictions in COCO results format")
     g.add_argument("--analysis", default=None, metavar="DIR",
                    help="write error-analysis pictures into DIR: PR curves at OKS 0.50..0.95, per-keypoint AP, "
                         "the worst instances by OKS")
     g.add_argument("--analysis-worst", type=int, default=8, metavar="K",
-                   help="how many lowest-OKS people --analysis draws (default 8)")
+                   help="how many lowest-OKS people --analysis draws")
     return p
+
+
+def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, int] | None) -> None:
+    """--model, --input-size, --mean, --std and --num-joints, when given, against a checkpoint's or export's
+    description ``desc``: a difference raises one line naming the flag and the stored value."""
+    if args.model and args.model != desc["model"]:
+        raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
+    if input_size is not None and desc.get("format"):
+        raise SimplePoseError(f"--input-size: {args.params} is an export with a fixed input size "
+                              f"{desc['input_size']}; evaluate its checkpoint instead")
+    for flag in ("mean", "std"):
+        value = getattr(args, flag)
+        if value and parse_floats(value, f"--{flag}", 3) != list(desc[flag]):
+            raise SimplePoseError(f"--{flag} {value}: {args.params} was trained with {flag} "
+                                  f"{','.join(map(str, desc[flag]))}; --{flag} sets the normalisation of a plain "
+                                  ".params file only")
+    from simplepose.inference import check_num_joints
+    check_num_joints(args.num_joints, len(desc["meta"]["names"]), args.params)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     given = explicit_flags(parser, argv if argv is not None else sys.argv[1:])
     setup_logging()
-    from simplepose.errors import SimplePoseError
     for flag, ok, why in (("batch_size", args.batch_size >= 1, "must be at least 1"),
                           ("num_workers", args.num_workers >= 0, "must be 0 or more"),
                           ("kpt_thresh", 0 <= args.kpt_thresh < 1, "must be in [0, 1)"),
@@ -84,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
     from simplepose.devices import contexts
-    from simplepose.inference import load_for_inference
+    from simplepose.checkpoint import is_plain_params
+    from simplepose.inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints,
+                                      load_for_inference, params_num_joints, plain_description)
     from simplepose.io import atomic_write_text
     from simplepose.meta import KeypointMeta
     from simplepose.pose_inference import BoxCrops, predict_keypoints
@@ -92,31 +127,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.sigma_tables import parse_sigmas_option
 
     ctx = contexts(args.gpus, args.num_gpus)
-    forward, desc, what = load_for_inference(args.params, ctx, args.backend)
-    if args.model and args.model != desc["model"]:
-        raise SimplePoseError(f"--model {args.model}: {args.params} holds a {desc['model']}")
-    if input_size is None:
-        input_size = desc["input_size"]
-    elif desc.get("format"):
-        raise SimplePoseError(f"--input-size: {args.params} is an export with a fixed input size "
-                              f"{desc['input_size']}; evaluate its checkpoint instead")
-    meta = KeypointMeta.from_dict(desc["meta"])
-    if args.sigmas:
-        sigmas, source = parse_sigmas_option(args.sigmas, meta.num_joints)
-        meta = dataclasses.replace(meta, sigmas=sigmas, sigmas_source=source)
-    if meta.sigmas is None:
-        raise SimplePoseError(f"{args.params}: no OKS sigmas for keypoints {list(meta.names)}; give --sigmas FILE")
+    plain = is_plain_params(args.params)
+    desc: dict = {}
+    if plain and not args.model:
+        raise SimplePoseError(f"--params {args.params}: a plain .params file (no checkpoint manifest names it); "
+                              "give --model NAME (e.g. simple_pose_resnet50_v1b) and --input-size H,W")
+    if not plain:
+        forward, desc, what = load_for_inference(args.params, ctx, args.backend)
+        check_stored(args, desc, input_size)
+        input_size = input_size or desc["input_size"]
 
     # The data: this command line's data flags, else the validation data the model was trained with.
     data = {k: getattr(args, k) for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
                                                        "synthetic_val_images") if hasattr(args, k)}
-    if not given & set(DATA_FLAGS) and desc.get("data"):
+    if not given & set(DATA_FLAGS) and desc.get("data"):   # (a plain .params has none)
         data.update({k: v for k, v in desc["data"].items() if k in data and k not in given and v is not None})
     resolve_data(data, train=False)
     if not data.get("val_ann"):
         raise SimplePoseError("no evaluation data: give --ann and --images, --data-dir, or --dataset synthetic")
     prepare_synthetic(data["dataset"], data["data_dir"], data["synthetic_train_images"], data["synthetic_val_images"])
-    dataset = COCOKeyPoints(data["val_ann"], data["val_images"], meta=meta, category_id=data.get("category_id"))
+    dataset = COCOKeyPoints(data["val_ann"], data["val_images"], category_id=data.get("category_id"),
+                            meta=None if plain else KeypointMeta.from_dict(desc["meta"]))
+    if plain:   # the keypoints are the annotation file's; the rest GluonCV's defaults or these flags
+        input_size = input_size or GLUONCV_INPUT_SIZE
+        normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) if getattr(args, k) else default
+                     for k, default in (("mean", GLUONCV_MEAN), ("std", GLUONCV_STD))}
+        check_num_joints(args.num_joints, params_num_joints(args.params), args.params)
+        forward, desc, what = load_for_inference(args.params, ctx, plain=plain_description(
+            args.params, args.model, dataset.meta, input_size, **normalise))
+    check_num_joints(args.num_joints, dataset.meta.num_joints, data["val_ann"])
+    meta = dataset.meta
+    if args.sigmas:
+        sigmas, source = parse_sigmas_option(args.sigmas, meta.num_joints)
+        meta = dataclasses.replace(meta, sigmas=sigmas, sigmas_source=source)
+    if meta.sigmas is None:
+        raise SimplePoseError(f"{args.params}: no OKS sigmas for keypoints {list(meta.names)}; give --sigmas FILE")
     boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
     crops = BoxCrops(boxes.image_paths, boxes.boxes, input_size)
     codec = HeatmapCodec(input_size, desc["stride"], desc["sigma"], args.decode or desc["codec"])

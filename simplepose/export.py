@@ -1,5 +1,9 @@
 """Export a checkpoint for deployment: ``python -m simplepose.export --params CKPT --out DIR``.
 
+A plain ``.params`` file (GluonCV's ``save_parameters``, no manifest) is exported the same way with
+``--model NAME --input-size H,W --ann FILE`` (its keypoints: names, flip pairs, sigmas); a 17-keypoint
+model without ``--ann`` gets COCO's keypoints. Mean and std default to GluonCV's (``--mean``/``--std``).
+
 Writes into DIR:
 
 - ``NAME-symbol.json`` and ``NAME-0000.params``: the hybridized MXNet graph, loadable with
@@ -22,12 +26,16 @@ from typing import Any, Sequence
 import mxnet as mx
 import numpy as np
 
-from .checkpoint import load_manifest
+from .checkpoint import is_plain_params, load_manifest
 from .io import atomic_write_text, writing
-from .cli import check_output_dir, run_main, setup_logging
+from .cli import check_output_dir, command_parser, run_main, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
-from .inference import checkpoint_description, load_checkpoint_net
+from .data.coco import keypoint_meta
+from .inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints, checkpoint_description,
+                        load_described_net, params_num_joints, plain_description)
+from .meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta
+from .options import parse_floats, parse_input_size
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +57,33 @@ def _export_onnx(symbol: Path, params: Path, input_size: list[int], out: Path) -
     onnx.save(model, str(out))
 
 
+def plain_export_description(params: str, model: str, input_size: tuple[int, int] | None = None,
+                             ann: str | None = None, category_id: int | None = None, num_joints: int | None = None,
+                             mean: Sequence[float] = GLUONCV_MEAN, std: Sequence[float] = GLUONCV_STD
+                             ) -> dict[str, Any]:
+    """The description of a plain ``.params`` file to export: the keypoints of ``ann``'s keypoint category,
+    or COCO's 17 when no file is given and the model has 17 outputs (logged); input size default 256,192."""
+    k = params_num_joints(params)
+    check_num_joints(num_joints, k, params)
+    if ann:
+        meta = keypoint_meta(ann, category_id)
+        if meta.num_joints != k:
+            raise SimplePoseError(f"{params}: a model of {k} keypoints; {ann} names {meta.num_joints} "
+                                  f"({', '.join(meta.names)}); give the annotation file it was trained on")
+    elif k == len(COCO_KEYPOINT_NAMES):
+        log.info("%s: no --ann given and 17 keypoints: exporting with COCO's keypoint names, skeleton and sigmas",
+                 params)
+        meta = KeypointMeta.build(COCO_KEYPOINT_NAMES, COCO_SKELETON, skeleton_one_based=True)
+    else:
+        raise SimplePoseError(f"{params}: a plain .params file of {k} keypoints; give --ann FILE (an annotation "
+                              "file of its keypoints) for their names, flip pairs and sigmas")
+    return plain_description(params, model, meta, input_size or GLUONCV_INPUT_SIZE, mean, std)
+
+
 def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, name: str | None = None,
-                      with_onnx: bool | None = None) -> dict[str, Any]:
-    """Export checkpoint ``params`` (its .json, .params or prefix, or a run directory's best) into ``out_dir``.
+                      with_onnx: bool | None = None, plain: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Export checkpoint ``params`` (its .json, .params or prefix, or a run directory's best) into ``out_dir``;
+    or the plain ``.params`` file that ``plain`` (:func:`plain_export_description`) describes.
 
     Args:
         name: file name stem (default: the model name).
@@ -59,8 +91,11 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     Returns:
         the description written to ``deploy.json`` (file entries relative to ``out_dir``).
     """
-    ckpt = load_manifest(params)
-    desc = checkpoint_description(ckpt)
+    if plain is None:
+        ckpt = load_manifest(params)
+        desc, what = checkpoint_description(ckpt), f"{ckpt['params']} (epoch {ckpt['epoch']})"
+    else:
+        desc, what = plain, f"plain parameter file {params}"
     name = name or desc["model"]
     if with_onnx is None or with_onnx:
         try:
@@ -72,7 +107,7 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
             log.warning("onnx is not installed: exporting the MXNet symbol only (pip install 'onnx<1.15' for ONNX)")
             with_onnx = False
     out = Path(out_dir)
-    net = load_checkpoint_net(ckpt, [mx.cpu()])
+    net = load_described_net(desc, [mx.cpu()])
     net.hybridize(static_alloc=True)
     h, w = desc["input_size"]
     net(mx.nd.zeros((1, 3, h, w)))   # builds the cached graph that export writes
@@ -94,25 +129,63 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     doc = {"format": FORMAT, "input_name": "data", **files, **desc,
            "checkpoint": os.path.relpath(desc["checkpoint"], out)}
     atomic_write_text(out / DEPLOY_FILE, json.dumps(doc, indent=1), "export description")
-    log.info("exported %s (epoch %d) to %s: %s", ckpt["params"], ckpt["epoch"], out,
-             ", ".join(f for f in files.values() if f))
+    log.info("exported %s to %s: %s", what, out, ", ".join(f for f in files.values() if f))
     return doc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simplepose.export", description=__doc__.splitlines()[0])
-    p.add_argument("--params", required=True, help="checkpoint: its .json manifest, .params file or prefix, or a "
-                   "training run directory (its best.json, else its latest checkpoint)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--name", default=None, help="file name stem (default: the model name)")
+PLAIN_FLAGS = ("model", "input_size", "ann", "category_id", "num_joints", "mean", "std")
+
+
+def plain_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The description of ``--params`` when it is a plain .params file (None for a checkpoint, whose
+    manifest fixes all of it: the plain-file flags are then refused)."""
+    if not is_plain_params(args.params):
+        given = [f"--{k.replace('_', '-')}" for k in PLAIN_FLAGS if getattr(args, k) is not None]
+        if given:
+            raise SimplePoseError(f"{', '.join(given)}: {args.params} is a checkpoint, whose manifest fixes these; "
+                                  "they describe a plain .params file")
+        return None
+    if not args.model:
+        raise SimplePoseError(f"--params {args.params}: a plain .params file (no checkpoint manifest names it); "
+                              "give --model NAME, --input-size H,W and --ann FILE")
+    normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) for k in ("mean", "std") if getattr(args, k)}
+    return plain_export_description(args.params, args.model, parse_input_size(args.input_size)
+                                    if args.input_size else None, args.ann, args.category_id, args.num_joints,
+                                    **normalise)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The export command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.export", __doc__.splitlines()[0], prog)
+    p.add_argument("--params", "--params-file", dest="params", required=True, metavar="PATH",
+                   help="checkpoint: its .json manifest, .params file or prefix, or a training run directory (its "
+                        "best.json, else its latest checkpoint); or a plain .params file as GluonCV's "
+                        "save_parameters writes it (then give --model, --input-size and --ann)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--name", default=None, metavar="STEM", help="file name stem (default: the model name)")
+    g = p.add_argument_group("a plain .params file (no checkpoint manifest)")
+    g.add_argument("--model", default=None, metavar="NAME", help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
+    g.add_argument("--input-size", default=None, metavar="H,W", help="model input height,width (default: 256,192)")
+    g.add_argument("--ann", default=None, metavar="FILE",
+                   help="annotation file (COCO format) whose keypoint category gives the names, flip pairs and "
+                        "sigmas (default for a 17-keypoint model: COCO's)")
+    g.add_argument("--category-id", default=None, metavar="IDS",
+                   help="keypoint categories of --ann when it has several")
+    g.add_argument("--num-joints", type=int, default=None, metavar="N", help="checked against the file when given")
+    g.add_argument("--mean", default=None, metavar="R,G,B", help="RGB normalisation mean (default: 0.485,0.456,0.406)")
+    g.add_argument("--std", default=None, metavar="R,G,B", help="RGB normalisation std (default: 0.229,0.224,0.225)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")
     g.add_argument("--no-onnx", dest="with_onnx", action="store_false", help="skip the ONNX export")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging()
     check_output_dir(args.out, "--out")
-    doc = export_checkpoint(args.params, args.out, args.name, args.with_onnx)
+    doc = export_checkpoint(args.params, args.out, args.name, args.with_onnx, plain_from_args(args))
     print(f"exported to {args.out}: " + ", ".join(doc[k] for k in ("symbol", "params", "onnx") if doc[k])
           + f", {DEPLOY_FILE}")
     return 0

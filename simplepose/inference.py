@@ -1,10 +1,12 @@
-"""A trained model ready for inference, from a checkpoint or an export, as a forward function.
+"""A trained model ready for inference, from a checkpoint, an export or a plain .params, as a forward function.
 
 A forward function takes (B, h, w, 3) uint8 BGR crops (``pose_inference.BoxCrops``) and returns
 (B, K, h/4, w/4) float32 heatmaps, as NumPy arrays; the crops are normalised on the model's device
 (``device_input.InputNormalizer``), as in training. Both sources are described by the same dict as
 an export's ``deploy.json`` (model, input size, mean/std, stride, sigma, codec, keypoint metadata),
-so evaluation and prediction do not care which one they were given.
+so evaluation and prediction do not care which one they were given. A plain ``.params`` file (GluonCV's
+``save_parameters``, no manifest) is described by the caller: model name, input size, mean/std and the
+keypoint metadata of an annotation file (:func:`plain_description`).
 """
 from __future__ import annotations
 
@@ -21,7 +23,14 @@ from .device_input import InputNormalizer
 from .geometry import STRIDE
 from .meta import KeypointMeta
 from .options import DATA_FLAGS
-from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params
+from .errors import SimplePoseError
+from .model import SimplePoseResNet, get_pose_model, load_checkpoint_params, parse_model_name, read_param_arrays
+
+# What GluonCV's scripts/pose/simple_pose assume of a model known only by its weights (their flags' defaults).
+GLUONCV_INPUT_SIZE = (256, 192)
+GLUONCV_MEAN = (0.485, 0.456, 0.406)
+GLUONCV_STD = (0.229, 0.224, 0.225)
+GLUONCV_SIGMA = 2.0
 
 
 def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
@@ -35,12 +44,44 @@ def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
                                                           "synthetic_val_images")}}
 
 
+def plain_description(params: str | os.PathLike, model: str, meta: KeypointMeta,
+                      input_size: Sequence[int] = GLUONCV_INPUT_SIZE, mean: Sequence[float] = GLUONCV_MEAN,
+                      std: Sequence[float] = GLUONCV_STD) -> dict[str, Any]:
+    """The deploy.json-style description of a plain ``.params`` file (no manifest), as GluonCV's
+    ``save_parameters`` writes it: the model name, input size (h, w) pixels and RGB mean/std are the
+    caller's (GluonCV's defaults), the keypoint metadata comes from elsewhere (an annotation file), and
+    the target sigma, stride and codec are GluonCV's (2 heatmap pixels, 4, standard)."""
+    parse_model_name(model)
+    return {"model": model, "input_size": list(input_size), "mean": list(mean), "std": list(std), "stride": STRIDE,
+            "sigma": GLUONCV_SIGMA, "codec": "standard", "meta": meta.to_dict(), "epoch": None,
+            "checkpoint": str(params)}
+
+
+def params_num_joints(path: str | os.PathLike) -> int:
+    """K of a simple_pose ``.params`` file: the output channels of its ``final_layer.weight`` (K, C, 1, 1)."""
+    final = read_param_arrays(path).get("final_layer.weight")
+    if final is None or final.ndim != 4:
+        raise SimplePoseError(f"{path}: no final_layer.weight (K, C, 1, 1): not a simple_pose model's parameters")
+    return int(final.shape[0])
+
+
+def check_num_joints(given: int | None, found: int, source: str | os.PathLike) -> None:
+    """--num-joints (GluonCV's flag), when given, against the keypoint count ``found`` in ``source``."""
+    if given is not None and given != found:
+        raise SimplePoseError(f"--num-joints {given}: {source} has {found} keypoints")
+
+
+def load_described_net(desc: dict[str, Any], ctx: list[mx.Context]) -> SimplePoseResNet:
+    """The model a description names (``model``, ``meta``, the ``checkpoint`` .params file) in float32 on
+    ``ctx`` (float16 files are cast on load); a file of another K or model raises one line naming it."""
+    net = get_pose_model(desc["model"], len(desc["meta"]["names"]))
+    load_checkpoint_params(net, desc["checkpoint"], ctx)
+    return net
+
+
 def load_checkpoint_net(ckpt: dict[str, Any], ctx: list[mx.Context]) -> SimplePoseResNet:
     """The checkpoint's model in float32 on ``ctx`` (a float16 checkpoint is cast on load)."""
-    meta = KeypointMeta.from_dict(ckpt["meta"])
-    net = get_pose_model(ckpt["config"]["model"], meta.num_joints)
-    load_checkpoint_params(net, ckpt["params"], ctx)   # names the file when its K or model differ
-    return net
+    return load_described_net(checkpoint_description(ckpt), ctx)
 
 
 def net_heatmaps(net: gluon.Block, to_input: InputNormalizer, crops: mx.nd.NDArray,
@@ -67,19 +108,23 @@ def mxnet_forward(net: gluon.Block, ctx: list[mx.Context], mean: Sequence[float]
     return forward
 
 
-def load_for_inference(path: str | os.PathLike, ctx: list[mx.Context], backend: str = "auto"
+def load_for_inference(path: str | os.PathLike, ctx: list[mx.Context], backend: str = "auto",
+                       plain: dict[str, Any] | None = None
                        ) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any], str]:
-    """(forward, description, what) for a checkpoint (.json/.params/prefix) or an export directory.
+    """(forward, description, what) for a checkpoint (.json/.params/prefix), an export directory, or
+    the plain ``.params`` file that ``plain`` (:func:`plain_description`) describes.
 
-    ``backend`` applies to exports (auto/onnx/mxnet); a checkpoint always runs the live MXNet model.
+    ``backend`` applies to exports (auto/onnx/mxnet); checkpoints and plain files run the live MXNet model.
     """
     if is_export(path):
         doc = load_deploy(path)
         forward, used = deploy_forward(doc, backend)
         return forward, doc, f"export {path} ({used})"
-    ckpt = load_manifest(path)
-    net = load_checkpoint_net(ckpt, ctx)
+    if plain is None:
+        ckpt = load_manifest(path)
+        desc, what = checkpoint_description(ckpt), f"checkpoint {ckpt['params']} (epoch {ckpt['epoch']})"
+    else:
+        desc, what = plain, f"plain parameter file {path} ({plain['model']})"
+    net = load_described_net(desc, ctx)
     net.hybridize(static_alloc=True)
-    desc = checkpoint_description(ckpt)
-    return (mxnet_forward(net, ctx, desc["mean"], desc["std"]), desc,
-            f"checkpoint {ckpt['params']} (epoch {ckpt['epoch']})")
+    return mxnet_forward(net, ctx, desc["mean"], desc["std"]), desc, what

@@ -35,6 +35,8 @@ import sys
 import time
 from typing import Sequence
 
+from .cli import command_parser
+
 log = logging.getLogger("simplepose.launch")
 
 GRACE = 20.0   # seconds the servers, scheduler or interrupted workers get to finish on their own
@@ -125,17 +127,24 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simplepose.launch", description=__doc__.split("\n\n")[0],
-                                usage="%(prog)s [-n N] [-s S] [--timeout SEC] -- COMMAND ...")
-    p.add_argument("-n", "--num-workers", type=int, default=2, help="workers (default 2)")
-    p.add_argument("-s", "--num-servers", type=int, default=1, help="parameter servers (default 1)")
-    p.add_argument("--host", default="127.0.0.1", help="address of the scheduler and of this node (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="scheduler port (default: a free one)")
-    p.add_argument("--timeout", type=float, default=None, help="stop everything after this many seconds")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The launcher's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.launch", __doc__.split("\n\n")[0], prog)
+    p.add_argument("-n", "--num-workers", type=int, default=2, metavar="N", help="workers")
+    p.add_argument("-s", "--num-servers", type=int, default=1, metavar="N", help="parameter servers")
+    p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address of the scheduler and of this node")
+    p.add_argument("--port", type=int, default=None, metavar="N", help="scheduler port (default: a free one)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SEC",
+                   help="stop everything after this many seconds (default: no limit)")
     p.add_argument("--print-env", action="store_true",
                    help="print each role's DMLC_* environment (for starting the roles by hand) and exit")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the worker command, after --")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                   help="the worker command with its arguments, after --")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.num_workers < 1 or args.num_servers < 1:

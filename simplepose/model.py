@@ -81,31 +81,23 @@ def _no_weights_error(name: str, what: str, exc: Exception) -> MissingFileError:
     except ValueError:
         fname = f"{name}-<hash>.params"
     reason = str(exc).splitlines()[0][:120] if str(exc) else ""
+    if os.path.isfile(os.path.join(weights_dir(), fname)):
+        return MissingFileError(f"cannot get {what} for {name}: {os.path.join(weights_dir(), fname)} is not GluonCV's "
+                                f"file (its SHA-1 differs: damaged or another model's); replace it with GluonCV's")
     return MissingFileError(f"cannot get {what} for {name} ({type(exc).__name__}: {reason}); "
                             f"without internet put GluonCV's file {fname} into {weights_dir()}")
 
 
-def load_gluoncv_pose_weights(net: "SimplePoseResNet", model: str) -> None:
-    """Copy GluonCV's published simple_pose weights for ``model`` into ``net`` (initialised already).
-
-    A final layer of another keypoint count keeps its fresh initialisation (fine-tuning to a new skeleton).
-    """
+def gluoncv_pose_weights_file(model: str) -> str:
+    """The path of GluonCV's published simple_pose weights for ``model`` (COCO's 17 keypoints), fetched
+    by GluonCV's model store into :func:`weights_dir` when not there yet; offline, a one-line error
+    names the file and the folder to put it in."""
     from gluoncv.model_zoo.model_store import get_model_file
     name = "simple_pose_" + parse_model_name(model)
     try:
-        path = get_model_file(name, root=weights_dir())
+        return get_model_file(name, root=weights_dir())
     except Exception as exc:  # gluoncv raises assorted errors when offline or when the file is unknown
         raise _no_weights_error(name, "GluonCV's pose weights", exc) from None
-    loaded = mx.nd.load(path)
-    skipped = []
-    for key, param in net._collect_params_with_prefix().items():
-        arr = loaded.get(key)
-        if arr is not None and arr.shape == param.shape:
-            param.set_data(arr)
-        else:
-            skipped.append(key)
-    if skipped:
-        log.info("%s: kept fresh initialisation for %s (not in GluonCV's file or another shape)", name, skipped)
 
 
 def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, last_gamma: bool = False,
@@ -131,6 +123,20 @@ def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, la
     return SimplePoseResNet(backbone, num_joints, **kwargs)
 
 
+def read_param_arrays(path: str | os.PathLike) -> dict[str, mx.nd.NDArray]:
+    """The named arrays of a ``.params`` file (``save_parameters``' names, e.g. ``final_layer.weight``).
+
+    A file that is not MXNet parameters of named arrays raises SimplePoseError naming it.
+    """
+    try:
+        loaded = mx.nd.load(str(path))
+    except mx.base.MXNetError:
+        raise SimplePoseError(f"{path}: not an MXNet parameter file") from None
+    if not isinstance(loaded, dict):
+        raise SimplePoseError(f"{path}: not a parameter file of named arrays")
+    return loaded
+
+
 def load_checkpoint_params(net: SimplePoseResNet, path: str, ctx: mx.Context | list[mx.Context]) -> None:
     """Load a ``.params`` file into ``net``, float16 files into float32 models included.
 
@@ -143,12 +149,7 @@ def load_checkpoint_params(net: SimplePoseResNet, path: str, ctx: mx.Context | l
         return
     except (AssertionError, mx.base.MXNetError, ValueError) as exc:
         reason = one_line(exc)
-    try:
-        loaded = mx.nd.load(path)
-    except mx.base.MXNetError:
-        raise SimplePoseError(f"{path}: not an MXNet parameter file") from None
-    if not isinstance(loaded, dict):
-        raise SimplePoseError(f"{path}: not a parameter file of named arrays")
+    loaded = read_param_arrays(path)
     expected = {k: p.shape for k, p in net._collect_params_with_prefix().items()}
     final = loaded.get("final_layer.weight")
     k = expected["final_layer.weight"][0]

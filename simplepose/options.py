@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .cli import command_parser
 from .errors import SimplePoseError
 from .synthetic import dataset_paths, ensure_dataset
 
@@ -56,23 +57,23 @@ def parse_floats(text: str, flag: str, n: int) -> list[float]:
 def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=("coco", "synthetic"), default="coco",
-                   help="'synthetic' generates the built-in rendered dataset on first use (default: coco)")
-    g.add_argument("--data-dir", default=None,
+                   help="'synthetic' generates the built-in rendered dataset on first use")
+    g.add_argument("--data-dir", default=None, metavar="DIR",
                    help="COCO 2017 layout root (annotations/person_keypoints_{train,val}2017.json, "
-                        "train2017/, val2017/); for --dataset synthetic, where it is written (default data/synthetic)")
+                        "train2017/, val2017/); for --dataset synthetic, where it is written (default: data/synthetic)")
     if train:
-        g.add_argument("--train-ann", default=None, help="training annotation file (COCO format)")
-        g.add_argument("--train-images", default=None, help="directory of the training images")
+        g.add_argument("--train-ann", default=None, metavar="FILE", help="training annotation file (COCO format)")
+        g.add_argument("--train-images", default=None, metavar="DIR", help="directory of the training images")
     # Evaluation also spells them --ann/--images: there they are simply the data evaluated.
-    g.add_argument("--val-ann", *(() if train else ("--ann",)), default=None,
+    g.add_argument("--val-ann", *(() if train else ("--ann",)), default=None, metavar="FILE",
                    help="validation annotation file (COCO format)")
-    g.add_argument("--val-images", *(() if train else ("--images",)), default=None,
+    g.add_argument("--val-images", *(() if train else ("--images",)), default=None, metavar="DIR",
                    help="directory of the validation images")
     g.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one "
                         "keypoint list)")
     if train:  # evaluation takes the keypoint metadata from the checkpoint
-        g.add_argument("--flip-pairs", default=None,
+        g.add_argument("--flip-pairs", default=None, metavar="PAIRS",
                        help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by "
                             "left/right, or 'none'")
         g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
@@ -80,52 +81,64 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
                             "Challenger, MPII, COCO-WholeBody feet, Halpe, AP-10K, Animal-Pose): a file of K sigmas "
                             "(JSON list or numbers), or uniform:X for the same X > 0 for every keypoint")
         g.add_argument("--on-bad-record", choices=("error", "skip"), default="error",
-                       help="a bad annotation or image: stop with an error naming it (default), or skip it, "
+                       help="a bad annotation or image: stop with an error naming it, or skip it, "
                             "count it and report the count at the end")
-    g.add_argument("--synthetic-train-images", type=int, default=600, help="images in the synthetic train split")
-    g.add_argument("--synthetic-val-images", type=int, default=100, help="images in the synthetic val split")
+    g.add_argument("--synthetic-train-images", type=int, default=600, metavar="N",
+                   help="images in the synthetic train split")
+    g.add_argument("--synthetic-val-images", type=int, default=100, metavar="N",
+                   help="images in the synthetic val split")
 
 
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("devices")
-    g.add_argument("--gpus", default=None, help="GPU ids, e.g. '0,1' (default: CPU)")
-    g.add_argument("--num-gpus", type=int, default=0, help="use GPUs 0..N-1 (GluonCV's flag; --gpus wins)")
-    g.add_argument("--batch-size", type=int, default=32, help="batch size per device (default 32)")
-    g.add_argument("-j", "--num-data-workers", dest="num_workers", type=int, default=4,
-                   help="data loading worker processes (default 4; 0 loads in the main process)")
+    g.add_argument("--gpus", default=None, metavar="IDS", help="GPU ids, e.g. '0,1' (default: CPU)")
+    g.add_argument("--num-gpus", type=int, default=0, metavar="N", help="use GPUs 0..N-1 (GluonCV's flag; --gpus wins)")
+    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="batch size per device")
+    g.add_argument("-j", "--num-data-workers", dest="num_workers", type=int, default=4, metavar="N",
+                   help="data loading worker processes; 0 loads in the main process")
 
 
-def train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train a Simple Baselines pose model (simplepose).")
+def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The training command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.train", "Train a Simple Baselines pose model (simplepose).", prog)
     add_data_options(p, train=True)
     add_runtime_options(p)
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="simple_pose_resnet50_v1b",
-                   help="simple_pose_resnet{18,34,50,101,152}_v1{b,d} (default simple_pose_resnet50_v1b)")
-    g.add_argument("--num-joints", type=int, default=None, help="checked against the data when given")
-    g.add_argument("--input-size", default="256,192", help="model input 'height,width', multiples of 32")
-    g.add_argument("--sigma", type=float, default=2.0, help="target Gaussian sigma, heatmap pixels (default 2)")
+    g.add_argument("--model", default="simple_pose_resnet50_v1b", metavar="NAME",
+                   help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
+    g.add_argument("--num-joints", type=int, default=None, metavar="K", help="checked against the data when given")
+    g.add_argument("--input-size", default="256,192", metavar="H,W", help="model input height,width, multiples of 32")
+    g.add_argument("--sigma", type=float, default=2.0, metavar="X", help="target Gaussian sigma, heatmap pixels")
     g.add_argument("--codec", choices=("standard", "dark"), default="standard",
                    help="heatmap codec: standard (GluonCV: integer-rounded targets, quarter-pixel decoding) or "
                         "dark (sub-pixel targets, DARK decoding)")
-    g.add_argument("--mean", default="0.485,0.456,0.406", help="RGB mean for normalisation")
-    g.add_argument("--std", default="0.229,0.224,0.225", help="RGB std for normalisation")
-    g.add_argument("--use-pretrained", action="store_true", help="start from GluonCV's published simple_pose weights")
+    g.add_argument("--mean", default="0.485,0.456,0.406", metavar="R,G,B",
+                   help="RGB mean for normalisation, in [0, 1] units (pixel / 255)")
+    g.add_argument("--std", default="0.229,0.224,0.225", metavar="R,G,B",
+                   help="RGB standard deviation for normalisation, in [0, 1] units")
+    g.add_argument("--use-pretrained", action="store_true",
+                   help="start from GluonCV's published simple_pose (COCO) weights; with another keypoint set, as "
+                        "--init-from: the final-layer rows of COCO-named keypoints are copied")
+    g.add_argument("--init-from", default=None, metavar="PATH",
+                   help="start from another model's weights: a checkpoint (.json/.params/prefix), a run directory "
+                        "(its best, else latest checkpoint) or a plain .params file (GluonCV's save_parameters); "
+                        "parameters of the same name and shape are loaded, the rest re-initialised, and final-layer "
+                        "rows of keypoints with matching names copied. Epoch 0 and a fresh optimizer, not a resume")
     g.add_argument("--use-pretrained-base", action="store_true", help="start from GluonCV's ImageNet backbone weights")
     g.add_argument("--last-gamma", action="store_true", help="init the last BatchNorm gamma of each residual block to 0")
     g.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                    help="training data type; float16 uses multi-precision Adam (GPU)")
     g.add_argument("--kvstore", choices=("device", "local", "dist_sync", "dist_sync_device"), default="device",
-                   help="gradient reduction: 'device' (default) over this machine's devices; dist_sync / "
+                   help="gradient reduction: 'device' over this machine's devices; dist_sync / "
                         "dist_sync_device over MXNet's parameter server, one shard of the data per worker "
                         "(start with python -m simplepose.launch)")
     g.add_argument("--mode", choices=("hybrid", "imperative"), default="hybrid",
-                   help="hybrid: hybridize with static_alloc/static_shape (default); imperative: eager")
+                   help="hybrid: hybridize with static_alloc/static_shape; imperative: eager")
     g = p.add_argument_group("augmentation")
-    g.add_argument("--scale-factor", type=float, default=0.30, help="crop scale jitter (default 0.30)")
-    g.add_argument("--rotation-factor", type=float, default=40.0, help="rotation jitter, degrees (default 40)")
-    g.add_argument("--flip-prob", type=float, default=0.5, help="horizontal flip probability (default 0.5)")
-    g.add_argument("--half-body-prob", type=float, default=0.0, help="half-body crop probability (default 0: off)")
+    g.add_argument("--scale-factor", type=float, default=0.30, metavar="X", help="crop scale jitter")
+    g.add_argument("--rotation-factor", type=float, default=40.0, metavar="DEG", help="rotation jitter, degrees")
+    g.add_argument("--flip-prob", type=float, default=0.5, metavar="P", help="horizontal flip probability")
+    g.add_argument("--half-body-prob", type=float, default=0.0, metavar="P", help="half-body crop probability (0: off)")
     g.add_argument("--full-decode", action="store_true",
                    help="decode training JPEGs at full resolution even when the crop is downsampled 2x or more "
                         "(default: 1/2, 1/4 or 1/8 DCT-scaled decoding; same targets, slightly different pixels)")
@@ -133,24 +146,27 @@ def train_parser() -> argparse.ArgumentParser:
                    help="person crops packed by 'python -m simplepose.data.pack' for these training files "
                         "(PACK.bin + PACK.npz): crops it covers decode a small JPEG instead of the image")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--num-epochs", type=int, default=140, help="training epochs (default 140)")
-    g.add_argument("--lr", type=float, default=0.001, help="Adam learning rate (default 0.001)")
-    g.add_argument("--wd", type=float, default=0.0, help="weight decay (default 0)")
+    g.add_argument("--num-epochs", type=int, default=140, metavar="N", help="training epochs")
+    g.add_argument("--lr", type=float, default=0.001, metavar="X", help="Adam learning rate")
+    g.add_argument("--wd", type=float, default=0.0, metavar="X", help="weight decay")
     g.add_argument("--no-wd", action="store_true", help="no weight decay on biases and BatchNorm beta/gamma")
-    g.add_argument("--lr-mode", choices=("step", "poly", "cosine"), default="step", help="LR schedule (default step)")
-    g.add_argument("--lr-decay", type=float, default=0.1, help="step decay factor (default 0.1)")
-    g.add_argument("--lr-decay-period", type=int, default=0, help="decay every N epochs (overrides --lr-decay-epoch)")
-    g.add_argument("--lr-decay-epoch", default="90,120", help="epochs at which the LR decays (default 90,120)")
-    g.add_argument("--warmup-lr", type=float, default=0.0, help="LR at the start of the warm-up (default 0)")
-    g.add_argument("--warmup-epochs", type=int, default=0, help="linear warm-up epochs (default 0)")
+    g.add_argument("--lr-mode", choices=("step", "poly", "cosine"), default="step", help="LR schedule")
+    g.add_argument("--lr-decay", type=float, default=0.1, metavar="X", help="step decay factor")
+    g.add_argument("--lr-decay-period", type=int, default=0, metavar="N",
+                   help="decay every N epochs (overrides --lr-decay-epoch; 0: off)")
+    g.add_argument("--lr-decay-epoch", default="90,120", metavar="EPOCHS", help="epochs at which the LR decays")
+    g.add_argument("--warmup-lr", type=float, default=0.0, metavar="X", help="LR at the start of the warm-up")
+    g.add_argument("--warmup-epochs", type=int, default=0, metavar="N", help="linear warm-up epochs")
     g.add_argument("--nan-policy", choices=("stop", "skip"), default="stop",
-                   help="a NaN or infinite loss: stop with an error naming the batch (default), or skip that "
+                   help="a NaN or infinite loss: stop with an error naming the batch, or skip that "
                         "batch's update, count it and go on")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and augmentation")
-    g.add_argument("--save-dir", default="params", help="run directory: log, metrics, checkpoints (default params)")
-    g.add_argument("--save-frequency", type=int, default=1, help="checkpoint every N epochs (0: only the last)")
-    g.add_argument("--val-interval", type=int, default=1,
+    g.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed for initialisation, shuffling and augmentation")
+    g.add_argument("--save-dir", default="params", metavar="DIR", help="run directory: log, metrics, checkpoints")
+    g.add_argument("--save-frequency", type=int, default=1, metavar="N",
+                   help="checkpoint every N epochs (0: only the last)")
+    g.add_argument("--val-interval", type=int, default=1, metavar="N",
                    help="validate (loss, HeatmapAccuracy, COCO AP on ground-truth boxes) every N epochs and "
                         "after the last (default 1); epoch 0 is always validated")
     g.add_argument("--log-interval", type=int, default=20, help="log every N batches (0: per epoch only)")

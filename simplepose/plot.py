@@ -28,7 +28,7 @@ import numpy as np
 from .checkpoint import latest_checkpoint, load_manifest
 from .rundir import read_metrics
 from .io import atomic_write_text
-from .cli import check_output_dir, run_main, setup_logging
+from .cli import check_output_dir, command_parser, run_main, setup_logging
 from .errors import MissingFileError
 from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
                         pr_curves_figure, save_figure, training_curves_figure,
@@ -126,14 +126,19 @@ def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_file
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simplepose.plot", description=__doc__.splitlines()[0])
-    p.add_argument("run_dir", help="a training run directory (--save-dir)")
-    p.add_argument("--out", default=None, help="where to write the PNGs (default RUN_DIR/plots)")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The plot command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.plot", __doc__.splitlines()[0], prog)
+    p.add_argument("run_dir", metavar="DIR", help="a training run directory (--save-dir)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: DIR/plots)")
     p.add_argument("--no-samples", action="store_true", help="only the training curves")
-    p.add_argument("--samples", type=int, default=8, help="augmented crops in augmentations.png (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the augmentation draws (default 0)")
-    args = p.parse_args(argv)
+    p.add_argument("--samples", type=int, default=8, metavar="N", help="augmented crops in augmentations.png")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the augmentation draws")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging()
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .cli import check_output_file, run_main, setup_logging
+from .cli import check_output_file, command_parser, run_main, setup_logging
 from .codec import METHODS
 from .data.coco import read_image
 from .deploy import BACKENDS, deploy_codec, deploy_forward, deploy_meta, is_export, load_deploy
@@ -95,21 +95,29 @@ def load_model(path: str, backend: str) -> tuple[Callable[[np.ndarray], np.ndarr
     return forward, doc, "mxnet"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simplepose.predict", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="export directory (written by python -m simplepose.export) or "
-                                                  "checkpoint (.json manifest, .params file or prefix)")
-    p.add_argument("--image", required=True, help="image file")
-    p.add_argument("--boxes", default=None, help="JSON list of [x, y, w, h] boxes or COCO detections, or a COCO "
-                                                  "annotation file (this image's boxes); default: the whole image")
-    p.add_argument("--out", default=None, help="PNG to write (default: IMAGE_STEM.pose.png next to the image)")
-    p.add_argument("--json", default=None, help="keypoints JSON to write (default: IMAGE_STEM.pose.json)")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The predict command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    p = command_parser("simplepose.predict", __doc__.splitlines()[0], prog)
+    p.add_argument("--model", required=True, metavar="PATH",
+                   help="export directory (written by python -m simplepose.export) or checkpoint (.json manifest, "
+                        ".params file or prefix)")
+    p.add_argument("--image", required=True, metavar="FILE", help="image file")
+    p.add_argument("--boxes", default=None, metavar="FILE",
+                   help="JSON list of [x, y, w, h] boxes or COCO detections, or a COCO annotation file (this image's "
+                        "boxes); default: the whole image")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="PNG to write (default: IMAGE_STEM.pose.png next to the image)")
+    p.add_argument("--json", default=None, metavar="FILE", help="keypoints JSON to write (default: IMAGE_STEM.pose.json)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="runtime of an export: auto (ONNX Runtime when installed), onnx or mxnet")
-    p.add_argument("--decode", choices=METHODS, default=None, help="default: the model's codec")
+    p.add_argument("--decode", choices=METHODS, default=None, help="heatmap decoding (default: the model's codec)")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored crops' heatmaps")
-    p.add_argument("--kpt-thresh", type=float, default=0.2, help="joints drawn above this score (default 0.2)")
-    args = p.parse_args(argv)
+    p.add_argument("--kpt-thresh", type=float, default=0.2, metavar="X", help="joints drawn above this score")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     setup_logging()
     stem = Path(args.image).with_suffix("")
     out_png = Path(args.out or f"{stem}.pose.png")

@@ -148,7 +148,7 @@ def assert_region_as_whole(data, region, reduction):
 
 
 def test_region_decoder_is_built():
-    assert decode.REGION_DECODING, "simplepose/data/libroijpeg.so is missing: run make"
+    assert decode.REGION_DECODING, "simplepose/data/libroijpeg.so is missing: pip install -e . builds it (setup.py)"
 
 
 @pytest.mark.parametrize("reduction", [1, 2, 4, 8])

@@ -23,7 +23,8 @@ from .annotations import AnnotationReader, PersonRecord
 from .categories import keypoint_categories
 from .decode import decode_bgr, decode_region_bgr
 
-__all__ = ["COCOKeyPoints", "ON_BAD_RECORD", "PersonRecord", "is_jpeg", "read_image", "read_image_region"]
+__all__ = ["COCOKeyPoints", "ON_BAD_RECORD", "PersonRecord", "is_jpeg", "keypoint_meta", "read_image",
+           "read_image_region"]
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +167,12 @@ def _read_bytes(path: str, record: str) -> bytes:
     except OSError:
         raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
                               f"({record})") from None
+
+
+def keypoint_meta(ann_file: str | os.PathLike, category_id: int | str | Sequence[int] | None = None) -> KeypointMeta:
+    """The keypoint metadata of an annotation file's keypoint categories, without reading its people
+    (what a plain ``.params`` file is exported with)."""
+    path = Path(ann_file)
+    cats = keypoint_categories(_load_json(path), path, category_id)
+    return KeypointMeta.from_coco_category(cats.category.data, str(path), record=cats.category.record,
+                                           num_keypoints=cats.num_keypoints)

@@ -13,8 +13,8 @@ turn the image upright; ``IMREAD_IGNORE_ORIENTATION`` stops it), because COCO-fo
 annotations, and pycocotools, read keypoints in the stored pixel frame.
 
 ``decode_region_bgr`` decodes only the part of a JPEG a crop reads, through
-``roi_jpeg.c`` (libjpeg-turbo's scanline skipping and cropping) when ``make`` has
-built it; its pixels inside the region are those of the whole decode.
+``roi_jpeg.c`` (libjpeg-turbo's scanline skipping and cropping) when the install has
+built it (``setup.py``); its pixels inside the region are those of the whole decode.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ REGION_CONTEXT = 16
 
 
 def _roi_decoder():
-    """``simplepose_roi_decode`` of ``libroijpeg.so`` (``roi_jpeg.c``, built by ``make``), or None."""
+    """``simplepose_roi_decode`` of ``libroijpeg.so`` (``roi_jpeg.c``, built by ``setup.py``), or None."""
     try:
         lib = ctypes.CDLL(str(Path(__file__).with_name("libroijpeg.so")))
     except OSError:

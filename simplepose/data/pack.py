@@ -178,17 +178,25 @@ class PackedCrops:
         return {**self.__dict__, "_file": None, "_pid": None}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simplepose.data.pack", description=__doc__.split("\n")[0])
-    p.add_argument("--ann", required=True, help="COCO-format annotation file")
-    p.add_argument("--images", required=True, help="its image directory")
-    p.add_argument("--out", required=True, help="output path without suffix: writes OUT.bin and OUT.npz")
-    p.add_argument("--input-size", default="256,192", help="model input 'height,width' the pack is for")
-    p.add_argument("--scale-factor", type=float, default=0.30, help="train scale jitter the pack must cover")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality of the stored crops")
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The pack command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
+    from ..cli import command_parser
+    p = command_parser("simplepose.data.pack", __doc__.split("\n")[0], prog)
+    p.add_argument("--ann", required=True, metavar="FILE", help="COCO-format annotation file")
+    p.add_argument("--images", required=True, metavar="DIR", help="its image directory")
+    p.add_argument("--out", required=True, metavar="PACK",
+                   help="output path without suffix: writes PACK.bin and PACK.npz")
+    p.add_argument("--input-size", default="256,192", metavar="H,W", help="model input height,width the pack is for")
+    p.add_argument("--scale-factor", type=float, default=0.30, metavar="X",
+                   help="train scale jitter the pack must cover")
+    p.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG quality of the stored crops, 1-100")
     p.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one list)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         h, w = (int(v) for v in args.input_size.split(","))
     except ValueError:

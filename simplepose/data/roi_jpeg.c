@@ -8,8 +8,8 @@
  * Warnings are errors here (libjpeg would otherwise decode a damaged file silently), and no libjpeg
  * error ever exits the process: error_exit longjmps back into simplepose_roi_decode.
  *
- * Build: cc -O2 -shared -fPIC -o simplepose/data/libroijpeg.so simplepose/data/roi_jpeg.c -ljpeg
- * (the Makefile does it). Without the library, decode.py decodes whole images instead.
+ * Built by pip install (setup.py), as by hand: cc -O2 -shared -fPIC -o simplepose/data/libroijpeg.so
+ * simplepose/data/roi_jpeg.c -ljpeg. Without the library, decode.py decodes whole images instead.
  */
 #include <setjmp.h>
 #include <stdio.h>

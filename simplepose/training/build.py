@@ -28,9 +28,9 @@ from ..device_input import InputNormalizer
 from ..errors import SimplePoseError
 from ..loader import pose_loader
 from ..meta import KeypointMeta
-from ..model import (SimplePoseResNet, get_pose_model, load_checkpoint_params, load_gluoncv_pose_weights,
-                     load_trainer_states)
+from ..model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_trainer_states
 from ..options import prepare_synthetic
+from ..transfer import check_settings, gluoncv_source, transfer_weights, weight_source
 from .config import TrainConfig
 from .distributed import Workers
 from .loop import Parts, aux_params
@@ -113,27 +113,31 @@ def build_data(cfg: TrainConfig, num_devices: int, workers: Workers, meta: Keypo
                      shard // batch_size)
 
 
-def build_net(cfg: TrainConfig, num_joints: int, ctx: list[mx.Context], resume: ResumePoint | None
+def build_net(cfg: TrainConfig, meta: KeypointMeta, ctx: list[mx.Context], resume: ResumePoint | None
               ) -> SimplePoseResNet:
-    """The network, initialised (random, ImageNet backbone, GluonCV pose weights) or loaded from ``resume``;
-    cast to --dtype, hybridized (--mode hybrid), no weight decay on biases and BatchNorm (--no-wd)."""
+    """The network for ``meta``'s keypoints, initialised (random, ImageNet backbone, GluonCV pose weights,
+    --init-from) or loaded from ``resume``; cast to --dtype, hybridized (--mode hybrid), no weight decay on
+    biases and BatchNorm (--no-wd)."""
     if resume:
-        net = get_pose_model(cfg.model, num_joints)
+        net = get_pose_model(cfg.model, meta.num_joints)
         # cast_dtype: a float16 checkpoint loads into the float32 model, which is cast below.
         load_checkpoint_params(net, resume.params, ctx)
     else:
-        net = get_pose_model(cfg.model, num_joints, pretrained_base=cfg.use_pretrained_base,
+        net = get_pose_model(cfg.model, meta.num_joints, pretrained_base=cfg.use_pretrained_base,
                              last_gamma=cfg.last_gamma, ctx=ctx)
         if cfg.use_pretrained_base:
             for block in net.head():
                 block.initialize(mx.init.MSRAPrelu(), ctx=ctx)
         else:
             net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
-        if cfg.use_pretrained:
-            load_gluoncv_pose_weights(net, cfg.model)
         # Finish Gluon's deferred initialisation now, so every parameter exists from the start (an
-        # inference pass leaves BatchNorm's running statistics alone and draws the same numbers).
+        # inference pass leaves BatchNorm's running statistics alone and draws the same numbers) and
+        # every shape is known to the weights copied next.
         net(mx.nd.zeros((1, 3, *cfg.input_size), ctx=ctx[0]))
+        if cfg.use_pretrained or cfg.init_from:
+            source = gluoncv_source(cfg.model) if cfg.use_pretrained else weight_source(cfg.init_from)
+            check_settings(source, cfg.input_size, cfg.mean, cfg.std)
+            transfer_weights(net, source, meta.names)
     net.cast(cfg.dtype)
     if cfg.mode == "hybrid":
         net.hybridize(static_alloc=True, static_shape=True)
@@ -216,7 +220,7 @@ def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Wo
              cfg.model, len(data.train), data.meta.num_joints, data.iters_per_epoch, data.batch_size, ctx,
              f", worker {workers.rank} of {workers.num_workers} ({data.shard} people each, kvstore {cfg.kvstore})"
              if workers.kv else "")
-    net = build_net(cfg, data.meta.num_joints, ctx, resume)
+    net = build_net(cfg, data.meta, ctx, resume)
     trainer = build_trainer(cfg, net, data.iters_per_epoch, workers)
     workers.init_keys(aux_params(net), ctx[0])
     if resume:

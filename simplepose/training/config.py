@@ -31,9 +31,9 @@ from ..sigma_tables import UNIFORM
 from .state import ResumePoint
 
 # What a checkpoint fixes: a resumed run cannot change them.
-FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype")
+FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype", "init_from")
 # Files read while training, made absolute like the data files (a resumed run may start elsewhere).
-OTHER_PATHS = ("sigmas", "train_pack")
+OTHER_PATHS = ("sigmas", "train_pack", "init_from")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class TrainConfig:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     use_pretrained: bool
+    init_from: str | None
     use_pretrained_base: bool
     last_gamma: bool
     dtype: str
@@ -174,8 +175,11 @@ def check_values(cfg: TrainConfig) -> None:
     for key, ok, why in checks:
         if not ok:
             raise SimplePoseError(f"{flag_name(key)} {getattr(cfg, key)}: {why}")
-    if cfg.use_pretrained and cfg.use_pretrained_base:
-        raise SimplePoseError("--use-pretrained and --use-pretrained-base exclude each other")
+    sources = [flag for flag, on in (("--use-pretrained", cfg.use_pretrained),
+                                     ("--use-pretrained-base", cfg.use_pretrained_base),
+                                     ("--init-from", cfg.init_from)) if on]
+    if len(sources) > 1:
+        raise SimplePoseError(f"{' and '.join(sources)} exclude each other: give one source of initial weights")
     from ..model import parse_model_name  # validates --model; imported here to keep the config light
     parse_model_name(cfg.model)
     gpu_ids(cfg.gpus, cfg.num_gpus)   # raises on a malformed --gpus
@@ -251,6 +255,9 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
     values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k] and not values[k].startswith(UNIFORM)})
     cfg = TrainConfig.from_dict(values, source)
     check_environment(cfg)
+    if cfg.init_from and not resume:
+        from ..transfer import weight_source   # reads the source's manifest now: a bad path stops before any work
+        weight_source(cfg.init_from)
     return cfg, resume
 
 

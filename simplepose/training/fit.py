@@ -74,6 +74,11 @@ class Training:
         A first Ctrl-C stops at the next batch boundary and writes a checkpoint of that exact state
         (``MODEL-epochNNNN-batchBBBBB``); so does a bad image with ``--on-bad-record error``.
         """
+        # The event file closes however the run ends: an open file keeps a full disk's mount busy.
+        with contextlib.closing(self.tensorboard):
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg, parts = self.cfg, self.built.parts
         start = self.resume.epoch if self.resume else 0
         if start >= cfg.num_epochs:
@@ -87,7 +92,7 @@ class Training:
             log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s AP=%s", _fmt(row["val_loss"]),
                      _fmt(row["val_acc"]), _fmt(row["val_ap"]))
         completed = start
-        with self.loop.interrupt, contextlib.closing(self.tensorboard):
+        with self.loop.interrupt:
             try:
                 for epoch in range(start + 1, cfg.num_epochs + 1):
                     row = self._epoch(epoch)
