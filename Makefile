@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml setup.py simplepose/data/roi_jpeg.c requireme
 # left (warm) / right (cool), so a flip that swaps labels would contradict the colours: no flip here,
 # and GluonCV's class-default jitter (scale 0.25, rotation 30) rather than its script's (0.30, 40).
 # --overwrite: a second `make demo` moves the first one's run into $(DEMO_DIR)/previous-DATE-TIME/.
+# Last, the export runs on a generated 2-second video of three walking figures (their boxes given), tracked.
 demo: $(VENV)/.installed
 	$(PY) train_simple_pose.py --dataset synthetic --model $(DEMO_MODEL) --input-size 128,96 \
 		--batch-size 32 --num-data-workers 1 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 9 \
@@ -37,9 +38,12 @@ demo: $(VENV)/.installed
 		--metrics-json $(DEMO_DIR)/eval.json --results-json $(DEMO_DIR)/val_results.json
 	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
 		--out $(DEMO_DIR)/export
-	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --image data/synthetic/val/$$(ls data/synthetic/val | head -1) \
-		--boxes data/synthetic/annotations/person_keypoints_val.json \
-		--out $(DEMO_DIR)/predict.png --json $(DEMO_DIR)/predict.json
+	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --input data/synthetic/val/$$(ls data/synthetic/val | head -1) \
+		--boxes data/synthetic/annotations/person_keypoints_val.json --out $(DEMO_DIR)/predict
+	$(PY) -m simplepose.synthetic --video $(DEMO_DIR)/video/walk.mp4 --frames 48 --seed 1
+	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --input $(DEMO_DIR)/video/walk.mp4 \
+		--boxes $(DEMO_DIR)/video/walk.boxes.json --out $(DEMO_DIR)/predict-video --track
+	@echo "make demo wrote:" && ls -l $(DEMO_DIR)/export $(DEMO_DIR)/predict $(DEMO_DIR)/video $(DEMO_DIR)/predict-video
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
@@ -50,5 +54,5 @@ docs: $(VENV)/.installed
 	@echo "open docs/_build/html/index.html"
 
 clean:
-	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/sg_execution_times.rst \
+	rm -rf $(VENV) runs data docs/_build docs/auto_tutorials docs/api/generated docs/sg_execution_times.rst \
 		build simplepose.egg-info simplepose/data/libroijpeg.so

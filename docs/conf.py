@@ -1,7 +1,9 @@
-"""Sphinx configuration: the simplepose tutorials, built and executed by Sphinx-Gallery.
+"""Sphinx configuration: the user guide, the CLI and API references, and the tutorials.
 
-Build with ``make docs`` (HTML in docs/_build/html). Every tutorial in docs/tutorials/plot_*.py
-runs on the CPU while the docs build, on the built-in synthetic dataset.
+Build with ``make docs`` (HTML in docs/_build/html). The CLI reference is rendered from the argparse parsers
+(docs/_ext/cliref.py), the API reference by autodoc/autosummary from the package (pages generated into
+docs/api/generated), and every tutorial in docs/tutorials/plot_*.py runs on the CPU while the docs build, on
+the built-in synthetic dataset (Sphinx-Gallery).
 """
 import os
 import sys
@@ -9,15 +11,33 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "simplepose"
 author = "simplepose developers"
 copyright = "simplepose developers"
-extensions = ["sphinx_gallery.gen_gallery"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.autosummary", "sphinx.ext.napoleon",
+              "sphinx_gallery.gen_gallery", "cliref"]
 exclude_patterns = ["_build", "tutorials"]   # the gallery sources; their pages are in auto_tutorials
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme = "alabaster"
-html_theme_options = {"page_width": "1100px"}
+html_theme_options = {"page_width": "1100px", "sidebar_width": "220px"}
+
+# API reference: one page per module, generated from the package (docs/api.rst walks it recursively).
+autosummary_generate = True
+autosummary_ignore_module_all = True      # every submodule, whatever a package's __all__ lists
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_inherit_docstrings = False           # MXNet's own docstrings (HybridBlock.forward ...) are not ours
+# Shared libraries in the package (the region decoder, libroijpeg.so) are listed by pkgutil but are no
+# Python modules: the module template leaves them out.
+autosummary_context = {"not_python": ["libroijpeg"]}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
 
 sphinx_gallery_conf = {
     "examples_dirs": ["tutorials"],
@@ -31,3 +51,4 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "min_reported_time": 1,
 }
+smartquotes = False                          # flags such as --input-size stay two hyphens in prose

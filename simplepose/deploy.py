@@ -132,5 +132,9 @@ def deploy_forward(doc: dict[str, Any], backend: str = "auto") -> tuple[Callable
         if not doc.get("onnx"):
             raise SimplePoseError(f"the export of {doc['model']} has no ONNX file (onnx was not installed when it "
                                   "was exported); use --backend mxnet")
-        return onnx_forward(doc["onnx"], doc["mean"], doc["std"]), "onnx"
-    return symbol_forward(doc), "mxnet"
+        forward = onnx_forward(doc["onnx"], doc["mean"], doc["std"])
+    else:
+        forward = symbol_forward(doc)
+    from .deploy_check import check_export   # imported here: deploy_check imports this module
+    check_export(doc, forward)
+    return forward, backend

@@ -39,10 +39,10 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--input-size", default=None, metavar="H,W",
                    help="crop 'height,width' (default: the checkpoint's; 256,192 for a plain .params file)")
     g.add_argument("--mean", default=None, metavar="R,G,B",
-                   help="RGB normalisation mean of a plain .params file (default 0.485,0.456,0.406, GluonCV's); "
+                   help="RGB normalisation mean of a plain .params file (default: 0.485,0.456,0.406, GluonCV's); "
                         "checked against a checkpoint")
     g.add_argument("--std", default=None, metavar="R,G,B",
-                   help="RGB normalisation std of a plain .params file (default 0.229,0.224,0.225, GluonCV's); "
+                   help="RGB normalisation std of a plain .params file (default: 0.229,0.224,0.225, GluonCV's); "
                         "checked against a checkpoint")
     g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
                    help="runtime of an export directory: auto (ONNX Runtime when installed), onnx or mxnet")
@@ -55,7 +55,7 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="heatmap decoding (default: the codec the model was trained with)")
     g.add_argument("--kpt-thresh", "--score-threshold", dest="kpt_thresh", type=float, default=0.2, metavar="X",
                    help="keypoint scores above this count in the instance score and in OKS-NMS "
-                        "(--score-threshold is GluonCV validate.py's name, whose own default is 0 and which applies "
+                        "(--score-threshold is GluonCV validate.py's name; that script uses 0 unless told and applies "
                         "no OKS-NMS: add --oks-nms 1 to score as it does)")
     g.add_argument("--oks-nms", type=float, default=0.9, metavar="X",
                    help="OKS-NMS threshold per image; 1 keeps every pose")

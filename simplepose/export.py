@@ -168,7 +168,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--input-size", default=None, metavar="H,W", help="model input height,width (default: 256,192)")
     g.add_argument("--ann", default=None, metavar="FILE",
                    help="annotation file (COCO format) whose keypoint category gives the names, flip pairs and "
-                        "sigmas (default for a 17-keypoint model: COCO's)")
+                        "sigmas (default: COCO's, for a 17-keypoint model)")
     g.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories of --ann when it has several")
     g.add_argument("--num-joints", type=int, default=None, metavar="N", help="checked against the file when given")

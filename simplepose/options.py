@@ -168,13 +168,14 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="checkpoint every N epochs (0: only the last)")
     g.add_argument("--val-interval", type=int, default=1, metavar="N",
                    help="validate (loss, HeatmapAccuracy, COCO AP on ground-truth boxes) every N epochs and "
-                        "after the last (default 1); epoch 0 is always validated")
-    g.add_argument("--log-interval", type=int, default=20, help="log every N batches (0: per epoch only)")
+                        "after the last; epoch 0 is always validated")
+    g.add_argument("--log-interval", type=int, default=20, metavar="N", help="log every N batches (0: per epoch only)")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                    help="write no TensorBoard event files (default: --save-dir/tensorboard/, read with "
                         "'tensorboard --logdir SAVE_DIR')")
-    g.add_argument("--logging-file", default="train.log", help="log file name, inside --save-dir when relative")
-    g.add_argument("--resume", default=None,
+    g.add_argument("--logging-file", default="train.log", metavar="FILE",
+                   help="log file name, inside --save-dir when relative")
+    g.add_argument("--resume", default=None, metavar="PATH",
                    help="checkpoint (.json/.params/prefix) or run directory to continue from; its config is used "
                         "and flags given on this command line override it")
     g.add_argument("--overwrite", action="store_true",

@@ -58,6 +58,15 @@ class BoxCrops:
                          self.input_size)
 
 
+def frame_crop(image: np.ndarray, crop: Crop, input_size: tuple[int, int]) -> np.ndarray:
+    """The (h, w, 3) uint8 crop of a decoded (H, W, 3) uint8 image (a video frame), same channel order.
+
+    ``read_crop`` as for a file: a region decode equals the whole image under the region, so a frame's crop
+    is the file's crop, bit for bit.
+    """
+    return read_crop(lambda _reduction, _region: image, crop.matrix, input_size)
+
+
 def keypoints_in_image(heatmaps: np.ndarray, crops: Sequence[Crop], codec: HeatmapCodec) -> np.ndarray:
     """Decode (B, K, h, w) heatmaps of ``crops`` -> (B, K, 3) float32: x, y image pixels and the peak score."""
     coords, maxvals = codec.decode(heatmaps)

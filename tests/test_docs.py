@@ -1,4 +1,11 @@
-"""The documentation builds: Sphinx-Gallery executes both tutorials and their pages carry their figures."""
+"""The documentation builds with warnings as errors: Sphinx-Gallery executes both tutorials and their pages
+carry their figures, the API reference has a page for every public module, and the CLI reference lists every
+option of every command."""
+import argparse
+import importlib
+import importlib.util
+import pkgutil
+import posixpath
 import re
 import shutil
 import subprocess
@@ -6,30 +13,106 @@ import sys
 from pathlib import Path
 
 import pytest
+from sphinx.util.inventory import InventoryFile
+
+import simplepose
 
 ROOT = Path(__file__).resolve().parents[1]
+# The parser of a command whose module does not build its own with build_parser().
+PARSER_OF = {"simplepose.train": "simplepose.options:train_parser",
+             "simplepose.evaluate": "simplepose.evaluate:eval_parser"}
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    """A fresh build of a copy of docs/ next to a link to the package: Sphinx-Gallery writes its pages into
+    the source tree and skips tutorials it has run before, so building a copy really executes them."""
+    tmp = tmp_path_factory.mktemp("docs")
+    shutil.copytree(ROOT / "docs", tmp / "docs", ignore=shutil.ignore_patterns(
+        "_build", "auto_tutorials", "generated", "sg_execution_times.rst"))
+    (tmp / "simplepose").symlink_to(ROOT / "simplepose")
+    out = tmp / "html"
+    res = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
+                          str(tmp / "docs"), str(out)], capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out
+
+
+def public_modules() -> list[str]:
+    """Every Python module of the package whose dotted name has no component starting with '_'."""
+    names = []
+    for info in pkgutil.walk_packages(simplepose.__path__, "simplepose."):
+        spec = importlib.util.find_spec(info.name)
+        if spec.origin.endswith(".py") and not any(p.startswith("_") for p in info.name.split(".")):
+            names.append(info.name)
+    return names
+
+
+def commands() -> dict[str, str]:
+    """Module of every command (a module run as ``python -m``) -> 'module:parser function'."""
+    found = {}
+    for info in pkgutil.walk_packages(simplepose.__path__, "simplepose."):
+        origin = importlib.util.find_spec(info.name).origin
+        if origin.endswith(".py") and 'if __name__ == "__main__":' in Path(origin).read_text():
+            module = info.name.removesuffix(".__main__")
+            found[module] = PARSER_OF.get(module, f"{info.name}:build_parser")
+    return found
+
+
+def inventory(html: Path, kind: str) -> set[str]:
+    """The names of one kind of object in the build's objects.inv ('py:module', 'std:cmdoption', ...)."""
+    with open(html / "objects.inv", "rb") as f:
+        return set(InventoryFile.load(f, "", posixpath.join).get(kind, {}))
+
+
+def documented_parsers() -> dict[str, str]:
+    """'module:function' -> prog of each ``cli-parser`` directive of docs/cli.rst."""
+    text = (ROOT / "docs" / "cli.rst").read_text()
+    return dict(re.findall(r"^\.\. cli-parser:: (\S+)\n   :prog: (.+)$", text, re.M))
 
 
 @pytest.mark.slow
-def test_docs_build_runs_the_tutorials(tmp_path):
-    # A copy of docs/ next to a link to the package: Sphinx-Gallery writes its pages into the source tree
-    # and skips tutorials it has run before, so building a fresh copy really executes them.
-    shutil.copytree(ROOT / "docs", tmp_path / "docs",
-                    ignore=shutil.ignore_patterns("_build", "auto_tutorials", "sg_execution_times.rst"))
-    (tmp_path / "simplepose").symlink_to(ROOT / "simplepose")
-    out = tmp_path / "html"
-    res = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q",
-                          str(tmp_path / "docs"), str(out)], capture_output=True, text=True, timeout=1200)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert (out / "index.html").is_file() and "auto_tutorials/index.html" in (out / "index.html").read_text()
+def test_docs_build_runs_the_tutorials(html):
+    assert "auto_tutorials/index.html" in (html / "index.html").read_text()
     pages = {"plot_1_dive_deep": ["COCO keypoint evaluation on ground-truth boxes", "BatchNormCudnnOff",
                                   "max abs difference 0"],
-             "plot_2_own_keypoints": ["checkpoint: K = 23", "right_small_toe", "worst_instances.png"]}
+             "plot_2_own_keypoints": ["checkpoint: K = 23", "right_small_toe", "worst_instances.png",
+                                      "-m simplepose.train", 'class="highlight-bash']}
     for name, texts in pages.items():
-        html = (out / "auto_tutorials" / f"{name}.html").read_text()
+        page = (html / "auto_tutorials" / f"{name}.html").read_text()
         for text in texts:
-            assert text in html, (name, text)
-        figures = sorted(set(re.findall(rf"_images/(sphx_glr_{name}_\d+\.png)", html)))
+            assert text in page, (name, text)
+        figures = sorted(set(re.findall(rf"_images/(sphx_glr_{name}_\d+\.png)", page)))
         assert len(figures) >= 7, (name, figures)
         for fig in figures:
-            assert (out / "_images" / fig).stat().st_size > 10_000, fig
+            assert (html / "_images" / fig).stat().st_size > 10_000, fig
+        # One figure per row: none is squeezed beside another.
+        assert "sphx-glr-multi-img" not in page, name
+
+
+@pytest.mark.slow
+def test_api_reference_covers_every_public_module(html):
+    modules = public_modules()
+    assert {"simplepose.meta", "simplepose.data.coco", "simplepose.scoring.oks"} <= set(modules)
+    documented = inventory(html, "py:module")
+    missing = [m for m in modules
+               if m not in documented or not (html / "api" / "generated" / f"{m}.html").is_file()]
+    assert not missing, f"modules without an API page: {missing}"
+
+
+@pytest.mark.slow
+def test_cli_reference_lists_every_flag_of_every_command(html):
+    documented = documented_parsers()
+    undocumented = sorted(set(commands().values()) - set(documented))
+    assert not undocumented, f"commands missing from docs/cli.rst: {undocumented}"
+    options = inventory(html, "std:cmdoption")     # 'PROG.OPTION', spaces in PROG as '-'
+    missing = []
+    for spec, prog in documented.items():
+        module, _, function = spec.partition(":")
+        parser: argparse.ArgumentParser = getattr(importlib.import_module(module), function)()
+        for action in parser._actions:
+            names = action.option_strings or [action.metavar or action.dest.upper()]
+            missing += [f"{prog} {name}" for name in names
+                        if f"{prog.replace(' ', '-')}.{name}" not in options]
+    assert not missing, f"options missing from the CLI reference: {missing}"
+    assert len(documented) == 8 and len(options) > 140

@@ -215,37 +215,3 @@ def test_a_bad_detection_is_one_line_naming_file_detection_and_field(synthetic, 
     with pytest.raises(SimplePoseError) as err:
         detection_boxes(det_file, ds)
     assert str(err.value) == f"{det_file}: detection 1: {problem}"
-
-
-@pytest.mark.parametrize("content, problem", [
-    ([[10, 20, 30]], "box 0: field 'bbox': has 3 values, expected 4"),
-    ([{"bbox": [10, 20, 30, 40], "score": "high"}], "box 0: field 'score': is a string, expected a finite number"),
-    ([[10, 20, 30, 40], [1, 2, -3, 4]], "box 1: field 'bbox': is [1, 2, -3, 4]: width and height must be positive"),
-    ({"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": [{"image_id": 1, "bbox": [1, 2, 3, 4]}]},
-     "no image named"),
-    ({"images": [{"id": 1, "file_name": "img.jpg"}], "annotations": [{"image_id": "1", "bbox": [1, 2, 3, 4]}]},
-     "annotations[0]: field 'image_id': is a string, expected an integer"),
-    ("boxes", "expected a list of [x, y, width, height] boxes"),
-])
-def test_a_bad_predict_box_is_one_line_naming_file_box_and_field(tmp_path, content, problem):
-    from simplepose.predict import read_boxes
-    box_file = tmp_path / "boxes.json"
-    box_file.write_text(json.dumps(content))
-    with pytest.raises(SimplePoseError) as err:
-        read_boxes(box_file, "photos/img.jpg")
-    assert str(err.value).startswith(f"{box_file}: ") and problem in str(err.value) and "\n" not in str(err.value)
-
-
-def test_predict_boxes_of_each_format(tmp_path):
-    from simplepose.predict import read_boxes
-    box_file = tmp_path / "boxes.json"
-    expected = np.array([[10, 20, 40, 60]], np.float32)
-    for content, score in (([[10, 20, 30, 40]], 1.0), ([{"bbox": [10, 20, 30, 40], "score": 0.5}], 0.5),
-                           ({"images": [{"id": 3, "file_name": "a/img.jpg"}, {"id": 4, "file_name": "b.jpg"}],
-                             "annotations": [{"image_id": 3, "bbox": [10, 20, 30, 40]},
-                                             {"image_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1},
-                                             {"image_id": 4, "bbox": [0, 0, 9, 9]}]}, 1.0)):
-        box_file.write_text(json.dumps(content))
-        boxes, scores = read_boxes(box_file, "photos/img.jpg")
-        np.testing.assert_array_equal(boxes, expected)
-        np.testing.assert_array_equal(scores, [score])

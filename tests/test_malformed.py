@@ -126,8 +126,7 @@ def export_copy(kit, tmp, change=None, damage=None):
 
 
 def predict_with(kit, tmp, model, *flags):
-    return "predict", ["--model", str(model), "--image", kit["image"], "--out", str(tmp / "p.png"),
-                       "--json", str(tmp / "p.json"), *flags]
+    return "predict", ["--model", str(model), "--input", kit["image"], "--out", str(tmp / "p"), *flags]
 
 
 def eval_with(kit, params, *flags):
@@ -322,8 +321,8 @@ CASES = {
                                                     "is a file, not a directory"),
     "eval --analysis a file": output_case("eval", "--analysis", "file", "not a directory"),
     "export --out a file": output_case("export", "--out", "file", "not a directory"),
-    "predict --out a directory": output_case("predict", "--out", "dir", "is a directory"),
-    "predict --json under a file": output_case("predict", "--json", "under-file", "is a file, not a directory"),
+    "predict --out a file": output_case("predict", "--out", "file", "not a directory"),
+    "predict --out under a file": output_case("predict", "--out", "under-file", "is a file, not a directory"),
     "plot --out a file": output_case("plot", "--out", "file", "not a directory"),
     "train --save-dir a file": output_case("train", "--save-dir", "file", "not a directory"),
     "train --logging-file a directory": output_case("train", "--logging-file", "dir", "is a directory"),

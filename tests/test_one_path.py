@@ -14,6 +14,7 @@ import pytest
 
 import eval_simple_pose
 import simplepose.predict
+import simplepose.predictor
 import simplepose.training.validation
 import train_simple_pose
 from simplepose import pose_inference
@@ -79,13 +80,14 @@ def evaluate(monkeypatch, synthetic, ann, ckpt, out, *extra):
 
 
 def predict(monkeypatch, model, rec, box_file, out, *extra):
-    """(unrounded (1, K, 3) keypoints, the --json keypoints (1, K, 3)) of simplepose.predict."""
-    found = spy(monkeypatch, simplepose.predict, "predict_keypoints")
-    assert simplepose.predict.main(["--model", str(model), "--image", rec.image_path, "--boxes", box_file,
-                                    "--json", str(out), "--out", str(Path(out).with_suffix(".png")), *extra]) == 0
-    people = json.loads(Path(out).read_text())["people"]
+    """(unrounded (1, K, 3) keypoints, the STEM.json keypoints (1, K, 3)) of simplepose.predict."""
+    found = spy(monkeypatch, simplepose.predictor, "predict_keypoints")
+    out_dir = Path(out).with_suffix("")
+    assert simplepose.predict.main(["--model", str(model), "--input", rec.image_path, "--boxes", box_file,
+                                    "--out", str(out_dir), *extra]) == 0
+    people = json.loads((out_dir / f"{Path(rec.image_path).stem}.json").read_text())["people"]
     assert len(found) == 1 and len(people) == 1
-    return found[0], np.array([list(people[0]["keypoints"].values())])
+    return found[0], np.array([people[0]["keypoints"]])
 
 
 def rounded(keypoints, digits):

@@ -398,11 +398,12 @@ def test_every_flag_has_help_with_its_default():
     parser = build_parser()
     helps = {a.option_strings[0]: a.help for a in parser._actions if a.option_strings and a.dest != "help"}
     assert set(helps) == {"--out", "--train-images", "--val-images", "--seed", "--width", "--height", "--feet",
-                          "--force"}
+                          "--force", "--video", "--frames", "--fps", "--people"}
     assert all(helps.values()), helps
     text = " ".join(parser.format_help().split())     # undo the line wrapping
     text = text[text.index("options:"):]              # past the usage line
-    for flag, default in (("--train-images", 600), ("--val-images", 100), ("--seed", 0), ("--width", 320),
-                          ("--height", 240)):
+    for flag, default in (("--train-images", 600), ("--val-images", 100), ("--seed", 0),
+                          ("--width", "320; for --video 640"), ("--height", "240; for --video 480"), ("--frames", 48),
+                          ("--fps", 24.0), ("--people", 3)):
         after = text[text.index(f"{flag} "):]
         assert after[:after.index(")") + 1].endswith(f"(default: {default})"), (flag, after[:120])

@@ -31,7 +31,7 @@ class ErrorAnalysis:
     oks_thresholds: (T,) the OKS thresholds of COCO's AP (0.50, 0.55, ..., 0.95).
     recall: (R,) COCO's 101 recall points 0, 0.01, ..., 1.
     precision: (T, R) interpolated precision at each recall (all areas, up to 20 poses per image);
-        -1 where the recall is never reached.
+    -1 where the recall is never reached.
     instances: every non-ignored ground-truth person (labelled keypoints, not crowd), lowest OKS first.
     """
 

@@ -83,8 +83,12 @@ def coco_results(keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray, c
     """
     scores = rescore(keypoints, boxes.scores, kpt_thresh)
     results = []
-    for image_id in np.unique(boxes.image_ids):
-        idx = np.flatnonzero(boxes.image_ids == image_id)
+    # Boxes grouped by image in one sort (images ascending, each image's boxes in file order): linear in the
+    # number of boxes, where a scan of all boxes per image grew with images x boxes.
+    order = np.argsort(boxes.image_ids, kind="stable")
+    starts = np.flatnonzero(np.diff(boxes.image_ids[order])) + 1
+    for idx in np.split(order, starts) if len(order) else []:
+        image_id = boxes.image_ids[idx[0]]
         if oks_nms_thresh < 1:
             idx = idx[oks_nms(keypoints[idx], scores[idx], areas[idx], sigmas, oks_nms_thresh, kpt_thresh)]
         for i in idx:

@@ -18,7 +18,7 @@ class EvalReport:
     boxes: which boxes were used (ground truth or a detector file); people: how many;
     images: how many images were evaluated; predictions: poses left after OKS-NMS.
     analysis: precision-recall curves and per-person OKS (``evaluate_keypoints(..., analysis=True)``
-        with at least one prediction; not part of ``to_dict``).
+    with at least one prediction; not part of ``to_dict``).
     """
 
     stats: dict[str, float]

@@ -1,4 +1,4 @@
-"""Training: a frozen config built once, the parts built from it, the loop, validation.
+"""Training: a frozen config built once, the parts built from it, the loop, validation. ::
 
     config.build_config(argv) -> (TrainConfig, ResumePoint | None)   parse, resume merge, data, checks
     fit.train(cfg, resume, workers, rundir) -> last metrics row       build.build_parts + Training.fit

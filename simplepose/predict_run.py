@@ -1,0 +1,155 @@
+"""The loop of ``simplepose.predict``: inputs -> boxes -> poses (batched across images and frames) -> files.
+
+Images go through the model a chunk at a time (``chunk`` images, all their people in shared batches), a video
+``chunk`` frames at a time; ``--track`` gives people ids across a video's frames (``tracking.Tracker``,
+greedy OKS matching with the model's sigmas) and ``--smooth`` filters tracked keypoints over time
+(``smoothing.PoseSmoother``, One Euro). One tqdm bar counts images and frames, with an ETA when the
+number of frames is known.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from .person_boxes import BoxSource
+from .predict_inputs import Input, frame_chunks, open_video, read_bgr, video_info
+from .predict_output import VideoSink, write_image_result, write_video_result
+from .predictor import Person, PosePredictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """How to run: images or frames per model chunk, the joint score drawn, tracking and smoothing."""
+
+    chunk: int = 8
+    kpt_thresh: float = 0.2
+    track: bool = False
+    smooth: bool = False
+    smooth_params: tuple[float, float] = (1.0, 0.05)   # One Euro's min cutoff (Hz) and beta
+
+
+@dataclass
+class Tally:
+    """What a run did: images, video frames, people found, files written, seconds."""
+
+    images: int = 0
+    frames: int = 0
+    people: int = 0
+    written: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def summary(self) -> str:
+        seconds = time.perf_counter() - self.started
+        done = self.images + self.frames
+        return (f"{self.images} images, {self.frames} video frames, {self.people} people in {seconds:.1f} s "
+                f"({done / max(seconds, 1e-9):.1f} images+frames/s)")
+
+
+def _people_of(predictor: PosePredictor, source: BoxSource, frames: Sequence[np.ndarray], names: Sequence[str],
+               first_frame: int | None = None) -> list[list[Person]]:
+    """Boxes of each frame from ``source``, then all their poses in shared batches."""
+    found = [source(f, n, None if first_frame is None else first_frame + i)
+             for i, (f, n) in enumerate(zip(frames, names))]
+    return predictor.predict(frames, [b for b, _ in found], [s for _, s in found], names)
+
+
+def run_images(predictor: PosePredictor, items: Sequence[Input], source: BoxSource, out: Path, opts: RunOptions,
+               tally: Tally, bar: tqdm) -> None:
+    """Predict on image inputs, ``opts.chunk`` at a time; write ``STEM.png`` and ``STEM.json`` for each."""
+    for start in range(0, len(items), opts.chunk):
+        chunk = items[start:start + opts.chunk]
+        images = [read_bgr(item) for item in chunk]
+        for item, image, people in zip(chunk, images, _people_of(predictor, source, images,
+                                                                 [i.path for i in chunk])):
+            write_image_result(out, item.stem, item.path, image, people, predictor.meta, opts.kpt_thresh,
+                               predictor.name)
+            tally.images += 1
+            tally.people += len(people)
+            tally.written += [str(out / f"{item.stem}.png"), str(out / f"{item.stem}.json")]
+            bar.update(1)
+
+
+class _Follow:
+    """Track ids and smoothing across the frames of one video (nothing when neither is asked)."""
+
+    def __init__(self, predictor: PosePredictor, fps: float, opts: RunOptions):
+        self.tracker = self.smoother = None
+        if opts.track or opts.smooth:
+            from .tracking import Tracker
+            sigmas = predictor.meta.sigmas
+            self.tracker = Tracker(sigmas=None if sigmas is None else np.asarray(sigmas))
+        if opts.smooth:
+            from .smoothing import PoseSmoother
+            min_cutoff, beta = opts.smooth_params
+            self.smoother = PoseSmoother(fps=fps, min_cutoff=min_cutoff, beta=beta)
+
+    def __call__(self, people: list[Person]) -> None:
+        """Set the track ids (and smoothed keypoints) of one frame's people, frames in order."""
+        if self.tracker is None:
+            return
+        k = len(people[0].keypoints) if people else 0
+        keypoints = np.array([p.keypoints for p in people], np.float32).reshape(len(people), k, 3)
+        boxes = np.array([p.box for p in people], np.float32).reshape(-1, 4)
+        ids = self.tracker.update(keypoints, boxes)
+        smoothed = self.smoother.update(keypoints, ids) if self.smoother is not None else keypoints
+        for person, track_id, kp in zip(people, ids, smoothed):
+            person.track_id, person.keypoints = int(track_id), np.asarray(kp, np.float32)
+
+
+def run_video(predictor: PosePredictor, item: Input, source: BoxSource, out: Path, opts: RunOptions,
+              tally: Tally, bar: tqdm) -> None:
+    """Predict on every frame of a video file or camera; write ``STEM.mp4`` and ``STEM.jsonl``.
+
+    A camera runs until Ctrl-C, which ends its files normally.
+    """
+    capture = open_video(item)
+    fps, count, size = video_info(capture)
+    if count is not None and bar.total is not None:
+        bar.total += count - 1   # the bar counted this video as one
+        bar.refresh()
+    follow = _Follow(predictor, fps, opts)
+
+    def produce(sink: VideoSink) -> None:
+        index = 0
+        try:
+            for frames in frame_chunks(capture, opts.chunk):
+                for frame, people in zip(frames, _people_of(predictor, source, frames, [item.path] * len(frames),
+                                                            index)):
+                    follow(people)
+                    sink.write(item.path, index, frame, people)
+                    index += 1
+                    tally.frames += 1
+                    tally.people += len(people)
+                    bar.update(1)
+        except KeyboardInterrupt:
+            if item.kind != "webcam":
+                raise
+            log.info("camera %s stopped after %d frames", item.path, index)
+    try:
+        write_video_result(out, item.stem, fps, size, predictor.meta, opts.kpt_thresh, produce)
+    finally:
+        capture.release()
+    tally.written += [str(out / f"{item.stem}.mp4"), str(out / f"{item.stem}.jsonl")]
+
+
+def run(predictor: PosePredictor, inputs: Sequence[Input], source: BoxSource, out: Path, opts: RunOptions
+        ) -> Tally:
+    """Every input, images first in chunks, then each video; one progress bar."""
+    tally = Tally()
+    images = [i for i in inputs if i.kind == "image"]
+    videos = [i for i in inputs if i.kind != "image"]
+    # A camera has no length: the bar then counts without an ETA.
+    total = None if any(v.kind == "webcam" for v in videos) else len(inputs)
+    with tqdm(total=total, unit="frame", desc="predict", dynamic_ncols=True) as bar:
+        run_images(predictor, images, source, out, opts, tally, bar)
+        for video in videos:
+            run_video(predictor, video, source, out, opts, tally, bar)
+    return tally
