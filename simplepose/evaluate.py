@@ -1,8 +1,9 @@
-"""Evaluate a simplepose model with COCO OKS AP: `python -m simplepose.evaluate --help` (or eval_simple_pose.py).
+"""Evaluate a simplepose model: `python -m simplepose.evaluate --help` (or eval_simple_pose.py).
 
 Runs a checkpoint (or an export directory) on the people of a COCO-format keypoint file,
 on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
-keypoint statistics and a per-keypoint AP breakdown: person boxes (``simplepose.boxes``) ->
+keypoint statistics and a per-keypoint AP breakdown (when OKS sigmas are known), and always
+PCK@0.05/0.1/0.2, AUC, EPE and NME, overall and per keypoint: person boxes (``simplepose.boxes``) ->
 keypoints (``simplepose.pose_inference``, the path validation and prediction use) -> scores
 (``simplepose.scoring``).
 """
@@ -23,7 +24,8 @@ from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_option
 
 def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The evaluation command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
-    p = command_parser("simplepose.evaluate", "Evaluate a simplepose model with COCO keypoint AP.", prog)
+    p = command_parser("simplepose.evaluate", "Evaluate a simplepose model with COCO keypoint AP "
+                       "(when OKS sigmas are known) and PCK, AUC, EPE and NME.", prog)
     p.add_argument("--params", "--params-file", dest="params", required=True, metavar="PATH",
                    help="checkpoint (.json manifest, .params file or prefix), training run directory (its best.json, "
                         "else its latest checkpoint), export directory (deploy.json), or a plain .params file as "
@@ -61,8 +63,10 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="OKS-NMS threshold per image; 1 keeps every pose")
     g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
                    help="OKS sigmas overriding the model's metadata: a file of K sigmas (JSON list or numbers), "
-                        "or uniform:X for the same X > 0 for every keypoint")
-    g.add_argument("--metrics-json", default=None, metavar="FILE", help="write the statistics to this JSON file")
+                        "or uniform:X for the same X > 0 for every keypoint; without sigmas no AP is computed, "
+                        "only PCK, AUC, EPE and NME")
+    g.add_argument("--metrics-json", default=None, metavar="FILE",
+                   help="write every figure (AP, PCK, AUC, EPE, NME, per keypoint too) to this JSON file")
     g.add_argument("--results-json", default=None, metavar="FILE", help="write the predictions in COCO results format")
     g.add_argument("--analysis", default=None, metavar="DIR",
                    help="write error-analysis pictures into DIR: PR curves at OKS 0.50..0.95, per-keypoint AP, "
@@ -123,7 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.io import atomic_write_text
     from simplepose.meta import KeypointMeta
     from simplepose.pose_inference import BoxCrops, predict_keypoints
-    from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
+    from simplepose.scoring.coco import load_coco_gt
+    from simplepose.scoring.evaluation import evaluate_poses
+    from simplepose.scoring.matching import GroundTruthPeople
     from simplepose.sigma_tables import parse_sigmas_option
 
     ctx = contexts(args.gpus, args.num_gpus)
@@ -160,8 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sigmas:
         sigmas, source = parse_sigmas_option(args.sigmas, meta.num_joints)
         meta = dataclasses.replace(meta, sigmas=sigmas, sigmas_source=source)
-    if meta.sigmas is None:
-        raise SimplePoseError(f"{args.params}: no OKS sigmas for keypoints {list(meta.names)}; give --sigmas FILE")
+    if meta.sigmas is None and args.analysis:
+        raise SimplePoseError(f"--analysis: no OKS sigmas are known for keypoints {list(meta.names)} and the error "
+                              "analysis is by OKS; give --sigmas FILE (K numbers) or --sigmas uniform:X")
     boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
     crops = BoxCrops(boxes.image_paths, boxes.boxes, input_size)
     codec = HeatmapCodec(input_size, desc["stride"], desc["sigma"], args.decode or desc["codec"])
@@ -169,9 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    num_workers=args.num_workers)
     batches = (b.asnumpy() for b in tqdm(loader, desc="inference", disable=None, leave=False))
     keypoints = predict_keypoints(forward, batches, crops.crops, codec, meta.flip_index if args.flip_test else None)
-    gt = load_coco_gt(dataset)
-    report, results = evaluate_keypoints(gt, keypoints, boxes, crops.areas, meta, dataset.category_id,
-                                         args.kpt_thresh, args.oks_nms, analysis=bool(args.analysis))
+    gt = load_coco_gt(dataset) if meta.sigmas is not None else None
+    report, results = evaluate_poses(keypoints, boxes, crops.areas, meta,
+                                     GroundTruthPeople.from_records(dataset.records, meta.num_joints),
+                                     dataset.category_id, gt, args.kpt_thresh, args.oks_nms,
+                                     analysis=bool(args.analysis))
     settings = {"model": what, "ann": data["val_ann"], "input_size": list(input_size), "flip_test": args.flip_test,
                 "decode": codec.method, "kpt_thresh": args.kpt_thresh, "oks_nms": args.oks_nms}
     print(f"{what} on {data['val_ann']}, input {input_size[0]}x{input_size[1]}, "

@@ -4,7 +4,8 @@
 - ``config.json``: the full configuration of the latest start (JSON, reusable).
 - ``metrics.jsonl``: one JSON object per epoch (see ``simplepose.train``).
 - ``MODEL-epochNNNN.{json,params,states}`` and ``MODEL-epochNNNN-batchBBBBB.*`` (see ``checkpoint``).
-- ``best.json``, naming ``best-epochNNNN.{params,states}``: the epoch with the highest validation AP.
+- ``best.json``, naming ``best-epochNNNN.{params,states}``: the epoch with the highest validation score
+  (its metrics row's ``best_by``: AP when OKS sigmas are known, else PCK@0.2).
 - ``superseded/DATE-TIME/``: the checkpoints and metrics rows after the position a run was resumed
   from (and the rows of a predecessor that never wrote a checkpoint).
 - ``previous-DATE-TIME/``: an earlier run moved aside whole by ``--overwrite``.
@@ -138,7 +139,7 @@ class RunDirectory:
     def save(self, net, trainer, epoch: int, config: dict[str, Any], meta: dict[str, Any], extra: dict[str, Any],
              best: bool = False) -> Path:
         """Checkpoint after ``epoch`` epochs, ``extra["batch"]`` batches into the next one when set, or as
-        ``best.json`` (``extra["metrics"]["val_ap"]`` is its score). Returns the manifest path.
+        ``best.json`` (its score: :func:`chosen_score` of ``extra["metrics"]``). Returns the manifest path.
 
         An epoch checkpoint supersedes the mid-epoch checkpoints before it: they are removed.
         """
@@ -156,11 +157,11 @@ class RunDirectory:
             return path
         path = self._write(write, "checkpoint")
         if best:
-            self._best = extra["metrics"]["val_ap"]
+            self._best = chosen_score(JsonRecord(extra["metrics"], prefix, "metrics"))
         return path
 
     def improves(self, score: float | None) -> bool:
-        """Whether a validation AP beats the best checkpoint's (None never does)."""
+        """Whether a validation score (the field ``best_by`` names) beats the best checkpoint's (None never does)."""
         return score is not None and (self._best is None or score > self._best)
 
     def has_checkpoint(self, epoch: int) -> bool:
@@ -207,17 +208,23 @@ def read_metrics(path: str | os.PathLike, missing_ok: bool = False) -> list[dict
     return rows
 
 
+def chosen_score(metrics: JsonRecord) -> float | None:
+    """The score of the metrics row of a best checkpoint: the field its ``best_by`` names (rows written
+    before ``best_by`` existed were chosen by ``val_ap``)."""
+    return metrics.number(metrics.string("best_by", "val_ap"), None)
+
+
 def _best_score(run_dir: Path, resume_at: tuple[int, int] | None, notes: list[str]) -> float | None:
-    """Validation AP of best.json (None when there is none); notes a best later than the resumed position."""
+    """Validation score of best.json (None when there is none); notes a best later than the resumed position."""
     manifest = run_dir / f"{BEST}.json"
     if not manifest.is_file():
         return None
     doc = load_manifest(manifest)
     if resume_at is not None and position(doc) > resume_at:
         notes.append(f"{manifest}: the best checkpoint (epoch {doc['epoch']}) is later than the resumed position; "
-                     "it stays the best until an epoch beats its validation AP")
+                     "it stays the best until an epoch beats its validation score")
     metrics = JsonRecord(doc, manifest).sub("metrics", None)
-    return None if metrics is None else metrics.number("val_ap", None)
+    return None if metrics is None else chosen_score(metrics)
 
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

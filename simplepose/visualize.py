@@ -178,11 +178,11 @@ def augmentation_figure(image: np.ndarray, record: Any, transform: Any, rng: np.
 
 def training_curves_figure(rows: Sequence[dict[str, Any]], title: str | None = None) -> plt.Figure:
     """Four panels over epochs: weighted L2 loss (train, val; log scale), learning rate,
-    HeatmapAccuracy (train, val) and validation COCO AP. Missing values (null) are skipped."""
+    HeatmapAccuracy (train, val) and validation COCO AP and PCK@0.2. Missing values (null) are skipped."""
     panels = [("loss (weighted L2)", [("train_loss", "train"), ("val_loss", "val")], True),
               ("learning rate", [("lr", "lr")], False),
               ("HeatmapAccuracy", [("train_acc", "train"), ("val_acc", "val")], False),
-              ("COCO AP (val, GT boxes)", [("val_ap", "val")], False)]
+              ("val AP, PCK@0.2 (GT boxes)", [("val_ap", "AP"), ("val_pck_0.2", "PCK@0.2")], False)]
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
     for ax, (name, series, log_scale) in zip(axes, panels):
         for key, label in series:

@@ -99,6 +99,7 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     assert list(aps) == [0, 3, 6, 8] and aps[8] > aps[0] + 0.05, aps
     best = load_manifest(save / "best.json")
     assert best["metrics"]["val_ap"] == max(list(aps.values())[1:])
+    assert {r["best_by"] for r in rows if r["val_acc"] is not None} == {"val_ap"}   # the sigmas are known
     assert best["epoch"] == max((e for e in aps if e), key=lambda e: (aps[e], -e))
     log = (save / "train.log").read_text()
     assert "Speed:" in log and "samples/sec" in log and "heatmap_accuracy" in log
@@ -109,5 +110,7 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     # Evaluation on the checkpoint's own validation files reproduces the last epoch's AP.
     assert report["boxes"] == "ground-truth boxes" and report["flip_test"] is False
     assert report["AP"] == pytest.approx(rows[-1]["val_ap"], abs=1e-9)
+    assert report["PCK@0.2"] == pytest.approx(rows[-1]["val_pck_0.2"])
+    assert rows[-1]["val_pck_0.2"] > rows[0]["val_pck_0.2"]
     printed = capsys.readouterr().out
     assert "ground-truth boxes" in printed and "AP50" in printed and "left_ankle" in printed

@@ -91,12 +91,12 @@ def test_grids_and_curves_have_their_panels(synthetic):
     fig = heatmap_figure(np.zeros((64, 48, 3), np.uint8), heatmaps, ds.meta)
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["input", *ds.meta.names]
     rows = [{"epoch": 0, "train_loss": None, "lr": None, "train_acc": None, "val_loss": 0.01, "val_acc": 0.0,
-             "val_ap": 0.0}, {"epoch": 1, "train_loss": 0.005, "lr": 1e-3, "train_acc": 0.2, "val_loss": 0.004,
-                              "val_acc": 0.3, "val_ap": None}]
+             "val_ap": 0.0, "val_pck_0.2": 0.1}, {"epoch": 1, "train_loss": 0.005, "lr": 1e-3, "train_acc": 0.2,
+                                                 "val_loss": 0.004, "val_acc": 0.3, "val_ap": None, "val_pck_0.2": 0.5}]
     fig = training_curves_figure(rows)
     lines = {ax.get_title(): [len(l.get_xdata()) for l in ax.get_lines()] for ax in fig.axes}
     assert lines == {"loss (weighted L2)": [1, 2], "learning rate": [1], "HeatmapAccuracy": [1, 2],
-                     "COCO AP (val, GT boxes)": [1]}
+                     "val AP, PCK@0.2 (GT boxes)": [1, 2]}
 
 
 def test_curves_have_readable_ticks_and_grids_no_empty_row(synthetic):

@@ -4,5 +4,7 @@
 - ``coco``: the ground truth for pycocotools, COCOeval over exactly the images evaluated,
   per-keypoint AP, ``evaluate_keypoints`` (all of it in one call);
 - ``analysis``: precision-recall curves and the per-person OKS behind the AP;
+- ``pck``: PCK, AUC, EPE and NME, which need no OKS sigmas; ``matching`` pairs predictions with people;
+- ``evaluation``: AP (when sigmas are known) and PCK/AUC/EPE/NME in one call, ``evaluate_poses``;
 - ``report``: the figures of one evaluation, as printed and written.
 """

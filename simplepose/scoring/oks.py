@@ -72,13 +72,14 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, sigmas
 
 
 def coco_results(keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray, category_id: int,
-                 sigmas: np.ndarray, kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS
+                 sigmas: np.ndarray | None, kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS
                  ) -> list[dict[str, Any]]:
     """Rescored, OKS-NMSed predictions in COCO keypoint results format.
 
     Args:
         keypoints: (N, K, 3) image pixels + score, one per box.
         areas: (N,) float64 image pixels squared, the area of each box's padded crop (as Simple Baselines).
+        sigmas: (K,) OKS sigmas for OKS-NMS; None (unknown) only with ``oks_nms_thresh`` 1 or more.
         oks_nms_thresh: 1 or more keeps every pose.
     """
     scores = rescore(keypoints, boxes.scores, kpt_thresh)

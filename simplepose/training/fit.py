@@ -5,11 +5,13 @@ which writes through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) i
 
 - ``config.json``, and the log file (``--logging-file``, opened by the command line),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
-  epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null between ``--val-interval`` epochs),
-  samples_per_sec, seconds, nan_skipped (every row has every key),
+  epoch, train_loss, lr, train_acc, val_loss, val_acc, val_ap (null without OKS sigmas), val_pck_0.2,
+  val_auc, val_epe (image pixels) (all null between ``--val-interval`` epochs), best_by (the score that
+  picks the best checkpoint: "val_ap" when OKS sigmas are known, else "val_pck_0.2"), samples_per_sec,
+  seconds, nan_skipped (every row has every key),
 - ``tensorboard/``: TensorBoard event files of the same figures (``--no-tensorboard``: none),
 - checkpoints every ``--save-frequency`` epochs and at the end, one of the state a stop inside an
-  epoch left (Ctrl-C, SIGTERM, a bad image), and ``best.json``: the highest validation COCO AP so far.
+  epoch left (Ctrl-C, SIGTERM, a bad image), and ``best.json``: the highest validation ``best_by`` so far.
 
 Reliability: a NaN/infinite loss stops (``--nan-policy stop``) before the update, or skips that
 update (``skip``); bad records stop or are skipped (``--on-bad-record``). With ``--kvstore
@@ -89,8 +91,8 @@ class Training:
         if not self.resume and self.writer:
             row = {"epoch": 0, **NOT_TRAINED, **self.built.validate(parts.net)}
             self._record(row)
-            log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s AP=%s", _fmt(row["val_loss"]),
-                     _fmt(row["val_acc"]), _fmt(row["val_ap"]))
+            log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s %s", _fmt(row["val_loss"]),
+                     _fmt(row["val_acc"]), _scores(row))
         completed = start
         with self.loop.interrupt:
             try:
@@ -124,18 +126,19 @@ class Training:
         val = self.built.validate(parts.net) if due else dict(NOT_VALIDATED)
         row = {"epoch": epoch, **stats, **val}
         log.info("Epoch[%d] done in %.0fs: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g, "
-                 "val loss=%s acc=%s AP=%s", epoch, stats["seconds"], stats["samples_per_sec"],
+                 "val loss=%s acc=%s %s", epoch, stats["seconds"], stats["samples_per_sec"],
                  stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val["val_loss"]),
-                 _fmt(val["val_acc"]), _fmt(val["val_ap"]))
+                 _fmt(val["val_acc"]), _scores(val))
         if not self.writer:
             return row
         # The row, then the best, then the epoch checkpoint: every checkpoint (best.json included) has
         # its epoch's row before it, and best.json covers every epoch a checkpoint holds. A kill in
         # between leaves rows past the latest checkpoint: the resumed run moves them to superseded/.
         self._record(row)
-        if self.rundir.improves(val["val_ap"]):
+        best_by = val["best_by"]
+        if best_by and self.rundir.improves(val[best_by]):
             path = self._save(epoch, row, best=True)
-            log.info("new best validation AP %.4f at epoch %d: saved %s", val["val_ap"], epoch, path)
+            log.info("new best validation %s %.4f at epoch %d: saved %s", best_by, val[best_by], epoch, path)
         freq = cfg.save_frequency
         if epoch == cfg.num_epochs or (freq and epoch % freq == 0):
             log.info("saved checkpoint %s", self._save(epoch, row))
@@ -204,3 +207,9 @@ def parameter_digest(net: gluon.Block) -> str:
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
+
+
+def _scores(row: dict[str, Any]) -> str:
+    """The validation scores of a metrics row as the log shows them."""
+    return (f"AP={_fmt(row['val_ap'])} PCK@0.2={_fmt(row['val_pck_0.2'])} AUC={_fmt(row['val_auc'])} "
+            f"EPE(px)={_fmt(row['val_epe'])}")

@@ -1,11 +1,13 @@
-"""Validation during training: loss, HeatmapAccuracy and COCO keypoint AP on ground-truth boxes.
+"""Validation during training: loss, HeatmapAccuracy, COCO keypoint AP (when OKS sigmas are known),
+PCK@0.2, AUC and EPE, on ground-truth boxes.
 
-AP is computed without flip test from the same forward pass as the validation loss. The samples
+AP and PCK are computed without flip test from the same forward pass as the validation loss. The samples
 are training's (``PoseSamples`` without augmentation: uint8 crop, targets, weights); the forward
 (``inference.net_heatmaps``) and the decoding to image pixels (``pose_inference.keypoints_in_image``)
-are those of evaluation and prediction, so the AP reported here is the AP ``eval_simple_pose.py``
-reports for the same checkpoint on ground-truth boxes. ``build_validator`` is the one place that
-chooses how validation runs.
+are those of evaluation and prediction, and so is the scoring (``scoring.evaluation``), so the AP and
+PCK reported here are those ``eval_simple_pose.py`` reports for the same checkpoint on ground-truth
+boxes. ``build_validator`` is the one place that chooses how validation runs, and ``Validator.best_by``
+which score picks the best checkpoint: AP when sigmas are known, else PCK@0.2.
 """
 from __future__ import annotations
 
@@ -28,24 +30,28 @@ from ..loader import pose_loader
 from ..meta import KeypointMeta
 from ..metrics import HeatmapAccuracy
 from ..pose_inference import BoxCrops, keypoints_in_image
-from ..scoring.coco import evaluate_keypoints, load_coco_gt
+from ..scoring.coco import load_coco_gt
+from ..scoring.evaluation import evaluate_poses
+from ..scoring.matching import GroundTruthPeople
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-Scores = dict[str, float | None]   # val_loss, val_acc, val_ap (None: not computed)
-NOT_VALIDATED: Scores = {"val_loss": None, "val_acc": None, "val_ap": None}
+# val_loss, val_acc, val_ap, val_pck_0.2, val_auc, val_epe (None: not computed), and best_by: the name of
+# the score that picks the best checkpoint (None: not validated).
+Scores = dict[str, float | str | None]
+NOT_VALIDATED: Scores = {"val_loss": None, "val_acc": None, "val_ap": None, "val_pck_0.2": None, "val_auc": None,
+                         "val_epe": None, "best_by": None}
 
 
 def validate(net: gluon.Block, loader: gluon.data.DataLoader, ctx: list[mx.Context], to_input: InputNormalizer,
-             dtype: str = "float32", crops: Sequence[Crop] | None = None, codec: HeatmapCodec | None = None
-             ) -> tuple[float, float, np.ndarray | None]:
+             crops: Sequence[Crop], codec: HeatmapCodec, dtype: str = "float32") -> tuple[float, float, np.ndarray]:
     """Mean weighted L2 loss per sample, HeatmapAccuracy and keypoints over a loader of (crop, heatmaps, weights).
 
     Args:
-        crops: the loader's crops, in order; given (with the ``codec``), the heatmaps are also decoded.
+        crops: the loader's crops, in order: the heatmaps are decoded through them with ``codec``.
     Returns:
-        loss, accuracy, and (N, K, 3) float32 keypoints in image pixels with scores (None without ``crops``).
+        loss, accuracy, and (N, K, 3) float32 keypoints in image pixels with scores.
     """
     loss_fn = gluon.loss.L2Loss()
     metric = HeatmapAccuracy()
@@ -58,21 +64,18 @@ def validate(net: gluon.Block, loader: gluon.data.DataLoader, ctx: list[mx.Conte
             total += float(loss_fn(out, y, w).sum().asscalar())
             heatmaps = out.asnumpy()
             metric.update(y.asnumpy(), heatmaps)
-            if crops is not None:
-                parts.append(keypoints_in_image(heatmaps, crops[count:count + len(heatmaps)], codec))
+            parts.append(keypoints_in_image(heatmaps, crops[count:count + len(heatmaps)], codec))
             count += x.shape[0]
-    keypoints = None
-    if crops is not None:
-        if count != len(crops):
-            raise RuntimeError(f"{count} validation crops decoded, {len(crops)} expected")
-        keypoints = np.concatenate(parts) if parts else np.zeros((0, 0, 3), np.float32)
+    if count != len(crops):
+        raise RuntimeError(f"{count} validation crops decoded, {len(crops)} expected")
+    keypoints = np.concatenate(parts) if parts else np.zeros((0, 0, 3), np.float32)
     return total / max(count, 1), metric.get()[1], keypoints
 
 
 class Validator:
     """``validator(net)`` -> Scores over the validation people, cropped on their ground-truth boxes.
 
-    Without OKS sigmas in ``meta`` (``sigmas`` None) it reports no AP.
+    Without OKS sigmas in ``meta`` (``sigmas`` None) it reports no AP, and PCK@0.2 picks the best checkpoint.
     """
 
     def __init__(self, val: COCOKeyPoints, meta: KeypointMeta, codec: HeatmapCodec, transform: ValTransform,
@@ -80,25 +83,28 @@ class Validator:
                  ann_file: str):
         self.loader, self.codec, self.meta = loader, codec, meta
         self.ctx, self.to_input, self.dtype = ctx, to_input, dtype
-        self.coco = None
+        # The loader crops the same ground-truth boxes, in the same order, as these.
+        self.boxes = gt_boxes(val)
+        self.crops = BoxCrops(self.boxes.image_paths, self.boxes.boxes, transform.input_size)
+        self.people = GroundTruthPeople.from_records(val.records, meta.num_joints)
+        self.category_id = val.category_id
+        self.gt = None
         if meta.sigmas is not None:
-            # The loader crops the same ground-truth boxes, in the same order, as these.
-            self.boxes = gt_boxes(val)
-            self.crops = BoxCrops(self.boxes.image_paths, self.boxes.boxes, transform.input_size)
-            self.coco = (load_coco_gt(val), val.category_id)
+            self.gt, self.best_by = load_coco_gt(val), "val_ap"
         else:
-            log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE)", ann_file)
+            self.best_by = "val_pck_0.2"
+            log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE); the best "
+                        "checkpoint is the one with the highest PCK@0.2", ann_file)
 
     def __call__(self, net: gluon.Block) -> Scores:
-        crops = self.crops.crops if self.coco else None
-        loss, acc, keypoints = validate(net, self.loader, self.ctx, self.to_input, self.dtype, crops, self.codec)
-        ap = None
-        if keypoints is not None:
-            gt, category_id = self.coco
-            report, _ = evaluate_keypoints(gt, keypoints, self.boxes, self.crops.areas, self.meta,
-                                           category_id, per_keypoint=False)
-            ap = report.stats["AP"]
-        return {"val_loss": loss, "val_acc": acc, "val_ap": ap}
+        loss, acc, keypoints = validate(net, self.loader, self.ctx, self.to_input, self.crops.crops, self.codec,
+                                        self.dtype)
+        report, _ = evaluate_poses(keypoints, self.boxes, self.crops.areas, self.meta, self.people, self.category_id,
+                                   self.gt, per_keypoint=False)
+        figures = report.distances.overall
+        return {"val_loss": loss, "val_acc": acc, "val_ap": report.stats["AP"] if report.stats else None,
+                "val_pck_0.2": figures["PCK@0.2"], "val_auc": figures["AUC"], "val_epe": figures["EPE"],
+                "best_by": self.best_by}
 
 
 def build_validator(cfg: TrainConfig, val: COCOKeyPoints | None, meta: KeypointMeta, codec: HeatmapCodec,
