@@ -116,12 +116,10 @@ def test_loads_as_a_user_expects(corpus, caplog, name, exp):
 # The most different styles: 54 categories sharing a list; a hand set without sigmas; MPII-style centre and
 # scale without a box; 294 landmarks in 13 per-category slices; face landmarks with no names.
 END_TO_END = ["ap10k", "onehand10k", "animal_kingdom", "deepfashion2", "300w"]
-NEEDS_PCK = "evaluation without OKS sigmas refuses to run until PCK/EPE land (branch metrics)"
 
 
 @pytest.mark.usefixtures("drop_log_handlers")
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=NEEDS_PCK)] * (
-    EXPECTED[n]["sigmas"] is None), id=n) for n in END_TO_END])
+@pytest.mark.parametrize("name", END_TO_END)
 def test_trains_and_evaluates_with_only_its_paths(corpus, tmp_path, capsys, name):
     """Issue 12's acceptance, in-process: one epoch with only the data flags (plus model and size flags), then
     eval_simple_pose.py --params CKPT --ann --images: exit 0, AP printed when sigmas are known, else PCK/EPE."""
