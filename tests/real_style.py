@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import cv2
-import numpy as np
 
 COCO = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
         "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -60,14 +59,15 @@ def face(k: int) -> list:
     points = [("box", 0.5 - 0.42 * math.cos(math.pi * i / (jaw - 1)), 0.45 + 0.45 * math.sin(math.pi * i / (jaw - 1)))
               for i in range(jaw)]
     for i in range(k - jaw):
-        r, a = 0.36 * math.sqrt((i + 0.5) / (k - jaw)), i * 2.39996
+        r, a = 0.36 * math.sqrt((i + 0.5) / (k - jaw)), i * 2.39996   # golden angle, radians
         points.append(("box", 0.5 + r * math.cos(a), 0.42 + 0.8 * r * math.sin(a)))
     return points
 
 
 @dataclass
 class Person:
-    """One rendered person: COCO joints (17, 3) image pixels with v in {0, 1, 2}; box (x, y, w, h) pixels."""
+    """One rendered person: COCO joint name -> (x, y, v), image pixels, v in {0, 1, 2}; box (x, y, w, h) pixels;
+    the generator's segmentation and area."""
 
     joints: dict[str, tuple[float, float, int]]
     box: tuple[float, float, float, float]
