@@ -205,7 +205,7 @@ def build(name: str, out_dir: str | Path, synthetic: dict[str, str]) -> dict[str
 
     Returns the paths ``{'train_ann', 'train_images', 'val_ann', 'val_images'}``.
     """
-    from .real_style_specs import STYLES
+    from .real_style_specs import STYLES   # here: the specs module imports this one
     style, out = STYLES[name], Path(out_dir)
     paths = {"train_ann": out / "annotations" / "train.json", "train_images": out / "images" / "train",
              "val_ann": out / "annotations" / "val.json", "val_images": out / "images" / "val"}
