@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,9 @@ def figures(out: str) -> dict[str, float]:
     return found
 
 
-def one(name: str, work: Path, synthetic: dict[str, str]) -> dict:
-    """Build, train and evaluate dataset ``name``; the row of the table."""
+def one(name: str, work: Path, synthetic: dict[str, str], keep: bool) -> dict:
+    """Build, train and evaluate dataset ``name``; the row of the table. Without ``keep`` its weights and
+    training images are deleted afterwards (the logs stay)."""
     paths = build(name, work / name, synthetic)
     doc = json.loads(Path(paths["val_ann"]).read_text())
     # K as the file gives it: the category's names, else (face sets) the annotations' values.
@@ -88,6 +90,12 @@ def one(name: str, work: Path, synthetic: dict[str, str]) -> dict:
         if eval_rc != 0:
             row["error"] = first_error(eval_out)
     row["seconds"] = time.perf_counter() - t0
+    if not keep:   # a run's checkpoints and best copies take ~0.4 GB: 25 of them fill a small disk
+        for path in run_dir.glob("*.params"):
+            path.unlink()
+        for path in run_dir.glob("*.states"):
+            path.unlink()
+        shutil.rmtree(paths["train_images"], ignore_errors=True)
     return row
 
 
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default=None, metavar="DIR", help="working directory (default: a temporary one)")
     p.add_argument("--train-images", type=int, default=16, metavar="N", help="synthetic training images (default 16)")
     p.add_argument("--val-images", type=int, default=6, metavar="N", help="synthetic validation images (default 6)")
+    p.add_argument("--keep", action="store_true", help="keep every run's checkpoints and training images")
     args = p.parse_args(argv)
     names = args.only.split(",") if args.only else list(STYLES)
     unknown = [n for n in names if n not in STYLES]
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                          seed=5)
     rows = []
     for name in names:
-        rows.append(one(name, work, synthetic))
+        rows.append(one(name, work, synthetic, args.keep))
         print(f"{name}: train {rows[-1]['train']}, eval {rows[-1]['eval']} {rows[-1]['error']}", flush=True)
     print(table(rows))
     print(f"\nlogs in {work}/DATASET/{{train,eval}}.log; rerun: python bench/real_style_corpus.py "
