@@ -324,3 +324,10 @@ forward, backend = deploy_forward(load_deploy(export_dir), backend="mxnet")
 x = np.stack([crops[0], crops[1]])
 difference = np.abs(forward(x) - live(x)).max()
 print(f"export ({backend}) vs live network: max abs difference {difference:.2g}")
+
+# sphinx_gallery_start_ignore
+# The build's scratch data (datasets, checkpoints, exports: up to a gigabyte) goes once the page has run.
+import shutil  # noqa: E402
+
+shutil.rmtree(work, ignore_errors=True)
+# sphinx_gallery_end_ignore

@@ -257,3 +257,10 @@ sh(r"""python -m simplepose.predict --model $WORK/run23/export --backend mxnet \
     --boxes $WORK/feet/annotations/person_keypoints_val.json \
     --out $WORK/run23/predict""", tail=2)
 show(run_dir / "predict" / "000000000049.png")
+
+# sphinx_gallery_start_ignore
+# The build's scratch data (datasets, checkpoints, exports: up to a gigabyte) goes once the page has run.
+import shutil  # noqa: E402
+
+shutil.rmtree(work, ignore_errors=True)
+# sphinx_gallery_end_ignore
