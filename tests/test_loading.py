@@ -203,6 +203,20 @@ def test_duplicate_image_ids_merged_or_refused(ap10k):
     assert skipped.dropped["on a skipped image entry"] == 1 and len(skipped) == 3
 
 
+def test_atrw_filename_field_read_and_animal_pose_images_dict_refused(ap10k):
+    root, doc = ap10k
+    for img in doc["images"]:                                 # ATRW's official spelling
+        img["filename"] = img.pop("file_name")
+    ds = COCOKeyPoints(write(root, doc), root / "data")
+    assert ds.fixed[quirks.FILENAME_FIELD] == 4 and len(ds) == 4
+    assert ds.image_files[1].endswith("000000000001.jpg")
+    # Animal-Pose's own keypoints.json: images as an id -> file name mapping, not COCO's records.
+    doc["images"] = {str(img["id"]): img["filename"] for img in doc["images"]}
+    with pytest.raises(SimplePoseError, match=r"ann.json: 'images' maps ids to file names .* convert the file "
+                                              r"first, e.g. with mmpose's .*parse_animalpose_dataset.py"):
+        COCOKeyPoints(write(root, doc), root / "data")
+
+
 def test_decoded_image_size_wins_over_the_entry(ap10k, caplog):
     root, doc = ap10k
     doc["images"][0].update(width=640, height=480)                         # the file is 160 x 120

@@ -27,7 +27,7 @@ def expect(pairs, sigmas=None, warnings=(), fixed=(), skeleton=None, fails=None)
 
 
 NOT_COCO = ("Animal-Pose ships keypoints.json with 'images' as an id -> file name dict (and [x0, y0, x1, y1] "
-            "boxes, no annotation ids): refused as 'not a COCO annotation file'")
+            "boxes, no annotation ids): refused in one line that names the converter")
 EXPECTED = {
     "coco": expect(8, "COCO (cocoapi)", skeleton=19),
     "crowdpose": expect(6, "CrowdPose", (SKELETON, "no 'area'"), (quirks.AREA_MISSING,), skeleton=16),
@@ -44,9 +44,7 @@ EXPECTED = {
     "zebra": expect(2, None, (SIGMA_WARNING, "id 0 or negative"), (quirks.NONPOSITIVE_ID,), skeleton=8),
     "locust": expect(15, None, (SIGMA_WARNING, "id 0 or negative"), (quirks.NONPOSITIVE_ID,), skeleton=4),
     "fly": expect(14, None, (SIGMA_WARNING, "id 0 or negative"), (quirks.NONPOSITIVE_ID,), skeleton=5),
-    "atrw": expect(6, None, (SIGMA_WARNING,), skeleton=14,
-                   fails="ATRW's official files name the image field 'filename' (mmpose renames it 'file_name'): "
-                         "every image entry refused as a bad record"),
+    "atrw": expect(6, None, (SIGMA_WARNING, "'filename'"), (quirks.FILENAME_FIELD,), skeleton=14),
     "animal_kingdom": expect(8, None, (SIGMA_WARNING, "no 'bbox'", "no 'area'"),
                              (quirks.BOX_FROM_CENTER, quirks.AREA_MISSING), skeleton=0),
     "onehand10k": expect(0, None, (SIGMA_WARNING,), skeleton=20),

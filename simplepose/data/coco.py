@@ -33,6 +33,10 @@ ON_BAD_RECORD = ("error", "skip")
 
 def _load_json(path: Path) -> dict[str, Any]:
     data = read_json(path, "annotation file")
+    if isinstance(data, dict) and isinstance(data.get("images"), dict):
+        raise SimplePoseError(f"{path}: 'images' maps ids to file names (as Animal-Pose's original keypoints.json "
+                              "does), where COCO has a list of {id, file_name, width, height} records; convert the "
+                              "file first, e.g. with mmpose's tools/dataset_converters/parse_animalpose_dataset.py")
     if not isinstance(data, dict) or not all(isinstance(data.get(key), list)
                                              for key in ("images", "annotations", "categories")):
         raise SimplePoseError(f"{path}: not a COCO annotation file (needs 'images', 'annotations' and 'categories' lists)")

@@ -1,6 +1,7 @@
 """The ``images`` of a COCO-format file: entries by id, and each image's stored size, read once from its header.
 
-An id listed twice for the same file is merged (counted); for different files both entries are bad
+The file is named by ``file_name`` (ATRW's ``filename`` is read too, counted). An id listed twice for the
+same file is merged (counted); for different files both entries are bad
 records (which people are on which image is unknown). An entry whose width/height differ from the
 file's stored size gets the stored size (counted); a JPEG's EXIF orientation is counted and ignored:
 annotations and pixels are read in the stored frame.
@@ -12,7 +13,8 @@ from typing import Any
 
 from ..errors import SimplePoseError
 from .decode import image_header
-from .quirks import DUPLICATE_IMAGE, EXIF_ORIENTATION, IMAGE_SIZE, BadRecord, BadRecords, Fixes, named_entry
+from .quirks import (DUPLICATE_IMAGE, EXIF_ORIENTATION, FILENAME_FIELD, IMAGE_SIZE, BadRecord, BadRecords, Fixes,
+                     named_entry)
 
 
 class ImageEntries:
@@ -30,7 +32,11 @@ class ImageEntries:
             image_id = None
             try:
                 rec, image_id = named_entry(entry, self.ann_file, "images", i, "image")
-                image = {"id": image_id, "file_name": rec.string("file_name"), "index": i,
+                name_field = "file_name"
+                if rec.raw("file_name", None) is None and rec.raw("filename", None) is not None:
+                    name_field = "filename"
+                    self.fixes.add(FILENAME_FIELD, rec.record)
+                image = {"id": image_id, "file_name": rec.string(name_field), "index": i,
                          "width": rec.int("width", None, minimum=1), "height": rec.int("height", None, minimum=1)}
                 if image_id in self.entries:
                     self._again(self.entries[image_id], image, rec.record)

@@ -41,6 +41,7 @@ NONPOSITIVE_ID = "annotation id 0 or negative (COCOeval counts a match with id 0
 UNKNOWN_CATEGORY = "'category_id' missing from 'categories': read as the keypoint category (all share one list)"
 IMAGE_SIZE = "image size differs from the entry's width/height: the decoded size is used"
 DUPLICATE_IMAGE = "image id listed twice with the same file: merged"
+FILENAME_FIELD = "image file named by 'filename' (ATRW's spelling), not 'file_name': used"
 EXIF_ORIENTATION = ("JPEG with an EXIF orientation: read in its stored pixel frame (as COCO's tools do), "
                     "the orientation is ignored")
 
