@@ -93,7 +93,7 @@ class Validator:
             self.gt, self.best_by = load_coco_gt(val), "val_ap"
         else:
             self.best_by = "val_pck_0.2"
-            log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE); the best "
+            log.warning("%s: no OKS sigmas, so validation reports no COCO AP (give --sigmas FILE or uniform:X); the best "
                         "checkpoint is the one with the highest PCK@0.2", ann_file)
 
     def __call__(self, net: gluon.Block) -> Scores:
