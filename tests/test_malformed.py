@@ -6,9 +6,6 @@ read-only disk) and runs a command's ``main`` through ``run_main`` as its script
 status 2; exactly one ``error:`` line on stderr (the last; everything else is a time-stamped log line)
 that names the file, the record and the field; no "Traceback"; and, where the run had opened its log
 file, the same line in that file. Most cases fail while loading, before any work.
-
-Cases whose code belongs to another part of the redesign are marked ``xfail(strict=True)`` with
-the owner; the lead removes the mark after merging that part.
 """
 import json
 import logging
@@ -55,7 +52,6 @@ class Case:
     """One malformed input: ``make(kit, tmp)`` breaks something and returns (command, argv, parts the
     error line must contain, log file the run opened or None)."""
     make: Callable
-    owner: str | None = None    # the helper whose part of the redesign fixes it (xfail until merged)
     before_work: bool = False   # refused before anything is loaded: not one log line first
 
 
@@ -363,9 +359,7 @@ def assert_one_line(status, err, parts, log=None):
     return lines[-1]
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(
-    strict=True, reason=f"fixed by helper '{case.owner}' (remove this mark after merging it)"))
-    if case.owner else name for name, case in CASES.items()])
+@pytest.mark.parametrize("name", list(CASES))
 def test_malformed_input_is_one_line(kit, tmp_path, capsys, name):
     case = CASES[name]
     command, argv, parts, log = case.make(kit, tmp_path)
@@ -378,7 +372,7 @@ def test_malformed_input_is_one_line(kit, tmp_path, capsys, name):
 
 
 def test_enough_cases():
-    assert len(CASES) >= 30 and len([c for c in CASES.values() if not c.owner]) >= 30
+    assert len(CASES) >= 30
 
 
 # --- bad records skipped and counted, not refused, with --on-bad-record skip -----------------------

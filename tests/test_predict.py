@@ -274,7 +274,6 @@ def test_a_video_gives_an_mp4_and_one_jsonl_record_per_frame(exported, predictor
 
 
 def test_track_gives_stable_ids_on_a_video(exported, synthetic, tmp_path):
-    pytest.importorskip("simplepose.tracking", reason="the tracker lands with the video branch")
     frames = [cv2.imread(str(val_image(synthetic, 0)))] * 6
     video = write_video(tmp_path / "still.mp4", frames)
     boxes = tmp_path / "boxes.json"
