@@ -21,13 +21,12 @@ import errno
 import logging
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Callable
 
 from .errors import OutputError, SimplePoseError
-from .io import TMP_SUFFIX, file_in_the_way, output_error, writing
+from .io import file_in_the_way, output_error, temporary_file, writing
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1
@@ -166,9 +165,7 @@ def _check_writable(path: Path, directory: Path, what: str) -> None:
         raise output_error(path, NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), what)
     directory = next(p for p in (directory, *directory.parents) if p.exists())
     with writing(path, what):
-        fd, probe = tempfile.mkstemp(prefix=".simplepose-probe.", suffix=TMP_SUFFIX, dir=directory)
-        os.close(fd)
-        os.unlink(probe)
+        temporary_file(directory, "probe").unlink()
     if not os.access(directory, os.W_OK | os.X_OK):
         raise output_error(path, PermissionError(errno.EACCES, os.strerror(errno.EACCES)), what)
 

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import SimplePoseError
-from ..io import atomic_write_bytes, atomic_write_text, read_json
+from ..io import atomic_write_bytes, atomic_write_text, read_json, temporary_dir
 from ..meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, FOOT_KEYPOINT_NAMES, FOOT_SKELETON
 from .scene import render_image
 
@@ -134,7 +133,7 @@ def _annotation_doc(split: str, spec: DatasetSpec, images: list[dict[str, Any]],
 def _replace_dir(new: Path, final: Path) -> None:
     """Put directory new in final's place; an old final is moved aside first, then deleted."""
     if final.exists():
-        trash = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        trash = temporary_dir(final.parent, f"{final.name}.old")
         os.replace(final, trash / final.name)
         shutil.rmtree(trash, ignore_errors=True)
     os.replace(new, final)
@@ -147,7 +146,7 @@ def _write_split(out_dir: Path, split: str, split_code: int, n_images: int, firs
     Returns the next free annotation id.
     """
     w, h = spec.image_size
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{split}.tmp-"))
+    tmp_dir = temporary_dir(out_dir, split)
     os.chmod(tmp_dir, 0o755)  # mkdtemp makes 0700; datasets are meant to be shared
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
