@@ -12,7 +12,9 @@ Output paths are checked before the work starts (:func:`check_output_file`, :fun
 so a command never fails on its output after hours of work.
 
 Every command's parser is made by :func:`command_parser`: one help layout (:class:`HelpFormatter`, which
-states each default) and the program name the user typed.
+states each default and each numeric flag's range) and the program name the user typed. A command line
+that does not parse (an unknown flag, a value out of its range: see :mod:`simplepose.flags`) is bad input
+like any other: one line naming the flag, exit status 2.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import OutputError, SimplePoseError
+from .flags import Bound
 from .io import file_in_the_way, output_error, temporary_file, writing
 
 EXIT_BAD_INPUT = 2
@@ -125,15 +128,22 @@ def run_main(main: Callable[[], int]) -> int:
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` of every command: each option's default appended as ``(default: X)``, except where there
-    is none to state (None, an empty value, a switch: the help says what happens without the option), and
+    """``--help`` of every command: a numeric flag's range (its :class:`~simplepose.flags.Bound`) and each
+    option's default appended as ``; a finite number in [0, 1] (default: X)``, except where there is no
+    default to state (None, an empty value, a switch: the help says what happens without the option), and
     a remainder of the command line (``simplepose.launch``'s worker command) shown as ``-- COMMAND ...``."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if isinstance(action.type, Bound) and text:
+            text = f"{text}; {action.type.describe().removeprefix('must be ')}"
         default = action.default
         if action.nargs == 0 or default is None or default is False or default in ("", [], ()):
-            return action.help
-        return super()._get_help_string(action)
+            return text
+        shown = action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)
+        if text and "%(default)" not in text and default is not argparse.SUPPRESS and shown:
+            text += " (default: %(default)s)"
+        return text
 
     def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
         if action.nargs == argparse.REMAINDER and action.metavar:
@@ -150,11 +160,34 @@ def prog_name(module: str) -> str:
     return f"python -m {module}"
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are bad input (:class:`~simplepose.errors.SimplePoseError`), so
+    :func:`run_main` prints them as one line and exits with status 2 (argparse's own status for them), and
+    logs them once logging is set up: ``--seed -1: must be an integer in [0, 4294967295] (see PROG --help)``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, exit_on_error=False, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        try:
+            return super().parse_known_args(args, namespace)
+        except argparse.ArgumentError as exc:
+            flag = (exc.argument_name or "").split("/")[-1]   # "-j/--num-data-workers": the long name
+            # A value refused by a flags.Bound reads "--seed -1: must be ..."; argparse's own messages
+            # ("invalid choice: ...", "expected one argument") follow a colon.
+            joint = " " if isinstance(exc.__context__, argparse.ArgumentTypeError) else ": "
+            self.error(f"{flag}{joint}{exc.message}" if flag else exc.message)
+
+    def error(self, message: str):
+        raise SimplePoseError(f"{message} (see {self.prog} --help)")
+
+
 def command_parser(module: str, description: str, prog: str | None = None, **kwargs) -> argparse.ArgumentParser:
-    """The parser of the command ``python -m module`` with the shared :class:`HelpFormatter`; ``prog``
-    (the name in its usage line) defaults to :func:`prog_name`. ``kwargs`` go to ``ArgumentParser``."""
-    return argparse.ArgumentParser(prog=prog or prog_name(module), description=description,
-                                   formatter_class=HelpFormatter, **kwargs)
+    """The parser of the command ``python -m module`` (a :class:`CommandParser`) with the shared
+    :class:`HelpFormatter`; ``prog`` (the name in its usage line) defaults to :func:`prog_name`.
+    ``kwargs`` go to ``ArgumentParser``."""
+    return CommandParser(prog=prog or prog_name(module), description=description,
+                         formatter_class=HelpFormatter, **kwargs)
 
 
 def _check_writable(path: Path, directory: Path, what: str) -> None:

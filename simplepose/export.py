@@ -35,7 +35,8 @@ from .data.coco import keypoint_meta
 from .inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints, checkpoint_description,
                         load_described_net, params_num_joints, plain_description)
 from .meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta
-from .options import parse_floats, parse_input_size
+from .flags import MEAN, NUM_JOINTS, STD
+from .options import parse_input_size
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def plain_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     if not args.model:
         raise SimplePoseError(f"--params {args.params}: a plain .params file (no checkpoint manifest names it); "
                               "give --model NAME, --input-size H,W and --ann FILE")
-    normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) for k in ("mean", "std") if getattr(args, k)}
+    normalise = {k: list(getattr(args, k)) for k in ("mean", "std") if getattr(args, k)}
     return plain_export_description(args.params, args.model, parse_input_size(args.input_size)
                                     if args.input_size else None, args.ann, args.category_id, args.num_joints,
                                     **normalise)
@@ -171,9 +172,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "sigmas (default: COCO's, for a 17-keypoint model)")
     g.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories of --ann when it has several")
-    g.add_argument("--num-joints", type=int, default=None, metavar="N", help="checked against the file when given")
-    g.add_argument("--mean", default=None, metavar="R,G,B", help="RGB normalisation mean (default: 0.485,0.456,0.406)")
-    g.add_argument("--std", default=None, metavar="R,G,B", help="RGB normalisation std (default: 0.229,0.224,0.225)")
+    g.add_argument("--num-joints", type=NUM_JOINTS, default=None, metavar="N", help="checked against the file when given")
+    g.add_argument("--mean", type=MEAN, default=None, metavar="R,G,B", help="RGB normalisation mean (default: 0.485,0.456,0.406)")
+    g.add_argument("--std", type=STD, default=None, metavar="R,G,B", help="RGB normalisation std (default: 0.229,0.224,0.225)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")
