@@ -9,13 +9,17 @@ keypoints (``simplepose.pose_inference``, the path validation and prediction use
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.evaluate"))
+
 import argparse
 import dataclasses
 import json
 import sys
 from typing import Sequence
 
-from simplepose.cli import command_parser, run_main, setup_logging
+from simplepose.cli import command_parser, setup_logging
 from simplepose.codec import METHODS
 from simplepose.errors import SimplePoseError
 from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, real
@@ -214,7 +218,3 @@ def write_outputs(args: argparse.Namespace, settings: dict, report, results: lis
         for path in write_error_analysis(args.analysis, report, meta, image_files, args.analysis_worst,
                                          args.kpt_thresh):
             print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

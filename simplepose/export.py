@@ -14,11 +14,14 @@ Writes into DIR:
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.export"))
+
 import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,7 +31,7 @@ import numpy as np
 
 from .checkpoint import is_plain_params, load_manifest
 from .io import atomic_write_text, writing
-from .cli import check_output_dir, command_parser, run_main, setup_logging
+from .cli import check_output_dir, command_parser, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
 from .data.coco import keypoint_meta
@@ -190,7 +193,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"exported to {args.out}: " + ", ".join(doc[k] for k in ("symbol", "params", "onnx") if doc[k])
           + f", {DEPLOY_FILE}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

@@ -28,6 +28,10 @@ several machines.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.launch"))
+
 import argparse
 import logging
 import os
@@ -39,7 +43,7 @@ import sys
 import time
 from typing import Sequence
 
-from .cli import command_parser, run_main
+from .cli import command_parser
 from .errors import SimplePoseError
 from .flags import MAX_WORKERS, PORT, integer, real
 
@@ -220,7 +224,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("give the worker command after --")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s launch %(levelname)s %(message)s")
     return launch(command, args.num_workers, args.num_servers, args.host, args.port, args.timeout)
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

@@ -16,10 +16,13 @@ No MXNet is imported.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.plot"))
+
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,7 +31,7 @@ import numpy as np
 from .checkpoint import latest_checkpoint, load_manifest
 from .rundir import read_metrics
 from .io import atomic_write_text
-from .cli import check_output_dir, command_parser, run_main, setup_logging
+from .cli import check_output_dir, command_parser, setup_logging
 from .errors import MissingFileError
 from .flags import SEED, integer
 from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
@@ -160,7 +163,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

@@ -8,14 +8,17 @@ image gives ``DIR/STEM.png`` (skeletons drawn) and ``DIR/STEM.json``; each video
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.predict"))
+
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli import check_output_dir, command_parser, run_main, setup_logging
+from .cli import check_output_dir, command_parser, setup_logging
 from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
@@ -125,7 +128,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("%d detector boxes empty or not finite after clipping to the image were dropped", dropped)
     print(f"{tally.summary()}; wrote {len(tally.written)} files to {out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

@@ -37,7 +37,7 @@ def data_args(paths):
     (["--gpus", "0,0"], "--gpus '0,0': need distinct non-negative ids"),
     (["--gpus", "0"], "--gpus 0: this machine's MXNet sees 0 GPU(s)"),
     (["--seed", "-1"], "--seed -1: must be an integer in [0, 4294967295]"),
-    (["-j", "-1"], "--num-data-workers -1: must be an integer in [0, 256]"),
+    (["-j", "-1"], "-j -1: must be an integer in [0, 256]"),
 ])
 def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, message):
     save = tmp_path / "run"

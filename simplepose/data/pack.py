@@ -19,6 +19,10 @@ the JPEG re-encoding (measured in the README's Performance section).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.data.pack"))
+
 import argparse
 import logging
 import math
@@ -206,10 +210,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id)
     pack(dataset, args.out, (h, w), args.scale_factor, args.quality)
     return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    from ..cli import run_main
-    sys.exit(run_main(main))

@@ -5,11 +5,14 @@ video of moving figures and its ground truth (:mod:`.video`) instead.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.synthetic.__main__"))
+
 import argparse
-import sys
 from typing import Sequence
 
-from ..cli import command_parser, run_main, setup_logging
+from ..cli import command_parser, setup_logging
 from ..flags import MAX_COUNT, MAX_SIDE, SEED, integer, real
 from .video import VideoSpec, write_video
 from .writer import DatasetSpec, ensure_dataset, generate
@@ -67,7 +70,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in paths.items():
         print(f"{key}: {value}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))
