@@ -60,7 +60,8 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
     g.add_argument("--decode", choices=METHODS, default=None,
                    help="heatmap decoding (default: the codec the model was trained with)")
-    g.add_argument("--kpt-thresh", "--score-threshold", dest="kpt_thresh", type=real(0, 1, high_open=True), default=0.2, metavar="X",
+    g.add_argument("--kpt-thresh", "--score-threshold", dest="kpt_thresh", type=real(0, 1, high_open=True),
+                   default=0.2, metavar="X",
                    help="keypoint scores above this count in the instance score and in OKS-NMS "
                         "(--score-threshold is GluonCV validate.py's name; that script uses 0 unless told and applies "
                         "no OKS-NMS: add --oks-nms 1 to score as it does)")

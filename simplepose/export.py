@@ -175,9 +175,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "sigmas (default: COCO's, for a 17-keypoint model)")
     g.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories of --ann when it has several")
-    g.add_argument("--num-joints", type=NUM_JOINTS, default=None, metavar="N", help="checked against the file when given")
-    g.add_argument("--mean", type=MEAN, default=None, metavar="R,G,B", help="RGB normalisation mean (default: 0.485,0.456,0.406)")
-    g.add_argument("--std", type=STD, default=None, metavar="R,G,B", help="RGB normalisation std (default: 0.229,0.224,0.225)")
+    g.add_argument("--num-joints", type=NUM_JOINTS, default=None, metavar="N",
+                   help="checked against the file when given")
+    g.add_argument("--mean", type=MEAN, default=None, metavar="R,G,B",
+                   help="RGB normalisation mean (default: 0.485,0.456,0.406)")
+    g.add_argument("--std", type=STD, default=None, metavar="R,G,B",
+                   help="RGB normalisation std (default: 0.229,0.224,0.225)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")

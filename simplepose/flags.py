@@ -80,7 +80,8 @@ class Bound:
         if self.count is not None:
             what = f"{self.count} comma-separated {'integers' if self.kind is int else 'finite numbers'}"
         if self.low is not None and self.high is not None:
-            span = f"in {'(' if self.low_open else '['}{_show(self.low)}, {_show(self.high)}{')' if self.high_open else ']'}"
+            left, right = "([" [not self.low_open], ")]"[not self.high_open]
+            span = f"in {left}{_show(self.low)}, {_show(self.high)}{right}"
         elif self.low is not None:
             span = f"{'>' if self.low_open else '>='} {_show(self.low)}"
         elif self.high is not None:

@@ -45,8 +45,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     video.add_argument("--video", metavar="FILE", help="write a video of moving figures (MP4), its ground truth "
                                                          "(FILE's stem + .json) and its boxes as detections "
                                                          "(stem + .boxes.json)")
-    video.add_argument("--frames", type=integer(1, 100_000), default=VideoSpec.num_frames, metavar="N", help="frames of the video")
-    video.add_argument("--fps", type=real(1, 240), default=VideoSpec.fps, metavar="X", help="frames per second of the video")
+    video.add_argument("--frames", type=integer(1, 100_000), default=VideoSpec.num_frames, metavar="N",
+                       help="frames of the video")
+    video.add_argument("--fps", type=real(1, 240), default=VideoSpec.fps, metavar="X",
+                       help="frames per second of the video")
     video.add_argument("--people", type=integer(1, 50), default=VideoSpec.num_people, metavar="N",
                        help="people in every frame of the video")
     return ap
