@@ -154,3 +154,19 @@ def test_every_numeric_flag_is_bounded_and_its_help_states_the_range(command):
     text = " ".join(parser.format_help().split())
     for action in actions:
         assert action.type.describe().removeprefix("must be ") in text, action.option_strings
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+def test_bounds_that_depend_on_another_flag_are_checked_before_any_work(tmp_path):
+    from simplepose import predict
+    from simplepose.errors import SimplePoseError
+    # a cutoff of 0 Hz would freeze every smoothed keypoint; checked before the inputs are even looked at
+    with pytest.raises(SimplePoseError, match=r"^--smooth-params 0,0.05: the min cutoff must be > 0 Hz$"):
+        predict.main(["--model", str(tmp_path / "m"), "--input", str(tmp_path / "none"), "--smooth-params", "0,0.05"])
+    # hog's threshold is an SVM margin (any finite number); a GluonCV detector's a score in [0, 1]
+    args = predict.build_parser().parse_args(["--model", "m", "--input", "i", "--detector", "yolo3_mobilenet1.0_coco",
+                                              "--det-thresh", "2"])
+    with pytest.raises(SimplePoseError, match=r"^--det-thresh 2.0: yolo3_mobilenet1.0_coco scores are in \[0, 1\]$"):
+        predict.box_source(args)
+    args.detector = "hog"
+    assert predict.box_source(args).thresh == 2.0
