@@ -59,6 +59,7 @@ def test_an_old_checkpoints_config_loads_with_defaults_for_newer_flags():
     ("mean", [float("nan"), 0, 0], "old.json: config: field 'mean': holds the number nan, expected finite numbers"),
     ("seed", 2 ** 32, "old.json: --seed 4294967296: must be an integer in [0, 4294967295]"),
     ("num_workers", -1, "old.json: --num-data-workers -1: must be an integer in [0, 256]"),
+    ("lr_decay_epoch", [-5, 90], "--lr-decay-epoch '-5,90': epochs must be 1 or more"),
 ])
 def test_a_stored_config_of_wrong_types_or_values_is_one_line_naming_the_field(field, value, message):
     with pytest.raises(SimplePoseError) as err:

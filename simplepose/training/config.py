@@ -155,6 +155,8 @@ def check_values(cfg: TrainConfig, source: str = "command line") -> None:
     if list(cfg.lr_decay_epoch) != sorted(set(cfg.lr_decay_epoch)):
         raise SimplePoseError(f"--lr-decay-epoch {','.join(map(str, cfg.lr_decay_epoch))!r}: epochs must be "
                               "strictly increasing")
+    if cfg.lr_decay_epoch and cfg.lr_decay_epoch[0] < 1:   # a decay "at epoch -5" would silently apply from the start
+        raise SimplePoseError(f"--lr-decay-epoch {','.join(map(str, cfg.lr_decay_epoch))!r}: epochs must be 1 or more")
     if cfg.warmup_epochs >= cfg.num_epochs:
         raise SimplePoseError(f"--warmup-epochs {cfg.warmup_epochs}: must be in [0, --num-epochs)")
     sources = [flag for flag, on in (("--use-pretrained", cfg.use_pretrained),
