@@ -35,52 +35,48 @@ class Bound:
     count: int | None = None   # None: one number; n: exactly n comma-separated numbers
 
     def __call__(self, text: str) -> Any:
-        """The value of ``text``; raises ``argparse.ArgumentTypeError`` ``'TEXT: must be ...'``."""
+        """The value of ``text``; raises ``argparse.ArgumentTypeError`` ``'TEXT: must be ...'`` (the text
+        quoted when it is not numbers of the kind asked)."""
         parts = text.split(",") if self.count is not None else [text]
         try:
             values = [self._parse(part.strip()) for part in parts]
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r}: {self.describe()}") from None
+        value = tuple(values) if self.count is not None else values[0]
         if self.count is not None and len(values) != self.count:
             raise argparse.ArgumentTypeError(f"{text!r}: {self.describe()}")
-        problem = self.problem(values if self.count is not None else values[0])
-        if problem:
-            raise argparse.ArgumentTypeError(f"{text}: {problem}")
-        return tuple(values) if self.count is not None else values[0]
+        if not self.accepts(value):
+            raise argparse.ArgumentTypeError(f"{text}: {self.describe()}")
+        return value
 
     def _parse(self, text: str) -> int | float:
         if self.kind is int:
-            if len(text) > 30:   # int() of thousands of digits is slow, and no such bound exists here
+            if len(text) > 30:   # int() of thousands of digits is slow, and no bound here is that long
                 raise ValueError(text)
             return int(text)
         return float(text)
 
-    def problem(self, value: Any) -> str | None:
-        """None when ``value`` (already typed, e.g. from a stored config) is within the bound, else why not."""
+    def accepts(self, value: Any) -> bool:
+        """``value`` (typed: a number, or ``count`` of them, e.g. from a stored config) is within the bound."""
         values = list(value) if self.count is not None else [value]
-        if self.count is not None and len(values) != self.count:
-            return self.describe()
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                return self.describe()
-            if isinstance(v, float) and (not math.isfinite(v) or (self.kind is int and not v.is_integer())):
-                return self.describe()
-            if not self._within(v):
-                return self.describe()
-        return None
+        return (self.count is None or len(values) == self.count) and all(self._within(v) for v in values)
 
-    def _within(self, v: float) -> bool:
+    def _within(self, v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        if isinstance(v, float) and (not math.isfinite(v) or (self.kind is int and not v.is_integer())):
+            return False
         low_ok = self.low is None or (v > self.low if self.low_open else v >= self.low)
         high_ok = self.high is None or (v < self.high if self.high_open else v <= self.high)
         return low_ok and high_ok
 
     def describe(self) -> str:
-        """``must be an integer in [0, 4294967295]``, ``must be 3 comma-separated numbers in (0, 1]``..."""
+        """``must be an integer in [0, 4294967295]``, ``must be 3 comma-separated finite numbers in (0, 1]``..."""
         what = {int: "an integer", float: "a finite number"}[self.kind]
         if self.count is not None:
             what = f"{self.count} comma-separated {'integers' if self.kind is int else 'finite numbers'}"
         if self.low is not None and self.high is not None:
-            left, right = "([" [not self.low_open], ")]"[not self.high_open]
+            left, right = "[("[self.low_open], "])"[self.high_open]
             span = f"in {left}{_show(self.low)}, {_show(self.high)}{right}"
         elif self.low is not None:
             span = f"{'>' if self.low_open else '>='} {_show(self.low)}"
@@ -117,7 +113,7 @@ MAX_COUNT = 1_000_000                 # images, epochs, intervals: beyond any ru
 MAX_BATCH = 4096                      # samples per device or per forward pass
 MAX_WORKERS = 256                     # processes on one machine
 MAX_SIDE = 8192                       # a generated image's side, pixels (8192 x 8192 x 3: 200 MB)
-MAX_GPUS = 64
+MAX_GPUS = 64                         # devices of one machine
 # Normalisation in [0, 1] units (pixel / 255): a mean of 123.7 (pixel units) would train on silently
 # wrong inputs, a std of 0 divides by zero.
 MEAN = numbers(3, 0, 1)
@@ -128,7 +124,6 @@ NUM_JOINTS = integer(1, 1000)
 
 def check_value(bound: Bound, flag: str, value: Any, source: str | None = None) -> None:
     """Raise SimplePoseError ``[SOURCE: ]FLAG VALUE: must be ...`` when a stored ``value`` breaks ``bound``."""
-    problem = bound.problem(value)
-    if problem:
+    if not bound.accepts(value):
         shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-        raise SimplePoseError(f"{source + ': ' if source else ''}{flag} {shown}: {problem}")
+        raise SimplePoseError(f"{source + ': ' if source else ''}{flag} {shown}: {bound.describe()}")

@@ -21,7 +21,8 @@ MEAN = "3 comma-separated finite numbers in [0, 1]"
 STD = "3 comma-separated finite numbers in (0, 1]"
 FRACTION = "a finite number in [0, 1]"
 
-UNREADABLE = {"1e3", "0.5,0.5"}   # not numbers of the kind asked: the line quotes the text as typed
+HUGE = "9" * 5000   # past Python's 4,300-digit limit of int(): still a one-line error
+UNREADABLE = {"1e3", "0.5,0.5", HUGE}   # not numbers of the kind asked: the line quotes the text as typed
 BAD = [   # (command, flag, value, the range the line states)
     ("simplepose-train", "--seed", "-1", INT32),
     ("simplepose-train", "--seed", "4294967296", INT32),
@@ -75,6 +76,8 @@ BAD = [   # (command, flag, value, the range the line states)
     ("simplepose-plot", "--samples", "-1", "an integer in [0, 64]"),
     ("simplepose-plot", "--seed", "-1", INT32),
     ("simplepose-synthetic", "--seed", "-1", INT32),
+    ("simplepose-synthetic", "--seed", HUGE, INT32),
+    ("simplepose-synthetic", "--fps", "1e400", "a finite number in [1, 240]"),
     ("simplepose-synthetic", "--width", "100000", "an integer in [32, 8192]"),
     ("simplepose-synthetic", "--height", "31", "an integer in [32, 8192]"),
     ("simplepose-synthetic", "--train-images", "-1", "an integer in [0, 1000000]"),
@@ -104,7 +107,7 @@ def parse(script, argv):
 
 
 @pytest.mark.usefixtures("drop_log_handlers")
-@pytest.mark.parametrize("script,flag,value,bound", BAD, ids=[f"{s[11:]} {f} {v}" for s, f, v, _ in BAD])
+@pytest.mark.parametrize("script,flag,value,bound", BAD, ids=[f"{s[11:]} {f} {v[:12]}" for s, f, v, _ in BAD])
 def test_a_bad_number_is_one_line_naming_the_flag_and_its_range(capsys, script, flag, value, bound):
     status, _ = parse(script, REQUIRED[script] + [f"{flag}={value}"])
     assert status == 2
