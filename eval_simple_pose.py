@@ -1,9 +1,7 @@
 #!/usr/bin/env python
 """Evaluate a simplepose model: a thin shim over ``simplepose.evaluate`` (``python eval_simple_pose.py --help``)."""
-import sys
+if __name__ == "__main__":   # the command: simplepose.evaluate imported inside cli.run_command (Ctrl-C is one line)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.evaluate"))
 
-from simplepose.cli import run_main
-from simplepose.evaluate import main, eval_parser  # noqa: F401  (eval_parser: for callers that build the parser)
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))
+from simplepose.evaluate import eval_parser, main  # noqa: E402,F401  (for callers that build the parser or run it)

@@ -1,9 +1,7 @@
 #!/usr/bin/env python
 """Train a simplepose model: a thin shim over ``simplepose.train`` (``python train_simple_pose.py --help``)."""
-import sys
+if __name__ == "__main__":   # the command: simplepose.train imported inside cli.run_command (Ctrl-C is one line)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.train"))
 
-from simplepose.cli import run_main
-from simplepose.train import main  # noqa: F401  (eval_parser: for callers that build the parser)
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))
+from simplepose.train import main  # noqa: E402,F401  (for callers that run the command in-process)

@@ -4,7 +4,8 @@ Every command runs its ``main`` through :func:`run_main`, which ends it in one o
 
 - bad input (a :class:`~simplepose.errors.SimplePoseError`, failed writes to user paths included):
   one line ``error: ...`` on stderr and in the log file when one is open, exit status 2;
-- Ctrl-C: ``error: interrupted``, exit status 130 (143 when training stopped for a SIGTERM);
+- Ctrl-C, at any instant from the import of the command's module on (:func:`run_command`): ``error:
+  interrupted``, exit status 130 (143 when training stopped for a SIGTERM);
 - any other exception is a bug: its traceback, then the line :data:`INTERNAL_ERROR`, exit status 1
   (what Python itself returns for an uncaught exception).
 
@@ -12,20 +13,27 @@ Output paths are checked before the work starts (:func:`check_output_file`, :fun
 so a command never fails on its output after hours of work.
 
 Every command's parser is made by :func:`command_parser`: one help layout (:class:`HelpFormatter`, which
-states each default) and the program name the user typed.
+states each default and each numeric flag's range) and the program name the user typed. A command line
+that does not parse (an unknown flag, a value out of its range: see :mod:`simplepose.flags`) is bad input
+like any other: one line naming the flag, exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import OutputError, SimplePoseError
+from .flags import Bound
 from .io import file_in_the_way, output_error, temporary_file, writing
 
 EXIT_BAD_INPUT = 2
@@ -107,33 +115,71 @@ def _closing_line(text: str) -> None:
 
 
 def run_main(main: Callable[[], int]) -> int:
-    """Run a command's ``main`` and turn how it ended into an exit status (see the module docstring)."""
+    """Run a command's ``main`` and turn how it ended into an exit status (see the module docstring).
+
+    A Ctrl-C while the closing line of another ending is written still ends as an interrupt; while the
+    line ``error: interrupted`` itself is written, further Ctrl-C are ignored (it takes milliseconds)."""
     try:
-        return main()
-    except SimplePoseError as exc:
-        _closing_line("error: " + " ".join(str(exc).splitlines()))
-        return EXIT_BAD_INPUT
+        try:
+            return main()
+        except SimplePoseError as exc:
+            _closing_line("error: " + " ".join(str(exc).splitlines()))
+            return EXIT_BAD_INPUT
+        except Exception:
+            _closing_line(traceback.format_exc().rstrip())
+            _closing_line(INTERNAL_ERROR)
+            return EXIT_BUG
     except KeyboardInterrupt as exc:
         # The training loop has written a checkpoint of the state it stopped in (see its log); it marks
         # a stop asked by SIGTERM with exit status 143 (128 + SIGTERM), Ctrl-C's being 130.
-        _closing_line("error: interrupted")
+        with _uninterrupted():
+            _closing_line("error: interrupted")
         return getattr(exc, "exit_status", EXIT_INTERRUPTED)
-    except Exception:
-        _closing_line(traceback.format_exc().rstrip())
-        _closing_line(INTERNAL_ERROR)
-        return EXIT_BUG
+
+
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Ctrl-C ignored inside (in the main thread; signal handlers can be set nowhere else)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_command(module: str) -> int:
+    """The command line ``module`` (``simplepose.train``...): its ``main`` through :func:`run_main`; the exit
+    status. Every way a command starts comes here (console scripts, ``python -m``, the ``*_simple_pose.py``
+    shims), so ``module`` is imported inside ``run_main``: a Ctrl-C while MXNet or OpenCV loads is one
+    line, exit status 130, like one at any later instant. Once the command's last line is written, a
+    Ctrl-C during the interpreter's exit ends the process at once (the default action: status 130 in a
+    shell), rather than as a traceback of whatever exit handler it interrupted."""
+    status = run_main(lambda: importlib.import_module(module).main())
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return status
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` of every command: each option's default appended as ``(default: X)``, except where there
-    is none to state (None, an empty value, a switch: the help says what happens without the option), and
+    """``--help`` of every command: a numeric flag's range (its :class:`~simplepose.flags.Bound`) and each
+    option's default appended as ``; a finite number in [0, 1] (default: X)``, except where there is no
+    default to state (None, an empty value, a switch: the help says what happens without the option), and
     a remainder of the command line (``simplepose.launch``'s worker command) shown as ``-- COMMAND ...``."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help
+        if isinstance(action.type, Bound) and text:
+            text = f"{text}; {action.type.describe().removeprefix('must be ')}"
         default = action.default
         if action.nargs == 0 or default is None or default is False or default in ("", [], ()):
-            return action.help
-        return super()._get_help_string(action)
+            return text
+        shown = action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)
+        if text and "%(default)" not in text and default is not argparse.SUPPRESS and shown:
+            text += " (default: %(default)s)"
+        return text
 
     def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
         if action.nargs == argparse.REMAINDER and action.metavar:
@@ -150,11 +196,43 @@ def prog_name(module: str) -> str:
     return f"python -m {module}"
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are bad input (:class:`~simplepose.errors.SimplePoseError`), so
+    :func:`run_main` prints them as one line and exits with status 2 (argparse's own status for them), and
+    logs them once logging is set up: ``--seed -1: must be an integer in [0, 4294967295] (see PROG --help)``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, exit_on_error=False, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            return super().parse_known_args(argv, namespace)
+        except argparse.ArgumentError as exc:
+            flag = _flag_typed(exc.argument_name or "", argv)
+            # A value refused by a flags.Bound reads "--seed -1: must be ..."; argparse's own messages
+            # ("invalid choice: ...", "expected one argument") follow a colon.
+            joint = " " if isinstance(exc.__context__, argparse.ArgumentTypeError) else ": "
+            self.error(f"{flag}{joint}{exc.message}" if flag else exc.message)
+
+    def error(self, message: str):
+        raise SimplePoseError(f"{message} (see {self.prog} --help)")
+
+
+def _flag_typed(names: str, argv: list[str]) -> str:
+    """Of an option's names (argparse's ``"-j/--num-data-workers"``), the one in ``argv``, else its first
+    long name: the line names the flag as the user typed it (``--score-threshold``, not ``--kpt-thresh``)."""
+    options = names.split("/")
+    typed = [n for n in options if any(a == n or a.startswith(n + "=") for a in argv)]
+    return (typed or [n for n in options if n.startswith("--")] or options)[0]
+
+
 def command_parser(module: str, description: str, prog: str | None = None, **kwargs) -> argparse.ArgumentParser:
-    """The parser of the command ``python -m module`` with the shared :class:`HelpFormatter`; ``prog``
-    (the name in its usage line) defaults to :func:`prog_name`. ``kwargs`` go to ``ArgumentParser``."""
-    return argparse.ArgumentParser(prog=prog or prog_name(module), description=description,
-                                   formatter_class=HelpFormatter, **kwargs)
+    """The parser of the command ``python -m module`` (a :class:`CommandParser`) with the shared
+    :class:`HelpFormatter`; ``prog`` (the name in its usage line) defaults to :func:`prog_name`.
+    ``kwargs`` go to ``ArgumentParser``."""
+    return CommandParser(prog=prog or prog_name(module), description=description,
+                         formatter_class=HelpFormatter, **kwargs)
 
 
 def _check_writable(path: Path, directory: Path, what: str) -> None:

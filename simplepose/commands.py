@@ -1,7 +1,7 @@
 """The command lines: each console script, the module it runs and the function that builds its parser.
 
 ``pyproject.toml`` points every console script at one of the entry points below; each runs its module's
-``main`` through :func:`simplepose.cli.run_main`, exactly as ``python -m MODULE`` does. Every command
+``main`` through :func:`simplepose.cli.run_command`, exactly as ``python -m MODULE`` does. Every command
 module builds its parser in one function taking the program name to show in the usage line
 (:meth:`Command.build_parser`), so a CLI reference can be generated from the parsers themselves.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 from dataclasses import dataclass
+
+from .cli import run_command
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,9 @@ class Command:
         return getattr(importlib.import_module(module), function)(prog=prog or self.script)
 
     def run(self) -> int:
-        """The console script: ``main`` of ``module`` through ``run_main``; returns the exit status."""
-        from .cli import run_main
-        return run_main(importlib.import_module(self.module).main)
+        """The console script: ``main`` of ``module`` through ``cli.run_command`` (which imports the module
+        inside its error handling: Ctrl-C during the imports is one line); returns the exit status."""
+        return run_command(self.module)
 
 
 COMMANDS = (

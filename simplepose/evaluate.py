@@ -9,17 +9,22 @@ keypoints (``simplepose.pose_inference``, the path validation and prediction use
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.evaluate"))
+
 import argparse
 import dataclasses
 import json
 import sys
 from typing import Sequence
 
-from simplepose.cli import command_parser, run_main, setup_logging
+from simplepose.cli import command_parser, setup_logging
 from simplepose.codec import METHODS
 from simplepose.errors import SimplePoseError
-from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_floats,
-                                parse_input_size, prepare_synthetic, resolve_data)
+from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, real
+from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_input_size,
+                                prepare_synthetic, resolve_data)
 
 
 def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -36,14 +41,14 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--model", default=None, metavar="NAME",
                    help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}: required for a plain .params file, checked "
                         "against a checkpoint")
-    g.add_argument("--num-joints", type=int, default=None, metavar="N",
+    g.add_argument("--num-joints", type=NUM_JOINTS, default=None, metavar="N",
                    help="keypoint count (GluonCV's flag): checked against the model and the annotation file")
     g.add_argument("--input-size", default=None, metavar="H,W",
                    help="crop 'height,width' (default: the checkpoint's; 256,192 for a plain .params file)")
-    g.add_argument("--mean", default=None, metavar="R,G,B",
+    g.add_argument("--mean", type=MEAN, default=None, metavar="R,G,B",
                    help="RGB normalisation mean of a plain .params file (default: 0.485,0.456,0.406, GluonCV's); "
                         "checked against a checkpoint")
-    g.add_argument("--std", default=None, metavar="R,G,B",
+    g.add_argument("--std", type=STD, default=None, metavar="R,G,B",
                    help="RGB normalisation std of a plain .params file (default: 0.229,0.224,0.225, GluonCV's); "
                         "checked against a checkpoint")
     g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
@@ -51,15 +56,16 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g = p.add_argument_group("evaluation")
     g.add_argument("--boxes", default=None, metavar="FILE",
                    help="person detections in COCO results format (default: ground-truth boxes)")
-    g.add_argument("--box-thresh", type=float, default=0.0, metavar="X", help="minimum detection score")
+    g.add_argument("--box-thresh", type=FRACTION, default=0.0, metavar="X", help="minimum detection score")
     g.add_argument("--flip-test", action="store_true", help="average with the mirrored crop's heatmaps")
     g.add_argument("--decode", choices=METHODS, default=None,
                    help="heatmap decoding (default: the codec the model was trained with)")
-    g.add_argument("--kpt-thresh", "--score-threshold", dest="kpt_thresh", type=float, default=0.2, metavar="X",
+    g.add_argument("--kpt-thresh", "--score-threshold", dest="kpt_thresh", type=real(0, 1, high_open=True),
+                   default=0.2, metavar="X",
                    help="keypoint scores above this count in the instance score and in OKS-NMS "
                         "(--score-threshold is GluonCV validate.py's name; that script uses 0 unless told and applies "
                         "no OKS-NMS: add --oks-nms 1 to score as it does)")
-    g.add_argument("--oks-nms", type=float, default=0.9, metavar="X",
+    g.add_argument("--oks-nms", type=real(0, 1, low_open=True), default=0.9, metavar="X",
                    help="OKS-NMS threshold per image; 1 keeps every pose")
     g.add_argument("--sigmas", default=None, metavar="FILE|uniform:X",
                    help="OKS sigmas overriding the model's metadata: a file of K sigmas (JSON list or numbers), "
@@ -71,7 +77,7 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--analysis", default=None, metavar="DIR",
                    help="write error-analysis pictures into DIR: PR curves at OKS 0.50..0.95, per-keypoint AP, "
                         "the worst instances by OKS")
-    g.add_argument("--analysis-worst", type=int, default=8, metavar="K",
+    g.add_argument("--analysis-worst", type=integer(0, 1000), default=8, metavar="K",
                    help="how many lowest-OKS people --analysis draws")
     return p
 
@@ -86,8 +92,8 @@ def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, in
                               f"{desc['input_size']}; evaluate its checkpoint instead")
     for flag in ("mean", "std"):
         value = getattr(args, flag)
-        if value and parse_floats(value, f"--{flag}", 3) != list(desc[flag]):
-            raise SimplePoseError(f"--{flag} {value}: {args.params} was trained with {flag} "
+        if value and list(value) != list(desc[flag]):
+            raise SimplePoseError(f"--{flag} {','.join(map(str, value))}: {args.params} was trained with {flag} "
                                   f"{','.join(map(str, desc[flag]))}; --{flag} sets the normalisation of a plain "
                                   ".params file only")
     from simplepose.inference import check_num_joints
@@ -95,14 +101,8 @@ def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, in
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    """Flag values and output paths, checked before any work: one line naming the first bad one."""
-    for flag, ok, why in (("batch_size", args.batch_size >= 1, "must be at least 1"),
-                          ("num_workers", args.num_workers >= 0, "must be 0 or more"),
-                          ("kpt_thresh", 0 <= args.kpt_thresh < 1, "must be in [0, 1)"),
-                          ("oks_nms", 0 < args.oks_nms <= 1, "must be in (0, 1]; 1 keeps every pose"),
-                          ("analysis_worst", args.analysis_worst >= 0, "must be 0 or more")):
-        if not ok:
-            raise SimplePoseError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: {why}")
+    """Output paths, checked before any work (flag values are checked by the parser): one line naming the first
+    bad one."""
     from simplepose.cli import check_output_dir, check_output_file
     for flag, path in (("--results-json", args.results_json), ("--metrics-json", args.metrics_json)):
         if path:
@@ -131,7 +131,7 @@ def load_plain(args: argparse.Namespace, ctx: list, meta, input_size: tuple[int,
     from simplepose.inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints,
                                       load_for_inference, params_num_joints, plain_description)
     input_size = input_size or GLUONCV_INPUT_SIZE
-    normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) if getattr(args, k) else default
+    normalise = {k: list(getattr(args, k)) if getattr(args, k) else default
                  for k, default in (("mean", GLUONCV_MEAN), ("std", GLUONCV_STD))}
     check_num_joints(args.num_joints, params_num_joints(args.params), args.params)
     forward, desc, what = load_for_inference(args.params, ctx, plain=plain_description(
@@ -219,7 +219,3 @@ def write_outputs(args: argparse.Namespace, settings: dict, report, results: lis
         for path in write_error_analysis(args.analysis, report, meta, image_files, args.analysis_worst,
                                          args.kpt_thresh):
             print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

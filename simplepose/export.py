@@ -14,11 +14,14 @@ Writes into DIR:
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.export"))
+
 import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,14 +31,15 @@ import numpy as np
 
 from .checkpoint import is_plain_params, load_manifest
 from .io import atomic_write_text, writing
-from .cli import check_output_dir, command_parser, run_main, setup_logging
+from .cli import check_output_dir, command_parser, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
 from .data.coco import keypoint_meta
 from .inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints, checkpoint_description,
                         load_described_net, params_num_joints, plain_description)
 from .meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta
-from .options import parse_floats, parse_input_size
+from .flags import MEAN, NUM_JOINTS, STD
+from .options import parse_input_size
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +152,7 @@ def plain_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     if not args.model:
         raise SimplePoseError(f"--params {args.params}: a plain .params file (no checkpoint manifest names it); "
                               "give --model NAME, --input-size H,W and --ann FILE")
-    normalise = {k: parse_floats(getattr(args, k), f"--{k}", 3) for k in ("mean", "std") if getattr(args, k)}
+    normalise = {k: list(getattr(args, k)) for k in ("mean", "std") if getattr(args, k)}
     return plain_export_description(args.params, args.model, parse_input_size(args.input_size)
                                     if args.input_size else None, args.ann, args.category_id, args.num_joints,
                                     **normalise)
@@ -171,9 +175,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "sigmas (default: COCO's, for a 17-keypoint model)")
     g.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories of --ann when it has several")
-    g.add_argument("--num-joints", type=int, default=None, metavar="N", help="checked against the file when given")
-    g.add_argument("--mean", default=None, metavar="R,G,B", help="RGB normalisation mean (default: 0.485,0.456,0.406)")
-    g.add_argument("--std", default=None, metavar="R,G,B", help="RGB normalisation std (default: 0.229,0.224,0.225)")
+    g.add_argument("--num-joints", type=NUM_JOINTS, default=None, metavar="N",
+                   help="checked against the file when given")
+    g.add_argument("--mean", type=MEAN, default=None, metavar="R,G,B",
+                   help="RGB normalisation mean (default: 0.485,0.456,0.406)")
+    g.add_argument("--std", type=STD, default=None, metavar="R,G,B",
+                   help="RGB normalisation std (default: 0.229,0.224,0.225)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")
@@ -189,7 +196,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"exported to {args.out}: " + ", ".join(doc[k] for k in ("symbol", "params", "onnx") if doc[k])
           + f", {DEPLOY_FILE}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

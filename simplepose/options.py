@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence
 
 from .cli import command_parser
 from .errors import SimplePoseError
+from .flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_SIDE, MAX_WORKERS, MEAN, NUM_JOINTS, SCALE_FACTOR,
+                    SEED, STD, integer, real)
 from .synthetic import dataset_paths, ensure_dataset
 
 SYNTHETIC_DIR = os.path.join("data", "synthetic")
@@ -26,12 +28,12 @@ BACKBONE_STRIDE = 32
 def parse_input_size(text_or_list: str | Sequence[int], flag: str = "--input-size") -> tuple[int, int]:
     """'256,192' or [256, 192] -> (256, 192): the model input (height, width) in pixels.
 
-    Both must be positive multiples of 32, the backbone's stride.
+    Both must be positive multiples of 32, the backbone's stride, and at most ``flags.MAX_SIDE`` (8192).
     """
     values = parse_ints(text_or_list, flag) if isinstance(text_or_list, str) else list(text_or_list)
-    if len(values) != 2 or any(type(v) is not int or v <= 0 or v % BACKBONE_STRIDE for v in values):
+    if len(values) != 2 or any(type(v) is not int or not 0 < v <= MAX_SIDE or v % BACKBONE_STRIDE for v in values):
         raise SimplePoseError(f"{flag} {text_or_list!r}: need 'height,width', both positive multiples of "
-                              f"{BACKBONE_STRIDE} (the backbone's stride), e.g. 256,192")
+                              f"{BACKBONE_STRIDE} (the backbone's stride) up to {MAX_SIDE}, e.g. 256,192")
     return values[0], values[1]
 
 
@@ -41,17 +43,6 @@ def parse_ints(text: str, flag: str) -> list[int]:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise SimplePoseError(f"{flag} {text!r}: expected comma-separated integers") from None
-
-
-def parse_floats(text: str, flag: str, n: int) -> list[float]:
-    """'0.5,0.5,0.5' -> [0.5, 0.5, 0.5] (exactly ``n`` numbers); anything else raises SimplePoseError naming ``flag``."""
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != n:
-        raise SimplePoseError(f"{flag} {text!r}: expected {n} comma-separated numbers")
-    return vals
 
 
 def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
@@ -83,18 +74,19 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
         g.add_argument("--on-bad-record", choices=("error", "skip"), default="error",
                        help="a bad annotation or image: stop with an error naming it, or skip it, "
                             "count it and report the count at the end")
-    g.add_argument("--synthetic-train-images", type=int, default=600, metavar="N",
+    g.add_argument("--synthetic-train-images", type=integer(1, MAX_COUNT), default=600, metavar="N",
                    help="images in the synthetic train split")
-    g.add_argument("--synthetic-val-images", type=int, default=100, metavar="N",
+    g.add_argument("--synthetic-val-images", type=integer(1, MAX_COUNT), default=100, metavar="N",
                    help="images in the synthetic val split")
 
 
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("devices")
     g.add_argument("--gpus", default=None, metavar="IDS", help="GPU ids, e.g. '0,1' (default: CPU)")
-    g.add_argument("--num-gpus", type=int, default=0, metavar="N", help="use GPUs 0..N-1 (GluonCV's flag; --gpus wins)")
-    g.add_argument("--batch-size", type=int, default=32, metavar="N", help="batch size per device")
-    g.add_argument("-j", "--num-data-workers", dest="num_workers", type=int, default=4, metavar="N",
+    g.add_argument("--num-gpus", type=integer(0, MAX_GPUS), default=0, metavar="N",
+                   help="use GPUs 0..N-1 (GluonCV's flag; --gpus wins)")
+    g.add_argument("--batch-size", type=integer(1, MAX_BATCH), default=32, metavar="N", help="batch size per device")
+    g.add_argument("-j", "--num-data-workers", dest="num_workers", type=integer(0, MAX_WORKERS), default=4, metavar="N",
                    help="data loading worker processes; 0 loads in the main process")
 
 
@@ -106,16 +98,18 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="simple_pose_resnet50_v1b", metavar="NAME",
                    help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
-    g.add_argument("--num-joints", type=int, default=None, metavar="K", help="checked against the data when given")
+    g.add_argument("--num-joints", type=NUM_JOINTS, default=None, metavar="K",
+                   help="checked against the data when given")
     g.add_argument("--input-size", default="256,192", metavar="H,W", help="model input height,width, multiples of 32")
-    g.add_argument("--sigma", type=float, default=2.0, metavar="X", help="target Gaussian sigma, heatmap pixels")
+    g.add_argument("--sigma", type=real(0, 64, low_open=True), default=2.0, metavar="X",
+                   help="target Gaussian sigma, heatmap pixels")
     g.add_argument("--codec", choices=("standard", "dark"), default="standard",
                    help="heatmap codec: standard (GluonCV: integer-rounded targets, quarter-pixel decoding) or "
                         "dark (sub-pixel targets, DARK decoding)")
-    g.add_argument("--mean", default="0.485,0.456,0.406", metavar="R,G,B",
+    g.add_argument("--mean", type=MEAN, default="0.485,0.456,0.406", metavar="R,G,B",
                    help="RGB mean for normalisation, in [0, 1] units (pixel / 255)")
-    g.add_argument("--std", default="0.229,0.224,0.225", metavar="R,G,B",
-                   help="RGB standard deviation for normalisation, in [0, 1] units")
+    g.add_argument("--std", type=STD, default="0.229,0.224,0.225", metavar="R,G,B",
+                   help="RGB standard deviation for normalisation, in [0, 1] units (pixel / 255)")
     g.add_argument("--use-pretrained", action="store_true",
                    help="start from GluonCV's published simple_pose (COCO) weights; with another keypoint set, as "
                         "--init-from: the final-layer rows of COCO-named keypoints are copied")
@@ -125,7 +119,8 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "parameters of the same name and shape are loaded, the rest re-initialised, and final-layer "
                         "rows of keypoints with matching names copied. Epoch 0 and a fresh optimizer, not a resume")
     g.add_argument("--use-pretrained-base", action="store_true", help="start from GluonCV's ImageNet backbone weights")
-    g.add_argument("--last-gamma", action="store_true", help="init the last BatchNorm gamma of each residual block to 0")
+    g.add_argument("--last-gamma", action="store_true",
+                   help="init the last BatchNorm gamma of each residual block to 0")
     g.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                    help="training data type; float16 uses multi-precision Adam (GPU)")
     g.add_argument("--kvstore", choices=("device", "local", "dist_sync", "dist_sync_device"), default="device",
@@ -135,10 +130,11 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--mode", choices=("hybrid", "imperative"), default="hybrid",
                    help="hybrid: hybridize with static_alloc/static_shape; imperative: eager")
     g = p.add_argument_group("augmentation")
-    g.add_argument("--scale-factor", type=float, default=0.30, metavar="X", help="crop scale jitter")
-    g.add_argument("--rotation-factor", type=float, default=40.0, metavar="DEG", help="rotation jitter, degrees")
-    g.add_argument("--flip-prob", type=float, default=0.5, metavar="P", help="horizontal flip probability")
-    g.add_argument("--half-body-prob", type=float, default=0.0, metavar="P", help="half-body crop probability (0: off)")
+    g.add_argument("--scale-factor", type=SCALE_FACTOR, default=0.30, metavar="X", help="crop scale jitter")
+    g.add_argument("--rotation-factor", type=real(0, 180), default=40.0, metavar="DEG", help="rotation jitter, degrees")
+    g.add_argument("--flip-prob", type=FRACTION, default=0.5, metavar="P", help="horizontal flip probability")
+    g.add_argument("--half-body-prob", type=FRACTION, default=0.0, metavar="P",
+                   help="half-body crop probability (0: off)")
     g.add_argument("--full-decode", action="store_true",
                    help="decode training JPEGs at full resolution even when the crop is downsampled 2x or more "
                         "(default: 1/2, 1/4 or 1/8 DCT-scaled decoding; same targets, slightly different pixels)")
@@ -146,30 +142,31 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="person crops packed by 'python -m simplepose.data.pack' for these training files "
                         "(PACK.bin + PACK.npz): crops it covers decode a small JPEG instead of the image")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--num-epochs", type=int, default=140, metavar="N", help="training epochs")
-    g.add_argument("--lr", type=float, default=0.001, metavar="X", help="Adam learning rate")
-    g.add_argument("--wd", type=float, default=0.0, metavar="X", help="weight decay")
+    g.add_argument("--num-epochs", type=integer(1, MAX_COUNT), default=140, metavar="N", help="training epochs")
+    g.add_argument("--lr", type=real(0, 10, low_open=True), default=0.001, metavar="X", help="Adam learning rate")
+    g.add_argument("--wd", type=real(0, 1), default=0.0, metavar="X", help="weight decay")
     g.add_argument("--no-wd", action="store_true", help="no weight decay on biases and BatchNorm beta/gamma")
     g.add_argument("--lr-mode", choices=("step", "poly", "cosine"), default="step", help="LR schedule")
-    g.add_argument("--lr-decay", type=float, default=0.1, metavar="X", help="step decay factor")
-    g.add_argument("--lr-decay-period", type=int, default=0, metavar="N",
+    g.add_argument("--lr-decay", type=real(0, 1, low_open=True), default=0.1, metavar="X", help="step decay factor")
+    g.add_argument("--lr-decay-period", type=integer(0, MAX_COUNT), default=0, metavar="N",
                    help="decay every N epochs (overrides --lr-decay-epoch; 0: off)")
     g.add_argument("--lr-decay-epoch", default="90,120", metavar="EPOCHS", help="epochs at which the LR decays")
-    g.add_argument("--warmup-lr", type=float, default=0.0, metavar="X", help="LR at the start of the warm-up")
-    g.add_argument("--warmup-epochs", type=int, default=0, metavar="N", help="linear warm-up epochs")
+    g.add_argument("--warmup-lr", type=real(0, 10), default=0.0, metavar="X", help="LR at the start of the warm-up")
+    g.add_argument("--warmup-epochs", type=integer(0, MAX_COUNT), default=0, metavar="N", help="linear warm-up epochs")
     g.add_argument("--nan-policy", choices=("stop", "skip"), default="stop",
                    help="a NaN or infinite loss: stop with an error naming the batch, or skip that "
                         "batch's update, count it and go on")
     g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=0, metavar="N",
+    g.add_argument("--seed", type=SEED, default=0, metavar="N",
                    help="seed for initialisation, shuffling and augmentation")
     g.add_argument("--save-dir", default="params", metavar="DIR", help="run directory: log, metrics, checkpoints")
-    g.add_argument("--save-frequency", type=int, default=1, metavar="N",
+    g.add_argument("--save-frequency", type=integer(0, MAX_COUNT), default=1, metavar="N",
                    help="checkpoint every N epochs (0: only the last)")
-    g.add_argument("--val-interval", type=int, default=1, metavar="N",
+    g.add_argument("--val-interval", type=integer(1, MAX_COUNT), default=1, metavar="N",
                    help="validate (loss, HeatmapAccuracy, COCO AP on ground-truth boxes) every N epochs and "
                         "after the last; epoch 0 is always validated")
-    g.add_argument("--log-interval", type=int, default=20, metavar="N", help="log every N batches (0: per epoch only)")
+    g.add_argument("--log-interval", type=integer(0, MAX_COUNT), default=20, metavar="N",
+                   help="log every N batches (0: per epoch only)")
     g.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                    help="write no TensorBoard event files (default: --save-dir/tensorboard/, read with "
                         "'tensorboard --logdir SAVE_DIR')")

@@ -16,10 +16,13 @@ No MXNet is imported.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.plot"))
+
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,8 +31,9 @@ import numpy as np
 from .checkpoint import latest_checkpoint, load_manifest
 from .rundir import read_metrics
 from .io import atomic_write_text
-from .cli import check_output_dir, command_parser, run_main, setup_logging
+from .cli import check_output_dir, command_parser, setup_logging
 from .errors import MissingFileError
+from .flags import SEED, integer
 from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
                         pr_curves_figure, save_figure, training_curves_figure,
                         worst_instances_figure)
@@ -132,8 +136,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="DIR", help="a training run directory (--save-dir)")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the PNGs (default: DIR/plots)")
     p.add_argument("--no-samples", action="store_true", help="only the training curves")
-    p.add_argument("--samples", type=int, default=8, metavar="N", help="augmented crops in augmentations.png")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the augmentation draws")
+    p.add_argument("--samples", type=integer(0, 64), default=8, metavar="N",
+                   help="augmented crops in augmentations.png, besides the unaugmented one")
+    p.add_argument("--seed", type=SEED, default=0, metavar="N", help="seed of the augmentation draws")
     return p
 
 
@@ -158,7 +163,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

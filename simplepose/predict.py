@@ -8,18 +8,21 @@ image gives ``DIR/STEM.png`` (skeletons drawn) and ``DIR/STEM.json``; each video
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.predict"))
+
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli import check_output_dir, command_parser, run_main, setup_logging
+from .cli import check_output_dir, command_parser, setup_logging
 from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
-from .options import parse_floats
+from .flags import FRACTION, MAX_BATCH, integer, numbers, real
 from .person_boxes import BoxFile, BoxSource, WholeImage
 from .predict_inputs import VIDEO_SUFFIXES, Input, expand_inputs
 from .predict_run import RunOptions, run
@@ -50,31 +53,32 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--ann", default=None, metavar="FILE",
                    help="COCO annotation file naming the images of --boxes detections (file name -> image_id); "
                         "default: the image_id is the file's numeric stem (000000397133.jpg -> 397133)")
-    g.add_argument("--category-id", type=int, default=None, metavar="ID",
+    g.add_argument("--category-id", type=integer(0, 2 ** 63 - 1), default=None, metavar="ID",
                    help="person category of --boxes detections (when not given: 1, COCO's person)")
-    g.add_argument("--box-thresh", type=float, default=0.5, metavar="X",
+    g.add_argument("--box-thresh", type=FRACTION, default=0.5, metavar="X",
                    help="minimum score of --boxes detections")
-    g.add_argument("--det-thresh", type=float, default=None, metavar="X",
-                   help="minimum person score of --detector (when not given: 0.5; for hog, its SVM margin)")
+    g.add_argument("--det-thresh", type=real(-10, 10), default=None, metavar="X",
+                   help="minimum person score of --detector (when not given: 0.5): a GluonCV detector's score, in "
+                        "[0, 1]; for hog, its SVM margin (mostly 0 to 3)")
     m = p.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="runtime of an export: auto (ONNX Runtime when installed), onnx or mxnet; a checkpoint runs "
                         "with MXNet")
     m.add_argument("--decode", choices=METHODS, default=None, help="heatmap decoding (default: the model's codec)")
     m.add_argument("--flip-test", action="store_true", help="average with the mirrored crops' heatmaps")
-    m.add_argument("--batch-size", type=int, default=32, metavar="N",
+    m.add_argument("--batch-size", type=integer(1, MAX_BATCH), default=32, metavar="N",
                    help="person crops per forward pass, across images and frames")
-    m.add_argument("--chunk", type=int, default=8, metavar="N",
+    m.add_argument("--chunk", type=integer(1, MAX_BATCH), default=8, metavar="N",
                    help="images or video frames read and batched together")
     v = p.add_argument_group("video")
     v.add_argument("--track", action="store_true",
                    help="keep person ids across a video's frames (greedy OKS matching with the model's sigmas)")
     v.add_argument("--smooth", action="store_true",
                    help="One Euro filter on each tracked keypoint coordinate (implies --track)")
-    v.add_argument("--smooth-params", default="1.0,0.05", metavar="X,Y",
+    v.add_argument("--smooth-params", type=numbers(2, 0, 1000), default="1.0,0.05", metavar="X,Y",
                    help="One Euro min cutoff (Hz) and beta: lower cutoff is smoother, higher beta lags less on fast "
                         "motion")
-    p.add_argument("--kpt-thresh", type=float, default=0.2, metavar="X",
+    p.add_argument("--kpt-thresh", type=FRACTION, default=0.2, metavar="X",
                    help="joints drawn above this score")
     return p
 
@@ -86,7 +90,9 @@ def box_source(args: argparse.Namespace) -> BoxSource:
     if args.ann or args.category_id is not None:
         raise SimplePoseError("--ann and --category-id describe a --boxes detections file; give --boxes FILE")
     if args.detector:
-        from .detectors import make_detector
+        from .detectors import HOG, make_detector
+        if args.detector != HOG and args.det_thresh is not None and not 0 <= args.det_thresh <= 1:
+            raise SimplePoseError(f"--det-thresh {args.det_thresh}: {args.detector} scores are in [0, 1]")
         return make_detector(args.detector, args.det_thresh)
     return WholeImage()
 
@@ -104,9 +110,9 @@ def check_out(out: Path, inputs: Sequence[Input]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    min_cutoff, beta = parse_floats(args.smooth_params, "--smooth-params", 2)
-    if args.chunk < 1:
-        raise SimplePoseError(f"--chunk {args.chunk}: expected a positive number of images or frames")
+    min_cutoff, beta = args.smooth_params
+    if min_cutoff <= 0:   # a cutoff of 0 Hz would freeze every keypoint at its first position
+        raise SimplePoseError(f"--smooth-params {min_cutoff:g},{beta:g}: the min cutoff must be > 0 Hz")
     inputs = expand_inputs(args.input)
     out = Path(args.out)
     check_out(out, inputs)
@@ -122,7 +128,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning("%d detector boxes empty or not finite after clipping to the image were dropped", dropped)
     print(f"{tally.summary()}; wrote {len(tally.written)} files to {out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

@@ -1,13 +1,16 @@
 """Train a Simple Baselines pose model: `python -m simplepose.train --help` (or train_simple_pose.py)."""
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.train"))
+
 import contextlib
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from simplepose.cli import check_output_dir, check_output_file, run_main, setup_logging
+from simplepose.cli import check_output_dir, check_output_file, setup_logging
 from simplepose.training.config import build_config
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             from simplepose.plot import write_training_curves
             log.info("training curves: %s", write_training_curves(cfg.save_dir))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

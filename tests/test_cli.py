@@ -27,7 +27,7 @@ def data_args(paths):
 
 @pytest.mark.parametrize("flags,message", [
     (["--input-size", "255,190"], "--input-size '255,190': need 'height,width', both positive multiples of 32"),
-    (["--batch-size", "0"], "--batch-size 0: must be at least 1"),
+    (["--batch-size", "0"], "--batch-size 0: must be an integer in [1, 4096]"),
     (["--lr-decay-epoch", "120,90"], "--lr-decay-epoch '120,90': epochs must be strictly increasing"),
     (["--model", "simple_pose_vgg16"], "--model 'simple_pose_vgg16': unknown model"),
     (["--num-joints", "16"], "--num-joints 16: "),
@@ -36,8 +36,8 @@ def data_args(paths):
     (["--dtype", "float16"], "--dtype float16 needs GPUs"),
     (["--gpus", "0,0"], "--gpus '0,0': need distinct non-negative ids"),
     (["--gpus", "0"], "--gpus 0: this machine's MXNet sees 0 GPU(s)"),
-    (["--seed", "-1"], "--seed -1: must be in [0, 2**32)"),
-    (["-j", "-1"], "--num-data-workers -1: must be 0 or more"),
+    (["--seed", "-1"], "--seed -1: must be an integer in [0, 4294967295]"),
+    (["-j", "-1"], "-j -1: must be an integer in [0, 256]"),
 ])
 def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, message):
     save = tmp_path / "run"

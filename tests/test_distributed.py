@@ -77,6 +77,48 @@ def test_launcher_forwards_a_failing_worker_and_stops_the_rest(tmp_path):
     assert time.monotonic() - tic < 50     # the scheduler and server did not wait for workers that never came
 
 
+def test_a_worker_killed_by_a_signal_gives_128_plus_the_signal():
+    res = launch(["-n", "1", "--", sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+                 timeout=60)
+    assert res.returncode == 137 and "a worker exited with status 137" in res.stderr, res.stderr
+
+
+def test_a_missing_worker_command_is_one_line_before_anything_starts():
+    # capture_output: run() returns only once every process holding the pipes has ended
+    res = launch(["-n", "2", "--", "/no/such/cmd", "--kvstore", "dist_sync"], timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == ["error: worker command '/no/such/cmd': not found or not executable; give the "
+                                       "program after --, e.g. -- python train_simple_pose.py ..."]
+
+
+def test_workers_that_never_join_leave_no_scheduler_or_server_behind():
+    """``-n 1 -- true``: the scheduler and server wait for ever for a worker that never joins; the launcher
+    stops them. The pipes of run() close only once every process holding them (all inherit them) has ended."""
+    res = launch(["-n", "1", "-s", "2", "--", "true"], timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "the scheduler and servers did not leave with the workers" in res.stderr
+
+
+@pytest.mark.parametrize("sig,status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_stopped_launcher_ends_all_it_started(sig, status):
+    """SIGTERM (a cluster's stop) or Ctrl-C to the launcher: Ctrl-C to the workers, then everything it
+    started has ended when it exits. A worker says when it runs, so the signal comes after, not after a sleep."""
+    import signal
+    worker = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
+    proc = subprocess.Popen([sys.executable, "-m", "simplepose.launch", "-n", "2", "--timeout", str(LIMIT), "--",
+                             sys.executable, "-c", worker], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        pids = [int(proc.stdout.readline()) for _ in range(2)]
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=120)   # returns once no process holds the pipes any more
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err
+    assert "interrupted: passing Ctrl-C to the workers" in err
+    assert out == "" and not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+
+
 def test_launcher_timeout_stops_everything():
     res = launch(["-n", "1", "-s", "1", "--", sys.executable, "-c", "import time; time.sleep(120)"], timeout=3)
     assert res.returncode == 124 and "timed out after 3 s" in res.stderr

@@ -51,7 +51,15 @@ def test_an_old_checkpoints_config_loads_with_defaults_for_newer_flags():
     ("no_wd", "yes", "old.json: config: field 'no_wd': is 'yes', expected true or false"),
     ("codec", "fast", "old.json: --codec 'fast': use one of standard, dark"),
     ("input_size", [64, 60], "--input-size [64, 60]: need 'height,width', both positive multiples of 32"),
-    ("lr_decay", 2.0, "--lr-decay 2.0: must be in (0, 1]"),
+    ("lr_decay", 2.0, "old.json: --lr-decay 2.0: must be a finite number in (0, 1]"),
+    # A checkpoint's config is held to the command line's bounds (simplepose.flags): resume, export, eval.
+    ("std", [0, 0, 0], "old.json: --std 0.0,0.0,0.0: must be 3 comma-separated finite numbers in (0, 1]"),
+    ("mean", [123.7, 116.3, 103.5], "old.json: --mean 123.7,116.3,103.5: must be 3 comma-separated finite numbers "
+                                    "in [0, 1]"),
+    ("mean", [float("nan"), 0, 0], "old.json: config: field 'mean': holds the number nan, expected finite numbers"),
+    ("seed", 2 ** 32, "old.json: --seed 4294967296: must be an integer in [0, 4294967295]"),
+    ("num_workers", -1, "old.json: --num-data-workers -1: must be an integer in [0, 256]"),
+    ("lr_decay_epoch", [-5, 90], "--lr-decay-epoch '-5,90': epochs must be 1 or more"),
 ])
 def test_a_stored_config_of_wrong_types_or_values_is_one_line_naming_the_field(field, value, message):
     with pytest.raises(SimplePoseError) as err:

@@ -19,6 +19,10 @@ the JPEG re-encoding (measured in the README's Performance section).
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.data.pack"))
+
 import argparse
 import logging
 import math
@@ -30,6 +34,7 @@ import cv2
 import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
+from ..flags import SCALE_FACTOR, integer
 from ..io import atomic_write
 from ..geometry import Crop, decode_reduction, reduced_matrix
 from .coco import COCOKeyPoints, read_image
@@ -187,9 +192,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="PACK",
                    help="output path without suffix: writes PACK.bin and PACK.npz")
     p.add_argument("--input-size", default="256,192", metavar="H,W", help="model input height,width the pack is for")
-    p.add_argument("--scale-factor", type=float, default=0.30, metavar="X",
+    p.add_argument("--scale-factor", type=SCALE_FACTOR, default=0.30, metavar="X",
                    help="train scale jitter the pack must cover")
-    p.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG quality of the stored crops, 1-100")
+    p.add_argument("--quality", type=integer(1, 100), default=95, metavar="N", help="JPEG quality of the stored crops")
     p.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one list)")
     return p
@@ -197,22 +202,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        h, w = (int(v) for v in args.input_size.split(","))
-    except ValueError:
-        raise SimplePoseError(f"--input-size {args.input_size!r}: need 'height,width'") from None
-    if not 0 <= args.scale_factor < 1:
-        raise SimplePoseError(f"--scale-factor {args.scale_factor}: must be in [0, 1)")
     from ..cli import check_output_file, setup_logging
+    from ..options import parse_input_size
+    h, w = parse_input_size(args.input_size)
     setup_logging()
     check_output_file(Path(args.out).with_suffix(".bin"), "--out")
     dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id)
     pack(dataset, args.out, (h, w), args.scale_factor, args.quality)
     return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    from ..cli import run_main
-    sys.exit(run_main(main))

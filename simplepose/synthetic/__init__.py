@@ -15,7 +15,18 @@ figure and its owner map), :mod:`.background` (background texture, occluders), :
 and its annotations), :mod:`.writer` (files on disk, the completeness manifest). NumPy, OpenCV and the
 standard library only: no MXNet.
 """
-from .render import PALETTE_RGB
-from .writer import GENERATOR_VERSION, DatasetSpec, dataset_paths, ensure_dataset, generate
+import importlib
+from typing import Any
 
-__all__ = ["GENERATOR_VERSION", "PALETTE_RGB", "DatasetSpec", "dataset_paths", "ensure_dataset", "generate"]
+# The package's names, each imported from its module on first use: ``python -m simplepose.synthetic``
+# imports this package before its ``__main__``, so NumPy and OpenCV load inside the command's handling
+# of Ctrl-C (``cli.run_command``), not before it.
+_HOME = {"PALETTE_RGB": ".render", "GENERATOR_VERSION": ".writer", "DatasetSpec": ".writer",
+         "dataset_paths": ".writer", "ensure_dataset": ".writer", "generate": ".writer"}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME[name], __name__), name)

@@ -5,11 +5,15 @@ video of moving figures and its ground truth (:mod:`.video`) instead.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
+    from simplepose.cli import run_command
+    raise SystemExit(run_command("simplepose.synthetic.__main__"))
+
 import argparse
-import sys
 from typing import Sequence
 
-from ..cli import command_parser, run_main, setup_logging
+from ..cli import command_parser, setup_logging
+from ..flags import MAX_COUNT, MAX_SIDE, SEED, integer, real
 from .video import VideoSpec, write_video
 from .writer import DatasetSpec, ensure_dataset, generate
 
@@ -22,16 +26,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "figures and its ground truth instead.", prog)
     ap.add_argument("--out", metavar="DIR", help="output directory of the dataset (required unless --video; "
                                                  "created if needed)")
-    ap.add_argument("--train-images", type=int, default=DatasetSpec.num_train_images, metavar="N",
+    ap.add_argument("--train-images", type=integer(0, MAX_COUNT), default=DatasetSpec.num_train_images, metavar="N",
                     help="images in the train split")
-    ap.add_argument("--val-images", type=int, default=DatasetSpec.num_val_images, metavar="N",
+    ap.add_argument("--val-images", type=integer(0, MAX_COUNT), default=DatasetSpec.num_val_images, metavar="N",
                     help="images in the val split")
-    ap.add_argument("--seed", type=int, default=DatasetSpec.seed, metavar="N",
+    ap.add_argument("--seed", type=SEED, default=DatasetSpec.seed, metavar="N",
                     help="base seed; image i of a split is drawn from the seed, the split and i")
-    ap.add_argument("--width", type=int, default=None, metavar="N",
-                    help=f"image width, pixels, >= 32 (default: {width}; for --video {VideoSpec.image_size[0]})")
-    ap.add_argument("--height", type=int, default=None, metavar="N",
-                    help=f"image height, pixels, >= 32 (default: {height}; for --video {VideoSpec.image_size[1]})")
+    ap.add_argument("--width", type=integer(32, MAX_SIDE), default=None, metavar="N",
+                    help=f"image width, pixels (default: {width}; for --video {VideoSpec.image_size[0]})")
+    ap.add_argument("--height", type=integer(32, MAX_SIDE), default=None, metavar="N",
+                    help=f"image height, pixels (default: {height}; for --video {VideoSpec.image_size[1]})")
     ap.add_argument("--feet", action="store_true",
                     help="23 keypoints: COCO's 17 plus COCO-WholeBody's 6 foot points, drawn")
     ap.add_argument("--force", action="store_true",
@@ -41,9 +45,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     video.add_argument("--video", metavar="FILE", help="write a video of moving figures (MP4), its ground truth "
                                                          "(FILE's stem + .json) and its boxes as detections "
                                                          "(stem + .boxes.json)")
-    video.add_argument("--frames", type=int, default=VideoSpec.num_frames, metavar="N", help="frames of the video")
-    video.add_argument("--fps", type=float, default=VideoSpec.fps, metavar="X", help="frames per second of the video")
-    video.add_argument("--people", type=int, default=VideoSpec.num_people, metavar="N",
+    video.add_argument("--frames", type=integer(1, 100_000), default=VideoSpec.num_frames, metavar="N",
+                       help="frames of the video")
+    video.add_argument("--fps", type=real(1, 240), default=VideoSpec.fps, metavar="X",
+                       help="frames per second of the video")
+    video.add_argument("--people", type=integer(1, 50), default=VideoSpec.num_people, metavar="N",
                        help="people in every frame of the video")
     return ap
 
@@ -66,7 +72,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in paths.items():
         print(f"{key}: {value}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_main(main))

@@ -24,8 +24,9 @@ from typing import Any, Mapping, Sequence
 
 from ..data.categories import parse_category_ids
 from ..errors import SimplePoseError
+from ..flags import Bound, check_value
 from ..io import JsonRecord
-from ..options import (DATA_FLAGS, absolute, data_paths, explicit_flags, flag_name, gpu_ids, parse_floats,
+from ..options import (DATA_FLAGS, absolute, data_paths, explicit_flags, flag_name, gpu_ids,
                        parse_input_size, parse_ints, train_parser)
 from ..sigma_tables import UNIFORM
 from .state import ResumePoint
@@ -119,7 +120,7 @@ class TrainConfig:
                 raise SimplePoseError(f"{source}: {flag_name(action.dest)} {raw[action.dest]!r}: use one of "
                                       f"{', '.join(action.choices)}")
         cfg = cls(**_typed(raw, source))
-        check_values(cfg)
+        check_values(cfg, source)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,39 +143,22 @@ class TrainConfig:
         return Path(self.save_dir) / self.logging_file
 
 
-def check_values(cfg: TrainConfig) -> None:
-    """Raise SimplePoseError naming the flag of the first value of ``cfg`` out of range."""
-    if any(s <= 0 for s in cfg.std):
-        raise SimplePoseError(f"--std {list(cfg.std)}: must be positive")
+def check_values(cfg: TrainConfig, source: str = "command line") -> None:
+    """Raise SimplePoseError naming the flag (and ``source``, a stored config's file) of the first value of
+    ``cfg`` out of range: each flag's own bound (``options.train_parser``'s ``type``, the one statement of
+    it: a checkpoint's config is held to what the command line accepts), then the bounds between flags."""
+    where = None if source == "command line" else source
+    for action in train_parser()._actions:
+        value = getattr(cfg, action.dest, None)
+        if isinstance(action.type, Bound) and value is not None:
+            check_value(action.type, flag_name(action.dest), value, where)
     if list(cfg.lr_decay_epoch) != sorted(set(cfg.lr_decay_epoch)):
         raise SimplePoseError(f"--lr-decay-epoch {','.join(map(str, cfg.lr_decay_epoch))!r}: epochs must be "
                               "strictly increasing")
-    checks = [
-        ("batch_size", cfg.batch_size >= 1, "must be at least 1"),
-        ("num_epochs", cfg.num_epochs >= 1, "must be at least 1"),
-        ("num_workers", cfg.num_workers >= 0, "must be 0 or more"),
-        ("num_gpus", cfg.num_gpus >= 0, "must be 0 or more"),
-        ("lr", cfg.lr > 0, "must be positive"),
-        ("wd", cfg.wd >= 0, "must be 0 or more"),
-        ("sigma", cfg.sigma > 0, "must be positive"),
-        ("lr_decay", 0 < cfg.lr_decay <= 1, "must be in (0, 1]"),
-        ("lr_decay_period", cfg.lr_decay_period >= 0, "must be 0 or more"),
-        ("warmup_epochs", 0 <= cfg.warmup_epochs < cfg.num_epochs, "must be in [0, --num-epochs)"),
-        ("warmup_lr", cfg.warmup_lr >= 0, "must be 0 or more"),
-        ("scale_factor", 0 <= cfg.scale_factor < 1, "must be in [0, 1)"),
-        ("rotation_factor", cfg.rotation_factor >= 0, "must be 0 or more"),
-        ("flip_prob", 0 <= cfg.flip_prob <= 1, "must be in [0, 1]"),
-        ("half_body_prob", 0 <= cfg.half_body_prob <= 1, "must be in [0, 1]"),
-        ("save_frequency", cfg.save_frequency >= 0, "must be 0 or more"),
-        ("val_interval", cfg.val_interval >= 1, "must be at least 1"),
-        ("log_interval", cfg.log_interval >= 0, "must be 0 or more"),
-        ("synthetic_train_images", cfg.synthetic_train_images >= 1, "must be at least 1"),
-        ("synthetic_val_images", cfg.synthetic_val_images >= 1, "must be at least 1"),
-        ("seed", 0 <= cfg.seed < 2 ** 32, "must be in [0, 2**32)"),
-    ]
-    for key, ok, why in checks:
-        if not ok:
-            raise SimplePoseError(f"{flag_name(key)} {getattr(cfg, key)}: {why}")
+    if cfg.lr_decay_epoch and cfg.lr_decay_epoch[0] < 1:   # a decay "at epoch -5" would silently apply from the start
+        raise SimplePoseError(f"--lr-decay-epoch {','.join(map(str, cfg.lr_decay_epoch))!r}: epochs must be 1 or more")
+    if cfg.warmup_epochs >= cfg.num_epochs:
+        raise SimplePoseError(f"--warmup-epochs {cfg.warmup_epochs}: must be in [0, --num-epochs)")
     sources = [flag for flag, on in (("--use-pretrained", cfg.use_pretrained),
                                      ("--use-pretrained-base", cfg.use_pretrained_base),
                                      ("--init-from", cfg.init_from)) if on]
@@ -213,10 +197,8 @@ def _typed(raw: dict[str, Any], source: str) -> dict[str, Any]:
         kind = kind.removesuffix(" | None")
         if key == "input_size":
             out[key] = parse_input_size(raw[key])
-        elif key in ("mean", "std"):
-            value = raw[key]
-            out[key] = tuple(parse_floats(value, flag_name(key), 3) if isinstance(value, str)
-                             else rec.numbers(key, length=3))
+        elif key in ("mean", "std"):   # a tuple from the parser (checked there), a list from a stored config
+            out[key] = raw[key] if isinstance(raw[key], tuple) else tuple(rec.numbers(key, length=3))
         elif key == "lr_decay_epoch":
             value = raw[key] if isinstance(raw[key], str) else rec.list(key)
             if isinstance(value, str):
