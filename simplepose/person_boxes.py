@@ -8,14 +8,17 @@ detectors (``simplepose.detectors``) are box sources too. Plain NumPy.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from .box_filter import NON_FINITE_SCORE, DroppedBoxes, read_bbox, read_score
 from .errors import SimplePoseError
+from .image_match import ImageIndex
 from .io import JsonRecord, read_json
 
 log = logging.getLogger(__name__)
@@ -74,51 +77,58 @@ class BoxFile:
 
     - COCO detections (results format, ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``):
       an image's boxes are the person detections (``category_id``, default COCO's 1; all when the file
-      carries none) of its ``image_id`` with score >= ``thresh``. The id of an image comes from its file
-      name through the COCO annotation file ``ann`` when given, else from a numeric stem
-      (``000000397133.jpg`` is 397133); the id of a video frame is its index;
+      carries none) of its ``image_id`` with score >= ``thresh``. The id of an image is that of its entry in
+      the COCO annotation file ``ann`` when given (``image_match``: the entry sharing the longest suffix of
+      path components, ambiguity refused), else its numeric stem (``000000397133.jpg`` is 397133); the id of
+      a video frame is its index;
     - a list of ``[x, y, w, h]`` boxes or of detections without ``image_id``: the same boxes on every image;
-    - a COCO annotation file (``images`` and ``annotations``): the non-crowd boxes of the image of that file name.
+    - a COCO annotation file (``images`` and ``annotations``): the non-crowd boxes of the image's entry
+      (found as with ``ann``).
+
+    Boxes no person can be cropped from (``box_filter``: not finite, empty, absurdly large, outside the image)
+    and detections of a NaN or infinite score are dropped and counted (``report``). ``prepare`` finds every
+    input image's id before any work and reports detections that are on none of them.
     """
 
     def __init__(self, path: str | os.PathLike, thresh: float = 0.5, ann: str | os.PathLike | None = None,
                  category_id: int | None = None):
         self.path, self.thresh = Path(path), thresh
-        items = read_json(self.path, "boxes file")
-        self.ids_by_name: dict[str, int] | None = None
+        self.unusable = DroppedBoxes(str(self.path))
+        self.index: ImageIndex | None = None   # the annotation file naming the images, when there is one
+        self.from_annotations = False
         self.by_id: dict[Any, list[tuple[list[float], float]]] = defaultdict(list)
+        self.ids_of: dict[str, int] = {}       # input path -> its image id, once found
+        items = read_json(self.path, "boxes file")
         if isinstance(items, dict):
             self._index_annotations(JsonRecord(items, self.path))
             self.description = f"annotated boxes of {self.path}"
         elif isinstance(items, list):
             self._index_detections(items, category_id)
             if ann is not None and self.per_image:
-                self.ids_by_name = _image_ids(ann)
+                self.index = ImageIndex.from_file(ann, "--ann annotation file")
             self.description = f"boxes of {self.path} (score >= {thresh:g})"
         else:
             raise SimplePoseError(f"{self.path}: expected a list of [x, y, width, height] boxes or of COCO detections "
                                   "({'bbox': [x, y, width, height], 'score': s}), or a COCO annotation file")
 
     def _index_annotations(self, doc: JsonRecord) -> None:
-        """Index the non-crowd annotation boxes by image file name; annotations are not thresholded."""
-        self.per_image, self.by_file = True, True
+        """Index the non-crowd annotation boxes by image id; annotations are not thresholded."""
+        self.per_image, self.from_annotations = True, True
         self.thresh = float("-inf")
-        names = {img.int("id"): Path(img.string("file_name")).name for img in doc.records("images", [])}
-        self.known = set(names.values())
+        self.index = ImageIndex(doc.records("images", []), self.path)
         for ann in doc.records("annotations"):
-            if not ann.int("iscrowd", 0) and ann.int("image_id") in names:
-                self.by_id[names[ann.int("image_id")]].append((_box(ann), 1.0))
+            if not ann.int("iscrowd", 0) and ann.int("image_id") in self.index.ids:
+                self.by_id[ann.int("image_id")].append((read_bbox(ann), 1.0))
 
     def _index_detections(self, items: list[Any], category_id: int | None) -> None:
         """Index the detections by image id (the ones without an image id under None); one pass."""
-        self.by_file = False
         wanted = COCO_PERSON if category_id is None else category_id
         categories: set[int] = set()
         without_id = None
         for i, item in enumerate(items):
             # A bare [x, y, w, h] is checked as the 'bbox' field of its entry.
             det = JsonRecord(item if isinstance(item, dict) else {"bbox": item}, self.path, f"box {i}")
-            box, score = _box(det), det.number("score", 1.0)
+            box, score = read_bbox(det), read_score(det)
             category = det.int("category_id", None)
             if category is not None:
                 categories.add(category)
@@ -127,6 +137,10 @@ class BoxFile:
             image_id = det.int("image_id", None)
             if image_id is None and without_id is None:
                 without_id = i
+            if not math.isfinite(score):
+                on = "" if image_id is None else f" (image_id {image_id})"
+                self.unusable.add(NON_FINITE_SCORE, f"box {i}{on}: score {score}")
+                continue
             self.by_id[image_id].append((box, score))
         self.per_image = any(key is not None for key in self.by_id)
         if self.per_image and without_id is not None:
@@ -137,45 +151,65 @@ class BoxFile:
                                   f"file has {sorted(categories)[:10]}; give the person category with --category-id")
 
     def image_id(self, name: str, frame: int | None) -> Any:
-        """The key of ``name``'s boxes: its file name, its id through ``--ann``, its numeric stem or the frame."""
-        if self.by_file:
-            if Path(name).name not in self.known:
-                raise SimplePoseError(f"{self.path}: no image named {Path(name).name} in this annotation file")
-            return Path(name).name
+        """The key of ``name``'s boxes: its entry's id in the annotation file, its numeric stem or the frame."""
         if not self.per_image:
             return None
-        if frame is not None:
+        if frame is not None and not self.from_annotations:
             return frame
-        if self.ids_by_name is not None:
-            found = self.ids_by_name.get(Path(name).name)
-            if found is None:
-                raise SimplePoseError(f"{name}: no image of this file name in the --ann file; give the annotation "
-                                      f"file the detections of {self.path} refer to")
-            return found
-        stem = Path(name).stem
-        if not stem.isdigit():
-            raise SimplePoseError(f"{name}: cannot tell its image_id in {self.path} (its name is not a number as "
-                                  "COCO's 000000397133.jpg); give --ann with the annotation file naming the images")
-        return int(stem)
+        if name not in self.ids_of:
+            if self.index is not None:
+                self.ids_of[name] = self.index.find(name).image_id
+            elif Path(name).stem.isdigit():
+                self.ids_of[name] = int(Path(name).stem)
+            else:
+                raise SimplePoseError(f"{name}: cannot tell its image_id in {self.path} (its name is not a number as "
+                                      "COCO's 000000397133.jpg); give --ann with the annotation file naming the images")
+        return self.ids_of[name]
+
+    def prepare(self, images: Sequence[str], frames_too: bool = False) -> None:
+        """Find the image id of every input image before any work (refusing a name that is in no entry, or
+        matches several equally well, and two files taken for one image), then report the detections that are
+        on none of them: refused when that is all of them and no video is to come (``frames_too``)."""
+        if not self.per_image:
+            return
+        owner: dict[int, str] = {}
+        for name in images:
+            other = owner.setdefault(self.image_id(name, None), name)
+            if os.path.realpath(other) != os.path.realpath(name):
+                raise SimplePoseError(f"--input {name} and {other}: both are image {self.ids_of[name]} of "
+                                      f"{self.index.source if self.index else self.path} by their names; give only "
+                                      "the one the boxes are for" + ("" if self.index else ", or --ann naming both"))
+        if not self.from_annotations and not frames_too:
+            self._report_unmatched(owner)
+
+    def _report_unmatched(self, owner: dict[int, str]) -> None:
+        """One warning on the detections whose image id is no input image's; an error when none is."""
+        unmatched = [key for key in self.by_id if key not in owner]
+        count = sum(len(self.by_id[key]) for key in unmatched)
+        if not count:
+            return
+        total = sum(len(boxes) for boxes in self.by_id.values())
+        examples = ", ".join(map(str, sorted(unmatched)[:5])) + (", ..." if len(unmatched) > 5 else "")
+        inputs = ", ".join(map(str, sorted(owner)[:5])) + (", ..." if len(owner) > 5 else "")
+        named = (f"one of the ids {self.index.source} gives the --input images ({inputs})" if self.index else
+                 f"an --input image's (their numeric file names: {inputs})")
+        if count == total:
+            fix = ("give the annotation file these detections were made on" if self.index else
+                   "give --ann with the annotation file naming the images")
+            raise SimplePoseError(f"{self.path}: none of its {total} detections' image ids (e.g. {examples}) is "
+                                  f"{named}; {fix}, or the images the detections are for")
+        log.warning("%s: %d of %d detections are on image ids (e.g. %s) that are not %s; they are not used",
+                    self.path, count, total, examples, named)
 
     def __call__(self, image: np.ndarray, name: str, frame: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        kept = [(b, s) for b, s in self.by_id.get(self.image_id(name, frame), ()) if s >= self.thresh]
+        height, width = image.shape[:2]
+        where = name if frame is None else f"{name} frame {frame}"
+        kept = [(b, s) for b, s in self.by_id.get(self.image_id(name, frame), ())
+                if s >= self.thresh and self.unusable.keep(b, width, height, where)]
         if not kept:
             return NO_BOXES
         return np.array([b for b, _ in kept], np.float32), np.array([s for _, s in kept], np.float32)
 
-
-def _box(rec: JsonRecord) -> list[float]:
-    """The record's ``bbox`` [x, y, w, h] as [x0, y0, x1, y1] image pixels; non-positive sizes refused."""
-    x, y, w, h = rec.numbers("bbox", length=4)
-    if not (w > 0 and h > 0):
-        raise rec.error("bbox", f"is {rec.raw('bbox')}: width and height must be positive")
-    return [x, y, x + w, y + h]
-
-
-def _image_ids(ann: str | os.PathLike) -> dict[str, int]:
-    """File name -> image id of a COCO annotation file's ``images``."""
-    doc = read_json(ann, "--ann annotation file")
-    if not isinstance(doc, dict):
-        raise SimplePoseError(f"{ann}: not a COCO annotation file (expected an object with an 'images' list)")
-    return {Path(img.string("file_name")).name: img.int("id") for img in JsonRecord(doc, ann).records("images")}
+    def report(self) -> None:
+        """Log the boxes dropped as unusable, in one line (nothing when none was)."""
+        self.unusable.report()

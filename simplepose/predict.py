@@ -111,12 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     check_out(out, inputs)
     source = box_source(args)
+    if isinstance(source, BoxFile):   # every image's boxes found before the model loads
+        images = [i.path for i in inputs if i.kind == "image"]
+        source.prepare(images, frames_too=len(images) < len(inputs))
     predictor = PosePredictor.load(args.model, args.backend, flip_test=args.flip_test, decode=args.decode,
                                    batch_size=args.batch_size)
     log.info("predicting with %s on %d inputs; boxes: %s", predictor.name, len(inputs), source.description)
     out.mkdir(parents=True, exist_ok=True)
     opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta))
     tally = run(predictor, inputs, source, out, opts)
+    if isinstance(source, BoxFile):
+        source.report()
     dropped = getattr(source, "dropped", 0)
     if dropped:
         log.warning("%d detector boxes empty or not finite after clipping to the image were dropped", dropped)
