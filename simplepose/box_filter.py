@@ -50,9 +50,10 @@ def read_bbox(rec: JsonRecord, key: str = "bbox") -> list[float]:
     return [x, y, x + w, y + h]
 
 
-def read_score(rec: JsonRecord, default: float = 1.0) -> float:
-    """The record's ``score`` (``default`` when missing), NaN and infinities kept; anything but a number refused."""
-    value = rec.raw("score", default)
+def read_score(rec: JsonRecord, default: float | None = None) -> float:
+    """The record's ``score`` (``default`` when missing; required when None), NaN and infinities kept; anything
+    but a number refused naming the file, the record and the field."""
+    value = rec.raw("score") if default is None else rec.raw("score", default)
     if not _numeric(value):
         rec.number("score")   # the reader's one line on what the field holds
     return _float(value)

@@ -128,7 +128,7 @@ class BoxFile:
         for i, item in enumerate(items):
             # A bare [x, y, w, h] is checked as the 'bbox' field of its entry.
             det = JsonRecord(item if isinstance(item, dict) else {"bbox": item}, self.path, f"box {i}")
-            box, score = read_bbox(det), read_score(det)
+            box, score = read_bbox(det), read_score(det, 1.0)
             category = det.int("category_id", None)
             if category is not None:
                 categories.add(category)
