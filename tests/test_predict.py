@@ -181,8 +181,8 @@ def test_a_box_of_nan_infinite_or_empty_size_is_refused_naming_it(box, shown):
     assert str(err.value).startswith("frame 7: box 1 [x, y, w, h] = [") and shown in str(err.value)
 
 
-def test_the_predictor_refuses_a_nan_box_and_the_command_an_overflowing_one(predictor, synthetic, exported,
-                                                                            tmp_path, capsys):
+def test_the_predictor_refuses_a_nan_box_and_the_command_drops_an_overflowing_one(predictor, synthetic, exported,
+                                                                                  tmp_path, capsys):
     frame = cv2.imread(str(val_image(synthetic)))
     with pytest.raises(SimplePoseError, match="frame 0: box 0"):
         predictor.predict([frame], [np.array([[1, 1, np.nan, 50]])])
@@ -192,7 +192,9 @@ def test_the_predictor_refuses_a_nan_box_and_the_command_an_overflowing_one(pred
     status = run_main(lambda: predict_main(["--model", str(exported), "--input", str(val_image(synthetic)),
                                             "--boxes", str(boxes), "--out", str(tmp_path / "out")]))
     err = capsys.readouterr().err
-    assert status == 2 and "box 0 [x, y, w, h]" in err and "Traceback" not in err
+    assert status == 0 and "Traceback" not in err
+    assert f"{boxes}: dropped 1 boxes no person can be cropped from: 1 over 4 times the image's width or height" in err
+    assert json.loads((tmp_path / "out" / f"{val_image(synthetic).stem}.json").read_text())["people"] == []
 
 
 # ---- the command on images ---------------------------------------------------------------------------------
