@@ -43,12 +43,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     src = g.add_mutually_exclusive_group()
     src.add_argument("--boxes", default=None, metavar="FILE",
                      help="COCO detections (results format: each image's boxes by image_id), a list of "
-                          "[x, y, w, h] boxes for every image, or a COCO annotation file (boxes by file name)")
+                          "[x, y, w, h] boxes for every image, or a COCO annotation file (each image's own boxes); "
+                          "boxes outside the image or of absurd size are dropped and counted")
     src.add_argument("--detector", default=None, metavar="NAME",
                      help="person detector: hog (OpenCV's, no download; upright people >= ~64x128 pixels) or a "
                           "GluonCV model-zoo detector, e.g. yolo3_mobilenet1.0_coco, faster_rcnn_resnet50_v1b_coco")
     g.add_argument("--ann", default=None, metavar="FILE",
-                   help="COCO annotation file naming the images of --boxes detections (file name -> image_id); "
+                   help="COCO annotation file naming the images of --boxes detections: an input is the entry "
+                        "sharing the longest suffix of its path (cam1/x.jpg, not cam2/x.jpg; a tie is refused); "
                         "default: the image_id is the file's numeric stem (000000397133.jpg -> 397133)")
     g.add_argument("--category-id", type=int, default=None, metavar="ID",
                    help="person category of --boxes detections (when not given: 1, COCO's person)")
