@@ -18,7 +18,8 @@ from typing import Any
 
 from .io import JsonRecord
 
-__all__ = ["MAX_SIDE_RATIO", "NON_FINITE_SCORE", "DroppedBoxes", "box_problem", "read_bbox", "read_score"]
+__all__ = ["MAX_SIDE_RATIO", "NON_FINITE_SCORE", "DroppedBoxes", "box_problem", "describe_box", "read_bbox",
+           "read_score"]
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from .box_filter import NON_FINITE_SCORE, DroppedBoxes, read_bbox, read_score
+from .box_filter import NON_FINITE_SCORE, DroppedBoxes, box_problem, describe_box, read_bbox, read_score
 from .errors import SimplePoseError
 from .image_match import ImageIndex
 from .io import JsonRecord, read_json
@@ -36,9 +36,10 @@ class BoxSource(Protocol):
         read from ``name`` (frame ``frame`` of it for a video)."""
 
 
-def check_boxes(boxes: np.ndarray, where: str) -> np.ndarray:
+def check_boxes(boxes: np.ndarray, where: str, size: tuple[int, int] | None = None) -> np.ndarray:
     """(N, 4) (x0, y0, x1, y1) image pixels as float32; a box with NaN, infinite or non-positive size is refused
-    in one line naming ``where`` and the box."""
+    in one line naming ``where`` and the box; so is, given the image's ``size`` (width, height), a box no person
+    can be cropped from (``box_filter.box_problem``: outside the image, absurdly large)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     with np.errstate(invalid="ignore", over="ignore"):
         wh = boxes[:, 2:] - boxes[:, :2]
@@ -48,6 +49,11 @@ def check_boxes(boxes: np.ndarray, where: str) -> np.ndarray:
         x0, y0, x1, y1 = (float(v) for v in boxes[i])
         raise SimplePoseError(f"{where}: box {i} [x, y, w, h] = [{x0:g}, {y0:g}, {x1 - x0:g}, {y1 - y0:g}]: width "
                               "and height must be finite and positive; fix or drop that box")
+    for i, box in enumerate(boxes.tolist() if size is not None else ()):
+        problem = box_problem(box, *size)
+        if problem is not None:
+            raise SimplePoseError(f"{where}: box {i} {describe_box(box)} is {problem} ({size[0]}x{size[1]}); "
+                                  "no person can be cropped from it: fix or drop that box")
     return boxes
 
 
@@ -204,11 +210,13 @@ class BoxFile:
     def __call__(self, image: np.ndarray, name: str, frame: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         height, width = image.shape[:2]
         where = name if frame is None else f"{name} frame {frame}"
-        kept = [(b, s) for b, s in self.by_id.get(self.image_id(name, frame), ())
-                if s >= self.thresh and self.unusable.keep(b, width, height, where)]
+        kept = [(b, s) for b, s in self.by_id.get(self.image_id(name, frame), ()) if s >= self.thresh]
         if not kept:
             return NO_BOXES
-        return np.array([b for b, _ in kept], np.float32), np.array([s for _, s in kept], np.float32)
+        # Checked as float32, as the predictor checks them again: a box at a limit cannot pass here and fail there.
+        boxes = np.array([b for b, _ in kept], np.float32)
+        usable = np.array([self.unusable.keep(b, width, height, where) for b in boxes.tolist()], bool)
+        return boxes[usable], np.array([s for _, s in kept], np.float32)[usable]
 
     def report(self) -> None:
         """Log the boxes dropped as unusable, in one line (nothing when none was)."""

@@ -4,7 +4,6 @@ person can be cropped from are dropped and counted, detections on no input image
 import json
 import math
 import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,8 +13,9 @@ import eval_simple_pose
 from simplepose.boxes import detection_boxes
 from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
+from simplepose.errors import SimplePoseError
 from simplepose.predict import main as predict_main
-from tests.test_predict import exported, val_image  # noqa: F401 (exported: the module's small ONNX export)
+from tests.test_predict import exported, predictor, val_image  # noqa: F401 (fixtures: a small ONNX export)
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
@@ -135,6 +135,17 @@ def test_unusable_boxes_are_dropped_and_counted_and_kept_keypoints_stay_near_the
     assert (f"{det_file}: dropped 4 boxes no person can be cropped from: 1 with a NaN or infinite score, "
             "1 outside the image, 1 over 4 times the image's width or height, 1 not finite; first: box 5 "
             "(image_id 101): score nan (with a NaN or infinite score)") in warnings[0]
+
+
+def test_the_python_api_refuses_a_box_outside_its_frame_or_absurdly_large(predictor, synthetic):
+    frame = cv2.imread(str(val_image(synthetic)))
+    h, w = frame.shape[:2]
+    for box, problem in (([w + 1, 5, w + 40, 80], "outside the image"),
+                         ([0, 0, 4 * w + 1, 50], "over 4 times the image's width or height")):
+        with pytest.raises(SimplePoseError, match=rf"^frame 0: box 0 \[x, y, w, h\] = \[.*\] is {problem} \({w}x{h}\)"):
+            predictor.predict([frame], [np.array([box], np.float32)])
+    border = predictor.predict([frame], [np.array([[-10, 5, 40, 80], [0, 0, 4 * w, 4 * h]], np.float32)])[0]
+    assert len(border) == 2 and all(np.isfinite(p.keypoints).all() for p in border)
 
 
 def test_detections_on_no_input_image_are_refused_and_on_some_reported(exported, cameras, tmp_path, capsys):
