@@ -2,8 +2,10 @@
 
 A box source is called once per image or frame: ``source(image, name, frame)`` -> (boxes (N, 4) float32
 (x0, y0, x1, y1) image pixels, scores (N,) float32). ``BoxFile`` reads its file once and indexes it by
-image, so the boxes of every image cost one look-up (linear in the number of boxes overall). The
-detectors (``simplepose.detectors``) are box sources too. Plain NumPy.
+image, so the boxes of every image cost one look-up (linear in the number of boxes overall); an image is found
+in an annotation file by the longest unique suffix of its path (``image_match``), and boxes no person can be
+cropped from are dropped and counted (``box_filter``). The detectors (``simplepose.detectors``) are box sources
+too. Plain NumPy.
 """
 from __future__ import annotations
 
@@ -186,26 +188,7 @@ class BoxFile:
                                       f"{self.index.source if self.index else self.path} by their names; give only "
                                       "the one the boxes are for" + ("" if self.index else ", or --ann naming both"))
         if not self.from_annotations and not frames_too:
-            self._report_unmatched(owner)
-
-    def _report_unmatched(self, owner: dict[int, str]) -> None:
-        """One warning on the detections whose image id is no input image's; an error when none is."""
-        unmatched = [key for key in self.by_id if key not in owner]
-        count = sum(len(self.by_id[key]) for key in unmatched)
-        if not count:
-            return
-        total = sum(len(boxes) for boxes in self.by_id.values())
-        examples = ", ".join(map(str, sorted(unmatched)[:5])) + (", ..." if len(unmatched) > 5 else "")
-        inputs = ", ".join(map(str, sorted(owner)[:5])) + (", ..." if len(owner) > 5 else "")
-        named = (f"one of the ids {self.index.source} gives the --input images ({inputs})" if self.index else
-                 f"an --input image's (their numeric file names: {inputs})")
-        if count == total:
-            fix = ("give the annotation file these detections were made on" if self.index else
-                   "give --ann with the annotation file naming the images")
-            raise SimplePoseError(f"{self.path}: none of its {total} detections' image ids (e.g. {examples}) is "
-                                  f"{named}; {fix}, or the images the detections are for")
-        log.warning("%s: %d of %d detections are on image ids (e.g. %s) that are not %s; they are not used",
-                    self.path, count, total, examples, named)
+            _report_unmatched(self.path, {key: len(boxes) for key, boxes in self.by_id.items()}, owner, self.index)
 
     def __call__(self, image: np.ndarray, name: str, frame: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         height, width = image.shape[:2]
@@ -221,3 +204,24 @@ class BoxFile:
     def report(self) -> None:
         """Log the boxes dropped as unusable, in one line (nothing when none was)."""
         self.unusable.report()
+
+
+def _report_unmatched(path: Path, counts: dict[int, int], owner: dict[int, str], index: ImageIndex | None) -> None:
+    """One warning on the detections of ``path`` (``counts``: image id -> detections) whose image id is none of
+    the input images' (``owner``: image id -> input); an error when that is every detection."""
+    unmatched = [key for key in counts if key not in owner]
+    count = sum(counts[key] for key in unmatched)
+    if not count:
+        return
+    total = sum(counts.values())
+    examples = ", ".join(map(str, sorted(unmatched)[:5])) + (", ..." if len(unmatched) > 5 else "")
+    inputs = ", ".join(map(str, sorted(owner)[:5])) + (", ..." if len(owner) > 5 else "")
+    named = (f"one of the ids {index.source} gives the --input images ({inputs})" if index else
+             f"an --input image's (their numeric file names: {inputs})")
+    if count == total:
+        fix = ("give the annotation file these detections were made on" if index else
+               "give --ann with the annotation file naming the images")
+        raise SimplePoseError(f"{path}: none of its {total} detections' image ids (e.g. {examples}) is "
+                              f"{named}; {fix}, or the images the detections are for")
+    log.warning("%s: %d of %d detections are on image ids (e.g. %s) that are not %s; they are not used",
+                path, count, total, examples, named)
