@@ -106,6 +106,7 @@ class BoxFile:
         self.from_annotations = False
         self.by_id: dict[Any, list[tuple[list[float], float]]] = defaultdict(list)
         self.ids_of: dict[str, int] = {}       # input path -> its image id, once found
+        self.asked: set[Any] | None = None     # the image ids and frames looked up, when a video's frames are
         items = read_json(self.path, "boxes file")
         if isinstance(items, dict):
             self._index_annotations(JsonRecord(items, self.path))
@@ -163,6 +164,8 @@ class BoxFile:
         if not self.per_image:
             return None
         if frame is not None and not self.from_annotations:
+            if self.asked is not None:
+                self.asked.add(frame)
             return frame
         if name not in self.ids_of:
             if self.index is not None:
@@ -187,8 +190,20 @@ class BoxFile:
                 raise SimplePoseError(f"--input {name} and {other}: both are image {self.ids_of[name]} of "
                                       f"{self.index.source if self.index else self.path} by their names; give only "
                                       "the one the boxes are for" + ("" if self.index else ", or --ann naming both"))
-        if not self.from_annotations and not frames_too:
-            _report_unmatched(self.path, {key: len(boxes) for key, boxes in self.by_id.items()}, owner, self.index)
+        if self.from_annotations:
+            return
+        if frames_too:   # the frames' ids are known as they come: reported at the end (``report``)
+            self.asked = set(owner)
+            return
+        inputs = ", ".join(map(str, sorted(owner)[:5])) + (", ..." if len(owner) > 5 else "")
+        named, fix = ((f"one of the ids {self.index.source} gives the --input images ({inputs})",
+                       "give the annotation file these detections were made on") if self.index else
+                      (f"an --input image's (their numeric file names: {inputs})",
+                       "give --ann with the annotation file naming the images"))
+        _report_unmatched(self.path, self._counts(), set(owner), named, fix)
+
+    def _counts(self) -> dict[Any, int]:
+        return {key: len(boxes) for key, boxes in self.by_id.items()}
 
     def __call__(self, image: np.ndarray, name: str, frame: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         height, width = image.shape[:2]
@@ -202,26 +217,27 @@ class BoxFile:
         return boxes[usable], np.array([s for _, s in kept], np.float32)[usable]
 
     def report(self) -> None:
-        """Log the boxes dropped as unusable, in one line (nothing when none was)."""
+        """Log the boxes dropped as unusable, in one line, and with videos among the inputs the detections on
+        no image or frame of them (nothing when there are none)."""
         self.unusable.report()
+        if self.asked is not None:
+            _report_unmatched(self.path, self._counts(), self.asked, "an input image's nor the index of a video "
+                              "frame (from 0)", "", refuse=False)
 
 
-def _report_unmatched(path: Path, counts: dict[int, int], owner: dict[int, str], index: ImageIndex | None) -> None:
-    """One warning on the detections of ``path`` (``counts``: image id -> detections) whose image id is none of
-    the input images' (``owner``: image id -> input); an error when that is every detection."""
-    unmatched = [key for key in counts if key not in owner]
+def _report_unmatched(path: Path, counts: dict[Any, int], matched: set[Any], named: str, fix: str,
+                      refuse: bool = True) -> None:
+    """One warning on the detections of ``path`` (``counts``: image id -> detections) whose image id is not in
+    ``matched`` (the inputs' ids, or frame indices), saying they are not ``named``; with ``refuse`` an error
+    (ending in ``fix``) when that is every detection."""
+    unmatched = [key for key in counts if key not in matched]
     count = sum(counts[key] for key in unmatched)
     if not count:
         return
     total = sum(counts.values())
     examples = ", ".join(map(str, sorted(unmatched)[:5])) + (", ..." if len(unmatched) > 5 else "")
-    inputs = ", ".join(map(str, sorted(owner)[:5])) + (", ..." if len(owner) > 5 else "")
-    named = (f"one of the ids {index.source} gives the --input images ({inputs})" if index else
-             f"an --input image's (their numeric file names: {inputs})")
-    if count == total:
-        fix = ("give the annotation file these detections were made on" if index else
-               "give --ann with the annotation file naming the images")
-        raise SimplePoseError(f"{path}: none of its {total} detections' image ids (e.g. {examples}) is "
-                              f"{named}; {fix}, or the images the detections are for")
+    if count == total and refuse:
+        raise SimplePoseError(f"{path}: none of its {total} detections' image ids (e.g. {examples}) is {named}; "
+                              f"{fix}, or the images the detections are for")
     log.warning("%s: %d of %d detections are on image ids (e.g. %s) that are not %s; they are not used",
                 path, count, total, examples, named)

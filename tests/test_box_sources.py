@@ -15,7 +15,7 @@ from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
 from simplepose.predict import main as predict_main
-from tests.test_predict import exported, predictor, val_image  # noqa: F401 (fixtures: a small ONNX export)
+from tests.test_predict import exported, predictor, val_image, write_video  # noqa: F401 (fixtures: an ONNX export)
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
@@ -164,6 +164,18 @@ def test_detections_on_no_input_image_are_refused_and_on_some_reported(exported,
     assert (f"WARNING {det_file}: 5 of 6 detections are on image ids (e.g. 3, 9, 202) that are not one of the ids "
             f"{cameras['ann']} gives the --input images (101); they are not used") in capsys.readouterr().err
     assert [p["box"] for p in people(tmp_path / "out", "000000000017")] == [xywh(CAM1_BOX)]
+
+
+def test_detections_on_no_frame_of_a_video_are_reported_after_it(exported, synthetic, tmp_path, capsys):
+    video = write_video(tmp_path / "clip.mp4", [cv2.imread(str(val_image(synthetic, i))) for i in range(3)])
+    det_file = tmp_path / "clip.json"
+    det_file.write_text(json.dumps([{"image_id": float(f), "category_id": 1, "bbox": [30.0, 20.0, 90.0, 170.0],
+                                     "score": 0.9} for f in (1, 7, 7)]))
+    assert predict(exported, tmp_path / "out", "--input", video, "--boxes", det_file) == 0
+    assert (f"WARNING {det_file}: 2 of 3 detections are on image ids (e.g. 7) that are not an input image's nor "
+            "the index of a video frame (from 0); they are not used") in capsys.readouterr().err
+    frames = [json.loads(line) for line in (tmp_path / "out" / "clip.jsonl").read_text().splitlines()]
+    assert [len(f["people"]) for f in frames] == [0, 1, 0]
 
 
 def test_evaluation_drops_unusable_detections_and_refuses_a_file_on_other_images(synthetic, trained, tmp_path,
