@@ -106,7 +106,7 @@ class BoxFile:
         self.from_annotations = False
         self.by_id: dict[Any, list[tuple[list[float], float]]] = defaultdict(list)
         self.ids_of: dict[str, int] = {}       # input path -> its image id, once found
-        self.asked: set[Any] | None = None     # the image ids and frames looked up, when a video's frames are
+        self.asked: set[Any] | None = None     # the ids of the file looked up, when a video's frames are
         items = read_json(self.path, "boxes file")
         if isinstance(items, dict):
             self._index_annotations(JsonRecord(items, self.path))
@@ -164,7 +164,7 @@ class BoxFile:
         if not self.per_image:
             return None
         if frame is not None and not self.from_annotations:
-            if self.asked is not None:
+            if self.asked is not None and frame in self.by_id:   # bounded by the file, however long the video
                 self.asked.add(frame)
             return frame
         if name not in self.ids_of:
