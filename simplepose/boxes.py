@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -129,9 +130,9 @@ class ImageSizes:
         return self.known[path]
 
 
-def _examples(counts: Counter, n: int = 5) -> str:
-    """``3, 9, 12, ...``: the first ``n`` keys of ``counts`` in order."""
-    keys = sorted(counts)
+def _examples(ids: Iterable[int], n: int = 5) -> str:
+    """``3, 9, 12, ...``: the ``n`` smallest of ``ids``."""
+    keys = sorted(ids)
     return ", ".join(map(str, keys[:n])) + (", ..." if len(keys) > n else "")
 
 
@@ -149,7 +150,7 @@ def _report_left_out(path: Path, dataset: COCOKeyPoints, total: int, kept: int, 
     if on_other_images and on_other_images == total - sum(unknown.values()) - left["on another category"]:
         raise SimplePoseError(
             f"{path}: none of its {on_other_images} detections' image ids (e.g. {_examples(elsewhere)}) is an image "
-            f"of {dataset.ann_file} (ids {_examples(Counter(dataset.image_files))}); give the detections made on "
+            f"of {dataset.ann_file} (ids {_examples(dataset.image_files)}); give the detections made on "
             "this annotation file's images, or the annotation file they were made on (--ann)")
     if on_other_images:
         left[f"on image ids not in {dataset.ann_file} (e.g. {_examples(elsewhere)})"] = on_other_images
