@@ -14,6 +14,8 @@ from simplepose.boxes import detection_boxes
 from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
+from simplepose.image_match import ImageIndex
+from simplepose.io import JsonRecord
 from simplepose.predict import main as predict_main
 from tests.test_predict import exported, predictor, val_image, write_video  # noqa: F401 (fixtures: an ONNX export)
 
@@ -49,6 +51,20 @@ def cameras(synthetic, tmp_path):
     det_file = tmp_path / "dets.json"
     det_file.write_text(json.dumps(dets))
     return {"root": root, "ann": ann, "dets": det_file, "size": (w, h), "records": dets}
+
+
+def test_the_entry_sharing_the_most_trailing_components_wins(tmp_path):
+    entries = [{"id": 1, "file_name": "x.jpg"}, {"id": 2.0, "file_name": "val\\cam1\\x.jpg"},   # Windows-written
+               {"id": 3, "file_name": "./val/cam2/x.jpg"}, {"id": 4, "file_name": "cam3/y.jpg"},
+               {"id": 5, "file_name": "cam3/y.jpg", "width": 640}]
+    index = ImageIndex(JsonRecord({"images": entries}, "ann.json").records("images"), "ann.json")
+    assert index.find(str(tmp_path / "val" / "cam1" / "x.jpg")).image_id == 2
+    assert index.find("/data/cam2/x.jpg").image_id == 3
+    with pytest.raises(SimplePoseError, match=r"^/elsewhere/x.jpg: matches 3 images of ann.json equally well"):
+        index.find("/elsewhere/x.jpg")                           # the bare name: one component shared with each
+    with pytest.raises(SimplePoseError, match=r"^/data/cam3/y.jpg: ann.json lists this image 2 times "
+                                              r"\('cam3/y.jpg' \(id 4\), 'cam3/y.jpg' \(id 5\)\); give each"):
+        index.find("/data/cam3/y.jpg")
 
 
 def predict(exported, out, *flags):
