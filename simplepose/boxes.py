@@ -7,14 +7,18 @@ detection is one line naming the file, the detection and the field).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
+from .box_filter import NON_FINITE_SCORE, DroppedBoxes, read_bbox, read_score
 from .data.coco import COCOKeyPoints
+from .data.decode import image_header
 from .errors import SimplePoseError
 from .io import JsonRecord, read_json
 
@@ -59,9 +63,12 @@ def detection_boxes(det_file: str | os.PathLike, dataset: COCOKeyPoints, thresh:
     Keeps the detections of the dataset's keypoint categories (all of them when the file carries no
     ``category_id``) with score >= ``thresh``, on images of the annotation file. Every image of the
     annotation file is evaluated, so a person the detector missed counts as missed. What was left out
-    is logged in one line, by reason. A box that is not finite or has no positive width and height is
-    refused naming the detection; so is a file whose every detection is on a category id the annotation
-    file does not have (YOLO's 0-based class ids): no detection would be evaluated.
+    is logged in one line, by reason (with a few of the unknown image ids); boxes no person can be cropped
+    from (``box_filter``: not finite, empty, absurdly large, outside their image, whose size is read from its
+    header) and NaN or infinite scores are dropped and summed up in one more line. A detection whose fields
+    are of the wrong type or shape is refused naming it; so is a file none of whose detections is on an image
+    of the annotation file, or whose every detection is on a category id the annotation file does not have
+    (YOLO's 0-based class ids): no detection would be evaluated.
     """
     path = Path(det_file)
     dets = read_json(path, "detection file")
@@ -71,12 +78,11 @@ def detection_boxes(det_file: str | os.PathLike, dataset: COCOKeyPoints, thresh:
     ids, paths, boxes, scores = [], [], [], []
     left: Counter = Counter()
     unknown: Counter = Counter()   # category id -> detections on it, ids the annotation file does not have
+    elsewhere: Counter = Counter()   # image id -> detections on it, ids the annotation file does not have
+    unusable, sizes = DroppedBoxes(str(path)), ImageSizes()
     for i, item in enumerate(dets):
         det = JsonRecord(item, path, f"detection {i}")
-        image_id, score = det.int("image_id"), det.number("score")
-        x, y, w, h = det.numbers("bbox", length=4)
-        if not (w > 0 and h > 0):
-            raise det.error("bbox", f"is {det.raw('bbox')}: width and height must be positive")
+        image_id, score, box = det.int("image_id"), read_score(det), read_bbox(det)
         category = det.int("category_id", None)
         if category is not None and category not in dataset.category_ids:
             if category in dataset.known_category_ids:
@@ -84,32 +90,70 @@ def detection_boxes(det_file: str | os.PathLike, dataset: COCOKeyPoints, thresh:
             else:
                 unknown[category] += 1
             continue
+        if image_id not in dataset.image_files:
+            elsewhere[image_id] += 1
+            continue
+        if not math.isfinite(score):
+            unusable.add(NON_FINITE_SCORE, f"detection {i} (image {image_id}): score {score}")
+            continue
         if score < thresh:
             left[f"scored below {thresh:g}"] += 1
             continue
-        if image_id not in dataset.image_files:
-            left[f"on images not in {dataset.ann_file}"] += 1
+        width, height = sizes(dataset.image_files[image_id], image_id)
+        if not unusable.keep(box, width, height, f"detection {i} (image {image_id})"):
             continue
         ids.append(image_id)
         paths.append(dataset.image_files[image_id])
-        boxes.append([x, y, x + w, y + h])   # Simple Baselines crops a detection at its full w x h
+        boxes.append(box)   # Simple Baselines crops a detection at its full w x h
         scores.append(score)
-    _report_left_out(path, dataset, len(dets), len(ids), left, unknown)
+    _report_left_out(path, dataset, len(dets), len(ids), left, unknown, elsewhere)
+    unusable.report()
     return PersonBoxes(np.array(ids, np.int64), paths, np.array(boxes, np.float32).reshape(-1, 4),
                        np.array(scores, np.float32), f"detector boxes from {path} (score >= {thresh:g})",
                        sorted(dataset.image_files))
 
 
+class ImageSizes:
+    """(width, height) of image files, stored frame, each header read once (``decode.image_header``)."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, path: str, image_id: int) -> tuple[int, int]:
+        if path not in self.known:
+            try:
+                width, height, _ = image_header(path)
+            except (OSError, ValueError) as exc:
+                raise SimplePoseError(f"{path}: cannot read image {image_id} (detections are on it): "
+                                      f"{getattr(exc, 'strerror', None) or exc}; check the --images folder") from None
+            self.known[path] = (width, height)
+        return self.known[path]
+
+
+def _examples(ids: Iterable[int], n: int = 5) -> str:
+    """``3, 9, 12, ...``: the ``n`` smallest of ``ids``."""
+    keys = sorted(ids)
+    return ", ".join(map(str, keys[:n])) + (", ..." if len(keys) > n else "")
+
+
 def _report_left_out(path: Path, dataset: COCOKeyPoints, total: int, kept: int, left: Counter,
-                     unknown: Counter) -> None:
-    """One warning line on the detections left out, by reason; refuse a file whose every detection is on a
-    category the annotation file does not have."""
+                     unknown: Counter, elsewhere: Counter) -> None:
+    """One warning line on the detections left out, by reason; refuse a file none of whose detections is on an
+    image of the annotation file, or whose every detection is on a category the annotation file does not have."""
     expected = ",".join(map(str, dataset.category_ids))
     if unknown and sum(unknown.values()) == total:
         raise SimplePoseError(
             f"{path}: all {total} detections are on category ids {sorted(unknown)}, which {dataset.ann_file} does "
             f"not have (its keypoint category: {expected}); set their 'category_id' to {dataset.category_id} "
             "(0-based class ids, as YOLO writes them?) or remove the field to use every detection")
+    on_other_images = sum(elsewhere.values())
+    if on_other_images and on_other_images == total - sum(unknown.values()) - left["on another category"]:
+        raise SimplePoseError(
+            f"{path}: none of its {on_other_images} detections' image ids (e.g. {_examples(elsewhere)}) is an image "
+            f"of {dataset.ann_file} (ids {_examples(dataset.image_files)}); give the detections made on "
+            "this annotation file's images, or the annotation file they were made on (--ann)")
+    if on_other_images:
+        left[f"on image ids not in {dataset.ann_file} (e.g. {_examples(elsewhere)})"] = on_other_images
     if unknown:
         left[f"on category ids not in {dataset.ann_file} ({', '.join(f'{c}: {n}' for c, n in sorted(unknown.items()))}"
              f"; the keypoint category is {expected})"] = sum(unknown.values())

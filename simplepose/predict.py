@@ -46,12 +46,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     src = g.add_mutually_exclusive_group()
     src.add_argument("--boxes", default=None, metavar="FILE",
                      help="COCO detections (results format: each image's boxes by image_id), a list of "
-                          "[x, y, w, h] boxes for every image, or a COCO annotation file (boxes by file name)")
+                          "[x, y, w, h] boxes for every image, or a COCO annotation file (each image's own boxes); "
+                          "boxes outside the image or of absurd size are dropped and counted")
     src.add_argument("--detector", default=None, metavar="NAME",
                      help="person detector: hog (OpenCV's, no download; upright people >= ~64x128 pixels) or a "
                           "GluonCV model-zoo detector, e.g. yolo3_mobilenet1.0_coco, faster_rcnn_resnet50_v1b_coco")
     g.add_argument("--ann", default=None, metavar="FILE",
-                   help="COCO annotation file naming the images of --boxes detections (file name -> image_id); "
+                   help="COCO annotation file naming the images of --boxes detections: an input is the entry "
+                        "sharing the longest suffix of its path (cam1/x.jpg, not cam2/x.jpg; a tie is refused); "
                         "default: the image_id is the file's numeric stem (000000397133.jpg -> 397133)")
     g.add_argument("--category-id", type=integer(0, 2 ** 63 - 1), default=None, metavar="ID",
                    help="person category of --boxes detections (when not given: 1, COCO's person)")
@@ -117,12 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     check_out(out, inputs)
     source = box_source(args)
+    if isinstance(source, BoxFile):   # every image's boxes found before the model loads
+        images = [i.path for i in inputs if i.kind == "image"]
+        source.prepare(images, frames_too=len(images) < len(inputs))
     predictor = PosePredictor.load(args.model, args.backend, flip_test=args.flip_test, decode=args.decode,
                                    batch_size=args.batch_size)
     log.info("predicting with %s on %d inputs; boxes: %s", predictor.name, len(inputs), source.description)
     out.mkdir(parents=True, exist_ok=True)
     opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta))
     tally = run(predictor, inputs, source, out, opts)
+    if isinstance(source, BoxFile):
+        source.report()
     dropped = getattr(source, "dropped", 0)
     if dropped:
         log.warning("%d detector boxes empty or not finite after clipping to the image were dropped", dropped)

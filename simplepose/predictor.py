@@ -112,7 +112,8 @@ class PosePredictor:
         Args:
             frames: F images, each (H, W, 3) uint8 BGR.
             boxes: F arrays (N_i, 4) (x0, y0, x1, y1), image pixels; a box with NaN, infinite or non-positive
-                size is refused with one line naming it (``names[i]`` and its index).
+                size, or that no person of the frame can be cropped from (outside it, over 4 times its side: see
+                ``box_filter``), is refused with one line naming it (``names[i]`` and its index).
             scores: F arrays (N_i,) of box scores (default 1).
             names: F frame names for error messages (default ``frame i``).
         Returns:
@@ -121,7 +122,8 @@ class PosePredictor:
         if len(boxes) != len(frames) or (scores is not None and len(scores) != len(frames)):
             raise ValueError(f"{len(frames)} frames, {len(boxes)} box arrays, "
                              f"{'-' if scores is None else len(scores)} score arrays: expected one per frame")
-        boxes = [check_boxes(b, names[i] if names else f"frame {i}") for i, b in enumerate(boxes)]
+        boxes = [check_boxes(b, names[i] if names else f"frame {i}", frames[i].shape[1::-1])
+                 for i, b in enumerate(boxes)]
         owner = np.repeat(np.arange(len(frames)), [len(b) for b in boxes])
         flat = np.concatenate(boxes) if len(boxes) else np.zeros((0, 4), np.float32)
         crops = [Crop.from_box(b, self.input_size) for b in flat]

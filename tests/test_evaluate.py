@@ -205,7 +205,7 @@ GOOD_DET = {"image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 60], "score": 
     ({"bbox": [10, 20, 30]}, "field 'bbox': has 3 values, expected 4"),
     ({"score": "high"}, "field 'score': is a string, expected a finite number"),
     ({"image_id": [1]}, "field 'image_id': is a list, expected an integer"),
-    ({"bbox": [10, 20, 0, 60]}, "field 'bbox': is [10, 20, 0, 60]: width and height must be positive"),
+    ({"bbox": [10, 20, "30", 60]}, "field 'bbox': holds a string, expected finite numbers"),
     ({"bbox": None}, "field 'bbox': is missing"),
 ])
 def test_a_bad_detection_is_one_line_naming_file_detection_and_field(synthetic, tmp_path, bad, problem):
