@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .cli import command_parser
+from .data.decode import MAX_IMAGE_PIXELS
 from .errors import SimplePoseError
 from .synthetic import dataset_paths, ensure_dataset
 
@@ -83,10 +84,30 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
         g.add_argument("--on-bad-record", choices=("error", "skip"), default="error",
                        help="a bad annotation or image: stop with an error naming it, or skip it, "
                             "count it and report the count at the end")
+    add_image_options(g)
     g.add_argument("--synthetic-train-images", type=int, default=600, metavar="N",
                    help="images in the synthetic train split")
     g.add_argument("--synthetic-val-images", type=int, default=100, metavar="N",
                    help="images in the synthetic val split")
+
+
+def add_image_options(g: argparse._ActionsContainer, outside_root: bool = True) -> None:
+    """--max-image-pixels (every command that reads images) and --allow-outside-root (those reading an
+    annotation file's images)."""
+    g.add_argument("--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS, metavar="N",
+                   help="refuse an image (or video frame) whose header claims more pixels than this, before "
+                        "decoding it; the default is Pillow's limit, a 24-bit image of 256 MiB; 0: no limit")
+    if outside_root:
+        g.add_argument("--allow-outside-root", action="store_true",
+                       help="read images whose file_name leads outside the image folder (an absolute path, or '..' "
+                            "beyond it); without it such a record is refused (symbolic links inside the folder are "
+                            "followed either way)")
+
+
+def check_max_image_pixels(value: int) -> None:
+    """Refuse a negative --max-image-pixels in one line."""
+    if value < 0:
+        raise SimplePoseError(f"--max-image-pixels {value}: must be 0 (no limit) or a positive number of pixels")
 
 
 def add_runtime_options(p: argparse.ArgumentParser) -> None:

@@ -19,9 +19,9 @@ from .cli import check_output_dir, command_parser, run_main, setup_logging
 from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
-from .options import parse_floats
+from .options import add_image_options, check_max_image_pixels, parse_floats
 from .person_boxes import BoxFile, BoxSource, WholeImage
-from .predict_inputs import VIDEO_SUFFIXES, Input, expand_inputs
+from .predict_inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
 from .predict_run import RunOptions, run
 from .predictor import PosePredictor
 
@@ -76,6 +76,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "motion")
     p.add_argument("--kpt-thresh", type=float, default=0.2, metavar="X",
                    help="joints drawn above this score")
+    add_image_options(p, outside_root=False)
     return p
 
 
@@ -107,15 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     min_cutoff, beta = parse_floats(args.smooth_params, "--smooth-params", 2)
     if args.chunk < 1:
         raise SimplePoseError(f"--chunk {args.chunk}: expected a positive number of images or frames")
+    check_max_image_pixels(args.max_image_pixels)
     inputs = expand_inputs(args.input)
     out = Path(args.out)
     check_out(out, inputs)
+    check_images(inputs, args.max_image_pixels)
     source = box_source(args)
     predictor = PosePredictor.load(args.model, args.backend, flip_test=args.flip_test, decode=args.decode,
                                    batch_size=args.batch_size)
     log.info("predicting with %s on %d inputs; boxes: %s", predictor.name, len(inputs), source.description)
     out.mkdir(parents=True, exist_ok=True)
-    opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta))
+    opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta),
+                      args.max_image_pixels)
     tally = run(predictor, inputs, source, out, opts)
     dropped = getattr(source, "dropped", 0)
     if dropped:

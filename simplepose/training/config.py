@@ -55,6 +55,8 @@ class TrainConfig:
     flip_pairs: str | None
     sigmas: str | None
     on_bad_record: str
+    max_image_pixels: int
+    allow_outside_root: bool
     synthetic_train_images: int
     synthetic_val_images: int
     # devices
@@ -171,6 +173,7 @@ def check_values(cfg: TrainConfig) -> None:
         ("synthetic_train_images", cfg.synthetic_train_images >= 1, "must be at least 1"),
         ("synthetic_val_images", cfg.synthetic_val_images >= 1, "must be at least 1"),
         ("seed", 0 <= cfg.seed < 2 ** 32, "must be in [0, 2**32)"),
+        ("max_image_pixels", cfg.max_image_pixels >= 0, "must be 0 (no limit) or a positive number of pixels"),
     ]
     for key, ok, why in checks:
         if not ok:
