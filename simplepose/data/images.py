@@ -7,8 +7,9 @@ file's stored size gets the stored size (counted); a JPEG's EXIF orientation is 
 annotations and pixels are read in the stored frame.
 
 A ``file_name`` that leads outside the image folder (an absolute path, or ``..`` beyond it) is a bad
-record unless ``allow_outside_root``: judged on the name alone (lexically), so a symbolic link inside the
-folder, e.g. a folder of links to shared storage, is followed. An image whose header claims no pixels or
+record unless ``allow_outside_root``: judged on the name alone (lexically, and the file read is the
+normalised name: ``sub/../x.jpg`` reads ``x.jpg``), so a symbolic link inside the folder, e.g. a folder of
+links to shared storage, is followed. An image whose header claims no pixels or
 more than ``max_pixels`` (``decode.check_pixels``), and a path that is no regular file (a FIFO, a
 directory, a broken link; ``image_files``), are bad records naming what they are.
 """
@@ -46,9 +47,11 @@ class ImageEntries:
                 if rec.raw("file_name", None) is None and rec.raw("filename", None) is not None:
                     name_field = "filename"
                     self.fixes.add(FILENAME_FIELD, rec.record)
+                name = rec.string(name_field)
                 if not self.allow_outside_root:
-                    self._inside_root(rec.string(name_field), rec.record, name_field)
-                image = {"id": image_id, "file_name": rec.string(name_field), "index": i,
+                    self._inside_root(name, rec.record, name_field)
+                # The file read is the one judged: 'sub/../x.jpg' is x.jpg, whatever 'sub' is.
+                image = {"id": image_id, "file_name": os.path.normpath(name), "index": i,
                          "width": rec.int("width", None, minimum=1), "height": rec.int("height", None, minimum=1)}
                 if image_id in self.entries:
                     self._again(self.entries[image_id], image, rec.record)
