@@ -64,12 +64,12 @@ class ImageEntries:
 
     def _inside_root(self, name: str, record: str, field: str) -> None:
         """Raise BadRecord when the file ``name`` leads outside the image folder (judged lexically)."""
-        where = "is an absolute path" if os.path.isabs(name) else \
-            "climbs out of it with '..'" if os.path.normpath(name).split(os.sep)[0] == os.pardir else None
+        where = "an absolute path" if os.path.isabs(name) else \
+            "'..' climbs above it" if os.path.normpath(name).split(os.sep)[0] == os.pardir else None
         if where:
-            raise BadRecord(f"{self.ann_file}: {record}: {field!r} {name!r} {where}, outside the image folder "
-                            f"{self.image_dir}; put the image under it and name it relative to it, or pass "
-                            "--allow-outside-root if the file means it", "file name outside the image folder")
+            raise BadRecord(f"{self.ann_file}: {record}: {field!r} {name!r} leads outside the image folder "
+                            f"{self.image_dir} ({where}); put the image under it and name it relative to it, or "
+                            "pass --allow-outside-root if the file means it", "file name outside the image folder")
 
     def _again(self, first: dict[str, Any] | None, again: dict[str, Any], record: str) -> None:
         """A second entry with ``first``'s id: merged when it names the same file, else refused."""
