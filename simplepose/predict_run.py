@@ -47,20 +47,19 @@ class RunOptions:
 @dataclass
 class Tally:
     """What a run did: images, video frames, people found, files written, undecodable video frames
-    (``failed_frames``: video path -> ``VideoFrames.failures()``), seconds."""
+    (``failed_frames``: 'VIDEO: ``VideoFrames.failures()``' per video that had some), seconds."""
 
     images: int = 0
     frames: int = 0
     people: int = 0
     written: list[str] = field(default_factory=list)
-    failed_frames: dict[str, str] = field(default_factory=dict)
+    failed_frames: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
     def summary(self) -> str:
         seconds = time.perf_counter() - self.started
         done = self.images + self.frames
-        failed = "".join(f"; {path}: {what} could not be decoded, left out"
-                         for path, what in self.failed_frames.items())
+        failed = "".join(f"; {what} could not be decoded, left out" for what in self.failed_frames)
         return (f"{self.images} images, {self.frames} video frames, {self.people} people in {seconds:.1f} s "
                 f"({done / max(seconds, 1e-9):.1f} images+frames/s){failed}")
 
@@ -165,7 +164,7 @@ def run_video(predictor: PosePredictor, item: Input, source: BoxSource, out: Pat
         capture.release()
     if frames.failed:
         bar.update(frames.failed)   # the bar counted them in the video's length
-        tally.failed_frames[item.path] = frames.failures()
+        tally.failed_frames.append(f"{item.path}: {frames.failures()}")
         log.warning("%s: %s could not be decoded and were left out (the file may be damaged or cut short)",
                     item.path, frames.failures())
     tally.written += [str(out / f"{item.stem}.mp4"), str(out / f"{item.stem}.jsonl")]

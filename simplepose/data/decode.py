@@ -68,6 +68,9 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
                              "(0: no limit)")
 
 
+_PIL_BOMB = (-1, -1)   # PIL refused to open the header: more than twice its MAX_IMAGE_PIXELS
+
+
 def check_size(data: bytes, max_pixels: int) -> None:
     """``check_pixels`` on the size the header of the image file bytes ``data`` claims, nothing decoded.
 
@@ -82,9 +85,6 @@ def check_size(data: bytes, max_pixels: int) -> None:
                                  "(0: no limit)")
     elif size is not None:
         check_pixels(*size, max_pixels)
-
-
-_PIL_BOMB = (-1, -1)   # PIL refused to open the header: more than twice its MAX_IMAGE_PIXELS
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
