@@ -1,7 +1,7 @@
-"""Hostile images and videos: a header claiming 20000x20000, a 0x0 PNG, a FIFO or socket or broken link named as
-an image, ``file_name`` leaving the image folder, a video none of whose frames decodes, a video damaged or cut
-short in the middle. Each is one line and exit status 2, or skipped and counted, and no decoder is ever asked
-to decode the 20000x20000 image (its header is checked first)."""
+"""Hostile images: a header claiming 20000x20000, a 0x0 PNG, a FIFO or socket or broken link named as an image,
+``file_name`` leaving the image folder. Each is one line and exit status 2, or skipped and counted, and no
+decoder is ever asked to decode the 20000x20000 image (its header is checked first). Videos:
+``test_hostile_videos.py``."""
 import json
 import os
 import shutil
@@ -23,7 +23,6 @@ from simplepose.data import decode
 from simplepose.data import pack as pack_command
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
-from simplepose.export import export_checkpoint
 from simplepose.predict import main as predict_main
 from simplepose.predict_inputs import Input, check_images
 
@@ -144,13 +143,6 @@ def train(data, capsys, *flags):
                                                str(data["images"]), "--save-dir", str(data["save"]), *flags], capsys)
 
 
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    export_checkpoint(trained, out)
-    return out
-
-
 # ---- the pixel limit -------------------------------------------------------------------------------------
 
 def test_a_huge_jpeg_header_stops_training_before_any_decode(data, huge, capsys, decoded_sizes):
@@ -199,9 +191,9 @@ def test_a_negative_limit_is_refused_where_it_enters(data, trained, capsys):
     one_line_error(status, err, "--max-image-pixels -1")
 
 
-def test_predict_refuses_the_huge_photo_before_writing_anything(data, huge, exported, capsys, decoded_sizes):
+def test_predict_refuses_the_huge_photo_before_writing_anything(data, huge, exported_model, capsys, decoded_sizes):
     out = data["tmp"] / "out"
-    status, err = run(predict_main, ["--model", str(exported), "--input", str(huge), "--out", str(out)], capsys)
+    status, err = run(predict_main, ["--model", str(exported_model), "--input", str(huge), "--out", str(out)], capsys)
     one_line_error(status, err, f"--input {huge}", f"{HUGE}x{HUGE}", "--max-image-pixels")
     assert not out.exists() and (HUGE, HUGE) not in decoded_sizes
     check_images([Input("image", str(huge))], HUGE * HUGE)   # a raised limit admits it (not decoded here)
@@ -217,7 +209,7 @@ def test_a_region_decode_checks_the_header_before_allocating_the_image(huge, dec
 
 # ---- degenerate images and paths that are no file ------------------------------------------------------
 
-def test_a_0x0_png_has_no_pixels_in_training_and_predict(data, exported, capsys):
+def test_a_0x0_png_has_no_pixels_in_training_and_predict(data, exported_model, capsys):
     img = person_image(data["doc"])
     img["file_name"] = "empty.png"
     (data["images"] / "empty.png").write_bytes(empty_png())
@@ -225,7 +217,7 @@ def test_a_0x0_png_has_no_pixels_in_training_and_predict(data, exported, capsys)
     status, err = train(data, capsys)
     last = one_line_error(status, err, str(data["images"] / "empty.png"), "has no pixels (0x0)", f"image {img['id']:g}")
     assert "outside" not in last
-    status, err = run(predict_main, ["--model", str(exported), "--input", str(data["images"] / "empty.png"),
+    status, err = run(predict_main, ["--model", str(exported_model), "--input", str(data["images"] / "empty.png"),
                                      "--out", str(data["tmp"] / "out")], capsys)
     one_line_error(status, err, "empty.png: has no pixels (0x0)")
 
@@ -264,7 +256,7 @@ def make_special(path, kind):
 
 @pytest.mark.usefixtures("alarm")
 @pytest.mark.parametrize("kind", ["fifo", "socket", "broken link", "link loop", "directory"])
-def test_an_image_path_that_is_no_file_says_what_it_is(data, exported, capsys, kind):
+def test_an_image_path_that_is_no_file_says_what_it_is(data, exported_model, capsys, kind):
     img = person_image(data["doc"])
     path = data["images"] / img["file_name"]
     path.unlink()
@@ -276,7 +268,7 @@ def test_an_image_path_that_is_no_file_says_what_it_is(data, exported, capsys, k
     people = COCOKeyPoints(data["ann"], data["images"], on_bad_record="skip")
     assert sum(people.skipped.values()) == 1
     if kind != "directory":   # a folder given to predict is a folder of images
-        status, err = run(predict_main, ["--model", str(exported), "--input", str(path), "--out",
+        status, err = run(predict_main, ["--model", str(exported_model), "--input", str(path), "--out",
                                          str(data["tmp"] / "out")], capsys)
         one_line_error(status, err, f"--input {path}", says)
 
@@ -320,99 +312,3 @@ def test_dotdot_that_stays_inside_and_links_inside_the_folder_are_read(data):
     people = COCOKeyPoints(data["ann"], data["images"])
     assert not people.skipped
     assert {int(e["id"]) for e in entries} <= {r.image_id for r in people.records}
-
-
-# ---- videos ----------------------------------------------------------------------------------------------
-
-FRAMES = 20
-
-
-def write_video(path, fourcc="mp4v", frames=FRAMES):
-    """A small video as a phone or OpenCV writes it: a disc moving over a changing background."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
-    for i in range(frames):
-        frame = np.full((48, 64, 3), 10 * i, np.uint8)
-        cv2.circle(frame, (10 + i, 20), 8, (0, 255, 0), -1)
-        writer.write(frame)
-    writer.release()
-    return path
-
-
-def mdat(data):
-    """(start, end) of the payload of an MP4's media data box."""
-    at = data.index(b"mdat")
-    return at + 4, at - 4 + int.from_bytes(data[at - 4:at], "big")
-
-
-def garbage_payload(path):
-    """The MP4's container (ftyp, moov: 20 frames of 64x48) intact, every frame's bytes random."""
-    data = bytearray(path.read_bytes())
-    start, end = mdat(data)
-    data[start:end] = np.random.default_rng(1).integers(0, 256, end - start, dtype=np.uint8).tobytes()
-    path.write_bytes(bytes(data))
-
-
-def text_as_mp4(path):
-    path.write_text("this is not a video\n")
-
-
-def cut_after_header(path):
-    """An MP4 cut short: OpenCV's writer puts the index (moov) last, so nothing is left to read by."""
-    data = path.read_bytes()
-    path.write_bytes(data[:mdat(data)[0] + 200])
-
-
-@pytest.mark.parametrize("damage", [garbage_payload, text_as_mp4, cut_after_header])
-def test_a_video_of_no_decodable_frame_is_exit_2_and_leaves_nothing(exported, tmp_path, capsys, damage):
-    video = write_video(tmp_path / "clip.mp4")
-    damage(video)
-    good = write_video(tmp_path / "good.mp4")
-    out = tmp_path / "out"
-    status, err = run(predict_main, ["--model", str(exported), "--input", str(good), "--input", str(video),
-                                     "--out", str(out)], capsys)
-    one_line_error(status, err, f"--input {video}")
-    # The video before it is complete; nothing at all for the damaged one, not even a temporary file.
-    assert sorted(p.name for p in out.iterdir()) == ["good.jsonl", "good.mp4"]
-
-
-def corrupt_middle(path):
-    """Random bytes over 300 bytes in the middle of the frames: a few frames do not decode, later ones do."""
-    data = bytearray(path.read_bytes())
-    start, end = mdat(data)
-    middle = (start + end) // 2
-    data[middle:middle + 300] = np.random.default_rng(1).integers(0, 256, 300, dtype=np.uint8).tobytes()
-    path.write_bytes(bytes(data))
-
-
-def cut_in_the_middle(path):
-    """An AVI (MJPG; its frame count in the header at the start) cut at half its length."""
-    data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
-
-
-@pytest.mark.parametrize("fourcc, suffix, damage", [("mp4v", ".mp4", corrupt_middle),
-                                                     ("MJPG", ".avi", cut_in_the_middle)])
-def test_frames_failing_mid_video_are_counted_and_named(exported, tmp_path, capsys, fourcc, suffix, damage):
-    video = write_video(tmp_path / f"clip{suffix}", fourcc)
-    damage(video)
-    out = tmp_path / "out"
-    assert predict_main(["--model", str(exported), "--input", str(video), "--out", str(out)]) == 0
-    printed = capsys.readouterr()
-    records = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
-    kept = [r["frame"] for r in records]
-    lost = sorted(set(range(FRAMES)) - set(kept))
-    assert 0 < len(lost) < FRAMES and kept == sorted(kept)
-    shown = ", ".join(map(str, lost[:5])) + (", ..." if len(lost) > 5 else "")
-    summary = printed.out.strip().splitlines()[-1]
-    assert f"{len(kept)} video frames" in summary
-    assert f"{video}: {len(lost)} of {FRAMES} frames ({shown}) could not be decoded" in summary, summary
-    assert f"{len(lost)} of {FRAMES} frames ({shown}) could not be decoded" in printed.err
-    assert cv2.VideoCapture(str(out / "clip.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == len(kept)
-
-
-def test_a_video_whose_frames_exceed_the_limit_is_refused_before_decoding(exported, tmp_path, capsys):
-    video = write_video(tmp_path / "clip.mp4")
-    status, err = run(predict_main, ["--model", str(exported), "--input", str(video), "--out", str(tmp_path / "out"),
-                                     "--max-image-pixels", "1000"], capsys)
-    one_line_error(status, err, f"--input {video}: video frames of 64x48 = 3,072 pixels", "--max-image-pixels")
-    assert not list((tmp_path / "out").iterdir())
