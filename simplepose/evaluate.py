@@ -174,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         input_size = input_size or desc["input_size"]
     data = evaluation_data(args, given, desc)
     dataset = COCOKeyPoints(data["val_ann"], data["val_images"], category_id=data.get("category_id"),
-                            meta=None if plain else KeypointMeta.from_dict(desc["meta"]))
+                            meta=None if plain else KeypointMeta.from_dict(desc["meta"]),
+                            max_pixels=args.max_image_pixels, allow_outside_root=args.allow_outside_root)
     if plain:
         forward, desc, what, input_size = load_plain(args, ctx, dataset.meta, input_size)
     check_num_joints(args.num_joints, dataset.meta.num_joints, data["val_ann"])
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SimplePoseError(f"--analysis: no OKS sigmas are known for keypoints {list(meta.names)} and the error "
                               "analysis is by OKS; give --sigmas FILE (K numbers) or --sigmas uniform:X")
     boxes = detection_boxes(args.boxes, dataset, args.box_thresh) if args.boxes else gt_boxes(dataset)
-    crops = BoxCrops(boxes.image_paths, boxes.boxes, input_size)
+    crops = BoxCrops(boxes.image_paths, boxes.boxes, input_size, args.max_image_pixels)
     codec = HeatmapCodec(input_size, desc["stride"], desc["sigma"], args.decode or desc["codec"])
     loader = gluon.data.DataLoader(crops, batch_size=args.batch_size * len(ctx), shuffle=False,
                                    num_workers=args.num_workers)
@@ -217,5 +218,5 @@ def write_outputs(args: argparse.Namespace, settings: dict, report, results: lis
     if args.analysis:
         from simplepose.plot import write_error_analysis
         for path in write_error_analysis(args.analysis, report, meta, image_files, args.analysis_worst,
-                                         args.kpt_thresh):
+                                         args.kpt_thresh, args.max_image_pixels):
             print(f"wrote {path}")

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .cli import command_parser
+from .data.decode import MAX_IMAGE_PIXELS
 from .errors import SimplePoseError
-from .flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_SIDE, MAX_WORKERS, MEAN, NUM_JOINTS, SCALE_FACTOR,
+from .flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, MAX_WORKERS, MEAN, NUM_JOINTS, SCALE_FACTOR,
                     SEED, STD, integer, real)
 from .synthetic import dataset_paths, ensure_dataset
 
@@ -74,10 +75,24 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
         g.add_argument("--on-bad-record", choices=("error", "skip"), default="error",
                        help="a bad annotation or image: stop with an error naming it, or skip it, "
                             "count it and report the count at the end")
+    add_image_options(g)
     g.add_argument("--synthetic-train-images", type=integer(1, MAX_COUNT), default=600, metavar="N",
                    help="images in the synthetic train split")
     g.add_argument("--synthetic-val-images", type=integer(1, MAX_COUNT), default=100, metavar="N",
                    help="images in the synthetic val split")
+
+
+def add_image_options(g: argparse._ActionsContainer, outside_root: bool = True) -> None:
+    """--max-image-pixels (every command that reads images) and --allow-outside-root (those reading an
+    annotation file's images)."""
+    g.add_argument("--max-image-pixels", type=integer(0, MAX_IMAGE_PIXELS_LIMIT), default=MAX_IMAGE_PIXELS, metavar="N",
+                   help="refuse an image (or video frame) whose header claims more pixels than this, before "
+                        "decoding it; the default is Pillow's limit, a 24-bit image of 256 MiB; 0: no limit")
+    if outside_root:
+        g.add_argument("--allow-outside-root", action="store_true",
+                       help="read images whose file_name leads outside the image folder (an absolute path, or '..' "
+                            "beyond it); without it such a record is refused (symbolic links inside the folder are "
+                            "followed either way)")
 
 
 def add_runtime_options(p: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .checkpoint import latest_checkpoint, load_manifest
+from .data.decode import MAX_IMAGE_PIXELS
 from .rundir import read_metrics
 from .io import atomic_write_text
 from .cli import check_output_dir, command_parser, setup_logging
@@ -76,8 +77,11 @@ def write_sample_pictures(config: dict[str, Any], meta: Any, out_dir: str | Path
     from .data.coco import COCOKeyPoints
     from .data.transforms import Augmentation, TrainTransform
 
+    # A run's config from before --max-image-pixels and --allow-outside-root has neither: their defaults.
     dataset = COCOKeyPoints(config["train_ann"], config["train_images"], meta=meta,
-                            category_id=config["category_id"])
+                            category_id=config["category_id"],
+                            max_pixels=config.get("max_image_pixels", MAX_IMAGE_PIXELS),
+                            allow_outside_root=config.get("allow_outside_root", False))
     idx = pick_person(dataset)
     image, record = dataset[idx]
     size = tuple(config["input_size"])
@@ -98,7 +102,8 @@ def write_sample_pictures(config: dict[str, Any], meta: Any, out_dir: str | Path
 
 
 def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_files: dict[int, str],
-                         worst: int = 8, kpt_thresh: float = 0.2) -> list[Path]:
+                         worst: int = 8, kpt_thresh: float = 0.2, max_pixels: int = MAX_IMAGE_PIXELS
+                         ) -> list[Path]:
     """The error-analysis pictures of an evaluation (``evaluate_keypoints(..., analysis=True)``).
 
     Writes ``pr_curves.png`` (precision-recall at OKS 0.50 ... 0.95), ``per_keypoint_ap.png`` (when
@@ -108,6 +113,7 @@ def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_file
 
     Args:
         image_files: COCO image id -> image path.
+        max_pixels: largest image read, pixels (0: no limit).
     """
     from .data.coco import read_image
     from .errors import SimplePoseError
@@ -120,7 +126,7 @@ def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_file
         paths.append(save_figure(per_keypoint_ap_figure(report.per_keypoint_ap, meta), out / PER_KEYPOINT_AP))
     chosen = analysis.instances[:max(0, worst)]
     if chosen:
-        images = [read_image(image_files[i.image_id], f"image {i.image_id}") for i in chosen]
+        images = [read_image(image_files[i.image_id], f"image {i.image_id}", max_pixels=max_pixels) for i in chosen]
         paths.append(save_figure(worst_instances_figure(chosen, images, meta, kpt_thresh=kpt_thresh),
                                  out / f"{WORST}.png"))
     listing = [{"image_id": i.image_id, "ann_id": i.ann_id, "file": image_files[i.image_id],

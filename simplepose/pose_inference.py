@@ -26,6 +26,7 @@ import numpy as np
 
 from .codec import HeatmapCodec
 from .data.coco import read_image_region
+from .data.decode import MAX_IMAGE_PIXELS
 from .data.samples import read_crop
 from .geometry import Crop
 
@@ -39,13 +40,15 @@ class BoxCrops:
     Args:
         image_paths: N image files. boxes: (N, 4) (x0, y0, x1, y1), image pixels.
         input_size: (height, width) of the model input.
+        max_pixels: largest image read, pixels (0: no limit; ``decode.check_size``).
     Attributes:
         crops: the N ``geometry.Crop`` (for mapping keypoints back to image pixels).
         areas: (N,) float64, image pixels squared, each crop's area (Simple Baselines' OKS-NMS area).
     """
 
-    def __init__(self, image_paths: Sequence[str], boxes: np.ndarray, input_size: tuple[int, int]):
-        self.paths = list(image_paths)
+    def __init__(self, image_paths: Sequence[str], boxes: np.ndarray, input_size: tuple[int, int],
+                 max_pixels: int = MAX_IMAGE_PIXELS):
+        self.paths, self.max_pixels = list(image_paths), max_pixels
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.crops = [Crop.from_box(b, self.input_size) for b in boxes]
         self.areas = np.array([c.area for c in self.crops], np.float64)
@@ -54,8 +57,8 @@ class BoxCrops:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return read_crop(partial(read_image_region, self.paths[i], f"box {i}"), self.crops[i].matrix,
-                         self.input_size)
+        return read_crop(partial(read_image_region, self.paths[i], f"box {i}", max_pixels=self.max_pixels),
+                         self.crops[i].matrix, self.input_size)
 
 
 def frame_crop(image: np.ndarray, crop: Crop, input_size: tuple[int, int]) -> np.ndarray:

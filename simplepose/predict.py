@@ -23,8 +23,9 @@ from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
 from .flags import FRACTION, MAX_BATCH, integer, numbers, real
+from .options import add_image_options
 from .person_boxes import BoxFile, BoxSource, WholeImage
-from .predict_inputs import VIDEO_SUFFIXES, Input, expand_inputs
+from .predict_inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
 from .predict_run import RunOptions, run
 from .predictor import PosePredictor
 
@@ -82,6 +83,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "motion")
     p.add_argument("--kpt-thresh", type=FRACTION, default=0.2, metavar="X",
                    help="joints drawn above this score")
+    add_image_options(p, outside_root=False)
     return p
 
 
@@ -118,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs = expand_inputs(args.input)
     out = Path(args.out)
     check_out(out, inputs)
+    check_images(inputs, args.max_image_pixels)
     source = box_source(args)
     if isinstance(source, BoxFile):   # every image's boxes found before the model loads
         images = [i.path for i in inputs if i.kind == "image"]
@@ -126,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    batch_size=args.batch_size)
     log.info("predicting with %s on %d inputs; boxes: %s", predictor.name, len(inputs), source.description)
     out.mkdir(parents=True, exist_ok=True)
-    opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta))
+    opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta),
+                      args.max_image_pixels)
     tally = run(predictor, inputs, source, out, opts)
     if isinstance(source, BoxFile):
         source.report()

@@ -3,8 +3,11 @@
 An ``--input`` is an image file, a folder (the images in it, sorted by name), a glob pattern (quoted, so
 the shell leaves it alone), a video file, or a webcam index (``0``). Each becomes an ``Input`` with a
 unique output stem: two inputs ``a/x.jpg`` and ``b/x.jpg`` write ``a-x.*`` and ``b-x.*``, not both ``x.*``.
-Images are decoded as (H, W, 3) uint8 BGR by the data pipeline's decoder (EXIF orientation applied);
-videos and cameras through ``cv2.VideoCapture``.
+Images are decoded as (H, W, 3) uint8 BGR by the data pipeline's decoder (stored frame), each header checked
+first (``check_images``: no pixels, or more than ``--max-image-pixels``); videos and cameras through
+``cv2.VideoCapture``, a video's frame size checked against the same limit before its first frame is decoded.
+A path that is no regular file (a FIFO, a socket, a broken symbolic link...) is refused by what it is, never
+opened. ``VideoFrames`` numbers a video's frames as the file does and counts those that fail to decode.
 """
 from __future__ import annotations
 
@@ -21,12 +24,19 @@ import cv2
 import numpy as np
 
 from .data.coco import read_image
+from .data.decode import MAX_IMAGE_PIXELS, check_pixels, image_header
+from .data.image_files import file_problem
 from .errors import MissingFileError, SimplePoseError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# Failed reads in a row after which the rest of a video is taken as undecodable (OpenCV's read fails once
+# per frame it cannot decode and then goes on with the next one; at the end of the file it fails for good).
+MAX_FAILED_READS = 25
+# Frame numbers of a video's undecodable frames kept for the report.
+SHOWN_FAILED_FRAMES = 5
 
 
 @dataclass
@@ -69,6 +79,10 @@ def _expand(spec: str) -> list[Input]:
             raise SimplePoseError(f"--input {spec}: not an image ({', '.join(IMAGE_SUFFIXES)}) nor a video "
                                   f"({', '.join(VIDEO_SUFFIXES)}) by its name")
         return [Input(kind, spec)]
+    if os.path.lexists(spec) and not glob.has_magic(spec):   # there, but no file nor folder: say what it is
+        problem = file_problem(spec)
+        raise (MissingFileError if problem and problem.missing else SimplePoseError)(
+            f"--input {spec}: {problem or 'is no file'}; give an image, folder or video file")
     if glob.has_magic(spec):
         found = sorted(Path(p) for p in glob.glob(spec, recursive=True))
         files = [Input(_kind(p), str(p)) for p in found if p.is_file() and _kind(p)]
@@ -110,9 +124,20 @@ def expand_inputs(specs: list[str]) -> list[Input]:
     return inputs
 
 
-def read_bgr(item: Input) -> np.ndarray:
+def check_images(items: list[Input], max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Read each image input's header, before any work: one line naming the first that is no regular file,
+    no image, or of no pixels or more than ``max_pixels`` (0: no limit)."""
+    for item in items:
+        if item.kind == "image":
+            try:
+                image_header(item.path, max_pixels)
+            except (OSError, ValueError) as exc:
+                raise SimplePoseError(f"--input {item.path}: {exc}") from None
+
+
+def read_bgr(item: Input, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """An image input decoded: (H, W, 3) uint8 BGR; an unreadable file is one line naming it."""
-    return read_image(item.path, "--input", rgb=False)
+    return read_image(item.path, "--input", rgb=False, max_pixels=max_pixels)
 
 
 def open_video(item: Input) -> cv2.VideoCapture:
@@ -140,14 +165,69 @@ def video_info(capture: cv2.VideoCapture) -> tuple[float, int | None, tuple[int,
     return (fps if fps and np.isfinite(fps) and fps > 0 else 25.0), (count if count > 0 else None), size
 
 
-def frame_chunks(capture: cv2.VideoCapture, size: int) -> Iterator[list[np.ndarray]]:
-    """Consecutive frames, (H, W, 3) uint8 BGR, ``size`` at a time (the last chunk may be shorter)."""
-    chunk: list[np.ndarray] = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        chunk.append(frame)
+def check_video_size(item: Input, size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse a video whose frames, as its header gives them ((width, height) pixels; 0x0 when it does not
+    say), have more than ``max_pixels`` (0: no limit), before one is decoded."""
+    if min(size) > 0:
+        try:
+            check_pixels(*size, max_pixels)
+        except ValueError as exc:
+            raise SimplePoseError(f"--input {item.path}: video frames of {exc}") from None
+
+
+class VideoFrames:
+    """Iterates (frame number, (H, W, 3) uint8 BGR frame) over a video, numbered as in the file, and counts
+    the frames that do not decode.
+
+    A failed read is a frame that did not decode while the file declares more frames (``declared``); reading
+    goes on with the next one, up to ``MAX_FAILED_READS`` failures in a row. Frames the file declares beyond
+    the last one decoded count as failed too (a file cut short). Without a declared count (a camera, some
+    containers) the first failed read ends the video.
+    """
+
+    def __init__(self, capture: cv2.VideoCapture, declared: int | None):
+        self.capture, self.declared = capture, declared
+        self.decoded = 0
+        self.failed = 0
+        self.failed_shown: list[int] = []   # the first SHOWN_FAILED_FRAMES numbers of failed frames
+        self.next = 0                       # number of the next frame in the file
+
+    def _fail(self, count: int) -> None:
+        """Frames ``next`` .. ``next + count - 1`` did not decode."""
+        self.failed_shown += range(self.next, self.next + min(count, SHOWN_FAILED_FRAMES - len(self.failed_shown)))
+        self.failed += count
+        self.next += count
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        misses = 0
+        while True:
+            ok, frame = self.capture.read()
+            if ok:
+                self._fail(misses)
+                misses = 0
+                self.decoded += 1
+                self.next += 1
+                yield self.next - 1, frame
+                continue
+            misses += 1
+            if self.declared is None or self.next + misses >= self.declared or misses >= MAX_FAILED_READS:
+                break
+        if self.declared is not None and self.next < self.declared:
+            self._fail(self.declared - self.next)
+
+    def failures(self) -> str:
+        """'2 of 20 frames (10, 11)': the failed frames, for reports."""
+        more = ", ..." if self.failed > len(self.failed_shown) else ""
+        return (f"{self.failed} of {self.declared or self.decoded + self.failed} frames "
+                f"({', '.join(map(str, self.failed_shown))}{more})")
+
+
+def frame_chunks(frames: Iterator[tuple[int, np.ndarray]], size: int
+                 ) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """Consecutive (frame number, frame) pairs, ``size`` at a time (the last chunk may be shorter)."""
+    chunk: list[tuple[int, np.ndarray]] = []
+    for pair in frames:
+        chunk.append(pair)
         if len(chunk) == size:
             yield chunk
             chunk = []

@@ -31,6 +31,15 @@ def trained(synthetic, tmp_path_factory):
     return str(save / "simple_pose_resnet18_v1b-epoch0003.json")
 
 
+@pytest.fixture(scope="session")
+def exported_model(trained, tmp_path_factory):
+    """Export directory of ``trained`` (MXNet symbol + ONNX + deploy.json), for the commands that take one."""
+    from simplepose.export import export_checkpoint
+    out = tmp_path_factory.mktemp("export")
+    export_checkpoint(trained, out)
+    return out
+
+
 def close_log_handlers() -> None:
     """Close and remove the root logger's handlers. A command run in-process logs to the stream of the
     test that ran it (and to its log file): later tests must not write there, nor keep the file open."""

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import SimplePoseError
 from ..io import JsonRecord
 from .categories import KeypointCategories
+from .decode import MAX_IMAGE_PIXELS
 from .images import ImageEntries
 from .quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fixes, flat_keypoints, named_entry,
                      num_keypoints, person_area, person_box)
@@ -77,12 +78,12 @@ class AnnotationReader:
     """
 
     def __init__(self, ann_file: Path, image_dir: Path, num_joints: int, categories: KeypointCategories,
-                 on_bad_record: str):
+                 on_bad_record: str, max_pixels: int = MAX_IMAGE_PIXELS, allow_outside_root: bool = False):
         self.ann_file, self.num_joints, self.categories = ann_file, num_joints, categories
         self.bad = BadRecords(on_bad_record)
         self.skipped = self.bad.skipped
         self.fixes = Fixes(str(ann_file))
-        self.images = ImageEntries(ann_file, image_dir, self.fixes, self.bad)
+        self.images = ImageEntries(ann_file, image_dir, self.fixes, self.bad, max_pixels, allow_outside_root)
         self.ground_truth: list[GroundTruth] = []
 
     def people(self, annotations: list[Any]) -> tuple[list[PersonRecord], Counter]:

@@ -21,7 +21,8 @@ from ..io import read_json
 from ..meta import KeypointMeta
 from .annotations import AnnotationReader, PersonRecord
 from .categories import keypoint_categories
-from .decode import decode_bgr, decode_region_bgr
+from .decode import MAX_IMAGE_PIXELS, decode_bgr, decode_region_bgr
+from .image_files import NotAFileError, open_regular
 
 __all__ = ["COCOKeyPoints", "ON_BAD_RECORD", "PersonRecord", "is_jpeg", "keypoint_meta", "read_image",
            "read_image_region"]
@@ -77,7 +78,7 @@ class COCOKeyPoints:
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
                  meta: KeypointMeta | None = None, flip_pairs: str | None = None,
                  sigmas_file: str | None = None, category_id: int | str | Sequence[int] | None = None,
-                 on_bad_record: str = "error"):
+                 on_bad_record: str = "error", max_pixels: int = MAX_IMAGE_PIXELS, allow_outside_root: bool = False):
         if on_bad_record not in ON_BAD_RECORD:
             raise SimplePoseError(f"--on-bad-record {on_bad_record!r}: use one of {', '.join(ON_BAD_RECORD)}")
         self.ann_file = Path(ann_file)
@@ -97,7 +98,9 @@ class COCOKeyPoints:
         if not self.image_dir.is_dir():
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
         self.category_id, self.category_ids = cats.ids[0], cats.ids
-        reader = AnnotationReader(self.ann_file, self.image_dir, meta.num_joints, cats, on_bad_record)
+        self.max_pixels = max_pixels
+        reader = AnnotationReader(self.ann_file, self.image_dir, meta.num_joints, cats, on_bad_record, max_pixels,
+                                  allow_outside_root)
         reader.images.read(data["images"])
         self.records, self.dropped = reader.people(data["annotations"])
         self.skipped, self.fixed, self.ground_truth = reader.skipped, reader.fixes.counts, reader.ground_truth
@@ -118,12 +121,14 @@ class COCOKeyPoints:
     def read(self, idx: int, reduction: int = 1, rgb: bool = True) -> np.ndarray:
         """Image of person ``idx``, (H / r, W / r, 3) uint8 RGB (BGR unless ``rgb``); see ``read_image``."""
         rec = self.records[idx]
-        return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, rgb)
+        return read_image(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, rgb,
+                          self.max_pixels)
 
     def read_region(self, idx: int, reduction: int, region: tuple[int, int, int, int]) -> np.ndarray:
         """Person ``idx``'s image (at 1/``reduction``) decoded only under ``region``; see ``read_image_region``."""
         rec = self.records[idx]
-        return read_image_region(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, region)
+        return read_image_region(rec.image_path, f"image {rec.image_id}, annotation {rec.ann_id}", reduction, region,
+                                 self.max_pixels)
 
 
 def is_jpeg(path: str) -> bool:
@@ -131,10 +136,13 @@ def is_jpeg(path: str) -> bool:
     return path.lower().endswith((".jpg", ".jpeg"))
 
 
-def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> np.ndarray:
+def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True,
+               max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an image file to (H, W, 3) uint8 RGB, as OpenCV would (JPEGs faster: ``decode.decode_bgr``).
 
-    A missing, undecodable or truncated file raises SimplePoseError naming the file and ``record``.
+    A missing, undecodable or truncated file, a path that is no regular file (a FIFO is not opened), and an
+    image whose header claims no pixels or more than ``max_pixels`` (0: no limit; checked before decoding)
+    raise SimplePoseError naming the file and ``record``.
 
     ``rgb=False`` keeps OpenCV's BGR order and saves a pass over the image when the
     consumer can take the planes in reverse (``transforms.normalize(bgr=True)``).
@@ -146,31 +154,33 @@ def read_image(path: str, record: str, reduction: int = 1, rgb: bool = True) -> 
     """
     data = _read_bytes(path, record)
     try:
-        image = decode_bgr(data, reduction)
+        image = decode_bgr(data, reduction, max_pixels)
     except ValueError as exc:
         raise SimplePoseError(f"{path}: {exc} ({record})") from None
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb else image
 
 
-def read_image_region(path: str, record: str, reduction: int, region: tuple[int, int, int, int]) -> np.ndarray:
+def read_image_region(path: str, record: str, reduction: int, region: tuple[int, int, int, int],
+                      max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """The image decoded only under ``region`` (BGR, black elsewhere): see ``decode.decode_region_bgr``.
 
     Errors as ``read_image``: a JPEG cut short is refused even when the damage is outside the region.
     """
     data = _read_bytes(path, record)
     try:
-        return decode_region_bgr(data, reduction, region)
+        return decode_region_bgr(data, reduction, region, max_pixels)
     except ValueError as exc:
         raise SimplePoseError(f"{path}: {exc} ({record})") from None
 
 
 def _read_bytes(path: str, record: str) -> bytes:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read()
-    except OSError:
-        raise SimplePoseError(f"{path}: {'not found' if not os.path.exists(path) else 'cannot be read'} "
-                              f"({record})") from None
+    except NotAFileError as exc:
+        raise (MissingFileError if exc.missing else SimplePoseError)(f"{path}: {exc} ({record})") from None
+    except OSError as exc:
+        raise SimplePoseError(f"{path}: cannot be read ({exc.strerror or exc}) ({record})") from None
 
 
 def keypoint_meta(ann_file: str | os.PathLike, category_id: int | str | Sequence[int] | None = None) -> KeypointMeta:

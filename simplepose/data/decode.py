@@ -15,16 +15,24 @@ annotations, and pycocotools, read keypoints in the stored pixel frame.
 ``decode_region_bgr`` decodes only the part of a JPEG a crop reads, through
 ``roi_jpeg.c`` (libjpeg-turbo's scanline skipping and cropping) when the install has
 built it (``setup.py``); its pixels inside the region are those of the whole decode.
+
+Before anything is decoded, the size the file's header claims is checked (``check_size``): an image of
+no pixels, or of more than ``max_pixels`` (Pillow's ``Image.MAX_IMAGE_PIXELS`` by default), is refused,
+so a 20000x20000 header cannot make a decoder allocate 1.2 GB.
 """
 from __future__ import annotations
 
 import ctypes
+import io
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import simplejpeg
 from PIL import Image
+
+from .image_files import open_regular
 
 # cv2.imdecode flag decoding a colour image at 1/r resolution, by r.
 _CV2_FLAGS = {r: flag | cv2.IMREAD_IGNORE_ORIENTATION for r, flag in
@@ -34,6 +42,70 @@ EXIF_ORIENTATION_TAG = 0x0112
 # Pixels of context kept around a region: libjpeg upsamples chroma from the neighbouring rows and
 # columns, so the region's own border pixels decode exactly only with their neighbours decoded too.
 REGION_CONTEXT = 16
+# Largest image decoded by default, pixels: Pillow's Image.MAX_IMAGE_PIXELS (a 24-bit image of 256 MiB).
+# 0 means no limit of ours (OpenCV keeps its own, 2**30 pixels).
+MAX_IMAGE_PIXELS = 89_478_485
+MAX_PIXELS_FLAG = "--max-image-pixels"
+
+
+class ImageSizeError(ValueError):
+    """An image whose header claims no pixels, or more than the pixel limit; the message says which,
+    ``reason`` is its short tally name."""
+
+    def __init__(self, message: str, reason: str = "image over the pixel limit"):
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Raise ImageSizeError for a ``width`` x ``height`` image of no pixels or of more than ``max_pixels``
+    (0: no limit)."""
+    if width <= 0 or height <= 0:
+        raise ImageSizeError(f"has no pixels ({width}x{height})", "image without pixels")
+    if max_pixels and width * height > max_pixels:
+        raise ImageSizeError(f"{width}x{height} = {width * height:,} pixels, more than the limit of "
+                             f"{max_pixels:,}; if the image is genuine, raise it with {MAX_PIXELS_FLAG} N "
+                             "(0: no limit)")
+
+
+_PIL_BOMB = (-1, -1)   # PIL refused to open the header: more than twice its MAX_IMAGE_PIXELS
+
+
+def check_size(data: bytes, max_pixels: int) -> None:
+    """``check_pixels`` on the size the header of the image file bytes ``data`` claims, nothing decoded.
+
+    JPEG and PNG headers are parsed here; other formats by PIL (header only). A header none of them
+    parses is left to the decoder (OpenCV, with its own limit of 2**30 pixels).
+    """
+    size = _header_size(data)
+    if size is _PIL_BOMB:
+        if max_pixels and max_pixels < 2 * Image.MAX_IMAGE_PIXELS:
+            raise ImageSizeError(f"more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, more than the limit of "
+                                 f"{max_pixels:,}; if the image is genuine, raise it with {MAX_PIXELS_FLAG} N "
+                                 "(0: no limit)")
+    elif size is not None:
+        check_pixels(*size, max_pixels)
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the header of image file bytes, ``_PIL_BOMB``, or None when unknown."""
+    if data[:3] == b"\xff\xd8\xff":
+        try:
+            height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+            return width, height
+        except ValueError:   # a damaged header: PIL may still read it
+            pass
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        return _PIL_BOMB
+    except Exception:   # PIL's format plugins raise many kinds on what they cannot parse: the decoder judges
+        return None
 
 
 def _roi_decoder():
@@ -53,9 +125,9 @@ _ROI_DECODE = _roi_decoder()
 REGION_DECODING = _ROI_DECODE is not None  # libroijpeg.so found: JPEGs are decoded in part
 
 
-def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
+def decode_bgr(data: bytes, reduction: int = 1, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode image file bytes to (H, W, 3) uint8 BGR, stored frame, as ``cv2.imdecode(IMREAD_COLOR |
-    IMREAD_IGNORE_ORIENTATION)`` does.
+    IMREAD_IGNORE_ORIENTATION)`` does; the header's size is checked first (``check_size``, ``max_pixels``).
 
     With ``reduction`` r in (2, 4, 8) a JPEG is decoded at 1/r resolution by libjpeg's DCT
     scaling: (ceil(H / r), ceil(W / r), 3), pixel i covering image pixels r*i .. r*i + r - 1
@@ -63,8 +135,10 @@ def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
 
     Raises:
         ValueError: the bytes are no image ("cannot be decoded as an image"), or a JPEG cut
-            short ("truncated JPEG, ..."), which OpenCV would fill with grey without a word.
+            short ("truncated JPEG, ..."), which OpenCV would fill with grey without a word;
+            ImageSizeError (a ValueError): no pixels, or more than ``max_pixels``.
     """
+    check_size(data, max_pixels)
     if data[:3] == b"\xff\xd8\xff":
         try:
             height, width, _, _ = simplejpeg.decode_jpeg_header(data)
@@ -84,7 +158,8 @@ def decode_bgr(data: bytes, reduction: int = 1) -> np.ndarray:
     return image
 
 
-def decode_region_bgr(data: bytes, reduction: int, region: tuple[int, int, int, int]) -> np.ndarray:
+def decode_region_bgr(data: bytes, reduction: int, region: tuple[int, int, int, int],
+                      max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode the part of an image under ``region``, in place in an image of the whole's size.
 
     Args:
@@ -100,7 +175,8 @@ def decode_region_bgr(data: bytes, reduction: int, region: tuple[int, int, int, 
         ValueError: as ``decode_bgr``.
     """
     if _ROI_DECODE is None or data[:3] != b"\xff\xd8\xff":
-        return decode_bgr(data, reduction)
+        return decode_bgr(data, reduction, max_pixels)
+    check_size(data, max_pixels)   # before the whole image's size is allocated below
     if truncated_jpeg(data):  # bad input, even when the damage lies outside the region
         raise ValueError("truncated JPEG, no end-of-image marker after its last scan")
     try:
@@ -133,16 +209,25 @@ def truncated_jpeg(data: bytes) -> bool:
     return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
 
 
-def image_header(path: str | Path) -> tuple[int, int, int]:
+def image_header(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[int, int, int]:
     """(width, height, EXIF orientation) of an image file, stored frame, from its header.
 
     A JPEG's header is parsed by libjpeg-turbo from the file's first 4 KiB (the whole file when its
     frame header lies further in, behind large metadata), a PNG's size read from its IHDR chunk,
     anything else opened by PIL (header only) or, failing that, decoded. A JPEG's header parses in about
     10 us (80 us with opening the file), against 0.5-0.9 ms for PIL's lazy open. Raises ValueError as
-    ``decode_bgr`` for a file that is no image.
+    ``decode_bgr`` for a file that is no image, ImageSizeError for an image of no pixels or more than
+    ``max_pixels`` (0: no limit), ``image_files.NotAFileError`` (an OSError) for a path that is no regular
+    file (a FIFO is not opened).
     """
-    with open(path, "rb") as f:
+    width, height, orientation = _stored_size(path, max_pixels)
+    check_pixels(width, height, max_pixels)
+    return width, height, orientation
+
+
+def _stored_size(path: str | Path, max_pixels: int) -> tuple[int, int, int]:
+    """(width, height, EXIF orientation) as ``image_header``, unchecked."""
+    with open_regular(path) as f:
         data = f.read(4096)
         if data[:3] == b"\xff\xd8\xff":
             for more in (False, True):
@@ -155,14 +240,12 @@ def image_header(path: str | Path) -> tuple[int, int, int]:
                     pass
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), 1
-        f.seek(0)
-        try:
-            with Image.open(f) as image:
-                return image.size[0], image.size[1], 1
-        except (OSError, ValueError, Image.DecompressionBombError):  # a format PIL lacks, or damage: decode it
-            f.seek(0)
-            height, width = decode_bgr(f.read()).shape[:2]
-            return width, height, 1
+        data += f.read()   # another format, or a damaged header
+    size = _header_size(data)
+    if size is None or size is _PIL_BOMB:   # no header PIL reads: decode it (its size checked first)
+        height, width = decode_bgr(data, max_pixels=max_pixels).shape[:2]
+        return width, height, 1
+    return size[0], size[1], 1
 
 
 def exif_orientation(data: bytes) -> int:

@@ -80,7 +80,8 @@ def pack(dataset: COCOKeyPoints, out: str | os.PathLike, input_size: tuple[int, 
         with open(tmp, "wb") as f:
             for i, rec in enumerate(dataset.records):
                 if cache is None or cache[0] != rec.image_path:  # people of one image are adjacent
-                    cache = (rec.image_path, read_image(rec.image_path, f"annotation {rec.ann_id}", rgb=False))
+                    cache = (rec.image_path, read_image(rec.image_path, f"annotation {rec.ann_id}", rgb=False,
+                                                        max_pixels=dataset.max_pixels))
                 image = cache[1]
                 height, width = image.shape[:2]
                 (x0, y0, x1, y1), zoom = crop_region(rec.bbox, (height, width), input_size, scale_factor)
@@ -197,6 +198,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--quality", type=integer(1, 100), default=95, metavar="N", help="JPEG quality of the stored crops")
     p.add_argument("--category-id", default=None, metavar="IDS",
                    help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one list)")
+    from ..options import add_image_options
+    add_image_options(p)
     return p
 
 
@@ -207,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     h, w = parse_input_size(args.input_size)
     setup_logging()
     check_output_file(Path(args.out).with_suffix(".bin"), "--out")
-    dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id)
+    dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id, max_pixels=args.max_image_pixels,
+                            allow_outside_root=args.allow_outside_root)
     pack(dataset, args.out, (h, w), args.scale_factor, args.quality)
     return 0

@@ -56,6 +56,8 @@ class TrainConfig:
     flip_pairs: str | None
     sigmas: str | None
     on_bad_record: str
+    max_image_pixels: int
+    allow_outside_root: bool
     synthetic_train_images: int
     synthetic_val_images: int
     # devices

@@ -32,7 +32,7 @@ def validation_pictures(val: COCOKeyPoints, codec: HeatmapCodec, input_size: tup
     boxes = gt_boxes(val)
     image_ids = list(dict.fromkeys(boxes.image_ids.tolist()))[:count]
     chosen = np.flatnonzero(np.isin(boxes.image_ids, image_ids))
-    crops = BoxCrops([boxes.image_paths[i] for i in chosen], boxes.boxes[chosen], input_size)
+    crops = BoxCrops([boxes.image_paths[i] for i in chosen], boxes.boxes[chosen], input_size, val.max_pixels)
 
     def pictures(net: gluon.Block) -> list[np.ndarray]:
         forward = mxnet_forward(net, ctx, mean, std, dtype)
@@ -42,7 +42,7 @@ def validation_pictures(val: COCOKeyPoints, codec: HeatmapCodec, input_size: tup
         for image_id in image_ids:
             mine = boxes.image_ids[chosen] == image_id
             path = crops.paths[int(np.argmax(mine))]
-            image = read_image(path, f"validation image {image_id}")
+            image = read_image(path, f"validation image {image_id}", max_pixels=val.max_pixels)
             scale = min(1.0, MAX_SIDE / max(image.shape[:2]))
             if scale < 1:
                 image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -85,7 +85,7 @@ class Validator:
         self.ctx, self.to_input, self.dtype = ctx, to_input, dtype
         # The loader crops the same ground-truth boxes, in the same order, as these.
         self.boxes = gt_boxes(val)
-        self.crops = BoxCrops(self.boxes.image_paths, self.boxes.boxes, transform.input_size)
+        self.crops = BoxCrops(self.boxes.image_paths, self.boxes.boxes, transform.input_size, val.max_pixels)
         self.people = GroundTruthPeople.from_records(val.records, meta.num_joints)
         self.category_id = val.category_id
         self.gt = None
