@@ -25,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from .errors import OutputError, SimplePoseError
+from .errors import OutputError, SimplePoseError, printable
 from .io import file_in_the_way, output_error, temporary_file, writing
 
 EXIT_BAD_INPUT = 2
@@ -111,7 +111,8 @@ def run_main(main: Callable[[], int]) -> int:
     try:
         return main()
     except SimplePoseError as exc:
-        _closing_line("error: " + " ".join(str(exc).splitlines()))
+        # Every error line passes here: user text quoted in it (file names, field values) is escaped once.
+        _closing_line("error: " + printable(str(exc)))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         # The training loop has written a checkpoint of the state it stopped in (see its log); it marks

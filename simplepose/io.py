@@ -301,8 +301,11 @@ class JsonRecord:
         self.data = data
 
     def _where(self, key: str | None = None) -> str:
-        parts = [self.source] + ([self.record] if self.record else []) + ([f"field '{key}'"] if key else [])
-        return ": ".join(parts) + ": "
+        where = self.source
+        for part in ([self.record] if self.record else []) + ([f"field '{key}'"] if key else []):
+            # A source that already ends with the record ("x.json: config") must not read "config: config:".
+            where += "" if f": {where}".endswith(f": {part}") else f": {part}"
+        return where + ": "
 
     def error(self, key: str | None, problem: str) -> SimplePoseError:
         """An error naming this record's file, record and ``key``."""
