@@ -50,6 +50,12 @@ class _Formatter(logging.Formatter):
             return record.getMessage()
         return super().format(record)
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Warnings quote user text too (a skipped record's file name): escaped as error lines are (those,
+        # closing lines, are escaped by run_main; a bug's traceback keeps its lines).
+        text = super().formatMessage(record)
+        return text if getattr(record, "bare", False) else printable(text)
+
 
 class _Stderr(logging.StreamHandler):
     """To the ``sys.stderr`` of the moment, not of the handler's creation (as logging's last resort does):
