@@ -201,3 +201,20 @@ def test_a_record_never_repeats_its_source():
     record = JsonRecord({"lr": "x"}, "run/m.json: config", "config")
     assert str(record.error("lr", "is bad")) == "run/m.json: config: field 'lr': is bad"
     assert str(JsonRecord({}, "a/config", "config").error("x", "is bad")) == "a/config: config: field 'x': is bad"
+
+
+def test_ids_at_int64s_top_are_renumbered_within_int64(images, tmp_path):
+    """A repeated id of 2**63 - 1 is renumbered (pycocotools keeps one annotation per id), not to 2**63."""
+    from simplepose.data.coco import COCOKeyPoints
+    doc, folder = images
+    doc = json.loads(json.dumps(doc))
+    people = [a for a in doc["annotations"] if not a.get("iscrowd") and any(a["keypoints"][2::3])][:2]
+    for ann in people:
+        ann["id"] = 2 ** 63 - 1
+    ann_file = tmp_path / "top_ids.json"
+    ann_file.write_text(json.dumps(doc))
+    dataset = COCOKeyPoints(ann_file, folder)
+    ids = sorted(gt.ann_id for gt in dataset.ground_truth)
+    assert len(set(ids)) == len(ids) and 2 ** 63 - 1 in ids
+    assert all(1 <= i <= 2 ** 63 - 1 for i in ids)
+    assert dataset.fixed["annotation id already used (pycocotools keeps one annotation per id): renumbered"] == 1
