@@ -106,7 +106,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     SimplePoseError naming the file and the field for a missing, mistyped or dangling entry.
     """
     manifest = manifest_of(path)
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):   # a FIFO, a link loop or a broken link: read_json says which
         raise MissingFileError(f"{manifest}: checkpoint manifest not found (checkpoint {path}); check the path")
     doc = read_json(manifest, WHAT)
     record = JsonRecord(doc, manifest)

@@ -144,7 +144,8 @@ def test_a_fifo_is_not_a_regular_file_and_does_not_block(images, tmp_path):
                           "--train-images", str(folder), "--save-dir", str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 2, res.stderr
-    assert last_line(res.stderr) == f"error: {fifo}: annotation file is a FIFO (named pipe), not a regular file; give a file"
+    assert last_line(res.stderr) == (f"error: {fifo}: annotation file is a FIFO (named pipe), not a regular file; "
+                                     "give a file")
 
 
 def test_a_symlink_loop_and_a_broken_link_say_so(images, tmp_path, capsys):
