@@ -7,6 +7,7 @@ beyond int64 (1e20) by the field that reads it. Deep nesting, a FIFO (which must
 symbolic link loop and a broken link each say what they are. Control characters of a ``file_name`` are
 shown escaped; no message repeats a part ("config: config:").
 """
+import errno
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ import eval_simple_pose
 import train_simple_pose
 from simplepose.cli import run_main
 from simplepose.errors import SimplePoseError
-from simplepose.io import JsonRecord, read_json
+from simplepose.io import JsonRecord, peek_json, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "4", "-j", "0",
@@ -219,3 +220,28 @@ def test_ids_at_int64s_top_are_renumbered_within_int64(images, tmp_path):
     assert len(set(ids)) == len(ids) and 2 ** 63 - 1 in ids
     assert all(1 <= i <= 2 ** 63 - 1 for i in ids)
     assert dataset.fixed["annotation id already used (pycocotools keeps one annotation per id): renumbered"] == 1
+
+
+def test_permission_denied_says_so(tmp_path, monkeypatch):
+    """(Tests may run as root, whom no permission stops: the open's refusal is simulated.)"""
+    path = tmp_path / "dets.json"
+    path.write_text("[]")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(SimplePoseError, match=f"^{path}: cannot read the detection file: permission denied; "
+                                              "check its permissions$"):
+        read_json(path, "detection file")
+
+
+def test_scans_of_other_files_pass_over_all_of_these(tmp_path):
+    """peek_json (a run directory's scan of its *.json) takes none of them for an error, and waits for no FIFO."""
+    for name, text in (("big.json", '{"epoch": 1e400}'), ("deep.json", "[" * 5000 + "]" * 5000),
+                       ("digits.json", '{"epoch": ' + "9" * 5000 + "}")):
+        (tmp_path / name).write_text(text)
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "loop.json").symlink_to(tmp_path / "loop.json")
+    assert [peek_json(p) for p in sorted(tmp_path.iterdir())] == [None] * 5
+    (tmp_path / "fine.json").write_text('{"epoch": 9223372036854775807, "x": NaN}')
+    assert peek_json(tmp_path / "fine.json")["epoch"] == 2 ** 63 - 1
