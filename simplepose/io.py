@@ -185,8 +185,8 @@ def _parse(text: bytes | str, where: str, what: str) -> Any:
     except RecursionError:
         found = locate(text, lambda token, depth: depth > MAX_DEPTH)
         place = "" if found is None else f" (at {found[0]})"
-        raise SimplePoseError(f"{where}: {what} is nested more than {MAX_DEPTH} levels deep{place}, more than "
-                              "any annotation file needs; fix or regenerate the file") from None
+        raise SimplePoseError(f"{where}: {what} is nested more than {MAX_DEPTH} levels deep{place}, far deeper "
+                              "than any file simplepose reads; fix or regenerate the file") from None
     except UnicodeDecodeError:
         raise SimplePoseError(f"{where}: {what} is not a text JSON file (not UTF-8, UTF-16 or UTF-32); fix or "
                               "regenerate the file") from None
