@@ -245,3 +245,16 @@ def test_scans_of_other_files_pass_over_all_of_these(tmp_path):
     assert [peek_json(p) for p in sorted(tmp_path.iterdir())] == [None] * 5
     (tmp_path / "fine.json").write_text('{"epoch": 9223372036854775807, "x": NaN}')
     assert peek_json(tmp_path / "fine.json")["epoch"] == 2 ** 63 - 1
+
+
+def test_an_area_far_larger_than_the_image_is_a_bad_record(images, tmp_path, capsys):
+    """COCOeval divides by the area: 1e300 would give any pose OKS ~1 on this person, AP silently 1."""
+    doc, folder = images
+    doc = json.loads(json.dumps(doc))
+    person = next(a for a in doc["annotations"] if not a.get("iscrowd") and any(a["keypoints"][2::3]))
+    person["area"] = 1e300
+    status, line, save = train(json.dumps(doc), folder, tmp_path, capsys)
+    assert status == 2
+    assert f"annotation {person['id']} (annotations[{doc['annotations'].index(person)}]): area 1e+300 is more " \
+           "than 4 times the 320x240 image's" in line
+    assert nothing_written(save)
