@@ -106,7 +106,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     SimplePoseError naming the file and the field for a missing, mistyped or dangling entry.
     """
     manifest = manifest_of(path)
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):   # a FIFO, a link loop or a broken link: read_json says which
         raise MissingFileError(f"{manifest}: checkpoint manifest not found (checkpoint {path}); check the path")
     doc = read_json(manifest, WHAT)
     record = JsonRecord(doc, manifest)
@@ -123,7 +123,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     config.number("sigma")
     # Every flag's value, typed and checked; an older run's config gets the newer flags' defaults here,
     # once, so readers index it (config["codec"]) instead of repeating .get() defaults.
-    doc["config"] = TrainConfig.from_dict(config.data, f"{manifest}: config").to_dict()
+    doc["config"] = TrainConfig.from_dict(config.data, str(manifest)).to_dict()
     record.sub("meta")   # an object; KeypointMeta.from_dict checks what it holds
     for key in ("params", "states"):
         full = manifest.parent / record.string(key)

@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import OutputError, SimplePoseError
+from .errors import OutputError, SimplePoseError, printable
 from .flags import Bound
 from .io import file_in_the_way, output_error, temporary_file, writing
 
@@ -57,6 +57,12 @@ class _Formatter(logging.Formatter):
         if self.bare and getattr(record, "bare", False):
             return record.getMessage()
         return super().format(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Warnings quote user text too (a skipped record's file name): escaped as error lines are (those,
+        # closing lines, are escaped by run_main; a bug's traceback keeps its lines).
+        text = super().formatMessage(record)
+        return text if getattr(record, "bare", False) else printable(text)
 
 
 class _Stderr(logging.StreamHandler):
@@ -123,7 +129,8 @@ def run_main(main: Callable[[], int]) -> int:
         try:
             return main()
         except SimplePoseError as exc:
-            _closing_line("error: " + " ".join(str(exc).splitlines()))
+            # Every error line passes here: user text quoted in it (file names, field values) is escaped once.
+            _closing_line("error: " + printable(str(exc)))
             return EXIT_BAD_INPUT
         except Exception:
             _closing_line(traceback.format_exc().rstrip())

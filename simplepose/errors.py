@@ -35,3 +35,12 @@ def one_line(exc: BaseException) -> str:
         return name
     reason = lines[-1] if lines[0].startswith("Traceback") else lines[0]
     return (reason if reason.startswith(f"{name}: ") else f"{name}: {reason}")[:200]
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable shown as its Python escape (``\\x1b``, ``\\n``,
+    ``\\u202e``): a file name or field value quoted in a message cannot move the terminal's cursor, change
+    its colours, reverse the text, or break the message into lines that look like other messages."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -17,11 +17,14 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import MissingFileError, OutputError, SimplePoseError
+from .json_numbers import (INT64_MAX, INT64_MIN, MAX_DEPTH, BadNumber, locate, parse_float, parse_int,
+                           shown)
 
 TMP_SUFFIX = ".tmp"
 # The marker of every temporary file and folder simplepose makes: TMP_PREFIX, the maker's PID, "-".
@@ -167,23 +170,70 @@ def atomic_write_text(path: str | os.PathLike, text: str, what: str = "output") 
 
 
 def _parse(text: bytes | str, where: str, what: str) -> Any:
+    """The JSON value of ``text``; numbers outside int64 or beyond double range, invalid JSON and deep
+    nesting raise one line naming ``where`` and the line and column (``json_numbers``)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=parse_int, parse_float=parse_float)
     except json.JSONDecodeError as exc:
         raise SimplePoseError(f"{where}: {what} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                               f"{exc.msg}); fix or regenerate the file") from None
-    except (UnicodeDecodeError, RecursionError):
-        raise SimplePoseError(f"{where}: {what} is not a text JSON file; fix or regenerate the file") from None
+    except BadNumber as exc:
+        found = locate(text, lambda token, depth: token == exc.token)
+        place = "" if found is None else f" at {found[0]}" + (f" ({found[1]})" if found[1] else "")
+        raise SimplePoseError(f"{where}: {what}: the number {shown(exc.token)}{place} {exc.problem}; write a "
+                              "number within range (ids within int64), or regenerate the file") from None
+    except RecursionError:
+        found = locate(text, lambda token, depth: depth > MAX_DEPTH)
+        place = "" if found is None else f" (at {found[0]})"
+        raise SimplePoseError(f"{where}: {what} is nested more than {MAX_DEPTH} levels deep{place}, far deeper "
+                              "than any file simplepose reads; fix or regenerate the file") from None
+    except UnicodeDecodeError:
+        raise SimplePoseError(f"{where}: {what} is not a text JSON file (not UTF-8, UTF-16 or UTF-32); fix or "
+                              "regenerate the file") from None
+
+
+# What an input path is, by its file type, when it is not a regular file.
+_FILE_KINDS = ((stat.S_ISDIR, "is a directory, not a file"), (stat.S_ISFIFO, "is a FIFO (named pipe)"),
+               (stat.S_ISSOCK, "is a socket"), (stat.S_ISCHR, "is a character device"),
+               (stat.S_ISBLK, "is a block device"))
 
 
 def _read_bytes(path: Path, what: str) -> bytes:
-    if not path.is_file():
-        kind = "is a directory, not a file" if path.is_dir() else "not found"
-        raise MissingFileError(f"{path}: {what} {kind}; check the path")
+    """The bytes of the regular file ``path``; anything else (missing, a directory, a FIFO, a device, a
+    broken symbolic link or a loop of them, no permission) raises one line naming ``path`` and ``what``."""
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below); no effect on files.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _unreadable(path, what, exc) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in _FILE_KINDS if test(mode)), "is not a regular file")
+            more = "" if stat.S_ISDIR(mode) else ", not a regular file"
+            raise SimplePoseError(f"{path}: {what} {kind}{more}; give a file")
+        with open(fd, "rb", closefd=False) as f:
+            return f.read()
     except OSError as exc:
         raise SimplePoseError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _unreadable(path: Path, what: str, exc: OSError) -> SimplePoseError:
+    """The one-line error of a failed open of the input ``path`` (``exc``)."""
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return MissingFileError(f"{path}: {what} is a broken symbolic link to {os.readlink(path)}; check the path")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return MissingFileError(f"{path}: {what} not found; check the path")
+    if exc.errno == errno.ELOOP:
+        return SimplePoseError(f"{path}: {what} is a symbolic link loop (a link that leads back to itself); "
+                               "check the path")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return SimplePoseError(f"{path}: cannot read the {what}: permission denied; check its permissions")
+    if exc.errno == errno.ENXIO:   # opening a socket
+        return SimplePoseError(f"{path}: {what} is a socket, not a regular file; give a file")
+    return SimplePoseError(f"{path}: cannot read the {what} ({exc.strerror})")
 
 
 def read_text(path: str | os.PathLike, what: str) -> str:
@@ -224,6 +274,15 @@ def _type_name(value: Any) -> str:
                                     else type(value).__name__)
 
 
+def _integral(value: Any) -> bool:
+    """An integer, or a float with an integral value (as some writers emit ids); not a boolean."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+
+
+# Ids become NumPy int64 (and the COCO tools' arrays): an integer field must fit.
+_INT64_RANGE = "within the 64-bit range (-2**63 to 2**63 - 1)"
+
+
 class JsonRecord:
     """One JSON object of a file, with typed field access.
 
@@ -242,8 +301,11 @@ class JsonRecord:
         self.data = data
 
     def _where(self, key: str | None = None) -> str:
-        parts = [self.source] + ([self.record] if self.record else []) + ([f"field '{key}'"] if key else [])
-        return ": ".join(parts) + ": "
+        where = self.source
+        for part in ([self.record] if self.record else []) + ([f"field '{key}'"] if key else []):
+            # A source that already ends with the record ("x.json: config") must not read "config: config:".
+            where += "" if f": {where}".endswith(f": {part}") else f": {part}"
+        return where + ": "
 
     def error(self, key: str | None, problem: str) -> SimplePoseError:
         """An error naming this record's file, record and ``key``."""
@@ -265,12 +327,12 @@ class JsonRecord:
             raise self.error(key, f"is {_type_name(value)}, expected {expected}")
 
     def int(self, key: str, default: Any = _REQUIRED, minimum: int | None = None) -> int:
-        """An integer field (a float with an integral value, as some writers emit ids, is accepted)."""
+        """An integer field within int64 (a float with an integral value, as some writers emit ids, is accepted)."""
         value = self.raw(key, default)
         if value is default and default is not _REQUIRED:
             return value
-        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        self._check(key, integral and not isinstance(value, bool), value, "an integer")
+        self._check(key, _integral(value), value, "an integer")
+        self._check(key, INT64_MIN <= value <= INT64_MAX, value, f"an integer {_INT64_RANGE}")
         if minimum is not None and value < minimum:
             raise self.error(key, f"is {value}, expected an integer >= {minimum}")
         return int(value)
@@ -318,10 +380,10 @@ class JsonRecord:
         value = self.list(key, default, length)
         if value is default and default is not _REQUIRED:
             return value
-        bad = [v for v in value if isinstance(v, bool) or not isinstance(v, (int, float))
-               or (isinstance(v, float) and not v.is_integer()) or (minimum is not None and v < minimum)]
+        bad = [v for v in value if not _integral(v) or not INT64_MIN <= v <= INT64_MAX
+               or (minimum is not None and v < minimum)]
         if bad:
-            raise self.error(key, f"holds {_type_name(bad[0])}, expected integers"
+            raise self.error(key, f"holds {_type_name(bad[0])}, expected integers {_INT64_RANGE}"
                                   + ("" if minimum is None else f" >= {minimum}"))
         return [int(v) for v in value]
 

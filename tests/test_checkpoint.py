@@ -52,7 +52,8 @@ def test_an_older_manifest_config_gets_the_newer_flags_defaults_and_types_are_ch
     assert (config["codec"], config["category_id"], config["synthetic_val_images"]) == ("standard", None, 100)
     assert "retired_flag" not in config and config["input_size"] == [64, 64]
     (tmp_path / "old.json").write_text(json.dumps({**doc, "config": {**CONFIG, "codec": "fancy"}}))
-    with pytest.raises(SimplePoseError, match=r"old\.json: config: --codec 'fancy': use one of standard, dark"):
+    with pytest.raises(SimplePoseError, match=r"old\.json: config: field 'codec': is 'fancy' \(--codec\), "
+                                              "expected one of standard, dark$"):
         load_manifest(tmp_path / "old.json")
 
 

@@ -49,7 +49,7 @@ def test_an_old_checkpoints_config_loads_with_defaults_for_newer_flags():
     ("mean", [0.5, 0.5], "old.json: config: field 'mean': has 2 values, expected 3"),
     ("lr_decay_epoch", [90, "120"], "old.json: config: field 'lr_decay_epoch': is [90, '120'], expected a list"),
     ("no_wd", "yes", "old.json: config: field 'no_wd': is 'yes', expected true or false"),
-    ("codec", "fast", "old.json: --codec 'fast': use one of standard, dark"),
+    ("codec", "fast", "old.json: config: field 'codec': is 'fast' (--codec), expected one of standard, dark"),
     ("input_size", [64, 60], "--input-size [64, 60]: need 'height,width', both positive multiples of 32"),
     ("lr_decay", 2.0, "old.json: --lr-decay 2.0: must be a finite number in (0, 1]"),
     # A checkpoint's config is held to the command line's bounds (simplepose.flags): resume, export, eval.

@@ -23,6 +23,9 @@ from .quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fix
 
 # A labelled keypoint further outside the image than this share of its larger side is a bad record.
 OUTSIDE_MARGIN = 0.05
+# A person's area (the file's, or its box's) above this multiple of the image's is a bad record: a segment lies
+# within the image, and a box drawn past the border (MPII's centre and scale) stays well under 4 times it.
+MAX_AREA_RATIO = 4
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,10 @@ class AnnotationReader:
         if w < 0 or h < 0:
             raise BadRecord(f"{where}: bbox {[x, y, w, h]} has a negative width or height", "negative bbox size")
         area = person_area(ann, [x, y, w, h], self.fixes)
+        if area > MAX_AREA_RATIO * width * height:   # COCOeval divides by it: any pose would score OKS ~1
+            raise BadRecord(f"{where}: area {area:g} is more than {MAX_AREA_RATIO} times the {width}x{height} "
+                            f"image's (image {image_id}): not in pixels squared, or the wrong image",
+                            "area larger than the image")
         self.ground_truth.append(GroundTruth(aid, image_id, 0, (x, y, w, h), area, joints, labelled))
         # Clip as GluonCV does: [x, y, x + w - 1, y + h - 1] clipped to the image.
         x0, y0 = min(max(x, 0.0), width - 1.0), min(max(y, 0.0), height - 1.0)

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import MissingFileError, SimplePoseError
 from ..io import JsonRecord
+from ..json_numbers import INT64_MAX
 
 log = logging.getLogger(__name__)
 
@@ -162,18 +163,23 @@ def num_keypoints(ann: JsonRecord, joints: np.ndarray, fixes: Fixes) -> int:
 
 class AnnotationIds:
     """Unique positive annotation ids: the first annotation with an id keeps it; a later one with the same
-    id, or an id of 0 or below, gets the next id above every id of the file."""
+    id, or an id of 0 or below, gets the next id above every id of the file (when the file's ids reach
+    int64's top, the smallest positive id the file does not use: ids stay int64)."""
 
     def __init__(self, annotations: list[Any]):
         ids = [a.get("id") for a in annotations if isinstance(a, dict)]
-        self.next = max([int(i) for i in ids if isinstance(i, (int, float)) and not isinstance(i, bool)
-                         and np.isfinite(i)] + [0]) + 1
+        self.taken = {int(i) for i in ids if isinstance(i, (int, float)) and not isinstance(i, bool)
+                      and np.isfinite(i) and abs(i) <= INT64_MAX and float(i).is_integer()}
+        self.next = max(self.taken | {0}) + 1
         self.used: set[int] = set()
 
     def assign(self, ann_id: int, record: str, fixes: Fixes) -> int:
         if ann_id > 0 and ann_id not in self.used:
             self.used.add(ann_id)
             return ann_id
+        while self.next > INT64_MAX or self.next in self.taken:
+            self.next = 1 if self.next > INT64_MAX else self.next + 1
         fixes.add(DUPLICATE_ID if ann_id > 0 else NONPOSITIVE_ID, f"{record} -> id {self.next}")
+        self.taken.add(self.next)
         self.next += 1
         return self.next - 1

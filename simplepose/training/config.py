@@ -114,13 +114,15 @@ class TrainConfig:
     def from_dict(cls, values: Mapping[str, Any], source: str = "training config") -> "TrainConfig":
         """A config from parsed flags or a stored config (lists for tuples); missing keys take the
         parser's defaults, keys no flag defines are dropped. Checks every value (not the machine: see
-        ``check_environment``); a bad one raises SimplePoseError naming the flag, or ``source`` and the key.
+        ``check_environment``); a bad one raises SimplePoseError naming the flag, or ``source`` (the file
+        holding the config, e.g. a checkpoint manifest: its record ``config`` is added here) and the key.
         """
         raw = with_defaults(values)
         for action in train_parser()._actions:
             if action.choices and raw[action.dest] not in action.choices:
-                raise SimplePoseError(f"{source}: {flag_name(action.dest)} {raw[action.dest]!r}: use one of "
-                                      f"{', '.join(action.choices)}")
+                raise JsonRecord(raw, source, "config").error(
+                    action.dest, f"is {raw[action.dest]!r} ({flag_name(action.dest)}), expected one of "
+                                 f"{', '.join(action.choices)}")
         cfg = cls(**_typed(raw, source))
         check_values(cfg, source)
         return cfg
