@@ -135,6 +135,11 @@ def clean_leftovers(out: Path, previous: dict[str, Any] | None) -> dict[str, Any
     return previous
 
 
+def _holds(path: Path, digest: str) -> bool:
+    """Whether ``path`` is a file of SHA-256 ``digest``."""
+    return path.is_file() and file_sha256(path) == digest
+
+
 def write_description(out: Path, doc: dict[str, Any]) -> None:
     """deploy.json of ``out``, atomically (``io.atomic_write``)."""
     atomic_write_text(out / DEPLOY_FILE, json.dumps(doc, indent=1), "export description")
@@ -146,7 +151,7 @@ def switch_in(out: Path, staged: dict[str, Path], doc: dict[str, Any], previous:
 
     A file of a new name already in ``out`` that no deploy.json names is the user's: refused in one line before
     anything moves. A file of the same name as one of the old export holds the same bytes (the names carry their
-    digest) and stays, unless it was damaged since (its digest differs): then the new one is renamed over it.
+    digest) and stays, unless it was damaged or removed since: then the new one is renamed into its place.
     """
     old = live_files(previous)
     for name in staged:
@@ -154,7 +159,7 @@ def switch_in(out: Path, staged: dict[str, Path], doc: dict[str, Any], previous:
             raise SimplePoseError(f"{out / name}: a file of this name is in the export folder, and its deploy.json "
                                   "does not name it; move it away, or export to another folder")
     incoming = [n for n in staged if n not in old]
-    repaired = [n for n in staged if n in old and file_sha256(out / n) != doc["sha256"][n]]
+    repaired = [n for n in staged if n in old and not _holds(out / n, doc["sha256"][n])]
     if incoming:
         write_description(out, {**(previous or {"format": FORMAT}), "unused": incoming})
     for name in incoming + repaired:

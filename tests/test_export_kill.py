@@ -16,7 +16,7 @@ from onnx import numpy_helper
 
 from tests.kill_ops import run_killed_at
 from simplepose import export, predict
-from simplepose.deploy import deploy_forward, load_deploy
+from simplepose.deploy import deploy_forward, load_deploy, onnx_forward
 from simplepose.deploy_check import check_digests
 from simplepose.errors import SimplePoseError
 from simplepose.export_folder import clean_leftovers, live_files, read_previous
@@ -71,8 +71,11 @@ def heatmaps(folder, crop):
 
 
 def which(folder, models):
-    """'old' or 'new': the export whose heatmaps the folder's export gives, bit for bit."""
-    got = heatmaps(folder, models["crop"])
+    """'old' or 'new': the export whose heatmaps the folder's export gives, bit for bit (its files checked
+    whole against deploy.json's digests, then its ONNX file run; the other checks are test_predict's)."""
+    doc = load_deploy(folder)
+    check_digests(doc, folder / "deploy.json")
+    got = onnx_forward(doc["onnx"], doc["mean"], doc["std"])(models["crop"])
     (name,) = [k for k, v in models["outputs"].items() if np.array_equal(got, v)]
     return name
 
@@ -279,3 +282,13 @@ def test_a_predict_killed_mid_write_leaves_nothing_after_the_next(models, synthe
           f"left: {left}")
     assert any(name.endswith(".mp4") and ".tmp" not in name for names in left.values() for name in names)
     assert all(names for names in left.values()), left
+
+
+def test_the_same_model_exported_again_keeps_its_names_and_mends_a_damaged_file(models, trained, tmp_path):
+    out = tmp_path / "export"
+    # Forked: the child writes the bytes this process writes next (MXNet names nodes by a per-process count).
+    run_killed_at(0, lambda: export.export_checkpoint(trained, out), tmp_path / "trace")
+    names, doc = listing(out), json.loads((out / "deploy.json").read_text())
+    (out / doc["params"]).write_bytes(b"damaged")
+    export.export_checkpoint(trained, out)
+    assert listing(out) == names and which(out, models) == "new"
