@@ -96,6 +96,7 @@ def left_behind(folder):
     return sorted([p.name for p in folder.glob(TMP_PREFIX + "*")] + (doc or {}).get("unused", []))
 
 
+@pytest.mark.slow
 def test_a_re_export_killed_at_any_file_operation_leaves_the_old_or_the_new_export(models, trained, tmp_path):
     """Kill at each file operation of a re-export; the folder loads (old or new); the next export cleans up."""
     out, trace, started = tmp_path / "export", tmp_path / "trace", time.monotonic()
@@ -278,6 +279,8 @@ def test_a_predict_killed_mid_write_leaves_nothing_after_the_next(models, synthe
         assert predict.main(argv) == 0        # the next predict
         assert listing(out) == finals and (out / "NOTES.txt").read_bytes() == NOTES
         assert len((out / "walk.jsonl").read_text().splitlines()) == 8
+        video_out = cv2.VideoCapture(str(out / "walk.mp4"))
+        assert sum(video_out.read()[0] for _ in range(9)) == 8   # an MP4 of the 8 frames
     print(f"predict: killed at {len(left)} of {len(ops)} operations in {time.monotonic() - started:.1f} s; "
           f"left: {left}")
     assert any(name.endswith(".mp4") and ".tmp" not in name for names in left.values() for name in names)
