@@ -104,6 +104,9 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     else:
         desc, what = plain, f"plain parameter file {params}"
     name = name or desc["model"]
+    if name != Path(name).name or name.startswith(".") or len(name) > 200:
+        raise SimplePoseError(f"--name {name!r}: expected a file name stem (no folder, not starting with '.', "
+                              "at most 200 characters)")
     if with_onnx is None or with_onnx:
         try:
             import onnx  # noqa: F401  (probing)
@@ -190,7 +193,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "best.json, else its latest checkpoint); or a plain .params file as GluonCV's "
                         "save_parameters writes it (then give --model, --input-size and --ann)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--name", default=None, metavar="STEM", help="file name stem (default: the model name)")
+    p.add_argument("--name", default=None, metavar="STEM",
+                   help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx, TAG from their "
+                        "SHA-256 (default: the model name)")
     g = p.add_argument_group("a plain .params file (no checkpoint manifest)")
     g.add_argument("--model", default=None, metavar="NAME", help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
     g.add_argument("--input-size", default=None, metavar="H,W", help="model input height,width (default: 256,192)")

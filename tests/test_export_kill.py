@@ -209,6 +209,9 @@ def test_an_export_leaves_a_foreign_deploy_json_and_a_file_in_the_way_alone(mode
     with pytest.raises(SimplePoseError, match="not a simplepose export description .* and an export would replace"):
         export.export_checkpoint(trained, out)
     assert listing(out) == ["deploy.json"] and (out / "deploy.json").read_bytes() == foreign
+    with pytest.raises(SimplePoseError, match=r"--name '\.\./x': expected a file name stem \(no folder"):
+        export.export_checkpoint(trained, tmp_path / "other", name="../x")     # names stay in the folder
+    assert not (tmp_path / "other").exists()
     # The names the next export writes: a forked export starts from this process's state, so it writes the
     # same bytes (MXNet names the network's nodes by a per-process count).
     run_killed_at(0, lambda: export.export_checkpoint(trained, tmp_path / "probe"), tmp_path / "trace")
