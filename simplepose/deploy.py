@@ -1,13 +1,18 @@
 """An exported model's description (``deploy.json``) and running the export without the training code.
 
-An export directory holds ``NAME-symbol.json`` + ``NAME-0000.params`` (MXNet), optionally
-``NAME.onnx``, and ``deploy.json``: input size, normalisation, codec and keypoint metadata.
+An export directory holds ``NAME-TAG-symbol.json`` + ``NAME-TAG-0000.params`` (MXNet), optionally
+``NAME-TAG.onnx``, and ``deploy.json``: input size, normalisation, codec and keypoint metadata, the bare names
+of those files with their SHA-256, and the SHA-256 of its own fields and of the source checkpoint, so a moved
+or copied folder still checks itself (``deploy_check``; the layout and how an export replaces another:
+``export_folder``). Exports of the first format (``simplepose-export-1``: files ``NAME-symbol.json``...,
+the checkpoint by a path relative to the folder, no digests) still load, with the checks they allow.
 This module reads it and runs the ONNX file with ONNX Runtime or the symbol with MXNet;
 MXNet is imported only for the latter.
 """
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,7 +26,10 @@ from .io import JsonRecord, read_json
 from .meta import KeypointMeta
 
 DEPLOY_FILE = "deploy.json"
-FORMAT = "simplepose-export-1"
+FORMAT = "simplepose-export-2"
+LEGACY_FORMAT = "simplepose-export-1"
+FORMATS = (FORMAT, LEGACY_FORMAT)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 BACKENDS = ("auto", "onnx", "mxnet")
 
 
@@ -30,17 +38,26 @@ def is_export(path: str | os.PathLike) -> bool:
     return Path(path).is_dir() and (Path(path) / DEPLOY_FILE).is_file()
 
 
+def is_unfinished(doc: dict[str, Any]) -> bool:
+    """True for the deploy.json a first export into a folder writes before its model is in place: only the
+    list of files it is moving in (``export_folder``)."""
+    return doc.get("format") == FORMAT and "unused" in doc and "model" not in doc
+
+
 def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
     """Read ``deploy.json`` of an export directory; file entries become full paths (None when absent).
 
     Every field the export is run with is checked here: one missing or of the wrong type raises one line
-    naming deploy.json and the field.
+    naming deploy.json and the field. The digests are checked against the files by ``deploy_check``.
     """
     path = Path(model_dir) / DEPLOY_FILE
     rec = JsonRecord(read_json(path, "export description (written by python -m simplepose.export)"), path)
-    if rec.raw("format", None) != FORMAT:
+    if rec.raw("format", None) not in FORMATS:
         raise SimplePoseError(f"{path}: not a simplepose export description (no 'format': '{FORMAT}'); "
                               "export the checkpoint again with python -m simplepose.export")
+    if is_unfinished(rec.data):
+        raise SimplePoseError(f"{path}: the first export into {path.parent} was interrupted before its model was "
+                              "in place; export the checkpoint again (python -m simplepose.export)")
     rec.string("model")
     rec.string("input_name")
     rec.ints("input_size", length=2, minimum=1)
@@ -53,6 +70,8 @@ def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
         raise rec.error("codec", f"is {rec.data['codec']!r}, expected one of {', '.join(METHODS)}")
     KeypointMeta.from_dict(rec.raw("meta"), str(path))
     files = {"symbol": rec.string("symbol"), "params": rec.string("params"), "onnx": rec.string("onnx", None)}
+    if rec.data["format"] == FORMAT:
+        _check_digest_fields(rec, [name for name in files.values() if name is not None])
     doc = rec.data
     for key, name in files.items():
         if name is not None:
@@ -61,6 +80,22 @@ def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
                 raise MissingFileError(f"{full}: file of export {path} is missing")
             doc[key] = str(full)
     return doc
+
+
+def _check_digest_fields(rec: JsonRecord, names: list[str]) -> None:
+    """The fields a moved export checks itself with: bare file names, each with its SHA-256 under ``sha256``,
+    and ``description_sha256`` / ``checkpoint_sha256`` (64 hex digits each)."""
+    for name in names:
+        if name != Path(name).name or name.startswith("."):
+            raise rec.error(None, f"file {name!r} is not a file name in the export folder; export the checkpoint "
+                                  "again")
+    digests = rec.sub("sha256")
+    for key in names:
+        if not SHA256_HEX.fullmatch(digests.string(key)):
+            raise digests.error(key, "is not a SHA-256 (64 hex digits); export the checkpoint again")
+    for key in ("description_sha256", "checkpoint_sha256"):
+        if not SHA256_HEX.fullmatch(rec.string(key)):
+            raise rec.error(key, "is not a SHA-256 (64 hex digits); export the checkpoint again")
 
 
 def deploy_codec(doc: dict[str, Any], method: str | None = None) -> HeatmapCodec:

@@ -6,7 +6,15 @@ Runtime. Checked, each with one line naming deploy.json, the field and the file 
 
 - input size: against the ONNX graph's fixed input shape (when the export has an ONNX file);
 - keypoint count (``meta``) and ``stride``: against the heatmaps of one probe crop through the model;
-- input size, mean and std: against the checkpoint the export was made from, when it is still there.
+- input size, mean and std: against the checkpoint the export was made from, when it is still there (found by
+  its absolute path and recognised by its SHA-256, ``checkpoint_sha256``: a moved export finds it, a checkpoint
+  written over since at that path is not taken for it);
+- every field but where things are (``export_folder.UNSIGNED``): against ``description_sha256``, so an edited
+  deploy.json is caught wherever the folder is and whether or not the checkpoint is still there;
+- each model file: against its SHA-256 (``sha256``), so a replaced or damaged file is caught.
+
+The last three need the digests of the current format; an export of the first format (no digests, its
+checkpoint by a path relative to the folder) gets the checks it allows.
 """
 from __future__ import annotations
 
@@ -17,8 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .checkpoint import manifest_of
-from .deploy import DEPLOY_FILE
+from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
+from .export_folder import description_sha256, file_sha256
 from .io import peek_json
 
 FIX = "export the checkpoint again (python -m simplepose.export) or restore deploy.json"
@@ -42,11 +51,14 @@ def onnx_input_hw(onnx_file: str) -> tuple[int, int] | None:
 
 
 def _checkpoint_config(doc: dict[str, Any], export_dir: Path) -> tuple[Path, dict[str, Any]] | None:
-    """(manifest, training config) of the checkpoint the export names, when it is still readable."""
+    """(manifest, training config) of the checkpoint the export was made from, when it is still readable."""
     name = doc.get("checkpoint")
     if not isinstance(name, str):
         return None
-    manifest = manifest_of(os.path.normpath(export_dir / name))
+    params = Path(os.path.normpath(export_dir / name))   # an absolute path stays itself
+    if doc["format"] == FORMAT and not (params.is_file() and file_sha256(params) == doc["checkpoint_sha256"]):
+        return None
+    manifest = manifest_of(params)
     found = peek_json(manifest) if manifest.is_file() else None
     config = found.get("config") if isinstance(found, dict) else None
     return (manifest, config) if isinstance(config, dict) else None
@@ -77,3 +89,19 @@ def check_export(doc: dict[str, Any], forward: Callable[[np.ndarray], np.ndarray
     if tuple(heatmaps.shape[2:]) != (h // stride, w // stride):
         raise SimplePoseError(f"{where}: field 'stride' is {stride} but {h}x{w} crops give "
                               f"{heatmaps.shape[2]}x{heatmaps.shape[3]} heatmaps; {FIX}")
+    if doc["format"] == FORMAT:
+        check_digests(doc, where)
+
+
+def check_digests(doc: dict[str, Any], where: Path) -> None:
+    """The fields of ``deploy.json`` (``where``) against ``description_sha256`` and each model file (full paths
+    in ``doc``, as ``load_deploy`` gives them) against its SHA-256: one line naming what differs."""
+    files = {role: Path(doc[role]) for role in ("symbol", "params", "onnx") if doc.get(role)}
+    as_written = {**doc, **{role: path.name for role, path in files.items()}}
+    if description_sha256(as_written) != doc["description_sha256"]:
+        raise SimplePoseError(f"{where}: its fields are not those the export wrote (field 'description_sha256' "
+                              f"does not match them): deploy.json was edited; {FIX}")
+    for path in files.values():
+        if file_sha256(path) != doc["sha256"][path.name]:
+            raise SimplePoseError(f"{path}: not the file the export wrote (its SHA-256 differs from field 'sha256' "
+                                  f"of {where}): replaced or damaged; restore it, or export the checkpoint again")

@@ -4,13 +4,18 @@ A plain ``.params`` file (GluonCV's ``save_parameters``, no manifest) is exporte
 ``--model NAME --input-size H,W --ann FILE`` (its keypoints: names, flip pairs, sigmas); a 17-keypoint
 model without ``--ann`` gets COCO's keypoints. Mean and std default to GluonCV's (``--mean``/``--std``).
 
-Writes into DIR:
+Writes into DIR (TAG: 12 hex digits of the files' SHA-256, see ``simplepose.export_folder``):
 
-- ``NAME-symbol.json`` and ``NAME-0000.params``: the hybridized MXNet graph, loadable with
+- ``NAME-TAG-symbol.json`` and ``NAME-TAG-0000.params``: the hybridized MXNet graph, loadable with
   ``gluon.SymbolBlock.imports(symbol, ["data"], params)``;
-- ``NAME.onnx`` through ``mxnet.onnx`` when the ``onnx`` package is installed (dynamic batch size);
-- ``deploy.json`` (written last): input size, mean/std, stride, sigma, codec and keypoint
-  metadata, i.e. everything needed to crop, run and decode (see ``simplepose.deploy``).
+- ``NAME-TAG.onnx`` through ``mxnet.onnx`` when the ``onnx`` package is installed (dynamic batch size);
+- ``deploy.json`` (switched in last, by one rename): input size, mean/std, stride, sigma, codec and keypoint
+  metadata, i.e. everything needed to crop, run and decode (see ``simplepose.deploy``), the files' names and
+  SHA-256, and the source checkpoint's path and SHA-256.
+
+An export into a folder that holds one replaces it so that a kill at any instant leaves the old export or
+the new one, whole; the old files go once the new deploy.json is in place; the user's files stay. What killed
+exports left there is removed first, with one log line (``export_folder``).
 """
 from __future__ import annotations
 
@@ -19,10 +24,9 @@ if __name__ == "__main__":   # python -m: the command, its imports below made in
     raise SystemExit(run_command("simplepose.export"))
 
 import argparse
-import json
 import logging
 import os
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,10 +34,12 @@ import mxnet as mx
 import numpy as np
 
 from .checkpoint import is_plain_params, load_manifest
-from .io import atomic_write_text, writing
+from .io import temporary_dir, writing
 from .cli import check_output_dir, command_parser, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError
+from .export_folder import (clean_leftovers, description_sha256, file_sha256, read_previous, switch_in,
+                            tagged_names)
 from .data.coco import keypoint_meta
 from .inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints, checkpoint_description,
                         load_described_net, params_num_joints, plain_description)
@@ -93,7 +99,8 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
         name: file name stem (default: the model name).
         with_onnx: None exports ONNX when ``onnx`` is importable; True requires it; False skips it.
     Returns:
-        the description written to ``deploy.json`` (file entries relative to ``out_dir``).
+        the description written to ``deploy.json`` (file entries: bare names in ``out_dir``).
+    An export already in ``out_dir`` is replaced with no instant at which neither loads (``export_folder``).
     """
     if plain is None:
         ckpt = load_manifest(params)
@@ -101,6 +108,9 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     else:
         desc, what = plain, f"plain parameter file {params}"
     name = name or desc["model"]
+    if name != Path(name).name or name.startswith(".") or len(name) > 200:
+        raise SimplePoseError(f"--name {name!r}: expected a file name stem (no folder, not starting with '.', "
+                              "at most 200 characters)")
     if with_onnx is None or with_onnx:
         try:
             import onnx  # noqa: F401  (probing)
@@ -111,29 +121,50 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
             log.warning("onnx is not installed: exporting the MXNet symbol only (pip install 'onnx<1.15' for ONNX)")
             with_onnx = False
     out = Path(out_dir)
+    previous = read_previous(out)   # refused before anything changes when it is not an export's
     net = load_described_net(desc, [mx.cpu()])
     net.hybridize(static_alloc=True)
     h, w = desc["input_size"]
     net(mx.nd.zeros((1, 3, h, w)))   # builds the cached graph that export writes
-    files = {"symbol": f"{name}-symbol.json", "params": f"{name}-0000.params",
-             "onnx": f"{name}.onnx" if with_onnx else None}
-    # Everything is written beside the old export first: a full disk leaves the old one whole.
     with writing(out, "export"):
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
-            net.export(str(Path(tmp) / name))
-            if with_onnx:
-                _export_onnx(Path(tmp) / files["symbol"], Path(tmp) / files["params"], desc["input_size"],
-                             Path(tmp) / files["onnx"])
-            # Withdraw the old description before replacing its files: never deploy.json over mixed files.
-            (out / DEPLOY_FILE).unlink(missing_ok=True)
-            for f in files.values():
-                if f:
-                    os.replace(Path(tmp) / f, out / f)
-    doc = {"format": FORMAT, "input_name": "data", **files, **desc,
-           "checkpoint": os.path.relpath(desc["checkpoint"], out)}
-    atomic_write_text(out / DEPLOY_FILE, json.dumps(doc, indent=1), "export description")
-    log.info("exported %s to %s: %s", what, out, ", ".join(f for f in files.values() if f))
+        previous = clean_leftovers(out, previous)
+        # Everything is written beside the old export first: a full disk leaves the old one whole.
+        tmp = temporary_dir(out, "export")
+        try:
+            staged = _write_model_files(net, desc, name, with_onnx, tmp)
+            names = tagged_names(name, staged)
+            doc = _description(desc, names, staged)
+            switch_in(out, {names[role]: path for role, path in staged.items()}, doc, previous)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    log.info("exported %s to %s: %s", what, out, ", ".join(names.values()))
+    return doc
+
+
+def _write_model_files(net: mx.gluon.HybridBlock, desc: dict[str, Any], name: str, with_onnx: bool, tmp: Path
+                       ) -> dict[str, Path]:
+    """The symbol, parameters and (``with_onnx``) ONNX files of the hybridized ``net`` in ``tmp``, flushed
+    to disk (they are renamed into place later); role -> path."""
+    net.export(str(tmp / name))
+    staged = {"symbol": tmp / f"{name}-symbol.json", "params": tmp / f"{name}-0000.params"}
+    if with_onnx:
+        staged["onnx"] = tmp / f"{name}.onnx"
+        _export_onnx(staged["symbol"], staged["params"], desc["input_size"], staged["onnx"])
+    for path in staged.values():
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+    return staged
+
+
+def _description(desc: dict[str, Any], names: dict[str, str], staged: dict[str, Path]) -> dict[str, Any]:
+    """The deploy.json of an export: ``desc`` (the checkpoint's description) with the files' bare ``names``
+    (role -> name) and SHA-256, the checkpoint's absolute path and SHA-256, and the fields' own SHA-256."""
+    doc = {"format": FORMAT, "input_name": "data", "symbol": names["symbol"], "params": names["params"],
+           "onnx": names.get("onnx"), **desc, "checkpoint": os.path.abspath(desc["checkpoint"]),
+           "checkpoint_sha256": file_sha256(desc["checkpoint"]),
+           "sha256": {names[role]: file_sha256(path) for role, path in staged.items()}}
+    doc["description_sha256"] = description_sha256(doc)
     return doc
 
 
@@ -166,7 +197,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "best.json, else its latest checkpoint); or a plain .params file as GluonCV's "
                         "save_parameters writes it (then give --model, --input-size and --ann)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--name", default=None, metavar="STEM", help="file name stem (default: the model name)")
+    p.add_argument("--name", default=None, metavar="STEM",
+                   help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx, TAG from their "
+                        "SHA-256 (default: the model name)")
     g = p.add_argument_group("a plain .params file (no checkpoint manifest)")
     g.add_argument("--model", default=None, metavar="NAME", help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
     g.add_argument("--input-size", default=None, metavar="H,W", help="model input height,width (default: 256,192)")

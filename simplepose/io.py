@@ -133,17 +133,19 @@ def _running(pid: int) -> bool:
     return True
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None], what: str = "output") -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], what: str = "output",
+                 suffix: str = TMP_SUFFIX) -> None:
     """Call ``write(tmp_path)``, fsync, then rename the temporary file onto ``path``.
 
     The temporary file is a :func:`temporary_file` beside ``path`` (so the rename never crosses a file
-    system); on any failure, a full disk included, it is removed and ``path`` is left as it was. An
+    system) ending in ``suffix`` (a writer that picks the format by the name, as OpenCV's VideoWriter does,
+    gets ``.mp4``); on any failure, a full disk included, it is removed and ``path`` is left as it was. An
     ``OSError`` becomes an :class:`~simplepose.errors.OutputError` naming ``path``, ``what`` is written and the fix.
     """
     path = Path(path)
     with writing(path, what):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = str(temporary_file(path.parent, path.name))
+        tmp = str(temporary_file(path.parent, path.name, suffix))
         try:
             write(tmp)
             with open(tmp, "rb") as f:

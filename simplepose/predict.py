@@ -4,7 +4,9 @@ The model is an export directory, a checkpoint or a training run directory; the 
 globs, videos or a webcam index; the person boxes come from a detections or annotation file (``--boxes``),
 a detector (``--detector hog`` or a GluonCV model-zoo detector) or, with neither, the whole image. Each
 image gives ``DIR/STEM.png`` (skeletons drawn) and ``DIR/STEM.json``; each video ``DIR/STEM.mp4`` and
-``DIR/STEM.jsonl`` (one record per frame). Nothing is written beside the inputs.
+``DIR/STEM.jsonl`` (one record per frame). Nothing is written beside the inputs. Each file appears whole
+under its name, or not at all (written as a marked temporary file, then renamed); the temporary files a killed
+predict left in DIR are removed by the next one, with one log line.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
 from .flags import FRACTION, MAX_BATCH, integer, numbers, real
+from .io import remove_leftovers
 from .options import add_image_options
 from .person_boxes import BoxFile, BoxSource, WholeImage
 from .predict_inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
@@ -129,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    batch_size=args.batch_size)
     log.info("predicting with %s on %d inputs; boxes: %s", predictor.name, len(inputs), source.description)
     out.mkdir(parents=True, exist_ok=True)
+    gone = remove_leftovers(out)
+    if gone:
+        log.info("removed %d temporary file(s) that interrupted runs left in %s: %s", len(gone), out,
+                 ", ".join(p.name for p in gone))
     opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta),
                       args.max_image_pixels)
     tally = run(predictor, inputs, source, out, opts)

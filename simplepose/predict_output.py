@@ -2,12 +2,13 @@
 
 A record is ``{"image": path, "people": [Person.to_json(), ...]}`` (``"frame": i`` added for a video frame).
 Every file is written atomically (``io.atomic_write``): a video's MP4 and JSONL appear only when the whole
-video is done, so an interrupted run leaves no half file under a final name.
+video is done, so an interrupted run leaves no half file under a final name. Until then they are temporary
+files carrying simplepose's marker and the PID (``.simplepose-tmp-PID-STEM.mp4.XXXX.mp4``); those of a
+killed run are removed by the next predict into the folder (``io.remove_leftovers``).
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -73,13 +74,12 @@ def _point(keypoint: np.ndarray) -> tuple[int, int]:
 
 
 class VideoSink:
-    """An MP4 (OpenCV's ``mp4v``) of drawn frames and a JSONL of their records, at temporary paths."""
+    """An MP4 (OpenCV's ``mp4v``) of drawn frames and a JSONL of their records, at temporary paths (the MP4's
+    ends in ``.mp4``: VideoWriter picks the container by the name's suffix)."""
 
     def __init__(self, mp4_tmp: str, jsonl_tmp: str, fps: float, size: tuple[int, int], meta: KeypointMeta,
                  kpt_thresh: float):
-        # VideoWriter picks the container by the name's suffix: write NAME.mp4, then move it onto the .tmp name.
-        self.mp4_tmp, self.named = mp4_tmp, f"{mp4_tmp}.mp4"
-        self.writer = cv2.VideoWriter(self.named, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        self.writer = cv2.VideoWriter(mp4_tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self.writer.isOpened():
             raise OSError(f"OpenCV cannot write an mp4v video of {size[0]}x{size[1]} at {fps:g} frames/s")
         self.jsonl = open(jsonl_tmp, "w", encoding="utf-8")
@@ -96,8 +96,6 @@ class VideoSink:
     def close(self) -> None:
         self.jsonl.close()
         self.writer.release()
-        if os.path.exists(self.named):
-            os.replace(self.named, self.mp4_tmp)
 
 
 def write_video_result(out_dir: Path, stem: str, fps: float, size: tuple[int, int], meta: KeypointMeta,
@@ -111,4 +109,4 @@ def write_video_result(out_dir: Path, stem: str, fps: float, size: tuple[int, in
             finally:
                 sink.close()
         atomic_write(out_dir / f"{stem}.jsonl", with_jsonl, "keypoints JSONL")
-    atomic_write(out_dir / f"{stem}.mp4", with_mp4, "pose video")
+    atomic_write(out_dir / f"{stem}.mp4", with_mp4, "pose video", suffix=".mp4")
