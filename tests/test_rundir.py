@@ -186,9 +186,10 @@ def test_start_removes_what_killed_writes_left_and_finishes_interrupted_moves(tm
 
 
 def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+    # The holder keeps the lock until it is killed (not for a while: a slow test would outlast it).
+    holder = subprocess.Popen([sys.executable, "-c", "import signal, sys; sys.path.insert(0, sys.argv[1]); "
                                "from simplepose.rundir import RunDirectory; RunDirectory(sys.argv[2], 'm').claim(); "
-                               "print('locked', flush=True); time.sleep(60)", str(ROOT), str(tmp_path)],
+                               "print('locked', flush=True); signal.pause()", str(ROOT), str(tmp_path)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
