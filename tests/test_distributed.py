@@ -70,11 +70,11 @@ def test_two_workers_one_server_end_with_identical_parameters(synthetic, tmp_pat
 
 
 def test_launcher_forwards_a_failing_worker_and_stops_the_rest(tmp_path):
-    tic = time.monotonic()
-    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "-c", "import sys; sys.exit(3)"], timeout=60)
+    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "-c", "import sys; sys.exit(3)"])
+    # Not 124: the launcher stopped the scheduler and server rather than wait for workers that never came
+    # (they would wait until its --timeout).
     assert res.returncode == 3, res.stderr
-    assert "a worker exited with status 3; stopping the others" in res.stderr
-    assert time.monotonic() - tic < 50     # the scheduler and server did not wait for workers that never came
+    assert "a worker exited with status 3; stopping the others" in res.stderr and "timed out" not in res.stderr
 
 
 def test_a_worker_killed_by_a_signal_gives_128_plus_the_signal():
@@ -139,8 +139,11 @@ def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tm
     """Ctrl-C to the launcher: the workers agree (through the kvstore) on the batch to stop after,
     rank 0 writes the mid-epoch checkpoint, and the job resumes from it."""
     import signal
-    save = tmp_path / "dist"
-    train = [sys.executable, "train_simple_pose.py", "--kvstore", "dist_sync", "--train-ann", synthetic["train_ann"],
+    save, trace = tmp_path / "dist", tmp_path / "trace.txt"
+    # Each worker waits inside batch 1 of epoch 2 (gradients computed, no update) until the Ctrl-C reaches it
+    # (tests/kill_at.py): the stop does not depend on the machine's speed.
+    train = [sys.executable, "tests/kill_at.py", "epoch2-batch1", "after", "pause", str(trace), "--",
+             "--kvstore", "dist_sync", "--train-ann", synthetic["train_ann"],
              "--train-images", synthetic["train_images"], "--model", "simple_pose_resnet18_v1b", "--input-size",
              "64,64", "--batch-size", "8", "-j", "0", "--num-epochs", "2", "--log-interval", "1",
              "--save-dir", str(save)]
@@ -148,12 +151,11 @@ def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tm
                              "--", *train], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + LIMIT
-        log = save / "train.log"
-        while not (log.exists() and "Epoch[2] Batch[1/" in log.read_text()):
+        while not (trace.exists() and trace.read_text().count("epoch2-batch1 after pause ") == 2):
             assert proc.poll() is None and time.monotonic() < deadline, "training ended or stalled before epoch 2"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
+        assert proc.wait(timeout=LIMIT) == 130
         err = proc.stderr.read()
     finally:
         proc.kill()
@@ -162,7 +164,7 @@ def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tm
     stopped = list(save.glob("*-batch*.json"))
     assert len(stopped) == 1, err[-3000:]
     manifest = load_manifest(stopped[0])
-    assert manifest["epoch"] == 1 and 1 <= manifest["batch"] <= 5 and manifest["batch_size_total"] == 16
+    assert manifest["epoch"] == 1 and manifest["batch"] == 1 and manifest["batch_size_total"] == 16
     res = launch(["-n", "2", "-s", "1", "--", sys.executable, "train_simple_pose.py", "--resume", str(save),
                   "-j", "0"])
     assert res.returncode == 0, res.stderr[-3000:]

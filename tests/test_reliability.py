@@ -58,11 +58,12 @@ def reference(synthetic, tmp_path_factory):
     return save
 
 
-def start_training(synthetic, save):
-    """The training command as a separate process, logging every batch."""
-    return subprocess.Popen([sys.executable, "train_simple_pose.py", *TINY, *data_args(synthetic), "-j", "1",
-                             "--save-dir", str(save)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+def start_training(synthetic, save, trace):
+    """The training command as a separate process, logging every batch, through tests/kill_at.py: it
+    waits at the start of batch 3 of epoch 2 until a signal reaches its training loop (see there)."""
+    return subprocess.Popen([sys.executable, "tests/kill_at.py", "epoch2-batch3", "before", "pause", str(trace), "--",
+                             *TINY, *data_args(synthetic), "-j", "1", "--save-dir", str(save)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for(proc, condition, what):
@@ -76,18 +77,14 @@ def wait_for(proc, condition, what):
         time.sleep(0.05)
 
 
-def in_epoch_2(save):
-    """After checkpoint 1 and two logged batches of epoch 2: inside epoch 2 (of 5 batches)."""
-    log = save / "train.log"
-    return (save / "simple_pose_resnet18_v1b-epoch0001.json").exists() and log.exists() \
-        and "Epoch[2] Batch[2/" in log.read_text()
-
-
-def signal_in_epoch_2(synthetic, save, sig, expected_status):
-    """Train in a subprocess, send ``sig`` inside epoch 2, check its exit status; returns its stderr."""
-    proc = start_training(synthetic, save)
+def signal_in_epoch_2(synthetic, tmp_path, save, sig, expected_status):
+    """Train in a subprocess, send ``sig`` inside epoch 2 (after checkpoint 1 and two of its 5 batches: the
+    process waits there for it, whatever the machine's speed), check its exit status; returns its stderr."""
+    trace = tmp_path / "trace.txt"
+    proc = start_training(synthetic, save, trace)
     try:
-        wait_for(proc, lambda: in_epoch_2(save), "batch 2 of epoch 2")
+        wait_for(proc, lambda: trace.exists() and trace.read_text().startswith("epoch2-batch3 before pause "),
+                 "batch 3 of epoch 2")
         proc.send_signal(sig)
         assert proc.wait(timeout=DEADLINE) == expected_status
         return proc.stderr.read()
@@ -99,7 +96,7 @@ def signal_in_epoch_2(synthetic, save, sig, expected_status):
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_is_bit_exact(synthetic, reference, tmp_path):
     save = tmp_path / "killed"
-    signal_in_epoch_2(synthetic, save, signal.SIGKILL, -signal.SIGKILL)
+    signal_in_epoch_2(synthetic, tmp_path, save, signal.SIGKILL, -signal.SIGKILL)
     killed_log = (save / "train.log").read_text()
     assert "Epoch[2] Batch[2/" in killed_log and "Epoch[2] done" not in killed_log   # killed inside epoch 2
     # The kill left checkpoint 1 loadable (and nothing later, temporary files aside).
@@ -117,13 +114,13 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(synthetic, reference, tmp_pa
 @pytest.mark.slow
 def test_ctrl_c_checkpoints_mid_epoch_and_resumes_exactly(synthetic, reference, tmp_path):
     save = tmp_path / "interrupted"
-    err = signal_in_epoch_2(synthetic, save, signal.SIGINT, 130)
+    err = signal_in_epoch_2(synthetic, tmp_path, save, signal.SIGINT, 130)
     assert err.strip().splitlines()[-1] == "error: interrupted" and "Traceback" not in err
     stopped = sorted(save.glob("*-batch*.json"))
     assert len(stopped) == 1, err
     manifest = load_manifest(stopped[0])
-    # Written between two batches: one epoch done, some batches of the second.
-    assert manifest["epoch"] == 1 and 2 <= manifest["batch"] < 5 and manifest["interrupted"]
+    # Written at the batch boundary after the signal: one epoch done, 3 batches of the second.
+    assert manifest["epoch"] == 1 and manifest["batch"] == 3 and manifest["interrupted"]
     assert stopped[0].name == f"simple_pose_resnet18_v1b-epoch0002-batch{manifest['batch']:05d}.json"
     assert manifest["progress"]["batches"] == manifest["batch"] and manifest["progress"]["seen"] == 16 * manifest["batch"]
 

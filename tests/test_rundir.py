@@ -186,9 +186,10 @@ def test_start_removes_what_killed_writes_left_and_finishes_interrupted_moves(tm
 
 
 def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+    # The holder keeps the lock until it is killed (not for a while: a slow test would outlast it).
+    holder = subprocess.Popen([sys.executable, "-c", "import signal, sys; sys.path.insert(0, sys.argv[1]); "
                                "from simplepose.rundir import RunDirectory; RunDirectory(sys.argv[2], 'm').claim(); "
-                               "print('locked', flush=True); time.sleep(60)", str(ROOT), str(tmp_path)],
+                               "print('locked', flush=True); signal.pause()", str(ROOT), str(tmp_path)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -221,11 +222,21 @@ def finished(synthetic, tmp_path_factory):
     return save
 
 
-def start_training(args, log_to):
-    """train_simple_pose.py as a separate process; its stderr goes to the file ``log_to``."""
+def start_training(args, log_to, stop=None):
+    """train_simple_pose.py as a separate process, its stderr to the file ``log_to``; with ``stop`` =
+    (KIND, WHEN, ACTION, TRACE), through tests/kill_at.py: stopped, or paused, at that event of the run."""
+    script = ["tests/kill_at.py", *map(str, stop), "--"] if stop else ["train_simple_pose.py"]
     with open(log_to, "w") as err:
-        return subprocess.Popen([sys.executable, "train_simple_pose.py", *args], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen([sys.executable, *script, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def paused(proc, stop):
+    """Wait until ``proc``, started with ``stop`` = (KIND, WHEN, 'pause', TRACE), waits at its event for
+    a signal: the line kill_at.py writes to TRACE, not a delay, says when."""
+    kind, when, action, trace = stop
+    assert action == "pause"
+    wait_until(proc, lambda: Path(trace).exists() and f"{kind} {when} pause " in Path(trace).read_text(),
+               f"the pause at {kind} {when}")
 
 
 def last_line(text):
@@ -239,26 +250,26 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
     Ctrl-C (status 143); a fresh run into the used directory is refused; --overwrite moves it aside."""
     save = tmp_path / "run"
     args = TINY + data_args(synthetic) + ["--num-epochs", "3", "--save-dir", str(save)]
-    first = start_training(args, tmp_path / "first.err")
+    stop = ("epoch2-batch2", "after", "pause", tmp_path / "trace.txt")
+    first = start_training(args, tmp_path / "first.err", stop)
     with stopping(first):
-        lock = save / "run.lock"
-        wait_until(first, lambda: lock.exists() and f'"pid": {first.pid}' in lock.read_text(), "the lock")
+        paused(first, stop)   # holding the lock, inside batch 2 of epoch 2
+        assert f'"pid": {first.pid}' in (save / "run.lock").read_text()
         second = subprocess.run([sys.executable, "train_simple_pose.py", *args], cwd=ROOT, capture_output=True,
                                 text=True, timeout=DEADLINE)
         assert second.returncode == 2
         assert re.fullmatch(rf"error: {save}: another training run \(PID {first.pid} on [^)]+\) is writing this "
                             r"directory \(run\.lock\); wait for it to end or stop it, or choose another --save-dir",
                             last_line(second.stderr))
-        log = save / "train.log"
-        wait_until(first, lambda: log.exists() and "Epoch[2] Batch[2/" in log.read_text(), "batch 2 of epoch 2")
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=DEADLINE) == 143
+    log = save / "train.log"
     assert last_line((tmp_path / "first.err").read_text()) == "error: interrupted"
     assert "another training run" not in log.read_text()       # the refused run wrote nothing here
     assert "SIGTERM: stopping after this batch and writing a checkpoint" in log.read_text()
     (stopped,) = save.glob("*-batch*.json")
     manifest = load_manifest(stopped)
-    assert manifest["epoch"] == 1 and manifest["batch"] >= 2 and manifest["interrupted"]
+    assert manifest["epoch"] == 1 and manifest["batch"] == 2 and manifest["interrupted"]
 
     before = sorted(p.name for p in save.iterdir())
     with pytest.raises(SimplePoseError, match=rf"^--save-dir {save}: holds the checkpoints of an earlier run "
@@ -283,13 +294,14 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
 def test_resuming_an_older_checkpoint_then_ctrl_c_keeps_the_later_ones(finished, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(finished, run)
-    proc = start_training(["--resume", str(run / f"{MODEL}-epoch0001.json")], tmp_path / "err")
+    stop = ("epoch2-batch2", "after", "pause", tmp_path / "trace.txt")
+    proc = start_training(["--resume", str(run / f"{MODEL}-epoch0001.json")], tmp_path / "err", stop)
     log = run / "train.log"
-    start = log.stat().st_size
     with stopping(proc):
-        wait_until(proc, lambda: "Epoch[2] Batch[2/" in log.read_text()[start:], "batch 2 of epoch 2")
+        paused(proc, stop)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=DEADLINE) == 130
+    assert load_manifest(next(run.glob("*-batch*.json")))["batch"] == 2
     (aside,) = (run / "superseded").iterdir()
     assert sorted(p.name for p in aside.glob("*.json")) == [f"{MODEL}-epoch0002.json", f"{MODEL}-epoch0003.json"]
     for epoch in (2, 3):
@@ -404,7 +416,14 @@ SCHEDULE = [
     ("ckpt-manifest", "before", "kill"),
     ("ckpt-manifest", "after", "kill"),
 ]
-TIMED = (2.5, 5.0, 7.5)   # seconds after the start: SIGKILL wherever the process is
+# SIGKILLs where a process spends its time, between the file operations above (see tests/kill_at.py). They
+# come while the series has epochs left to train (asserted), so each of these instants occurs.
+INSTANTS = [
+    ("loader", "after", "kill"),         # the start: lock, config.json, checkpoint loaded, the first sample made
+    ("batch3", "after", "kill"),         # inside a batch: gradients computed, the update not made
+    ("validation", "after", "kill"),     # in the middle of a validation
+    ("tensorboard", "after", "kill"),    # inside the TensorBoard write of the validation pictures
+]
 STOP_STATUS = {"kill": -signal.SIGKILL, "int2": 130, "term2": 143}
 
 
@@ -428,8 +447,9 @@ def improving(synthetic, tmp_path_factory):
     assert train_simple_pose.main(TINY + train + val + [
         "--lr", "0.002", "--flip-prob", "0", "--rotation-factor", "0", "--scale-factor", "0", "--num-epochs", "4",
         "--save-frequency", "0", "--val-interval", "4", "--log-interval", "0", "--save-dir", str(base)]) == 0
-    return ["--resume", str(base / f"{MODEL}-epoch0004.json"), "--num-epochs", str(LAST), "--val-interval", "1",
-            "--save-frequency", "1", "--log-interval", "1"]
+    yield ["--resume", str(base / f"{MODEL}-epoch0004.json"), "--num-epochs", str(LAST), "--val-interval", "1",
+           "--save-frequency", "1", "--log-interval", "1"]
+    shutil.rmtree(base)   # two checkpoints (350 MB) of this test's own
 
 
 def check_after_stop(series, reference, had_best):
@@ -455,74 +475,92 @@ def check_after_stop(series, reference, had_best):
     return (series / "best.json").exists()
 
 
+def stopped_at(stop, args, log_to):
+    """Train ``args`` in a separate process stopped at ``stop`` = (KIND, WHEN, ACTION, TRACE) (see
+    tests/kill_at.py): it met its event and stopped as told."""
+    kind, when, action, trace = stop
+    proc = start_training(args, log_to, stop)
+    with stopping(proc):
+        status = proc.wait(timeout=DEADLINE)
+    err = Path(log_to).read_text()
+    assert status == STOP_STATUS[action], f"{kind} {when} {action}: {err[-3000:]}"
+    assert trace.read_text().splitlines()[-1].startswith(f"{kind} {when} {action} "), trace.read_text()
+    assert "Traceback" not in err, err[-3000:]
+
+
 @pytest.mark.slow
 def test_kills_at_any_instant_lose_no_best_and_resume_bit_exactly(improving, tmp_path):
     """SIGKILL (and double Ctrl-C / SIGTERM) at 21 chosen file operations (inside checkpoint and best
-    saves, metrics writes, start-up clean-up and moves), a graceful SIGTERM and three SIGKILLs at
-    arbitrary times, each followed by --resume: best.json always holds the best validation AP so far,
-    and the series ends with the uninterrupted run's parameters, metrics and best, bit for bit."""
+    saves, metrics writes, start-up clean-up and moves), a graceful SIGTERM inside an epoch, and SIGKILLs
+    at the start, inside a batch, inside validation and inside a TensorBoard write, each followed by
+    --resume: best.json always holds the best validation AP so far, and the series ends with the
+    uninterrupted run's parameters, metrics and best, bit for bit. Every stop is triggered by an event
+    the run reaches (tests/kill_at.py), never by a delay: the same stops on a fast or a loaded machine."""
     ref_dir, series, trace = tmp_path / "reference", tmp_path / "series", tmp_path / "trace.txt"
     tic = time.monotonic()
-    assert train_simple_pose.main(improving + ["--save-dir", str(ref_dir)]) == 0
+    # Uninterrupted, without epoch checkpoints: what it computes does not depend on them (the series writes
+    # them), and they are 180 MB each.
+    assert train_simple_pose.main(improving + ["--save-frequency", "0", "--save-dir", str(ref_dir)]) == 0
     reference = {r["epoch"]: r for r in rows_of(ref_dir)}
     assert sorted(reference) == list(range(LAST + 1))     # the base run's history, then this run's epochs
     aps = [reference[e]["val_ap"] for e in range(BASE + 1, LAST + 1)]
     # The model keeps improving: best.json is replaced again and again.
     assert sum(ap > max(aps[:i]) for i, ap in enumerate(aps) if i) >= 4, aps
+    digest = re.compile(r"final parameters sha256 ([0-9a-f]{64})")
+    digest_ref = digest.findall((ref_dir / "train.log").read_text())[-1]
+    best_ref = load_manifest(ref_dir)
+    best_ref_params = Path(best_ref["params"]).read_bytes()
+    shutil.rmtree(ref_dir)   # what is compared is kept above
     seconds_ref = time.monotonic() - tic
 
     def command():
         return ["--resume", str(series)] if checkpoints_in(series) else improving + ["--save-dir", str(series)]
 
     had_best = False
-    for number, (kind, when, action) in enumerate(SCHEDULE, start=1):
-        res = subprocess.run([sys.executable, "tests/kill_at.py", kind, when, action, str(trace), "--", *command()],
-                             cwd=ROOT, capture_output=True, text=True, timeout=DEADLINE)
-        assert res.returncode == STOP_STATUS[action], f"stop {number} {kind} {when}: {res.stderr[-3000:]}"
-        assert trace.read_text().splitlines()[-1].startswith(f"{kind} {when} {action} "), trace.read_text()
-        assert "Traceback" not in res.stderr
+    for kind, when, action in SCHEDULE:
+        stopped_at((kind, when, action, trace), command(), tmp_path / "err")
         had_best = check_after_stop(series, reference, had_best)
     assert len(trace.read_text().splitlines()) == len(SCHEDULE)
+    resumed_at = checkpoints_in(series)[-1][0]
+    assert resumed_at[0] < LAST, f"the schedule left no epoch for the stops inside one: {resumed_at}"
 
-    # SIGTERM, as a scheduler sends it, inside an epoch: a checkpoint at the next batch boundary, status 143.
-    log = series / "train.log"
-    start = log.stat().st_size
-    proc = subprocess.Popen([sys.executable, "train_simple_pose.py", *command()], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # SIGTERM, as a scheduler sends it, inside an epoch (the process waits after batch 2's gradients until
+    # it comes): a checkpoint at that batch boundary, status 143.
+    stop = ("batch2", "after", "pause", trace)
+    proc = start_training(command(), tmp_path / "err", stop)
     with stopping(proc):
-        wait_until(proc, lambda: re.search(r"Epoch\[\d+\] Batch\[2/", log.read_text()[start:]), "batch 2")
+        paused(proc, stop)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=DEADLINE) == 143
-    stopped = [m for pos, m in checkpoints_in(series) if pos[1]]
-    assert len(stopped) == 1 and load_manifest(stopped[0])["interrupted"]
+    assert last_line((tmp_path / "err").read_text()) == "error: interrupted"
+    stopped = [(pos, m) for pos, m in checkpoints_in(series) if pos[1]]
+    assert len(stopped) == 1 and load_manifest(stopped[0][1])["interrupted"]
+    assert stopped[0][0] == (resumed_at[0], resumed_at[1] + 2), (resumed_at, stopped)   # after this run's 2nd batch
     had_best = check_after_stop(series, reference, had_best)
 
-    for delay in TIMED:
-        proc = subprocess.Popen([sys.executable, "train_simple_pose.py", *command()], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        with stopping(proc):
-            time.sleep(delay)
-            assert proc.poll() is None, "the series ended before its timed kills"
-        assert proc.wait() == -signal.SIGKILL
+    for kind, when, action in INSTANTS:
+        stopped_at((kind, when, action, trace), command(), tmp_path / "err")
         had_best = check_after_stop(series, reference, had_best)
 
     res = subprocess.run([sys.executable, "train_simple_pose.py", *command()], cwd=ROOT, capture_output=True,
                          text=True, timeout=DEADLINE)
     assert res.returncode == 0, res.stderr[-3000:]
-    digest = re.compile(r"final parameters sha256 ([0-9a-f]{64})")
-    assert digest.findall(log.read_text())[-1] == digest.findall((ref_dir / "train.log").read_text())[-1]
+    assert digest.findall((series / "train.log").read_text())[-1] == digest_ref
     assert [comparable(r) for r in rows_of(series)] == [comparable(reference[e]) for e in sorted(reference)]
-    best, best_ref = load_manifest(series), load_manifest(ref_dir)
+    best = load_manifest(series)
     assert (best["epoch"], comparable(best["metrics"])) == (best_ref["epoch"], comparable(best_ref["metrics"]))
-    assert Path(best["params"]).read_bytes() == Path(best_ref["params"]).read_bytes()
+    assert Path(best["params"]).read_bytes() == best_ref_params
     assert not list(series.rglob("*.tmp"))
     named = {n for _, m in checkpoints_in(series) for n in json.loads(m.read_text()).values() if isinstance(n, str)}
     assert {p.name for p in series.glob("*.params")} | {p.name for p in series.glob("*.states")} <= named
     moved = [json.loads(line)["epoch"] for f in series.glob("superseded/*/metrics.jsonl")
              for line in f.read_text().splitlines()]
     assert moved, "rows of epochs redone after a kill are kept in superseded/"
-    print(f"kill test: reference {seconds_ref:.0f} s, {len(SCHEDULE) + 1 + len(TIMED)} stops and the final "
-          f"resume in {time.monotonic() - tic - seconds_ref:.0f} s; rows moved aside: {moved}")
+    size = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
+    shutil.rmtree(series)   # checked: its checkpoints (about 1 GB) go
+    print(f"kill test: reference {seconds_ref:.0f} s, {len(SCHEDULE) + 1 + len(INSTANTS)} stops and the final "
+          f"resume in {time.monotonic() - tic - seconds_ref:.0f} s, {size / 2**20:.0f} MB at the end (then "
+          f"removed); rows moved aside: {moved}")
 
 
 @contextlib.contextmanager
