@@ -269,3 +269,17 @@ def test_an_old_states_file_resumes_like_the_new_format(trained, tmp_path):
     assert old_doc["optimizer"] == new_doc["optimizer"] and new_doc["optimizer"]["attributes"]["num_update"] > 0
     before = mx.nd.load(doc["params"])["final_layer.weight"].asnumpy()
     assert not np.array_equal(new_params["final_layer.weight"], before)   # the extra epoch did train
+
+
+def test_a_crop_pack_index_that_is_a_pickle_is_refused_unrun(tmp_path):
+    """The other binary file training reads: its index is np.load'ed without pickles."""
+    from simplepose.data.pack import PackedCrops
+    marker = tmp_path / "MARKER"
+    (tmp_path / "pack.bin").write_bytes(b"")
+    for content in (pickle.dumps(payloads(marker)["os.system"]), None):
+        with open(tmp_path / "pack.npz", "wb") as f:
+            f.write(content) if content else np.savez(f, ann_ids=np.array([payloads(marker)["os.system"]], object))
+        with pytest.raises(SimplePoseError, match=r"pack\.npz: not a crop pack index \(ValueError: .*allow_pickle=False\); "
+                                                  r"write the pack again"):
+            PackedCrops(tmp_path / "pack", dataset=None)   # the index is read before the dataset is looked at
+    assert not marker.exists()
