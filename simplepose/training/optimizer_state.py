@@ -78,8 +78,9 @@ def capture(trainer: gluon.Trainer) -> OptimizerState:
     opt = trainer._optimizer
     counts = opt._all_index_update_counts
     current = next((device for device, c in counts.items() if c is opt._index_update_count), None)
-    return OptimizerState(type(opt).__name__, _settings(vars(opt)),
-                          {device: dict(c) for device, c in counts.items()}, current, dict(_updaters(trainer)[0].states))
+    held = dict(_updaters(trainer)[0].states)
+    return OptimizerState(type(opt).__name__, _settings(vars(opt)), {device: dict(c) for device, c in counts.items()},
+                          current, held)
 
 
 def write_states(state: OptimizerState, path: str, learning_rate: float) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def write_states(state: OptimizerState, path: str, learning_rate: float) -> dict
 
 
 def _index(rec: JsonRecord, field: str, key: str) -> int:
-    if not key.isdigit():
+    if not (key.isascii() and key.isdigit() and len(key) < 10):
         raise rec.error(field, f"has the key {key!r}, expected parameter indices and device ids (0, 1, ...)")
     return int(key)
 
@@ -124,7 +125,7 @@ def read_states(path: str, record: JsonRecord) -> OptimizerState:
                                                           for i in per_index}
     try:
         arrays = mx.nd.load(path)
-    except mx.base.MXNetError as exc:
+    except (mx.base.MXNetError, OSError, UnicodeDecodeError) as exc:
         raise damaged(path, one_line(exc)) from None
     arrays = arrays if isinstance(arrays, dict) else {}   # nd.load gives [] for a file of no arrays
 
