@@ -30,7 +30,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..errors import MissingFileError, SimplePoseError, one_line
+from ..errors import MissingFileError, SimplePoseError
 from ..io import atomic_write
 from ..geometry import Crop, decode_reduction, reduced_matrix
 from .coco import COCOKeyPoints, read_image
@@ -124,8 +124,8 @@ class PackedCrops:
             with np.load(index_path, allow_pickle=False) as index:
                 self.index = {k: index[k] for k in index.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-            raise SimplePoseError(f"{index_path}: not a crop pack index ({one_line(exc)}); write the pack again "
-                                  "(python -m simplepose.data.pack)") from None
+            raise SimplePoseError(f"{index_path}: not a crop pack index ({type(exc).__name__}: {exc}); write the "
+                                  "pack again (python -m simplepose.data.pack)") from None
         ids = np.array([r.ann_id for r in dataset.records], np.int64)
         if len(ids) != len(self.index["ann_ids"]) or not np.array_equal(ids, self.index["ann_ids"]):
             raise SimplePoseError(f"{index_path}: packed for other people than {dataset.ann_file} "
