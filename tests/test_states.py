@@ -25,8 +25,9 @@ CONFIG = {"model": "simple_pose_resnet18_v1b", "input_size": [64, 64], "mean": [
 
 # --- a tiny network: the format itself ---------------------------------------------------------------------------
 
-def tiny(ctx, dtype="float32"):
-    """A conv + BatchNorm net and its Adam trainer (GluonCV's warm-up schedule), same weights on every call."""
+def tiny(ctx, dtype="float32", on_kvstore=None):
+    """A conv + BatchNorm net and its Adam trainer (GluonCV's warm-up schedule), same weights on every call;
+    ``on_kvstore``: MXNet's update_on_kvstore (None: its default, True for several devices)."""
     mx.random.seed(3)
     net = gluon.nn.HybridSequential()
     net.add(gluon.nn.Conv2D(3, 3, in_channels=2), gluon.nn.BatchNorm(in_channels=3),
@@ -36,7 +37,7 @@ def tiny(ctx, dtype="float32"):
     schedule = LRSequential([LRScheduler("linear", base_lr=0.001, target_lr=0.01, nepochs=1, iters_per_epoch=4),
                              LRScheduler("step", base_lr=0.01, nepochs=2, iters_per_epoch=4, step_epoch=[1])])
     opt = {"learning_rate": 0.01, "wd": 1e-4, "lr_scheduler": schedule, "multi_precision": dtype != "float32"}
-    return net, Trainer(list(net.collect_params().values()), "adam", opt)
+    return net, Trainer(list(net.collect_params().values()), "adam", opt, update_on_kvstore=on_kvstore)
 
 
 def trainable(net):
@@ -63,9 +64,9 @@ def weights(net, ctx):
     return [p.data(ctx[0]).asnumpy() for p in trainable(net)]
 
 
-def continued(ctx, dtype, params, load):
+def continued(ctx, dtype, on_kvstore, params, load):
     """Weights after updates 3-4 of a fresh net given the weights ``params`` and ``load(trainer)``'s state."""
-    net, trainer = tiny(ctx, dtype)
+    net, trainer = tiny(ctx, dtype, on_kvstore)
     net.load_parameters(str(params), ctx=ctx, cast_dtype=True)
     load(trainer)
     for k in (3, 4):
@@ -73,12 +74,14 @@ def continued(ctx, dtype, params, load):
     return weights(net, ctx), trainer
 
 
-@pytest.mark.parametrize("devices,dtype", [(1, "float32"), (2, "float32"), (1, "float16")])
-def test_both_formats_restore_bit_exactly(tmp_path, devices, dtype):
+@pytest.mark.parametrize("devices,dtype,on_kvstore", [(1, "float32", None), (1, "float16", None),
+                                                      (2, "float32", True), (2, "float32", False)])
+def test_both_formats_restore_bit_exactly(tmp_path, devices, dtype, on_kvstore):
     """3 updates, a checkpoint, 2 more: a trainer restored from the checkpoint (nd.save + JSON) or from
-    MXNet's own pickled save_states (through the restricted unpickler) lands on the very same weights."""
+    MXNet's own pickled save_states (through the restricted unpickler) lands on the very same weights.
+    Two devices: the state in the local kvstore's updater, or in one updater per device."""
     ctx = [mx.cpu(i) for i in range(devices)]
-    net, trainer = tiny(ctx, dtype)
+    net, trainer = tiny(ctx, dtype, on_kvstore)
     for k in range(3):
         step(net, trainer, ctx, k, dtype)
     manifest = save_checkpoint(tmp_path / "ckpt", net, trainer, 1, CONFIG, {})
@@ -101,9 +104,9 @@ def test_both_formats_restore_bit_exactly(tmp_path, devices, dtype):
     assert opt["attributes"]["multi_precision"] == (dtype == "float16")
     params = tmp_path / "ckpt.params"
     record = JsonRecord(opt, manifest, "optimizer")
-    new, restored = continued(ctx, dtype, params, lambda t: t.load_states(doc["states"], record))
-    old, _ = continued(ctx, dtype, params, lambda t: t.load_states(str(tmp_path / "old.states")))
-    none, _ = continued(ctx, dtype, params, lambda t: None)
+    new, restored = continued(ctx, dtype, on_kvstore, params, lambda t: t.load_states(doc["states"], record))
+    old, _ = continued(ctx, dtype, on_kvstore, params, lambda t: t.load_states(str(tmp_path / "old.states")))
+    none, _ = continued(ctx, dtype, on_kvstore, params, lambda t: None)
     for ref, a, b in zip(reference, new, old):
         np.testing.assert_array_equal(a, ref)
         np.testing.assert_array_equal(b, ref)
@@ -112,6 +115,8 @@ def test_both_formats_restore_bit_exactly(tmp_path, devices, dtype):
     assert restored.optimizer._all_index_update_counts == trainer.optimizer._all_index_update_counts
     assert set(saved_counts.values()) == {3} and set(restored.optimizer._index_update_count.values()) == {5}
     assert restored.learning_rate == trainer.learning_rate
+    on_kv = devices == 2 and on_kvstore is not False
+    assert bool(restored._update_on_kvstore) == bool(trainer._update_on_kvstore) == on_kv
 
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
