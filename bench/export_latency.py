@@ -21,7 +21,6 @@ from pathlib import Path
 
 import mxnet as mx
 import numpy as np
-from mxnet import gluon
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simplepose.checkpoint import save_checkpoint  # noqa: E402
@@ -30,6 +29,7 @@ from simplepose.export import export_checkpoint  # noqa: E402
 from simplepose.inference import mxnet_forward  # noqa: E402
 from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta  # noqa: E402
 from simplepose.model import get_pose_model  # noqa: E402
+from simplepose.training.optimizer_state import Trainer  # noqa: E402
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
     live = mxnet_forward(net, [mx.cpu()], cfg["mean"], cfg["std"])
     live(x)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = save_checkpoint(Path(tmp) / "ckpt", net, gluon.Trainer(net.collect_params(), "adam"), 0, cfg,
+        ckpt = save_checkpoint(Path(tmp) / "ckpt", net, Trainer(net.collect_params(), "adam"), 0, cfg,
                                meta.to_dict())
         tic = time.perf_counter()
         export_checkpoint(ckpt, Path(tmp) / "export")

@@ -51,6 +51,7 @@ from gluoncv.data.transforms.pose import detector_to_simple_pose, heatmap_to_coo
 from gluoncv.model_zoo import get_model as gluoncv_get_model  # noqa: E402
 
 from simplepose.checkpoint import load_manifest, save_checkpoint  # noqa: E402
+from simplepose.training.optimizer_state import Trainer  # noqa: E402
 from simplepose.data.transforms import normalize_batch  # noqa: E402
 from simplepose.deploy import deploy_forward, load_deploy, onnx_forward  # noqa: E402
 from simplepose.export import export_checkpoint  # noqa: E402
@@ -90,7 +91,7 @@ def random_checkpoint(model: str, input_size: tuple[int, int], out: Path) -> str
     net(mx.nd.zeros((1, 3) + input_size))
     cfg = {"model": model, "input_size": list(input_size), "mean": list(MEAN), "std": list(STD), "sigma": 2.0,
            "codec": "standard"}
-    return str(save_checkpoint(out / "ckpt", net, gluon.Trainer(net.collect_params(), "adam"), 0, cfg,
+    return str(save_checkpoint(out / "ckpt", net, Trainer(net.collect_params(), "adam"), 0, cfg,
                                meta.to_dict()))
 
 

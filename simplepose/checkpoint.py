@@ -4,11 +4,16 @@ A checkpoint is a manifest ``PREFIX.json`` and the two files it names:
 
 - ``STEM.params``: the network parameters (MXNet format; GluonCV's models of the same name load it
   with ``load_parameters``),
-- ``STEM.states``: the trainer state (Adam moments, update count, LR schedule),
+- ``STEM.states``: the optimizer's state arrays (Adam's moments, float32 master copies), MXNet's
+  ``nd.save`` format, which holds arrays and nothing that runs,
 
 where ``STEM`` is ``PREFIX`` itself, or another name when the caller asks (``best.json`` names
 ``best-epochNNNN.*``) or when files of that name are the ones being replaced. The manifest holds the
-epoch, the full config, the keypoint metadata and the two file names.
+epoch, the full config, the keypoint metadata, the two file names and, as ``"optimizer"``, the rest of
+the optimizer's state in JSON (update counts, hyper-parameters, which array is which: see
+``simplepose.training.optimizer_state``). A manifest without ``"optimizer"`` names an old ``.states``
+file (MXNet's pickle, as GluonCV and earlier simplepose wrote it), which is only read through a
+restricted unpickler that refuses any code in it.
 
 Each file is written to a temporary name and renamed; the manifest goes last and is the commit
 marker: a checkpoint exists exactly when its manifest does. Replacing a checkpoint writes the new
@@ -43,6 +48,7 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
                     meta: dict[str, Any], extra: dict[str, Any] | None = None, stem: str | None = None) -> Path:
     """Write ``STEM.params``, ``STEM.states``, then ``PREFIX.json`` naming them; returns the manifest path.
 
+    ``trainer.save_states(path)`` writes the state arrays and returns the JSON rest (``optimizer_state.Trainer``).
     ``stem`` defaults to the prefix's name. Files the current ``PREFIX.json`` names are never
     overwritten: when ``STEM`` is taken by them, the new files are ``STEM-1.*`` (and the other way round).
     """
@@ -55,9 +61,16 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
     params, states = (prefix.with_name(stem + ext) for ext in (".params", ".states"))
     try:
         atomic_write(params, net.save_parameters, "checkpoint")
-        atomic_write(states, trainer.save_states, "checkpoint")
+        optimizer: dict[str, Any] = {}
+
+        def write_states(tmp: str) -> None:
+            rest = trainer.save_states(tmp)
+            if not isinstance(rest, dict):   # gluon.Trainer's own save_states writes a pickle
+                raise TypeError("save_checkpoint needs a trainer whose save_states returns the JSON rest")
+            optimizer.update(rest)
+        atomic_write(states, write_states, "checkpoint")
         doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,
-               "config": config, "meta": meta, **(extra or {})}
+               "optimizer": optimizer, "config": config, "meta": meta, **(extra or {})}
         atomic_write_text(manifest, json.dumps(doc, indent=1), "checkpoint")
     except BaseException:
         # The old checkpoint is untouched; new files that no manifest names would only take room.
@@ -125,6 +138,7 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     # once, so readers index it (config["codec"]) instead of repeating .get() defaults.
     doc["config"] = TrainConfig.from_dict(config.data, str(manifest)).to_dict()
     record.sub("meta")   # an object; KeypointMeta.from_dict checks what it holds
+    record.sub("optimizer", None)   # an object when present; the trainer's load_states checks what it holds
     for key in ("params", "states"):
         full = manifest.parent / record.string(key)
         if not full.is_file():

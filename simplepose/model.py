@@ -167,15 +167,3 @@ def load_checkpoint_params(net: SimplePoseResNet, path: str, ctx: mx.Context | l
                               "(another model's parameters?)")
     raise SimplePoseError(f"{path}: cannot load parameters ({reason})")
 
-
-def load_trainer_states(trainer: mx.gluon.Trainer, path: str) -> None:
-    """Load a ``.states`` file (the pickled optimizer state) into ``trainer``.
-
-    A damaged or foreign file raises SimplePoseError naming it. Unpickling arbitrary bytes can raise
-    almost any exception type, so every Exception of this one call is taken as a bad file.
-    """
-    try:
-        trainer.load_states(path)
-    except Exception as exc:  # noqa: BLE001  (see the docstring)
-        raise SimplePoseError(f"{path}: damaged optimizer state file ({one_line(exc)}); "
-                              "resume from another checkpoint, or start over without --resume") from None

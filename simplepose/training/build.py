@@ -28,12 +28,13 @@ from ..device_input import InputNormalizer
 from ..errors import SimplePoseError
 from ..loader import pose_loader
 from ..meta import KeypointMeta
-from ..model import SimplePoseResNet, get_pose_model, load_checkpoint_params, load_trainer_states
+from ..model import SimplePoseResNet, get_pose_model, load_checkpoint_params
 from ..options import prepare_synthetic
 from ..transfer import check_settings, gluoncv_source, transfer_weights, weight_source
 from .config import TrainConfig
 from .distributed import Workers
 from .loop import Parts, aux_params
+from .optimizer_state import Trainer
 from .state import ResumePoint
 from .pictures import validation_pictures
 from .validation import Scores, build_validator
@@ -164,8 +165,8 @@ def lr_schedule(cfg: TrainConfig, iters_per_epoch: int) -> LRSequential:
     return schedule
 
 
-def build_trainer(cfg: TrainConfig, net: gluon.Block, iters_per_epoch: int, workers: Workers) -> gluon.Trainer:
-    """Adam with the LR schedule; multi-precision for float16."""
+def build_trainer(cfg: TrainConfig, net: gluon.Block, iters_per_epoch: int, workers: Workers) -> Trainer:
+    """Adam with the LR schedule; multi-precision for float16; state files that carry no code."""
     opt = {"learning_rate": cfg.lr, "wd": cfg.wd, "lr_scheduler": lr_schedule(cfg, iters_per_epoch)}
     if cfg.dtype != "float32":
         opt["multi_precision"] = True
@@ -173,18 +174,16 @@ def build_trainer(cfg: TrainConfig, net: gluon.Block, iters_per_epoch: int, work
     # counters (conv2dtranspose0_ vs conv2dtranspose3_), which would shuffle Adam's saved states.
     # Distributed: the server sums gradients and every worker runs Adam itself
     # (update_on_kvstore=False), so each holds the optimizer state a checkpoint needs.
-    return gluon.Trainer(list(net._collect_params_with_prefix().values()), "adam", opt,
-                         kvstore=workers.kv or cfg.kvstore, update_on_kvstore=False if workers.kv else None)
+    return Trainer(list(net._collect_params_with_prefix().values()), "adam", opt,
+                   kvstore=workers.kv or cfg.kvstore, update_on_kvstore=False if workers.kv else None)
 
 
-def restore_trainer(trainer: gluon.Trainer, cfg: TrainConfig, resume: ResumePoint, iters_per_epoch: int,
+def restore_trainer(trainer: Trainer, cfg: TrainConfig, resume: ResumePoint, iters_per_epoch: int,
                     batch_size_total: int) -> None:
     """Adam's state from ``resume``, with this run's schedule, update count and weight decay."""
-    # The unpickled optimizer carries the old run's schedule; keep this config's (the same function
-    # of the update count when the config is unchanged, longer when --num-epochs grew).
-    schedule = trainer.optimizer.lr_scheduler
-    load_trainer_states(trainer, resume.states)
-    trainer.optimizer.lr_scheduler = schedule
+    # The optimizer keeps this config's schedule (the same function of the update count when the
+    # config is unchanged, longer when --num-epochs grew); the checkpoint's moments, counts and settings.
+    trainer.load_states(resume.states, resume.optimizer)
     # Count updates in this run's batches (--batch-size or device count may have changed); skipped
     # batches (--nan-policy skip) were no updates.
     trainer.optimizer.num_update = resume.epoch * iters_per_epoch + resume.batch - resume.nan_skipped

@@ -54,6 +54,7 @@ class ResumePoint:
     bad_samples: tuple[int, ...]
     nan_skipped: int
     batch_size_total: int | None      # samples per update over all devices and workers
+    optimizer: JsonRecord | None = None   # the JSON rest of the optimizer state; None: ``states`` is an old pickle
 
     @classmethod
     def from_manifest(cls, doc: dict[str, Any]) -> "ResumePoint":
@@ -65,7 +66,7 @@ class ResumePoint:
                    params=rec.string("params"), states=rec.string("states"), config=rec.sub("config").data,
                    meta=rec.sub("meta").data, bad_samples=tuple(int(i) for i in rec.list("bad_samples", [])),
                    nan_skipped=rec.int("nan_skipped", 0, minimum=0),
-                   batch_size_total=rec.int("batch_size_total", None))
+                   batch_size_total=rec.int("batch_size_total", None), optimizer=rec.sub("optimizer", None))
 
     def run_state(self) -> RunState:
         """The counters the resumed run continues from."""
