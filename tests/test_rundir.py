@@ -288,7 +288,8 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
     assert load_manifest(previous / stopped.name)["batch"] == manifest["batch"]   # moved whole, still loadable
     assert load_manifest(previous)["epoch"] == 1 and (previous / "train.log").exists()
     assert [r["epoch"] for r in rows_of(previous)] == [0, 1] and [r["epoch"] for r in rows_of(save)] == [0, 1]
-    assert "--overwrite: moved the earlier run (3 checkpoint(s))" in (save / "train.log").read_text()
+    assert "--overwrite: moved the earlier run (3 checkpoint(s), config.json, metrics.jsonl, tensorboard, train.log) " \
+        "into" in (save / "train.log").read_text()
     assert json.loads((save / "config.json").read_text())["num_epochs"] == 1
     assert "config: {" not in capsys.readouterr().err     # the configuration is a file, not a log line
 
@@ -382,8 +383,8 @@ def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(synth
                             rf"{run} once it is fixed", line), line
         assert load_manifest(run / "best.json")["epoch"] == 1 and [r["epoch"] for r in rows_of(run)] == [0, 1]
         assert sorted(p.name for p in run.iterdir()) == [
-            "best-epoch0001.params", "best-epoch0001.states", "best.json", "config.json", "metrics.jsonl", "tensorboard",
-            "train.log"]
+            "best-epoch0001.params", "best-epoch0001.states", "best.json", "config.json", "metrics.jsonl",
+            "run-files.json", "tensorboard", "train.log"]
         subprocess.run(["mount", "-o", "remount,size=800m", str(disk)], check=True)
         assert train_simple_pose.main(["--resume", str(run)]) == 0     # from best.json, the latest
         assert [r["epoch"] for r in rows_of(run)] == [0, 1, 2] and load_manifest(run / f"{MODEL}-epoch0002.json")
