@@ -29,27 +29,19 @@ import math
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import (BEST, checkpoint_files, checkpoints_in, data_files, latest_checkpoint, load_manifest,
                          position, remove_checkpoint, save_checkpoint)
 from .errors import MissingFileError, OutputError, SimplePoseError
-from .io import JsonRecord, atomic_write_text, read_jsonl, remove_leftovers, writing
-from .runfiles import RUN_FILES, RunFiles
-from .runlock import RunLock
+from .io import JsonRecord, atomic_write_text, read_jsonl, writing
+from .runfiles import CONFIG_FILE, CURVES, LOCK_FILE, METRICS_FILE, PLOTS, PREVIOUS, RunFiles
+from .runlock import RunLock, is_lock_file
+from .runtidy import supersede, tidy, write_rows
 from .training.tensorboard import TENSORBOARD_DIR
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE = "run.lock"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-SUPERSEDED = "superseded"
-PREVIOUS = "previous-"
-PLOTS = "plots"   # simplepose.plot.write_training_curves writes CURVES there
-CURVES = "training_curves.png"
 
 
 class RunDirectory:
@@ -67,7 +59,7 @@ class RunDirectory:
         self.path = Path(path)
         self.model = model
         self.log_file = Path(log_file) if log_file is not None else None
-        self.tensorboard = tensorboard
+        self.outputs = run_outputs(self.path, self.log_file, tensorboard)   # what it writes under fixed names
         self._lock = RunLock(self.path / LOCK_FILE)
         self._files = RunFiles(self.path)
         self._resume_at: tuple[int, int] | None = None
@@ -76,42 +68,11 @@ class RunDirectory:
         self._notes: list[str] = []
         self._failure: str | None = None
 
-    def outputs(self) -> list[str]:
-        """The paths (relative to the directory) a run writes under fixed names."""
-        found = [CONFIG_FILE, METRICS_FILE, f"{PLOTS}/{CURVES}"] + ([TENSORBOARD_DIR] if self.tensorboard else [])
-        if self.log_file is not None:
-            log_file, run_dir = Path(os.path.abspath(self.log_file)), Path(os.path.abspath(self.path))
-            if run_dir in log_file.parents:
-                found.append(log_file.relative_to(run_dir).as_posix())
-        return found
-
     def check(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False, room: int = 0) -> RunFiles:
         """The refusals of :meth:`claim`, changing nothing: ``--resume`` with ``--overwrite``, a fresh run into
         a directory holding checkpoints without ``overwrite``, a user's file where the run writes, a bad
         metrics.jsonl or best.json, less than ``room`` bytes free. Returns the directory's run files."""
-        if resume_at is not None and overwrite:
-            raise SimplePoseError("--overwrite starts the run over and --resume continues it: give one of them")
-        if room:
-            on = next(p for p in (self.path.absolute(), *self.path.absolute().parents) if p.is_dir())
-            free = shutil.disk_usage(on).free   # of the file system it will be made on, when missing
-            if free < room:
-                raise SimplePoseError(f"--save-dir {self.path}: {free / 1e6:.0f} MB free, a checkpoint of {self.model} "
-                                      f"takes about {room / 1e6:.0f} MB; free space or choose another --save-dir")
-        if not self.path.is_dir():
-            return RunFiles(self.path)
-        files, found = RunFiles.read(self.path), checkpoints_in(self.path)
-        if resume_at is None and found and not overwrite:
-            raise SimplePoseError(
-                f"--save-dir {self.path}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
-                f"--resume {self.path} continues it, --overwrite starts over (moving its files into "
-                f"{PREVIOUS}DATE-TIME/), or choose another --save-dir")
-        if found and not files.found:
-            files.adopt(self.outputs())
-        pattern = re.compile(rf"({re.escape(self.model)}-epoch\d{{4}}(-batch\d{{5}})?|{BEST})\.json")
-        files.refuse_foreign(self.outputs(), [p for p in self.path.iterdir() if pattern.fullmatch(p.name)])
-        read_metrics(self.path, missing_ok=True)
-        _best_score(self.path, resume_at, [])
-        return files
+        return _refusals(self.path, self.model, self.outputs, resume_at, overwrite, room, self._lock.held)
 
     def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False,
               history: str | os.PathLike | None = None, room: int = 0) -> "RunDirectory":
@@ -122,11 +83,9 @@ class RunDirectory:
         run's metrics.jsonl starts with that directory's rows up to ``resume_at``, so that it (and the
         training curves) hold the run's whole history.
 
-        First :meth:`check` (``room``: the bytes of one checkpoint), which changes nothing; a refusal leaves
-        the directory as it was (a missing one is not made). Then makes and locks the directory, finishes
-        moves a kill interrupted, removes what killed writes left, moves the earlier run's files into
-        ``previous-DATE-TIME/`` when ``overwrite`` and records the files this run writes in run-files.json.
-        Use as a context manager, or call :meth:`release`.
+        First :meth:`check` (``room``: the bytes of one checkpoint): a refusal leaves the directory as it was
+        (a missing one is not made). Then makes, locks and tidies it (``runtidy.tidy``; ``overwrite`` moves
+        the earlier run into ``previous-DATE-TIME/``). Use as a context manager, or call :meth:`release`.
         """
         self.check(resume_at, overwrite, room)
         made = not self.path.exists()
@@ -136,20 +95,7 @@ class RunDirectory:
         try:
             self._notes += [note] if note else []
             self._files = files = self.check(resume_at, overwrite)   # again, locked: no other run changes it now
-            self._notes += [f"{self.path}: a run directory of an earlier version (no {RUN_FILES}): took its "
-                            f"{', '.join(files.adopted)} as its own"] if files.adopted else []
-
-            def tidy() -> None:
-                _finish_moves(self.path, files)
-                self._notes += _remove_leftovers(self.path, files)
-                if overwrite:
-                    self._notes += _move_run_aside(self.path, files, [m for _, m in checkpoints_in(self.path)])
-                files.prune()
-                for rel in self.outputs():
-                    files.add(rel)
-                files.writing = set()
-                files.save()
-            self._write(tidy, "run directory")
+            self._notes += self._write(lambda: tidy(self.path, files, overwrite, self.outputs), "run directory")
             self._resume_at, self._rows = resume_at, read_metrics(self.path, missing_ok=True)
             if resume_at is not None and history is not None and not self._rows \
                     and Path(history).resolve() != self.path.resolve():
@@ -179,7 +125,7 @@ class RunDirectory:
         """Before the first batch: move aside what the resumed position supersedes, log what claim did,
         write ``config.json``."""
         after = self._resume_at or (-1, 0)
-        self._rows = self._write(lambda: _supersede(self.path, after, self._rows, self._notes, self._files), "metrics")
+        self._rows = self._write(lambda: supersede(self.path, after, self._rows, self._notes, self._files), "metrics")
         for note in self._notes:
             log.warning("%s", note)
         self._notes = []
@@ -206,7 +152,7 @@ class RunDirectory:
             # The journal first: the new files, those they replace and those removed after, so that a kill
             # at any instant leaves no file of ours that the next start cannot tell from a user's.
             new = [p.name for p in checkpoint_files(prefix, stem)]
-            self._journal([*new, *data_files(prefix.with_name(prefix.name + ".json")),
+            self._files.journal([*new, *data_files(prefix.with_name(prefix.name + ".json")),
                            *(name for m in doomed for name in data_files(m))])
             path = save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem)
             for manifest in doomed:
@@ -228,15 +174,7 @@ class RunDirectory:
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Add one epoch's row to metrics.jsonl (non-finite numbers become null, as strict JSON needs)."""
         self._rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
-        self._write(lambda: _write_rows(self.path / METRICS_FILE, self._rows), "metrics")
-
-    def _journal(self, names: list[str]) -> None:
-        """Record checkpoint file ``names`` in run-files.json's journal, with the earlier entries that are
-        still files no manifest names (an old file whose removal failed: the next start removes it)."""
-        named = {name for _, m in checkpoints_in(self.path) for name in data_files(m)}
-        files = self._files
-        files.writing = {n for n in files.writing if n not in named and (self.path / n).is_file()} | set(names)
-        files.save()
+        self._write(lambda: write_rows(self.path / METRICS_FILE, self._rows), "metrics")
 
     def _name(self, epoch: int, batch: int = 0) -> str:
         return f"{self.model}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
@@ -254,6 +192,48 @@ class RunDirectory:
             except OutputError as exc:
                 self._failure = f"{exc}; what {self.path} holds is intact: --resume {self.path} once it is fixed"
         raise OutputError(self._failure)
+
+
+def run_outputs(run_dir: Path, log_file: Path | None, tensorboard: bool) -> list[str]:
+    """The paths (relative to ``run_dir``) a run writes under fixed names: config, metrics, curves,
+    ``tensorboard/`` when ``tensorboard``, and ``log_file`` when it is inside ``run_dir``."""
+    found = [CONFIG_FILE, METRICS_FILE, f"{PLOTS}/{CURVES}"] + ([TENSORBOARD_DIR] if tensorboard else [])
+    if log_file is not None:
+        log_file, run_dir = Path(os.path.abspath(log_file)), Path(os.path.abspath(run_dir))
+        if run_dir in log_file.parents:
+            found.append(log_file.relative_to(run_dir).as_posix())
+    return found
+
+
+def _refusals(run_dir: Path, model: str, outputs: list[str], resume_at: tuple[int, int] | None, overwrite: bool,
+              room: int, locked: bool) -> RunFiles:
+    """:meth:`RunDirectory.check` (``locked``: this process holds the directory's lock)."""
+    if resume_at is not None and overwrite:
+        raise SimplePoseError("--overwrite starts the run over and --resume continues it: give one of them")
+    if room:
+        on = next(p for p in (run_dir.absolute(), *run_dir.absolute().parents) if p.is_dir())
+        free = shutil.disk_usage(on).free   # of the file system it will be made on, when missing
+        if free < room:
+            raise SimplePoseError(f"--save-dir {run_dir}: {free / 1e6:.0f} MB free, a checkpoint of {model} "
+                                  f"takes about {room / 1e6:.0f} MB; free space or choose another --save-dir")
+    if not run_dir.is_dir():
+        return RunFiles(run_dir)
+    files, found = RunFiles.read(run_dir), checkpoints_in(run_dir)
+    if resume_at is None and found and not overwrite:
+        raise SimplePoseError(
+            f"--save-dir {run_dir}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
+            f"--resume {run_dir} continues it, --overwrite starts over (moving its files into "
+            f"{PREVIOUS}DATE-TIME/), or choose another --save-dir")
+    if found and not files.found:
+        files.adopt(outputs)
+    pattern = re.compile(rf"({re.escape(model)}-epoch\d{{4}}(-batch\d{{5}})?|{BEST})\.json")
+    files.refuse_foreign(outputs, [p for p in run_dir.iterdir() if pattern.fullmatch(p.name)])
+    lock = run_dir / LOCK_FILE
+    if not locked and os.path.lexists(lock) and not is_lock_file(lock):
+        raise files.foreign(lock.name)
+    read_metrics(run_dir, missing_ok=True)
+    _best_score(run_dir, resume_at, [])
+    return files
 
 
 def read_metrics(path: str | os.PathLike, missing_ok: bool = False) -> list[dict[str, Any]]:
@@ -290,95 +270,6 @@ def _best_score(run_dir: Path, resume_at: tuple[int, int] | None, notes: list[st
                      "it stays the best until an epoch beats its validation score")
     metrics = JsonRecord(doc, manifest).sub("metrics", None)
     return None if metrics is None else chosen_score(metrics)
-
-
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows), "metrics file")
-
-
-def _supersede(run_dir: Path, after: tuple[int, int], rows: list[dict[str, Any]], notes: list[str],
-               files: RunFiles) -> list[dict[str, Any]]:
-    """Move the checkpoints (best.json aside) and metrics rows after position ``after`` into
-    superseded/DATE-TIME/; returns the rows kept."""
-    later = [m for pos, m in checkpoints_in(run_dir) if pos > after and m.stem != BEST]
-    moved = [r for r in rows if r["epoch"] > after[0]]
-    if not later and not moved:
-        return rows
-    aside = _unused(run_dir / SUPERSEDED / time.strftime("%Y%m%d-%H%M%S"))
-    files.add(aside.relative_to(run_dir).as_posix())
-    files.save()   # owned before it is made
-    kept = [r for r in rows if r["epoch"] <= after[0]]
-    if moved:   # the copy first, then the shortened file: a kill in between duplicates rows, never loses them
-        _write_rows(aside / METRICS_FILE, moved)
-        _write_rows(run_dir / METRICS_FILE, kept)
-    for manifest in later:
-        _move_checkpoint(manifest, aside)
-    notes.append(f"moved {len(later)} checkpoint(s) and {len(moved)} metrics row(s) after epoch {after[0]}"
-                 f"{f' batch {after[1]}' if after[1] else ''} (the position this run starts from) into {aside}")
-    return kept
-
-
-def _move_run_aside(run_dir: Path, files: RunFiles, manifests: list[Path]) -> list[str]:
-    """--overwrite: the earlier run's checkpoints and what run-files.json lists (config, metrics, log, plots,
-    tensorboard/, superseded/ folders; not earlier previous-*/) into a new previous-*/; returns a note (none
-    when there was nothing to move)."""
-    owned = sorted(p for p in files.paths if os.path.lexists(run_dir / p) and not p.startswith(PREVIOUS))
-    if not manifests and not owned:
-        return []
-    aside = _unused(run_dir / (PREVIOUS + time.strftime("%Y%m%d-%H%M%S")))
-    files.add(aside.name)
-    files.save()   # owned before it is made: a kill from here on leaves it ours
-    for manifest in manifests:
-        _move_checkpoint(manifest, aside)
-    for rel in owned:
-        (aside / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(run_dir / rel, aside / rel)
-    return [f"--overwrite: moved the earlier run ({len(manifests)} checkpoint(s), {', '.join(owned) or 'no other file'})"
-            f" into {aside}"]
-
-
-def _unused(path: Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``, ... when it exists."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
-
-
-def _move_checkpoint(manifest: Path, dest: Path) -> None:
-    """Move a checkpoint into ``dest``: the manifest first (it leaves the run directory at once), then
-    its files; a kill in between is finished by :func:`_finish_moves` at the next start."""
-    names = data_files(manifest)
-    dest.mkdir(parents=True, exist_ok=True)
-    os.replace(manifest, dest / manifest.name)
-    for name in names:
-        if (manifest.parent / name).is_file():
-            os.replace(manifest.parent / name, dest / name)
-
-
-def _finish_moves(run_dir: Path, files: RunFiles) -> None:
-    """Bring files left behind by an interrupted :func:`_move_checkpoint` to their moved manifest (in a
-    superseded/ or previous-*/ folder this directory made)."""
-    named_here = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
-    for aside in [*files.owned_in("", re.escape(PREVIOUS) + ".*"), *files.owned_in(SUPERSEDED)]:
-        for _, manifest in checkpoints_in(aside):
-            for name in data_files(manifest):
-                if not (aside / name).exists() and (run_dir / name).is_file() and name not in named_here:
-                    os.replace(run_dir / name, aside / name)
-
-
-def _remove_leftovers(run_dir: Path, files: RunFiles) -> list[str]:
-    """Remove what killed writes left: simplepose's marked temporary files of ended processes (in the
-    directory, plots/ and superseded/*/), and the journal's checkpoint files that no manifest names.
-    Returns a note naming them (none when there were none)."""
-    named = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
-    gone = [run_dir / n for n in sorted(files.writing) if n not in named and (run_dir / n).is_file()]
-    for path in gone:
-        path.unlink()
-    folders = [run_dir, run_dir / PLOTS, *(d for d in (run_dir / SUPERSEDED).glob("*") if d.is_dir())]
-    gone += [p for folder in folders if folder.is_dir() for p in remove_leftovers(folder)]
-    return [f"removed {len(gone)} file(s) left by a killed run: {', '.join(p.name for p in gone)}"] if gone else []
 
 
 def find_resume(spec: str | os.PathLike) -> dict[str, Any]:

@@ -28,11 +28,20 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
+from .checkpoint import checkpoints_in, data_files
 from .errors import SimplePoseError
 from .io import JsonRecord, atomic_write_text, peek_json, read_json
 
 RUN_FILES = "run-files.json"
 FORMAT = "simplepose-run-files-1"
+# The names a run directory's code writes under (see rundir).
+LOCK_FILE = "run.lock"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUPERSEDED = "superseded"
+PREVIOUS = "previous-"
+PLOTS = "plots"   # simplepose.plot.write_training_curves writes CURVES there
+CURVES = "training_curves.png"
 # The folder names an earlier version gave superseded/ and previous-*/ folders (adopted, see RunFiles.adopt).
 _DATED = r"\d{8}-\d{6}(-\d+)?"
 
@@ -110,6 +119,13 @@ class RunFiles:
         """Forget owned paths that no longer exist (moved aside, or never made by a run that was killed)."""
         self.paths = {p for p in self.paths if os.path.lexists(self.run_dir / p)}
 
+    def journal(self, names: Iterable[str]) -> None:
+        """Record checkpoint file ``names`` (about to be written, replaced or removed) as the journal, with
+        the earlier entries that are still files no manifest names (an old file whose removal failed), and save."""
+        named = {name for _, m in checkpoints_in(self.run_dir) for name in data_files(m)}
+        self.writing = {n for n in self.writing if n not in named and (self.run_dir / n).is_file()} | set(names)
+        self.save()
+
     def save(self) -> None:
         """Write ``run-files.json`` (atomically)."""
         doc = {"format": FORMAT, "paths": sorted(self.paths), "writing": sorted(self.writing)}
@@ -120,13 +136,14 @@ class RunFiles:
         or the first of ``reserved`` (names a run writes checkpoint manifests under) that is not a manifest."""
         for rel in outputs:
             if os.path.lexists(self.run_dir / rel) and not self.owns(rel):
-                raise self._foreign(rel)
+                raise self.foreign(rel)
         for path in reserved:
             doc = peek_json(path)
             if os.path.lexists(path) and not (isinstance(doc, dict) and doc.get("format") == CHECKPOINT_FORMAT):
-                raise self._foreign(path.name)
+                raise self.foreign(path.name)
 
-    def _foreign(self, rel: str) -> SimplePoseError:
+    def foreign(self, rel: str) -> SimplePoseError:
+        """The refusal of a user's file ``rel`` where a run writes."""
         return SimplePoseError(f"--save-dir {self.run_dir}: {rel} was not written by simplepose in this run "
                                f"directory ({RUN_FILES} does not list it), and a run would write over it: move it "
                                "out of the directory, or choose another --save-dir")

@@ -146,7 +146,7 @@ def test_foreign_files_survive_failed_fresh_resumed_killed_and_overwritten_start
 
 
 @pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", "train.log", "plots/training_curves.png",
-                                  "best.json", f"{MODEL}-epoch0001.json", "run-files.json"])
+                                  "best.json", f"{MODEL}-epoch0001.json", "run-files.json", "run.lock"])
 def test_a_fresh_run_refuses_to_write_over_a_users_file(small, tmp_path, capsys, name):
     run = tmp_path / "run"
     run.mkdir()
@@ -157,7 +157,7 @@ def test_a_fresh_run_refuses_to_write_over_a_users_file(small, tmp_path, capsys,
         assert line == (f'error: {run}/run-files.json: not simplepose\'s list of its run files (no "format": '
                         '"simplepose-run-files-1"), and a run would write over it: move the file, or choose another '
                         "--save-dir")
-    else:
+    else:   # run.lock: what a lock holds is a PID; taking the lock would write over the user's file
         assert line == (f"error: --save-dir {run}: {name} was not written by simplepose in this run directory "
                         "(run-files.json does not list it), and a run would write over it: move it out of the "
                         "directory, or choose another --save-dir")
