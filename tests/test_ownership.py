@@ -125,6 +125,10 @@ def test_foreign_files_survive_failed_fresh_resumed_killed_and_overwritten_start
     assert ("removed 2 file(s) left by a killed run: best-epoch0007.params, "
             f".simplepose-tmp-{ended.pid}-config.json.ab12.tmp") in (run / "train.log").read_text()
     assert load_manifest(run / f"{MODEL}-epoch0002.json")["epoch"] == 2
+    # A resumed start that fails its checks changes nothing either (not even the log).
+    finished = {p: (run / p).read_bytes() for p in tree(run) if (run / p).is_file()}
+    assert fails(["--resume", str(run)], capsys) == "error: the checkpoint is at epoch 2; raise --num-epochs to train on"
+    assert {p: (run / p).read_bytes() for p in tree(run) if (run / p).is_file()} == finished
 
     # --overwrite moves what the earlier run wrote into previous-DATE-TIME/, and nothing else.
     assert train_simple_pose.main(args + ["--overwrite"]) == 0

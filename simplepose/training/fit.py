@@ -73,8 +73,6 @@ class Training:
     def _fit(self) -> dict[str, Any]:
         cfg, parts = self.cfg, self.built.parts
         start = self.resume.epoch if self.resume else 0
-        if start >= cfg.num_epochs:
-            raise SimplePoseError(f"the checkpoint is at epoch {start}; raise --num-epochs to train on")
         if self.writer:
             self.rundir.start(cfg.to_dict())
         row: dict[str, Any] = {}
