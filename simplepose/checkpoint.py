@@ -156,9 +156,11 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def data_files(manifest: str | os.PathLike) -> list[str]:
-    """Names of the files a manifest names (``[]`` when it is missing or unreadable)."""
+    """Names of the files a manifest names (``[]`` when it is missing or unreadable): what moves and goes with
+    it. Only plain names beside the manifest count (ours are): a path elsewhere is never moved or removed."""
     doc = peek_json(manifest)
-    return [doc[k] for k in ("params", "states") if isinstance(doc, dict) and isinstance(doc.get(k), str)]
+    names = [doc.get(k) for k in ("params", "states")] if isinstance(doc, dict) else []
+    return [n for n in names if isinstance(n, str) and n not in ("", ".", "..") and os.path.basename(n) == n]
 
 
 def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[tuple[int, int], Path]]:

@@ -176,3 +176,18 @@ def test_a_run_files_list_cannot_point_outside_the_directory(tmp_path):
     with pytest.raises(SimplePoseError, match=re.escape(
             "run-files.json: field 'paths': holds '../elsewhere', expected relative paths inside the run directory")):
         RunFiles.read(tmp_path)
+
+
+def test_a_manifest_naming_a_file_elsewhere_moves_nothing_there(tmp_path):
+    """Only plain names beside a manifest are its files: --overwrite moves the manifest, not ../outside.params."""
+    from simplepose.rundir import RunDirectory
+    run, outside = tmp_path / "run", tmp_path / "outside.params"
+    run.mkdir()
+    outside.write_bytes(b"the user's")
+    (run / "m-epoch0001.json").write_text(json.dumps({
+        "format": "simplepose-checkpoint-1", "epoch": 1, "params": "../outside.params", "states": "sub/x.states",
+        "config": {}, "meta": {}}))
+    with RunDirectory(run, "m").claim(overwrite=True):
+        (previous,) = run.glob("previous-*")
+    assert outside.read_bytes() == b"the user's"
+    assert sorted(p.name for p in previous.iterdir()) == ["m-epoch0001.json"]
