@@ -88,7 +88,7 @@ def test_foreign_files_survive_failed_fresh_resumed_killed_and_overwritten_start
 
     args = TINY + data_args(small) + ["--num-epochs", "1", "--save-dir", str(run)]
     # Failed starts: nothing in the directory changes (no lock, no log, no list of run files).
-    assert fails(args + ["--lr", "-1"], capsys) == "error: --lr -1.0: must be positive"
+    assert fails(args + ["--lr", "-1"], capsys).startswith("error: --lr -1")   # the flag's own wording
     missing = tmp_path / "missing.json"
     assert fails(args + ["--train-ann", str(missing)], capsys).startswith(f"error: {missing}: ")
     assert fails(args + ["--init-from", str(run / "nothere.params")], capsys) == (
