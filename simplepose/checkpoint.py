@@ -8,9 +8,10 @@ A checkpoint is a manifest ``PREFIX.json`` and the two files it names:
   ``nd.save`` format, which holds arrays and nothing that runs,
 
 where ``STEM`` is ``PREFIX`` itself, or another name when the caller asks (``best.json`` names
-``best-epochNNNN.*``) or when files of that name are the ones being replaced. The manifest holds the
-epoch, the full config, the keypoint metadata, the two file names and, as ``"optimizer"``, the rest of
-the optimizer's state in JSON (update counts, hyper-parameters, which array is which: see
+``best-epochNNNN.*``) or when files of that name exist (the ones being replaced, or a user's: an
+existing file is never written over; see :func:`checkpoint_files`). The manifest holds the epoch, the
+full config, the keypoint metadata, the two file names and, as ``"optimizer"``, the rest of the
+optimizer's state in JSON (update counts, hyper-parameters, which array is which: see
 ``simplepose.training.optimizer_state``). A manifest without ``"optimizer"`` names an old ``.states``
 file (MXNet's pickle, as GluonCV and earlier simplepose wrote it), which is only read through a
 restricted unpickler that refuses any code in it.
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MissingFileError
+from .errors import MissingFileError, SimplePoseError
 from .io import JsonRecord, atomic_write, atomic_write_text, peek_json, read_json
 from .training.config import TrainConfig
 
@@ -46,19 +47,19 @@ WHAT = "checkpoint manifest"
 
 def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config: dict[str, Any],
                     meta: dict[str, Any], extra: dict[str, Any] | None = None, stem: str | None = None) -> Path:
-    """Write ``STEM.params``, ``STEM.states``, then ``PREFIX.json`` naming them; returns the manifest path.
+    """Write ``STEM.params``, ``STEM.states`` (:func:`checkpoint_files`), then ``PREFIX.json`` naming them;
+    returns the manifest path. ``stem`` defaults to the prefix's name.
 
     ``trainer.save_states(path)`` writes the state arrays and returns the JSON rest (``optimizer_state.Trainer``).
-    ``stem`` defaults to the prefix's name. Files the current ``PREFIX.json`` names are never
-    overwritten: when ``STEM`` is taken by them, the new files are ``STEM-1.*`` (and the other way round).
+    A ``PREFIX.json`` that is not a checkpoint manifest (a user's file) is refused before anything is written.
     """
     prefix = Path(prefix)
     manifest = prefix.with_name(prefix.name + ".json")
+    if os.path.lexists(manifest) and not _is_manifest(manifest):
+        raise SimplePoseError(f"{manifest}: not a simplepose checkpoint manifest, and a checkpoint of this name "
+                              "would be written over it: move the file, or choose another --save-dir")
     old = set(data_files(manifest))
-    stem = stem or prefix.name
-    if {f"{stem}.params", f"{stem}.states"} & old:
-        stem = f"{stem}-1"
-    params, states = (prefix.with_name(stem + ext) for ext in (".params", ".states"))
+    params, states = checkpoint_files(prefix, stem)
     try:
         atomic_write(params, net.save_parameters, "checkpoint")
         optimizer: dict[str, Any] = {}
@@ -81,8 +82,28 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
         try:
             (manifest.parent / name).unlink(missing_ok=True)
         except OSError:
-            pass   # the new checkpoint is committed; the next start removes files no manifest names
+            pass   # the new checkpoint is committed; a run directory's journal names them (see runfiles)
     return manifest
+
+
+def checkpoint_files(prefix: str | os.PathLike, stem: str | None = None) -> tuple[Path, Path]:
+    """The ``.params`` and ``.states`` paths :func:`save_checkpoint` writes for ``prefix``: ``STEM.*``, else
+    ``STEM-1.*``, ``STEM-2.*``, ...: the first two names that ``PREFIX.json`` does not name and no file has
+    (a file no manifest names may be a user's: it is never written over). ``stem``: default the prefix's name."""
+    prefix = Path(prefix)
+    taken = set(data_files(prefix.with_name(prefix.name + ".json")))
+    stem = stem or prefix.name
+    n = 0
+    while True:
+        params, states = (prefix.with_name(f"{stem}-{n}{ext}" if n else stem + ext) for ext in (".params", ".states"))
+        if not any(p.name in taken or os.path.lexists(p) for p in (params, states)):
+            return params, states
+        n += 1
+
+
+def _is_manifest(path: Path) -> bool:
+    doc = peek_json(path)
+    return isinstance(doc, dict) and doc.get("format") == FORMAT
 
 
 def manifest_of(path: str | os.PathLike) -> Path:
@@ -149,9 +170,11 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def data_files(manifest: str | os.PathLike) -> list[str]:
-    """Names of the files a manifest names (``[]`` when it is missing or unreadable)."""
+    """Names of the files a manifest names (``[]`` when it is missing or unreadable): what moves and goes with
+    it. Only plain names beside the manifest count (ours are): a path elsewhere is never moved or removed."""
     doc = peek_json(manifest)
-    return [doc[k] for k in ("params", "states") if isinstance(doc, dict) and isinstance(doc.get(k), str)]
+    names = [doc.get(k) for k in ("params", "states")] if isinstance(doc, dict) else []
+    return [n for n in names if isinstance(n, str) and n not in ("", ".", "..") and os.path.basename(n) == n]
 
 
 def checkpoints_in(save_dir: str | os.PathLike) -> list[tuple[tuple[int, int], Path]]:

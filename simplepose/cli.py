@@ -99,8 +99,21 @@ class _LogFile(logging.FileHandler):
             pass   # the tail that could not be flushed is lost, as the warning said
 
 
-def setup_logging(log_file: str | os.PathLike | None = None) -> None:
-    """INFO to stderr and, when given, to ``log_file`` (appending, so a resumed run keeps its history)."""
+class LogRecords(logging.Handler):
+    """Keeps what is logged until the log file can open (training opens it once the checks have passed and
+    the run directory is claimed), for :func:`setup_logging` to write there first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def setup_logging(log_file: str | os.PathLike | None = None, earlier: LogRecords | None = None) -> None:
+    """INFO to stderr and, when given, to ``log_file`` (appending, so a resumed run keeps its history),
+    where the records ``earlier`` kept (already shown on stderr) go first."""
     stream = _Stderr()
     stream.setFormatter(_Formatter(bare=True))
     handlers: list[logging.Handler] = [stream]
@@ -109,6 +122,8 @@ def setup_logging(log_file: str | os.PathLike | None = None) -> None:
             Path(log_file).parent.mkdir(parents=True, exist_ok=True)
             handlers.append(_LogFile(log_file))
         handlers[-1].setFormatter(_Formatter(bare=False))
+        for record in earlier.records if earlier is not None else ():
+            handlers[-1].handle(record)
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     _installed[:] = handlers
 

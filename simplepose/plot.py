@@ -30,7 +30,7 @@ import numpy as np
 
 from .checkpoint import latest_checkpoint, load_manifest
 from .data.decode import MAX_IMAGE_PIXELS
-from .rundir import read_metrics
+from .rundir import CURVES, PLOTS, read_metrics
 from .io import atomic_write_text
 from .cli import check_output_dir, command_parser, setup_logging
 from .errors import MissingFileError
@@ -41,7 +41,6 @@ from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_ke
 
 log = logging.getLogger(__name__)
 
-CURVES = "training_curves.png"
 AUGMENTATIONS = "augmentations.png"
 HEATMAPS = "heatmaps.png"
 PR_CURVES = "pr_curves.png"
@@ -52,7 +51,7 @@ WORST = "worst_instances"
 def write_training_curves(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     """``training_curves.png`` of a run directory's ``metrics.jsonl``; returns its path."""
     run_dir = Path(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / "plots"
+    out = Path(out_dir) if out_dir is not None else run_dir / PLOTS
     fig = training_curves_figure(read_metrics(run_dir), title=str(run_dir))
     return save_figure(fig, out / CURVES)
 

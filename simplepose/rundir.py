@@ -1,70 +1,81 @@
 """The run directory (``--save-dir``): one object owns everything a training run keeps there.
 
 - ``run.lock``: locked while a run writes the directory; names its PID and host (see ``runlock``).
+- ``run-files.json``: what the run directory's code wrote there (see ``runfiles``).
 - ``config.json``: the full configuration of the latest start (JSON, reusable).
-- ``metrics.jsonl``: one JSON object per epoch (see ``simplepose.train``).
+- ``metrics.jsonl``: one JSON object per epoch (see ``simplepose.training.fit``).
 - ``MODEL-epochNNNN.{json,params,states}`` and ``MODEL-epochNNNN-batchBBBBB.*`` (see ``checkpoint``).
 - ``best.json``, naming ``best-epochNNNN.{params,states}``: the epoch with the highest validation score
   (its metrics row's ``best_by``: AP when OKS sigmas are known, else PCK@0.2).
 - ``superseded/DATE-TIME/``: the checkpoints and metrics rows after the position a run was resumed
   from (and the rows of a predecessor that never wrote a checkpoint).
-- ``previous-DATE-TIME/``: an earlier run moved aside whole by ``--overwrite``.
-- the log file (``--logging-file``) and ``plots/``.
+- ``previous-DATE-TIME/``: an earlier run moved aside by ``--overwrite`` (what it owned, nothing else).
+- the log file (``--logging-file``), ``plots/training_curves.png`` and ``tensorboard/``.
 
+It owns only what it wrote: it removes or moves a file only when a checkpoint manifest or
+``run-files.json`` names it, or when it is a temporary file carrying simplepose's marker left by a
+process that has ended; everything else in the directory (a user's ``notes.txt``, ``previous-mine/``,
+``mymodel-epoch0100.params``...) is left byte for byte, and a user's file where a run writes (their
+``config.json``, ``train.log``...) is refused in one line before anything changes (:meth:`RunDirectory.check`).
 Nothing a later start could want is deleted: files are moved aside, or replaced through the switch
-of a manifest (see ``checkpoint``); the only files removed at start are the temporary files of
-killed writes and checkpoint files that no manifest names.
+of a manifest (see ``checkpoint``); the only files removed at start are what killed writes left (logged).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import (BEST, checkpoint_bytes, checkpoints_in, data_files, latest_checkpoint, load_manifest,
+from .checkpoint import (BEST, checkpoint_files, checkpoints_in, data_files, latest_checkpoint, load_manifest,
                          position, remove_checkpoint, save_checkpoint)
 from .errors import MissingFileError, OutputError, SimplePoseError
-from .io import TMP_SUFFIX, JsonRecord, atomic_write_text, read_jsonl, writing
-from .runlock import RunLock
+from .io import JsonRecord, atomic_write_text, read_jsonl, writing
+from .runfiles import CONFIG_FILE, CURVES, LOCK_FILE, METRICS_FILE, PLOTS, PREVIOUS, RunFiles
+from .runlock import RunLock, is_lock_file
+from .runtidy import supersede, tidy, write_rows
+from .training.tensorboard import TENSORBOARD_DIR
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE = "run.lock"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-SUPERSEDED = "superseded"
-PREVIOUS = "previous-"
-PLOTS = "plots"   # simplepose.plot.write_training_curves writes there
-_OURS = ("*-epoch[0-9][0-9][0-9][0-9]*.params", "*-epoch[0-9][0-9][0-9][0-9]*.states")
 
 
 class RunDirectory:
     """The ``--save-dir`` of one training run: :meth:`claim` it, :meth:`start` it, then save into it.
 
     Args:
-        path: the directory (created when missing).
+        path: the directory (created by :meth:`claim` when missing).
         model: the model name, the stem of checkpoint names.
-        log_file: the log file the run will write: checked by :meth:`claim`, moved aside by ``--overwrite``.
+        log_file: the log file the run will write: owned (and moved aside by ``--overwrite``) when inside ``path``.
+        tensorboard: whether the run writes ``tensorboard/``.
     """
 
-    def __init__(self, path: str | os.PathLike, model: str, log_file: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike, model: str, log_file: str | os.PathLike | None = None,
+                 tensorboard: bool = False):
         self.path = Path(path)
         self.model = model
         self.log_file = Path(log_file) if log_file is not None else None
+        self.outputs = run_outputs(self.path, self.log_file, tensorboard)   # what it writes under fixed names
         self._lock = RunLock(self.path / LOCK_FILE)
+        self._files = RunFiles(self.path)
         self._resume_at: tuple[int, int] | None = None
         self._rows: list[dict[str, Any]] = []
         self._best: float | None = None
         self._notes: list[str] = []
         self._failure: str | None = None
 
+    def check(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False, room: int = 0) -> RunFiles:
+        """The refusals of :meth:`claim`, changing nothing: ``--resume`` with ``--overwrite``, a fresh run into
+        a directory holding checkpoints without ``overwrite``, a user's file where the run writes, a bad
+        metrics.jsonl or best.json, less than ``room`` bytes free. Returns the directory's run files."""
+        return _refusals(self.path, self.model, self.outputs, resume_at, overwrite, room, self._lock.held)
+
     def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False,
-              history: str | os.PathLike | None = None) -> "RunDirectory":
+              history: str | os.PathLike | None = None, room: int = 0) -> "RunDirectory":
         """Lock the directory for a fresh run (``resume_at`` None) or one resumed from the checkpoint at
         position ``resume_at`` = (epochs completed, batches into the next).
 
@@ -72,32 +83,19 @@ class RunDirectory:
         run's metrics.jsonl starts with that directory's rows up to ``resume_at``, so that it (and the
         training curves) hold the run's whole history.
 
-        Refuses in one line a directory another run holds, and a fresh run into a directory holding
-        checkpoints unless ``overwrite`` (which moves that run into ``previous-DATE-TIME/``). Finishes
-        moves a kill interrupted, removes what killed writes left, reads metrics.jsonl (a bad line fails
-        here, not after an epoch) and best.json. Use as a context manager, or call :meth:`release`.
-        (The command line checks beforehand that the directory and the log file can be written.)
+        First :meth:`check` (``room``: the bytes of one checkpoint): a refusal leaves the directory as it was
+        (a missing one is not made). Then makes, locks and tidies it (``runtidy.tidy``; ``overwrite`` moves
+        the earlier run into ``previous-DATE-TIME/``). Use as a context manager, or call :meth:`release`.
         """
-        if resume_at is not None and overwrite:
-            raise SimplePoseError("--overwrite starts the run over and --resume continues it: give one of them")
+        self.check(resume_at, overwrite, room)
+        made = not self.path.exists()
         with writing(self.path, "--save-dir directory"):
             self.path.mkdir(parents=True, exist_ok=True)
             note = self._lock.acquire()
         try:
             self._notes += [note] if note else []
-            found = checkpoints_in(self.path)
-            if resume_at is None and found and not overwrite:
-                raise SimplePoseError(
-                    f"--save-dir {self.path}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
-                    f"--resume {self.path} continues it, --overwrite starts over (moving its files into "
-                    f"{PREVIOUS}DATE-TIME/), or choose another --save-dir")
-
-            def tidy() -> None:
-                _finish_moves(self.path)
-                self._notes += _remove_leftovers(self.path)
-                if overwrite:
-                    self._notes += _move_run_aside(self.path, [m for _, m in found], self.log_file)
-            self._write(tidy, "run directory")
+            self._files = files = self.check(resume_at, overwrite)   # again, locked: no other run changes it now
+            self._notes += self._write(lambda: tidy(self.path, files, overwrite, self.outputs), "run directory")
             self._resume_at, self._rows = resume_at, read_metrics(self.path, missing_ok=True)
             if resume_at is not None and history is not None and not self._rows \
                     and Path(history).resolve() != self.path.resolve():
@@ -107,6 +105,9 @@ class RunDirectory:
             self._best = _best_score(self.path, resume_at, self._notes)
         except BaseException:
             self.release()
+            if made:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()   # only when empty: what the refused start made, nothing else
             raise
         return self
 
@@ -120,18 +121,14 @@ class RunDirectory:
         """Unlock the directory (at the end of the run, however it ends)."""
         self._lock.release()
 
-    def start(self, config: dict[str, Any], net) -> None:
+    def start(self, config: dict[str, Any]) -> None:
         """Before the first batch: move aside what the resumed position supersedes, log what claim did,
-        check there is room for a checkpoint of ``net``, write ``config.json``."""
+        write ``config.json``."""
         after = self._resume_at or (-1, 0)
-        self._rows = self._write(lambda: _supersede(self.path, after, self._rows, self._notes), "metrics")
+        self._rows = self._write(lambda: supersede(self.path, after, self._rows, self._notes, self._files), "metrics")
         for note in self._notes:
             log.warning("%s", note)
         self._notes = []
-        need, free = checkpoint_bytes(net), shutil.disk_usage(self.path).free
-        if free < need:
-            raise SimplePoseError(f"--save-dir {self.path}: {free / 1e6:.0f} MB free, a checkpoint of {self.model} "
-                                  f"takes about {need / 1e6:.0f} MB; free space or choose another --save-dir")
         self._write(lambda: atomic_write_text(self.path / CONFIG_FILE, json.dumps(config, indent=1), "configuration"),
                     "configuration")
         log.info("configuration: %s", self.path / CONFIG_FILE)
@@ -150,10 +147,16 @@ class RunDirectory:
             prefix, stem = self.path / self._name(epoch + 1 if batch else epoch, batch), None
 
         def write() -> Path:
+            doomed = [m for pos, m in (checkpoints_in(self.path) if not (best or batch) else ())
+                      if pos[1] and pos < (epoch, 0) and m.stem != BEST]
+            # The journal first: the new files, those they replace and those removed after, so that a kill
+            # at any instant leaves no file of ours that the next start cannot tell from a user's.
+            new = [p.name for p in checkpoint_files(prefix, stem)]
+            self._files.journal([*new, *data_files(prefix.with_name(prefix.name + ".json")),
+                           *(name for m in doomed for name in data_files(m))])
             path = save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem)
-            for pos, manifest in checkpoints_in(self.path) if not (best or batch) else ():
-                if pos[1] and pos < (epoch, 0) and manifest.stem != BEST:
-                    remove_checkpoint(manifest)
+            for manifest in doomed:
+                remove_checkpoint(manifest)
             return path
         path = self._write(write, "checkpoint")
         if best:
@@ -171,7 +174,7 @@ class RunDirectory:
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Add one epoch's row to metrics.jsonl (non-finite numbers become null, as strict JSON needs)."""
         self._rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
-        self._write(lambda: _write_rows(self.path / METRICS_FILE, self._rows), "metrics")
+        self._write(lambda: write_rows(self.path / METRICS_FILE, self._rows), "metrics")
 
     def _name(self, epoch: int, batch: int = 0) -> str:
         return f"{self.model}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
@@ -189,6 +192,48 @@ class RunDirectory:
             except OutputError as exc:
                 self._failure = f"{exc}; what {self.path} holds is intact: --resume {self.path} once it is fixed"
         raise OutputError(self._failure)
+
+
+def run_outputs(run_dir: Path, log_file: Path | None, tensorboard: bool) -> list[str]:
+    """The paths (relative to ``run_dir``) a run writes under fixed names: config, metrics, curves,
+    ``tensorboard/`` when ``tensorboard``, and ``log_file`` when it is inside ``run_dir``."""
+    found = [CONFIG_FILE, METRICS_FILE, f"{PLOTS}/{CURVES}"] + ([TENSORBOARD_DIR] if tensorboard else [])
+    if log_file is not None:
+        log_file, run_dir = Path(os.path.abspath(log_file)), Path(os.path.abspath(run_dir))
+        if run_dir in log_file.parents:
+            found.append(log_file.relative_to(run_dir).as_posix())
+    return found
+
+
+def _refusals(run_dir: Path, model: str, outputs: list[str], resume_at: tuple[int, int] | None, overwrite: bool,
+              room: int, locked: bool) -> RunFiles:
+    """:meth:`RunDirectory.check` (``locked``: this process holds the directory's lock)."""
+    if resume_at is not None and overwrite:
+        raise SimplePoseError("--overwrite starts the run over and --resume continues it: give one of them")
+    if room:
+        on = next(p for p in (run_dir.absolute(), *run_dir.absolute().parents) if p.is_dir())
+        free = shutil.disk_usage(on).free   # of the file system it will be made on, when missing
+        if free < room:
+            raise SimplePoseError(f"--save-dir {run_dir}: {free / 1e6:.0f} MB free, a checkpoint of {model} "
+                                  f"takes about {room / 1e6:.0f} MB; free space or choose another --save-dir")
+    if not run_dir.is_dir():
+        return RunFiles(run_dir)
+    files, found = RunFiles.read(run_dir), checkpoints_in(run_dir)
+    if resume_at is None and found and not overwrite:
+        raise SimplePoseError(
+            f"--save-dir {run_dir}: holds the checkpoints of an earlier run (latest {found[-1][1].name}); "
+            f"--resume {run_dir} continues it, --overwrite starts over (moving its files into "
+            f"{PREVIOUS}DATE-TIME/), or choose another --save-dir")
+    if found and not files.found:
+        files.adopt(outputs)
+    pattern = re.compile(rf"({re.escape(model)}-epoch\d{{4}}(-batch\d{{5}})?|{BEST})\.json")
+    files.refuse_foreign(outputs, [p for p in run_dir.iterdir() if pattern.fullmatch(p.name)])
+    lock = run_dir / LOCK_FILE
+    if not locked and os.path.lexists(lock) and not is_lock_file(lock):
+        raise files.foreign(lock.name)
+    read_metrics(run_dir, missing_ok=True)
+    _best_score(run_dir, resume_at, [])
+    return files
 
 
 def read_metrics(path: str | os.PathLike, missing_ok: bool = False) -> list[dict[str, Any]]:
@@ -225,89 +270,6 @@ def _best_score(run_dir: Path, resume_at: tuple[int, int] | None, notes: list[st
                      "it stays the best until an epoch beats its validation score")
     metrics = JsonRecord(doc, manifest).sub("metrics", None)
     return None if metrics is None else chosen_score(metrics)
-
-
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows), "metrics file")
-
-
-def _supersede(run_dir: Path, after: tuple[int, int], rows: list[dict[str, Any]],
-               notes: list[str]) -> list[dict[str, Any]]:
-    """Move the checkpoints (best.json aside) and metrics rows after position ``after`` into
-    superseded/DATE-TIME/; returns the rows kept."""
-    later = [m for pos, m in checkpoints_in(run_dir) if pos > after and m.stem != BEST]
-    moved = [r for r in rows if r["epoch"] > after[0]]
-    if not later and not moved:
-        return rows
-    aside = _unused(run_dir / SUPERSEDED / time.strftime("%Y%m%d-%H%M%S"))
-    kept = [r for r in rows if r["epoch"] <= after[0]]
-    if moved:   # the copy first, then the shortened file: a kill in between duplicates rows, never loses them
-        _write_rows(aside / METRICS_FILE, moved)
-        _write_rows(run_dir / METRICS_FILE, kept)
-    for manifest in later:
-        _move_checkpoint(manifest, aside)
-    notes.append(f"moved {len(later)} checkpoint(s) and {len(moved)} metrics row(s) after epoch {after[0]}"
-                 f"{f' batch {after[1]}' if after[1] else ''} (the position this run starts from) into {aside}")
-    return kept
-
-
-def _move_run_aside(run_dir: Path, manifests: list[Path], log_file: Path | None) -> list[str]:
-    """--overwrite: the earlier run's checkpoints, metrics, config, log, plots and superseded/ into previous-*/;
-    returns a note (none when there was nothing to move)."""
-    names = [METRICS_FILE, CONFIG_FILE, PLOTS, SUPERSEDED]
-    if log_file is not None and log_file.parent.resolve() == run_dir.resolve():
-        names.append(log_file.name)
-    names = [name for name in names if (run_dir / name).exists()]
-    if not manifests and not names:
-        return []
-    aside = _unused(run_dir / (PREVIOUS + time.strftime("%Y%m%d-%H%M%S")))
-    for manifest in manifests:
-        _move_checkpoint(manifest, aside)
-    aside.mkdir(exist_ok=True)
-    for name in names:
-        os.replace(run_dir / name, aside / name)
-    return [f"--overwrite: moved the earlier run ({len(manifests)} checkpoint(s)) into {aside}"]
-
-
-def _unused(path: Path) -> Path:
-    """``path``, or ``path-2``, ``path-3``, ... when it exists."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}-{n}")
-    return candidate
-
-
-def _move_checkpoint(manifest: Path, dest: Path) -> None:
-    """Move a checkpoint into ``dest``: the manifest first (it leaves the run directory at once), then
-    its files; a kill in between is finished by :func:`_finish_moves` at the next start."""
-    names = data_files(manifest)
-    dest.mkdir(parents=True, exist_ok=True)
-    os.replace(manifest, dest / manifest.name)
-    for name in names:
-        if (manifest.parent / name).is_file():
-            os.replace(manifest.parent / name, dest / name)
-
-
-def _finish_moves(run_dir: Path) -> None:
-    """Bring files left behind by an interrupted :func:`_move_checkpoint` to their moved manifest."""
-    named_here = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
-    asides = [d for d in [*run_dir.glob(PREVIOUS + "*"), *(run_dir / SUPERSEDED).glob("*")] if d.is_dir()]
-    for aside in asides:
-        for _, manifest in checkpoints_in(aside):
-            for name in data_files(manifest):
-                if not (aside / name).exists() and (run_dir / name).is_file() and name not in named_here:
-                    os.replace(run_dir / name, aside / name)
-
-
-def _remove_leftovers(run_dir: Path) -> list[str]:
-    """Remove temporary files of killed writes and checkpoint files no manifest names; returns a note."""
-    named = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
-    gone = [p for pattern in (".*", f"{SUPERSEDED}/*/.*") for p in run_dir.glob(pattern + TMP_SUFFIX) if p.is_file()]
-    gone += [p for pattern in _OURS for p in run_dir.glob(pattern) if p.name not in named]
-    for path in gone:
-        path.unlink()
-    return [f"removed {len(gone)} file(s) left by a killed run: {', '.join(p.name for p in gone)}"] if gone else []
 
 
 def find_resume(spec: str | os.PathLike) -> dict[str, Any]:

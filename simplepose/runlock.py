@@ -27,6 +27,11 @@ class RunLock:
         self._key = str(path.resolve())
         self._fd: int | None = None
 
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock (then no other descriptor of the file may be opened and closed)."""
+        return self._fd is not None
+
     def acquire(self) -> str | None:
         """Take the lock or raise SimplePoseError naming the holder's PID; returns a note to log, if any.
 
@@ -73,6 +78,19 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
             RunLock._held.discard(self._key)
+
+
+def is_lock_file(path: Path) -> bool:
+    """Whether ``path`` looks like a lock file :class:`RunLock` wrote (empty, or naming a PID): one that does not
+    is a user's file, which taking the lock would overwrite and releasing it remove. Not to be asked while
+    this process holds the lock: closing the descriptor read here would drop it."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(4097)
+        doc = json.loads(text or b"{}") if len(text) <= 4096 else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and (not text or "pid" in doc)
 
 
 def _holder(fd: int) -> dict | None:

@@ -10,30 +10,40 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from simplepose.cli import check_output_dir, check_output_file, setup_logging
+from simplepose.cli import LogRecords, check_output_dir, check_output_file, setup_logging
 from simplepose.training.config import build_config
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until the run directory is claimed, log lines go to stderr and are kept for the log file: a start
+    # that fails its checks writes nothing into --save-dir (see simplepose.rundir).
+    setup_logging()
+    early = LogRecords()
+    logging.getLogger().addHandler(early)
     cfg, resume = build_config(argv)
+    from simplepose.checkpoint import checkpoint_bytes
     from simplepose.rundir import RunDirectory
+    from simplepose.training.build import build_parts
     from simplepose.training.distributed import Workers
-    from simplepose.training.fit import train
+    from simplepose.training.fit import Training
     # Join the parameter-server job now: only worker rank 0 writes the log file (and checkpoints).
     workers = Workers.connect(cfg.kvstore)
+    at = (resume.epoch, resume.batch) if resume else None
     rundir = None
-    if workers.writer:   # before any work, so that from here every error also lands in the log file
+    if workers.writer:   # the refusals that need no data first, changing nothing
         check_output_dir(cfg.save_dir, "--save-dir")
         check_output_file(cfg.log_file, "--logging-file")
-        # Claimed (locked, refusals, clean-up) before the log file opens: a refused run writes nothing there.
-        rundir = RunDirectory(cfg.save_dir, cfg.model, cfg.log_file).claim(
-            (resume.epoch, resume.batch) if resume else None, cfg.overwrite,
-            history=Path(resume.manifest).parent if resume else None)
+        rundir = RunDirectory(cfg.save_dir, cfg.model, cfg.log_file, cfg.tensorboard)
+        rundir.check(at, cfg.overwrite)
+    built = build_parts(cfg, resume, workers)   # reads the data, the weights, the resumed state: still no change
+    if rundir is not None:
+        rundir.claim(at, cfg.overwrite, history=Path(resume.manifest).parent if resume else None,
+                     room=checkpoint_bytes(built.parts.net))
     with rundir or contextlib.nullcontext():
-        setup_logging(cfg.log_file if workers.writer else None)
-        row = train(cfg, resume, workers, rundir)
+        setup_logging(cfg.log_file if workers.writer else None, early)
+        row = Training(cfg, built, resume, rundir).fit()
         log.info("finished: %s", row)
         if workers.writer:   # the worker that writes metrics.jsonl draws them
             from simplepose.plot import write_training_curves

@@ -59,7 +59,7 @@ def test_two_workers_one_server_end_with_identical_parameters(synthetic, tmp_pat
     # Rank 0 alone wrote the log file, the metrics and the checkpoints, and its checkpoint holds those parameters.
     log = (save / "train.log").read_text()
     assert "worker 0 of 2" in log and "worker 1 of 2" not in log
-    assert [p.name for p in sorted(save.glob("*.json"))] == ["best.json", "config.json",
+    assert [p.name for p in sorted(save.glob("*.json"))] == ["best.json", "config.json", "run-files.json",
                                                               "simple_pose_resnet18_v1b-epoch0001.json",
                                                               "simple_pose_resnet18_v1b-epoch0002.json"]
     net = get_pose_model("simple_pose_resnet18_v1b", 17)

@@ -365,8 +365,8 @@ def test_malformed_input_is_one_line(kit, tmp_path, capsys, name):
     command, argv, parts, log = case.make(kit, tmp_path)
     status, _, err = run(command, argv, capsys)
     assert_one_line(status, err, parts, log)
-    if log is not None:   # these runs opened their log file before failing
-        assert Path(log).exists()
+    if log is not None:   # a start that fails its checks leaves --save-dir as it was: no log file there
+        assert not Path(log).exists()
     if case.before_work:
         assert " INFO " not in err
 
@@ -479,13 +479,13 @@ def test_full_disk_while_writing_eval_results_keeps_the_report(kit, tmp_path, ca
     assert sorted(os.listdir(disk)) == ["filler"]
 
 
-def test_full_disk_during_training_is_one_line_in_the_log(kit, tmp_path, capsys, mount):
-    """The checkpoint (about 60 MB) does not fit; the log file does. The line names the run directory."""
+def test_no_room_for_a_checkpoint_is_one_line_before_the_run_directory_changes(kit, tmp_path, capsys, mount):
+    """The checkpoint (about 60 MB) does not fit: refused, naming the run directory, before anything is
+    written there (no log file, no lock)."""
     save = mount("run", "6m")
     status, _, err = run(*train_on(kit, tmp_path, kit["synthetic"]["train_ann"], "--save-dir", str(save))[:2], capsys)
-    line = assert_one_line(status, err, [str(save)], save / "train.log")
-    assert line in (save / "train.log").read_text()
-    assert not [p for p in save.iterdir() if p.name.endswith(".tmp")]
+    assert_one_line(status, err, [str(save), "MB free, a checkpoint of"])
+    assert os.listdir(save) == []
 
 
 def test_unwritable_log_file_is_one_warning_not_a_traceback(tmp_path, capsys, mount):

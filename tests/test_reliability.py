@@ -163,7 +163,8 @@ def test_nan_loss_stops_naming_the_batch_and_keeps_the_checkpoint(synthetic, tmp
     assert status == 2
     assert err[-1].startswith("error: epoch 2 batch 2: ") and "training loss is nan; stopped before updating" in err[-1]
     # The last good checkpoint stays, finite, and no checkpoint of the poisoned state was written.
-    assert sorted(p.name for p in save.glob("*.json")) == ["config.json", "simple_pose_resnet18_v1b-epoch0001.json"]
+    assert sorted(p.name for p in save.glob("*.json")) == ["config.json", "run-files.json",
+                                                           "simple_pose_resnet18_v1b-epoch0001.json"]
     assert all(np.isfinite(v).all() for v in params_of(save / "simple_pose_resnet18_v1b-epoch0001.json").values())
 
 

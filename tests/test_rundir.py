@@ -90,7 +90,8 @@ def test_replacing_the_best_leaves_no_window(tmp_path, monkeypatch, failure):
                 outcomes.append("done")
             except (KeyboardInterrupt, SimplePoseError) as exc:
                 assert failure == "ctrl-c" or re.fullmatch(
-                    rf"{run}/best(-epoch0002\.params|-epoch0002\.states|\.json): cannot write the checkpoint: no "
+                    rf"{run}/(best(-epoch0002\.params|-epoch0002\.states|\.json): cannot write the checkpoint|"
+                    rf"run-files\.json: cannot write the list of the run directory's files): no "
                     rf"space left on the device; free some space or write elsewhere; what {run} holds is intact: "
                     rf"--resume {run} once it is fixed", str(exc)), exc
             finally:
@@ -98,13 +99,14 @@ def test_replacing_the_best_leaves_no_window(tmp_path, monkeypatch, failure):
         assert best_of(run) in [(1, 0.25, "params 1", "states 1"), (2, 0.5, "params 2", "states 2")], outcomes
         with RunDirectory(run, "m").claim(position(load_manifest(run / "best.json"))):
             named = set(json.loads((run / "best.json").read_text())[k] for k in ("params", "states"))
-            assert {p.name for p in run.iterdir()} == named | {"best.json", "run.lock"}
+            assert {p.name for p in run.iterdir()} == named | {"best.json", "run.lock", "run-files.json"}
         if outcomes[-1] == "done":
             break
-    # Interrupted at each of the 3 renames (params, states, manifest) and the 2 removals of old files; an old
-    # file that cannot be removed does not fail the save (the next start removes it).
-    assert outcomes == ["replace 1", "replace 2", "replace 3", "unlink 4",
-                        *(["unlink 5"] if failure == "ctrl-c" else []), "done"]
+    # Interrupted at each of the 4 renames (the journal in run-files.json, params, states, manifest) and the 2
+    # removals of old files; an old file that cannot be removed does not fail the save (the journal names it:
+    # the next start removes it).
+    assert outcomes == ["replace 1", "replace 2", "replace 3", "replace 4", "unlink 5",
+                        *(["unlink 6"] if failure == "ctrl-c" else []), "done"]
 
 
 def test_rewriting_a_checkpoint_under_its_own_name_switches_files(tmp_path):
@@ -169,21 +171,32 @@ def test_a_bad_metrics_line_fails_at_the_start(tmp_path):
 
 
 def test_start_removes_what_killed_writes_left_and_finishes_interrupted_moves(tmp_path):
+    """What killed writes left is removed: simplepose's marked temporary files of an ended process and a
+    journalled checkpoint file no manifest names; files that only look like ours stay."""
     for epoch in (1, 2):
         save_checkpoint(tmp_path / f"m-epoch000{epoch}", Fake(str(epoch)), Fake(str(epoch)), epoch, CONFIG, {})
-    leftovers = [".m-epoch0003.params.abc123.tmp", ".metrics.jsonl.x1.tmp", "m-epoch0003.params",
-                 "best-epoch0002-1.states"]
-    kept = ["notes.txt", "other.params"]   # not names this code writes: a user's files stay
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    leftovers = [f".simplepose-tmp-{ended.pid}-metrics.jsonl.ab12.tmp", "m-epoch0003.params"]
+    kept = ["notes.txt", "other.params", ".m-epoch0003.params.abc123.tmp", ".metrics.jsonl.x1.tmp",
+            "best-epoch0002-1.states", "m-epoch0004.params"]   # no marker, no journal entry: a user's files stay
     for name in leftovers + kept:
         (tmp_path / name).write_text("x")
     # A move into superseded/ killed after the manifest went, before its files followed.
     aside = tmp_path / "superseded" / "20250101-000000"
     aside.mkdir(parents=True)
     os.replace(tmp_path / "m-epoch0002.json", aside / "m-epoch0002.json")
-    with RunDirectory(tmp_path, "m").claim(position(find_resume(tmp_path))):
+    # The journal of a checkpoint killed after its .params was renamed into place, before its manifest.
+    (tmp_path / "run-files.json").write_text(json.dumps({
+        "format": "simplepose-run-files-1", "paths": ["superseded/20250101-000000"],
+        "writing": ["m-epoch0003.params", "m-epoch0003.states"]}))
+    with RunDirectory(tmp_path, "m").claim(position(find_resume(tmp_path))) as rundir:
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            ["m-epoch0001.json", "m-epoch0001.params", "m-epoch0001.states", "run.lock", "superseded", *kept])
+            ["m-epoch0001.json", "m-epoch0001.params", "m-epoch0001.states", "run.lock", "run-files.json",
+             "superseded", *kept])
+        assert rundir._notes == [f"removed 2 file(s) left by a killed run: {leftovers[1]}, {leftovers[0]}"]
     assert load_manifest(aside / "m-epoch0002.json")["epoch"] == 2     # whole again in superseded/
+    assert json.loads((tmp_path / "run-files.json").read_text())["writing"] == []
 
 
 def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp_path):
@@ -287,7 +300,8 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
     assert load_manifest(previous / stopped.name)["batch"] == manifest["batch"]   # moved whole, still loadable
     assert load_manifest(previous)["epoch"] == 1 and (previous / "train.log").exists()
     assert [r["epoch"] for r in rows_of(previous)] == [0, 1] and [r["epoch"] for r in rows_of(save)] == [0, 1]
-    assert "--overwrite: moved the earlier run (3 checkpoint(s))" in (save / "train.log").read_text()
+    assert "--overwrite: moved the earlier run (3 checkpoint(s), config.json, metrics.jsonl, tensorboard, train.log) " \
+        "into" in (save / "train.log").read_text()
     assert json.loads((save / "config.json").read_text())["num_epochs"] == 1
     assert "config: {" not in capsys.readouterr().err     # the configuration is a file, not a log line
 
@@ -384,8 +398,8 @@ def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(synth
                             rf"{run} once it is fixed", line), line
         assert load_manifest(run / "best.json")["epoch"] == 1 and [r["epoch"] for r in rows_of(run)] == [0, 1]
         assert sorted(p.name for p in run.iterdir()) == [
-            "best-epoch0001.params", "best-epoch0001.states", "best.json", "config.json", "metrics.jsonl", "tensorboard",
-            "train.log"]
+            "best-epoch0001.params", "best-epoch0001.states", "best.json", "config.json", "metrics.jsonl",
+            "run-files.json", "tensorboard", "train.log"]
         subprocess.run(["mount", "-o", "remount,size=800m", str(disk)], check=True)
         assert train_simple_pose.main(["--resume", str(run)]) == 0     # from best.json, the latest
         assert [r["epoch"] for r in rows_of(run)] == [0, 1, 2] and load_manifest(run / f"{MODEL}-epoch0002.json")

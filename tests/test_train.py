@@ -91,7 +91,8 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
     assert rows[-1]["val_acc"] > rows[0]["val_acc"] + 0.1, rows
     assert rows[-1]["val_loss"] < 0.4 * rows[0]["val_loss"], rows
     assert sorted(p.name for p in save.glob("*.json")) == [
-        "best.json", "config.json", "simple_pose_resnet18_v1b-epoch0004.json", "simple_pose_resnet18_v1b-epoch0008.json"]
+        "best.json", "config.json", "run-files.json", "simple_pose_resnet18_v1b-epoch0004.json",
+        "simple_pose_resnet18_v1b-epoch0008.json"]
     # COCO AP on ground-truth boxes is validated with the loss, and best.* holds the best epoch by it.
     aps = {r["epoch"]: r["val_ap"] for r in rows if r["val_ap"] is not None}
     assert list(aps) == [0, 3, 6, 8] and aps[8] > aps[0] + 0.05, aps

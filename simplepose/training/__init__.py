@@ -1,7 +1,7 @@
 """Training: a frozen config built once, the parts built from it, the loop, validation. ::
 
     config.build_config(argv) -> (TrainConfig, ResumePoint | None)   parse, resume merge, data, checks
-    fit.train(cfg, resume, workers, rundir) -> last metrics row       build.build_parts + Training.fit
+    fit.Training(cfg, build.build_parts(cfg, resume, workers), resume, rundir).fit() -> last metrics row
         build          seed, data + metadata checks, codec, transforms, shards, loaders, model,
                        casting, optimizer + LR schedule, kvstore, resume surgery
         loop           one epoch: forward, weighted L2 loss, backward, Adam update (Parts in, stats out)

@@ -241,6 +241,8 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
     values.update({k: absolute(values[k]) for k in OTHER_PATHS if values[k] and not values[k].startswith(UNIFORM)})
     cfg = TrainConfig.from_dict(values, source)
     check_environment(cfg)
+    if resume and resume.epoch >= cfg.num_epochs:
+        raise SimplePoseError(f"the checkpoint is at epoch {resume.epoch}; raise --num-epochs to train on")
     if cfg.init_from and not resume:
         from ..transfer import weight_source   # reads the source's manifest now: a bad path stops before any work
         weight_source(cfg.init_from)

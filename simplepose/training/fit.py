@@ -1,7 +1,7 @@
 """A training run from its config: epochs of training, validation, metrics and checkpoints.
 
-``train(cfg, resume, workers, rundir)`` builds the parts (``build``) and runs ``Training.fit``,
-which writes through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) into ``cfg.save_dir``:
+``Training(cfg, build_parts(cfg, resume, workers), resume, rundir).fit()`` trains on the built parts
+(``build``), writing through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) into ``cfg.save_dir``:
 
 - ``config.json``, and the log file (``--logging-file``, opened by the command line),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
@@ -33,9 +33,8 @@ from mxnet import gluon
 
 from ..errors import SimplePoseError
 from ..rundir import RunDirectory
-from .build import Built, build_parts
+from .build import Built
 from .config import TrainConfig
-from .distributed import Workers
 from .guards import NanPolicy, StopRequested
 from .loop import NOT_TRAINED, EpochLoop
 from .state import EpochProgress, ResumePoint, RunState
@@ -43,15 +42,6 @@ from .tensorboard import TensorBoardLog
 from .validation import NOT_VALIDATED
 
 log = logging.getLogger(__name__)
-
-
-def train(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Workers | None = None,
-          rundir: RunDirectory | None = None) -> dict[str, Any]:
-    """Train to ``cfg.num_epochs`` (continuing ``resume``); returns the last metrics row.
-
-    ``rundir``: the claimed run directory; needed on the worker that writes (rank 0), None on the others.
-    """
-    return Training(cfg, build_parts(cfg, resume, workers), resume, rundir).fit()
 
 
 class Training:
@@ -83,10 +73,8 @@ class Training:
     def _fit(self) -> dict[str, Any]:
         cfg, parts = self.cfg, self.built.parts
         start = self.resume.epoch if self.resume else 0
-        if start >= cfg.num_epochs:
-            raise SimplePoseError(f"the checkpoint is at epoch {start}; raise --num-epochs to train on")
         if self.writer:
-            self.rundir.start(cfg.to_dict(), parts.net)
+            self.rundir.start(cfg.to_dict())
         row: dict[str, Any] = {}
         if not self.resume and self.writer:
             row = {"epoch": 0, **NOT_TRAINED, **self.built.validate(parts.net)}
