@@ -34,7 +34,8 @@ from typing import Callable, Iterator
 
 from .errors import OutputError, SimplePoseError, printable
 from .flags import Bound
-from .io import file_in_the_way, output_error, temporary_file, writing
+from .io import file_in_the_way, output_error, writing
+from .tempfiles import temporary_file
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1

@@ -34,7 +34,8 @@ import mxnet as mx
 import numpy as np
 
 from .checkpoint import is_plain_params, load_manifest
-from .io import temporary_dir, writing
+from .io import writing
+from .tempfiles import temporary_dir
 from .cli import check_output_dir, command_parser, setup_logging
 from .deploy import DEPLOY_FILE, FORMAT
 from .errors import SimplePoseError

@@ -12,7 +12,7 @@ Layout of ``--out DIR``::
 (``description_sha256``) and the source checkpoint's (``checkpoint_sha256``): the folder checks itself wherever
 it is moved or copied (``deploy_check``). What an export owns in DIR is what ``deploy.json`` names: its files,
 and under ``unused`` the files an export wrote that the description does not use (being moved in, or replaced);
-plus the temporary files and folders carrying simplepose's marker (``io.temporary_dir``).
+plus the temporary files and folders carrying simplepose's marker (``tempfiles.temporary_dir``).
 
 Replacing an export (:func:`switch_in`; every step one rename or removal, so a kill at any instant leaves the old
 export or the new one whole):
@@ -38,7 +38,8 @@ from typing import Any
 
 from .deploy import DEPLOY_FILE, FORMAT, FORMATS, is_unfinished
 from .errors import SimplePoseError
-from .io import atomic_write_text, read_json, remove_leftovers
+from .io import atomic_write_text, read_json
+from .tempfiles import remove_leftovers
 
 log = logging.getLogger(__name__)
 

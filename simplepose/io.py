@@ -2,10 +2,8 @@
 
 Every file simplepose writes goes through :func:`atomic_write`: a temporary file in the same directory,
 flushed to disk, given the usual permissions, then renamed over the target, so a reader sees the old file
-or the new one and never half of either. Every temporary file or folder simplepose makes carries its marker
-(:func:`temporary_file`, :func:`temporary_dir`: ``.simplepose-tmp-PID-NAME...``), and only such files, left
-by a process that has ended, are ever cleaned up (:func:`remove_leftovers`): a user's files are never
-recognised by a name pattern of their own. Every JSON file it reads (annotations, box files, manifests,
+or the new one and never half of either; its temporary file carries simplepose's marker
+(:mod:`simplepose.tempfiles`). Every JSON file it reads (annotations, box files, manifests,
 deploy.json, metrics.jsonl, sigmas) goes through :func:`read_json` or :func:`read_jsonl`, and its fields
 through :class:`JsonRecord`, whose errors name the file, the record and the field in one line.
 """
@@ -16,19 +14,15 @@ import errno
 import json
 import math
 import os
-import shutil
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import MissingFileError, OutputError, SimplePoseError
+from .tempfiles import TMP_SUFFIX, temporary_file
 from .json_numbers import (INT64_MAX, INT64_MIN, MAX_DEPTH, BadNumber, locate, parse_float, parse_int,
                            shown)
 
-TMP_SUFFIX = ".tmp"
-# The marker of every temporary file and folder simplepose makes: TMP_PREFIX, the maker's PID, "-".
-TMP_PREFIX = ".simplepose-tmp-"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _REQUIRED = object()
@@ -82,62 +76,11 @@ def writing(path: str | os.PathLike, what: str = "output") -> Iterator[None]:
                           "free some space or write elsewhere", errno.ENOSPC) from None
 
 
-def temporary_file(directory: str | os.PathLike, name: str, suffix: str = TMP_SUFFIX) -> Path:
-    """A new empty file ``.simplepose-tmp-PID-NAME.XXXX<suffix>`` in ``directory`` (which must exist), marked
-    as this process's temporary file: :func:`remove_leftovers` removes it once this process has ended."""
-    fd, tmp = tempfile.mkstemp(prefix=_marked(name), suffix=suffix, dir=directory)
-    os.close(fd)
-    return Path(tmp)
-
-
-def temporary_dir(directory: str | os.PathLike, name: str) -> Path:
-    """A new empty folder ``.simplepose-tmp-PID-NAME.XXXX`` in ``directory``, marked as :func:`temporary_file`."""
-    return Path(tempfile.mkdtemp(prefix=_marked(name), dir=directory))
-
-
-def _marked(name: str) -> str:
-    # Long names are cut: the marker and mkstemp's letters must fit a file name's 255 bytes.
-    return f"{TMP_PREFIX}{os.getpid()}-{name[:100]}."
-
-
-def leftovers(directory: str | os.PathLike) -> list[Path]:
-    """The temporary files and folders in ``directory`` that simplepose made in a process that has ended
-    (a killed write): names carrying the marker and the PID of no running process. Sorted by name."""
-    found = []
-    for path in Path(directory).glob(TMP_PREFIX + "*"):
-        pid = path.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            found.append(path)
-    return sorted(found)
-
-
-def remove_leftovers(directory: str | os.PathLike) -> list[Path]:
-    """Remove :func:`leftovers` of ``directory`` (folders with what they hold); returns what was removed."""
-    gone = leftovers(directory)
-    for path in gone:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    return gone
-
-
-def _running(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (a PID reused since only keeps a leftover longer)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True   # another user's process; OverflowError: no such PID fits, treated as "cannot tell"
-    return True
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], what: str = "output",
                  suffix: str = TMP_SUFFIX) -> None:
     """Call ``write(tmp_path)``, fsync, then rename the temporary file onto ``path``.
 
-    The temporary file is a :func:`temporary_file` beside ``path`` (so the rename never crosses a file
+    The temporary file is a :func:`~simplepose.tempfiles.temporary_file` beside ``path`` (so the rename never crosses a file
     system) ending in ``suffix`` (a writer that picks the format by the name, as OpenCV's VideoWriter does,
     gets ``.mp4``); on any failure, a full disk included, it is removed and ``path`` is left as it was. An
     ``OSError`` becomes an :class:`~simplepose.errors.OutputError` naming ``path``, ``what`` is written and the fix.

@@ -25,7 +25,7 @@ from .codec import METHODS
 from .deploy import BACKENDS
 from .errors import SimplePoseError
 from .flags import FRACTION, MAX_BATCH, integer, numbers, real
-from .io import remove_leftovers
+from .tempfiles import remove_leftovers
 from .options import add_image_options
 from .person_boxes import BoxFile, BoxSource, WholeImage
 from .predict_inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs

@@ -4,7 +4,7 @@ A record is ``{"image": path, "people": [Person.to_json(), ...]}`` (``"frame": i
 Every file is written atomically (``io.atomic_write``): a video's MP4 and JSONL appear only when the whole
 video is done, so an interrupted run leaves no half file under a final name. Until then they are temporary
 files carrying simplepose's marker and the PID (``.simplepose-tmp-PID-STEM.mp4.XXXX.mp4``); those of a
-killed run are removed by the next predict into the folder (``io.remove_leftovers``).
+killed run are removed by the next predict into the folder (``tempfiles.remove_leftovers``).
 """
 from __future__ import annotations
 

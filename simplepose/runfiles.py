@@ -14,7 +14,7 @@ moves only what one of these says is its own:
   ownership is changing: the files of a checkpoint being written and those it replaces or removes,
   recorded before the first rename. One that no manifest names at the next start was left by a kill
   (between renaming ``X.params`` into place and committing ``X.json``, say) and is removed;
-- a temporary file carrying simplepose's marker whose process has ended (``io.leftovers``).
+- a temporary file carrying simplepose's marker whose process has ended (``tempfiles.leftovers``).
 
 A file a run would write over that none of these names (a user's ``config.json``, ``train.log``...) is
 refused in one line before anything changes. ``run-files.json`` is written with the one atomic write.

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import BEST, checkpoints_in, data_files
-from .io import atomic_write_text, remove_leftovers
+from .io import atomic_write_text
+from .tempfiles import remove_leftovers
 from .runfiles import METRICS_FILE, PLOTS, PREVIOUS, RUN_FILES, SUPERSEDED, RunFiles
 
 

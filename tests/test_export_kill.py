@@ -20,7 +20,7 @@ from simplepose.deploy import FORMAT, deploy_forward, load_deploy, onnx_forward
 from simplepose.deploy_check import check_digests
 from simplepose.errors import SimplePoseError
 from simplepose.export_folder import clean_leftovers, live_files, read_previous
-from simplepose.io import TMP_PREFIX
+from simplepose.tempfiles import TMP_PREFIX
 from simplepose.predict_output import VideoSink
 from simplepose.synthetic.__main__ import main as synthetic_main
 

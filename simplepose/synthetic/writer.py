@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 
 from ..errors import SimplePoseError
-from ..io import atomic_write_bytes, atomic_write_text, read_json, temporary_dir
+from ..io import atomic_write_bytes, atomic_write_text, read_json
+from ..tempfiles import temporary_dir
 from ..meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, FOOT_KEYPOINT_NAMES, FOOT_SKELETON
 from .scene import render_image
 
