@@ -87,7 +87,7 @@ def add_image_options(g: argparse._ActionsContainer, outside_root: bool = True) 
     annotation file's images)."""
     g.add_argument("--max-image-pixels", type=integer(0, MAX_IMAGE_PIXELS_LIMIT), default=MAX_IMAGE_PIXELS, metavar="N",
                    help="refuse an image (or video frame) whose header claims more pixels than this, before "
-                        "decoding it; the default is Pillow's limit, a 24-bit image of 256 MiB; 0: no limit")
+                        "decoding it (Pillow's limit, a 24-bit image of 256 MiB); 0: no limit")
     if outside_root:
         g.add_argument("--allow-outside-root", action="store_true",
                        help="read images whose file_name leads outside the image folder (an absolute path, or '..' "

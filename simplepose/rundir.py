@@ -72,6 +72,8 @@ class RunDirectory:
         """The refusals of :meth:`claim`, changing nothing: ``--resume`` with ``--overwrite``, a fresh run into
         a directory holding checkpoints without ``overwrite``, a user's file where the run writes, a bad
         metrics.jsonl or best.json, less than ``room`` bytes free. Returns the directory's run files."""
+        if not self._lock.held:
+            self._lock.refuse_if_held_elsewhere()
         return _refusals(self.path, self.model, self.outputs, resume_at, overwrite, room, self._lock.held)
 
     def claim(self, resume_at: tuple[int, int] | None = None, overwrite: bool = False,

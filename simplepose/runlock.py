@@ -66,6 +66,26 @@ class RunLock:
                     "without releasing it")
         return None
 
+    def refuse_if_held_elsewhere(self) -> None:
+        """Raise :meth:`acquire`'s refusal when another process holds the lock now, creating and changing
+        nothing: checked before a start changes the directory, so that a second run is told about the
+        first, not about the files the first is writing. (Not to be asked while this object holds the lock.)"""
+        if self._key in RunLock._held:
+            raise self._refusal({"pid": os.getpid(), "host": socket.gethostname()})
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)   # a FIFO must not block
+        except OSError:
+            return   # no lock file (or none we can read): acquire() decides
+        try:
+            # A shared lock conflicts with the holder's exclusive one; ours is dropped by the close below.
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                raise self._refusal(_holder(fd)) from None
+            # Any other failure (a user's directory or FIFO of that name): the checks after this one say it.
+        finally:
+            os.close(fd)
+
     def _refusal(self, holder: dict | None) -> SimplePoseError:
         who = f"PID {holder.get('pid')} on {holder.get('host')}" if holder else "PID not yet recorded"
         return SimplePoseError(f"{self.path.parent}: another training run ({who}) is writing this directory "

@@ -185,12 +185,13 @@ def test_full_decode_and_pack_flags_reach_the_training_samples(synthetic, tmp_pa
 def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, tmp_path):
     from simplepose.data.pack import PackedCrops, main as pack_main
     from simplepose.data.transforms import Augmentation
+    PACK_SIZE = (64, 64)   # packs are for model inputs, multiples of the backbone's stride
     assert pack_main(["--ann", synthetic["train_ann"], "--images", synthetic["train_images"],
-                      "--out", str(tmp_path / "p"), "--input-size", "64,48"]) == 0
+                      "--out", str(tmp_path / "p"), "--input-size", "64,64"]) == 0
     ds = COCOKeyPoints(synthetic["train_ann"], synthetic["train_images"])
     packed = PackedCrops(tmp_path / "p", ds)
-    tf = TrainTransform(ds.meta, SIZE)
-    codec = HeatmapCodec(SIZE)
+    tf = TrainTransform(ds.meta, PACK_SIZE)
+    codec = HeatmapCodec(PACK_SIZE)
     with_pack = PoseSamples(ds, tf, codec, seed=2, reduced_decode=True, packed=packed)
     without = PoseSamples(ds, tf, codec, seed=2, reduced_decode=True)
     full = PoseSamples(ds, tf, codec, seed=2)
@@ -198,7 +199,7 @@ def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, t
     for idx in range(len(ds)):
         rec = ds.records[idx]
         matrix = tf.geometry(rec, tf.sample(rec, np.random.default_rng([2, 0, idx])))[0].matrix
-        got = packed.crop(idx, matrix, SIZE)
+        got = packed.crop(idx, matrix, PACK_SIZE)
         crop, heatmaps, weights = with_pack[idx]
         ref_crop, ref_heatmaps, ref_weights = full[idx]
         np.testing.assert_array_equal(heatmaps, ref_heatmaps)
@@ -223,7 +224,7 @@ def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, t
     # A crop reaching outside the stored region falls back to the image.
     rec = ds.records[0]
     wide, _ = tf.geometry(rec, Augmentation(scale_mult=3.0))
-    assert packed.crop(0, wide.matrix, SIZE) is None
+    assert packed.crop(0, wide.matrix, PACK_SIZE) is None
 
 
 def test_pack_refuses_other_people_and_a_cut_file(synthetic, tmp_path):

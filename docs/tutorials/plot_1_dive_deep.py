@@ -161,6 +161,7 @@ if unlabelled is not None:
 from dataclasses import replace
 
 from simplepose.training.build import lr_schedule
+from simplepose.training.optimizer_state import Trainer
 from simplepose.training.config import TrainConfig
 
 ITERS = 100  # updates per epoch (dataset size / batch size)
@@ -228,8 +229,8 @@ config = replace(defaults, model="simple_pose_resnet18_v1b", input_size=TRAIN_IN
 to_input = InputNormalizer(train_tf.mean, train_tf.std)
 net.hybridize(static_alloc=True, static_shape=True)
 schedule = lr_schedule(config, len(loader))
-trainer = gluon.Trainer(net.collect_params(), "adam",
-                        {"learning_rate": 1e-3, "lr_scheduler": schedule})
+# simplepose's Trainer is gluon.Trainer whose checkpointed optimizer state is arrays + JSON, never a pickle.
+trainer = Trainer(net.collect_params(), "adam", {"learning_rate": 1e-3, "lr_scheduler": schedule})
 history = []
 for epoch in range(1, EPOCHS + 1):
     sampler.set_epoch(epoch)
