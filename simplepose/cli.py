@@ -4,7 +4,7 @@ Every command runs its ``main`` through :func:`run_main`, which ends it in one o
 
 - bad input (a :class:`~simplepose.errors.SimplePoseError`, failed writes to user paths included):
   one line ``error: ...`` on stderr and in the log file when one is open, exit status 2;
-- Ctrl-C, at any instant from the import of the command's module on (:func:`run_command`): ``error:
+- Ctrl-C, at any instant from the start of the command on (``commands.run_command``): ``error:
   interrupted``, exit status 130 (143 when training stopped for a SIGTERM);
 - any other exception is a bug: its traceback, then the line :data:`INTERNAL_ERROR`, exit status 1
   (what Python itself returns for an uncaught exception).
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import importlib
 import logging
 import os
 import signal
@@ -171,19 +170,6 @@ def _uninterrupted() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def run_command(module: str) -> int:
-    """The command line ``module`` (``simplepose.train``...): its ``main`` through :func:`run_main`; the exit
-    status. Every way a command starts comes here (console scripts, ``python -m``, the ``*_simple_pose.py``
-    shims), so ``module`` is imported inside ``run_main``: a Ctrl-C while MXNet or OpenCV loads is one
-    line, exit status 130, like one at any later instant. Once the command's last line is written, a
-    Ctrl-C during the interpreter's exit ends the process at once (the default action: status 130 in a
-    shell), rather than as a traceback of whatever exit handler it interrupted."""
-    status = run_main(lambda: importlib.import_module(module).main())
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    return status
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -1,39 +1,66 @@
 """The command lines: each console script, the module it runs and the function that builds its parser.
 
 ``pyproject.toml`` points every console script at one of the entry points below; each runs its module's
-``main`` through :func:`simplepose.cli.run_command`, exactly as ``python -m MODULE`` does. Every command
-module builds its parser in one function taking the program name to show in the usage line
+``main`` through :func:`run_command`, exactly as ``python -m MODULE`` and the ``*_simple_pose.py`` shims do.
+Every command module builds its parser in one function taking the program name to show in the usage line
 (:meth:`Command.build_parser`), so a CLI reference can be generated from the parsers themselves.
+
+This module is the first simplepose code a command runs, so it imports nothing but what Python has loaded
+at start-up: a Ctrl-C is one line from its first instant (about 0.1 ms after Python's own start-up) on.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
-from dataclasses import dataclass
+import signal
+import sys
 
-from .cli import run_command
+EXIT_INTERRUPTED = 130
 
 
-@dataclass(frozen=True)
+def run_command(module: str) -> int:
+    """The command line ``module`` (``simplepose.train``...): its ``main`` through ``cli.run_main``; the exit
+    status. Every way a command starts comes here, and ``cli`` and ``module`` are imported inside it: a
+    Ctrl-C while they (MXNet, OpenCV...) load is one line ``error: interrupted``, exit status 130, like one
+    at any later instant. Once the command's last line is written, a Ctrl-C during the interpreter's exit
+    ends the process at once (the default action: status 130 in a shell), rather than as a traceback of
+    whatever exit handler it interrupted."""
+    try:
+        from .cli import run_main
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")   # no log file is open yet: stderr is where the line goes
+        return EXIT_INTERRUPTED
+    status = run_main(lambda: importlib.import_module(module).main())
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return status
+
+
 class Command:
     """One command line: the console script ``script`` runs ``module``'s ``main``; the function ``parser``
-    (``"module:function"``) builds its ``argparse`` parser."""
-    script: str
-    module: str
-    parser: str
+    (``"module:function"``) builds its ``argparse`` parser. (A plain class: ``dataclasses`` would take 6 ms
+    of the instant in which a Ctrl-C is not yet one line.)"""
+
+    __slots__ = ("script", "module", "parser")
+
+    def __init__(self, script: str, module: str, parser: str):
+        self.script, self.module, self.parser = script, module, parser
+
+    def __repr__(self) -> str:
+        return f"Command({self.script!r}, {self.module!r}, {self.parser!r})"
 
     @property
     def python_m(self) -> str:
         """The module to give ``python -m``."""
         return self.module.removesuffix(".__main__")
 
-    def build_parser(self, prog: str | None = None) -> argparse.ArgumentParser:
+    def build_parser(self, prog: str | None = None) -> "argparse.ArgumentParser":  # noqa: F821
         """The command's parser, showing ``prog`` (default: the console script's name) in its usage."""
         module, function = self.parser.split(":")
         return getattr(importlib.import_module(module), function)(prog=prog or self.script)
 
     def run(self) -> int:
-        """The console script: ``main`` of ``module`` through ``cli.run_command`` (which imports the module
+        """The console script: ``main`` of ``module`` through :func:`run_command` (which imports the module
         inside its error handling: Ctrl-C during the imports is one line); returns the exit status."""
         return run_command(self.module)
 

@@ -9,8 +9,8 @@ keypoints (``simplepose.pose_inference``, the path validation and prediction use
 """
 from __future__ import annotations
 
-if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
-    from simplepose.cli import run_command
+if __name__ == "__main__":   # python -m: the command, its imports below made inside commands.run_command (see there)
+    from simplepose.commands import run_command
     raise SystemExit(run_command("simplepose.evaluate"))
 
 import argparse

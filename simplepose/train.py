@@ -1,8 +1,8 @@
 """Train a Simple Baselines pose model: `python -m simplepose.train --help` (or train_simple_pose.py)."""
 from __future__ import annotations
 
-if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
-    from simplepose.cli import run_command
+if __name__ == "__main__":   # python -m: the command, its imports below made inside commands.run_command (see there)
+    from simplepose.commands import run_command
     raise SystemExit(run_command("simplepose.train"))
 
 import contextlib

@@ -23,13 +23,16 @@ SHIMS = {"simplepose.train": "train_simple_pose.py", "simplepose.evaluate": "eva
 
 
 def entries():
-    """(name, argv, module imported while the command loads) of every way to start every command."""
+    """(name, argv, module imported while the command loads) of every way to start every command, at two
+    instants: the first import ``commands.run_command`` makes (``simplepose.cli``: a millisecond or so after
+    Python's own start-up) and one while the command's own imports load."""
     for c in COMMANDS:
-        loads = "socket" if c.module == "simplepose.launch" else "numpy"   # the launcher needs no NumPy
-        yield c.script, [str(BIN / c.script)], loads
-        yield f"python -m {c.python_m}", [sys.executable, "-m", c.python_m], loads
-        if c.module in SHIMS:
-            yield SHIMS[c.module], [sys.executable, SHIMS[c.module]], loads
+        later = "socket" if c.module == "simplepose.launch" else "numpy"   # the launcher needs no NumPy
+        for loads in ("simplepose.cli", later):
+            yield f"{c.script} at {loads}", [str(BIN / c.script)], loads
+            yield f"python -m {c.python_m} at {loads}", [sys.executable, "-m", c.python_m], loads
+            if c.module in SHIMS:
+                yield f"{SHIMS[c.module]} at {loads}", [sys.executable, SHIMS[c.module]], loads
 
 
 ENTRIES = list(entries())

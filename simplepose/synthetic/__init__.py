@@ -20,7 +20,7 @@ from typing import Any
 
 # The package's names, each imported from its module on first use: ``python -m simplepose.synthetic``
 # imports this package before its ``__main__``, so NumPy and OpenCV load inside the command's handling
-# of Ctrl-C (``cli.run_command``), not before it.
+# of Ctrl-C (``commands.run_command``), not before it.
 _HOME = {"PALETTE_RGB": ".render", "GENERATOR_VERSION": ".writer", "DatasetSpec": ".writer",
          "dataset_paths": ".writer", "ensure_dataset": ".writer", "generate": ".writer"}
 __all__ = sorted(_HOME)

@@ -5,8 +5,8 @@ video of moving figures and its ground truth (:mod:`.video`) instead.
 """
 from __future__ import annotations
 
-if __name__ == "__main__":   # python -m: the command, its imports below made inside cli.run_command (see there)
-    from simplepose.cli import run_command
+if __name__ == "__main__":   # python -m: the command, its imports below made inside commands.run_command (see there)
+    from simplepose.commands import run_command
     raise SystemExit(run_command("simplepose.synthetic.__main__"))
 
 import argparse

@@ -1,4 +1,4 @@
-"""A Ctrl-C at a chosen instant, for the tests of ``cli.run_command``: with this directory on PYTHONPATH,
+"""A Ctrl-C at a chosen instant, for the tests of ``commands.run_command``: with this directory on PYTHONPATH,
 Python imports this file at start-up, and when the module named by ``SIMPLEPOSE_SIGINT_AT`` (``numpy``,
 ``socket``...) is first imported, the process sends itself SIGINT. Python raises KeyboardInterrupt at the
 next bytecode, inside that import: exactly what a Ctrl-C while the command loads does, without a timed
