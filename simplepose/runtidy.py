@@ -30,7 +30,7 @@ from .runfiles import METRICS_FILE, PLOTS, PREVIOUS, RUN_FILES, SUPERSEDED, RunF
 
 def tidy(run_dir: Path, files: RunFiles, overwrite: bool, outputs: list[str]) -> list[str]:
     """A claimed directory made ready for a run: an earlier version's files adopted, moves a kill interrupted
-    finished, what killed writes left removed, with ``overwrite`` the earlier run moved into previous-*/, and
+    finished, what killed writes left removed, with ``overwrite`` the earlier run moved into ``previous-*/``, and
     ``outputs`` (the paths the run writes) recorded in run-files.json with an empty journal. Returns notes."""
     notes = [f"{run_dir}: a run directory of an earlier version (no {RUN_FILES}): took its "
              f"{', '.join(files.adopted)} as its own"] if files.adopted else []
@@ -74,7 +74,7 @@ def supersede(run_dir: Path, after: tuple[int, int], rows: list[dict[str, Any]],
 
 def move_run_aside(run_dir: Path, files: RunFiles, manifests: list[Path]) -> list[str]:
     """--overwrite: the earlier run's checkpoints and what run-files.json lists (config, metrics, log, plots,
-    tensorboard/, superseded/ folders; not earlier previous-*/) into a new previous-*/; returns a note (none
+    tensorboard/, superseded/ folders; not earlier ``previous-*/``) into a new ``previous-*/``; returns a note (none
     when there was nothing to move)."""
     owned = sorted(p for p in files.paths if os.path.lexists(run_dir / p) and not p.startswith(PREVIOUS))
     if not manifests and not owned:
@@ -113,7 +113,7 @@ def move_checkpoint(manifest: Path, dest: Path) -> None:
 
 def finish_moves(run_dir: Path, files: RunFiles) -> None:
     """Bring files left behind by an interrupted :func:`move_checkpoint` to their moved manifest (in a
-    superseded/ or previous-*/ folder this directory made)."""
+    ``superseded/`` or ``previous-*/`` folder this directory made)."""
     named_here = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
     for aside in [*files.owned_in("", re.escape(PREVIOUS) + ".*"), *files.owned_in(SUPERSEDED)]:
         for _, manifest in checkpoints_in(aside):
@@ -124,7 +124,7 @@ def finish_moves(run_dir: Path, files: RunFiles) -> None:
 
 def _remove_leftovers(run_dir: Path, files: RunFiles) -> list[str]:
     """Remove what killed writes left: simplepose's marked temporary files of ended processes (in the
-    directory, plots/ and superseded/*/), and the journal's checkpoint files that no manifest names.
+    directory, plots/ and ``superseded/*/``), and the journal's checkpoint files that no manifest names.
     Returns a note naming them (none when there were none)."""
     named = {name for _, m in checkpoints_in(run_dir) for name in data_files(m)}
     gone = [run_dir / n for n in sorted(files.writing) if n not in named and (run_dir / n).is_file()]
