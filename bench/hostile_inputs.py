@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -180,16 +181,20 @@ class Trial:
         timed_out = False
         try:
             out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        except subprocess.TimeoutExpired:   # it, or a process it left holding its stdout/stderr
+            timed_out = proc.poll() is None
+            for pid in [proc.pid] * timed_out + tagged_processes(self.tag):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             out, err = proc.communicate()
-            timed_out = True
-            problems.append(f"no exit within {timeout:g} s (killed)")
+            problems.append(f"no exit within {timeout:g} s (killed)" if timed_out else
+                            f"exited, but its output stayed open {timeout:g} s (a process it started held it)")
         ran = Ran(argv, None if timed_out else proc.returncode, (out or b"").decode(errors="replace"),
                   err.decode(errors="replace"), err, killed=proc.returncode == -signal.SIGKILL and not timed_out)
         if "Traceback" in ran.err:
-            where = re.findall(r'File "([^"]+)", line (\d+)', ran.err.split("Traceback")[-1])
-            problems.append("Traceback on stderr" + (f" (innermost: {where[-1][0]}:{where[-1][1]})" if where else ""))
+            frames = re.findall(r'File "([^"]+)", line (\d+)', ran.err.split("Traceback")[-1])
+            ours = [f for f in frames if f[0].startswith(str(ROOT))] or frames   # the innermost of this checkout
+            problems.append("Traceback on stderr" + (f" (at {ours[-1][0]}:{ours[-1][1]})" if ours else ""))
         doubled = [line for line in (ran.out + ran.err).splitlines() if doubled_prefix(line)]
         if doubled:
             problems.append(f"doubled prefix: {doubled[0][:120]}")
@@ -453,7 +458,7 @@ def json_numbers(t: Trial, fx: Fixtures) -> None:
             row = t.row(f"{command}: {how} in the annotation file", ONE_LINE)
             if command == "train":
                 ran = t.sp(row, "train", *TINY, "--train-ann", path, "--train-images", fx.data / "train",
-                           "--save-dir", t.dir / "run")
+                           "--save-dir", path.with_suffix(""))
             else:
                 ran = t.sp(row, "evaluate", "--params", fx.run, "--val-ann", path, "--val-images",
                            fx.data / "val", "-j", 0)
@@ -669,7 +674,7 @@ def image_files(t: Trial, fx: Fixtures) -> None:
     cases = [("a JPEG whose header claims 20000x20000", huge, ("--max-image-pixels",), ()),
              ("file_name ../elsewhere.jpg", outside("dotdot"), ("--allow-outside-root",), ()),
              ("file_name an absolute path", outside("absolute"), ("--allow-outside-root",), ()),
-             ("a 0x0 PNG", zero, ("empty.png",), ("keypoints outside",)),
+             ("a 0x0 PNG", zero, ("empty.png",), ("outside",)),
              ("a FIFO as an image", fifo, (("fifo", "named pipe"),), ("not found",)),
              ("control characters in file_name", control, ("\\x1b",), ())]
     for name, change, parts, absent in cases:
@@ -688,7 +693,7 @@ def image_files(t: Trial, fx: Fixtures) -> None:
     os.mkfifo(fifo_ann)
     row = t.row("train: a FIFO as the annotation file", ONE_LINE)
     one_line(row, t.sp(row, "train", *TINY, "--train-ann", fifo_ann, "--train-images", fx.data / "train",
-                       "--save-dir", t.dir / "run", timeout=120), (("fifo", "named pipe"),), absent=("not found",))
+                       "--save-dir", t.dir / "run", timeout=120), ("fifo", "named pipe"), absent=("not found",))
 
 
 @group
@@ -732,8 +737,8 @@ def export_kills(t: Trial, fx: Fixtures) -> None:
     for after in (1, 2):
         row = t.row(f"export killed after deploy.json's change {after}: loads", OK)
         killed = t.killed_at(exp, "deploy.json", after, "simplepose.export", *args)
-        if not killed.killed:
-            row.problems.append(f"not killed (exit {killed.status}): fewer than {after} change(s) of deploy.json")
+        if not killed.killed:   # no file operation after that instant: nothing to kill, the export is whole
+            row.name += " (no operation after it: not killed)"
         succeeded(row, t.sp(row, "predict", "--model", exp, "--input", fx.image, "--out", t.dir / f"p{after}"))
         unchanged(row, exp, user)
     row = t.row("the next export: killed exports' leftovers removed, user's kept", OK)
@@ -809,7 +814,10 @@ def interrupts(t: Trial, fx: Fixtures) -> None:
                 ("launch", 0.15, ["simplepose.launch", "-n", 1, "--", "sleep", 30])]
     started = t.dir / "started"
     for name, delay, args in commands:
-        row = t.row(f"Ctrl-C {delay:g} s into {name}", INTERRUPTED)
+        # The launcher passes Ctrl-C to its workers and ends with their status (docs/guide/distributed.rst):
+        # its one line is its own warning, "interrupted: passing Ctrl-C to the workers".
+        launcher = name == "launch"
+        row = t.row(f"Ctrl-C {delay:g} s into {name}", "130, a line 'interrupted'" if launcher else INTERRUPTED)
         argv = [PY, "-m", *map(str, args)]
         before = t.temporaries()
         started.unlink(missing_ok=True)
@@ -819,10 +827,13 @@ def interrupts(t: Trial, fx: Fixtures) -> None:
             time.sleep(0.002)
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
-        ran = t.finish(row, proc, argv, timeout=120, before=before)
+        ran = t.finish(row, proc, argv, timeout=30, before=before)
         if ran.status not in (130, -signal.SIGINT):   # -SIGINT: 130 in a shell (an exit by the default action)
             row.problems.append(f"exit status {ran.status}, expected 130")
-        if ran.errors != ["error: interrupted"] or ran.last != "error: interrupted":
+        if launcher:
+            if ran.errors or "interrupted" not in ran.last:
+                row.problems.append(f"error lines {ran.errors[:2]}; last line {ran.last[:80]!r}")
+        elif ran.errors != ["error: interrupted"] or ran.last != "error: interrupted":
             row.problems.append(f"stderr's error lines {ran.errors[:2]}, expected only 'error: interrupted', last")
 
 
