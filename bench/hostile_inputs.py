@@ -22,8 +22,8 @@ Every command is checked for what no command may do: a ``Traceback``, a doubled 
 any line it prints, a process left running (each command carries a tag in its environment, looked for in
 /proc after it ends), a temporary file left (its ``TMPDIR`` must be empty after it, and no new
 ``.simplepose-tmp-*`` or ``*.tmp`` appears beside its outputs; kills on purpose excepted). Exit status 0 only
-when every case is as expected. Takes about 2.5 minutes with ``--jobs 2`` on 2 cores (135 s at main, 64 cases,
-on an idle machine; the fixtures 12 s of it; several times that on a loaded one), a little less once the fixes
+when every case is as expected. Takes about 2 minutes with ``--jobs 2`` on 2 cores (117-135 s at main, 64 cases,
+on an idle machine, the fixtures 12-20 s of it; several times that on a loaded one), a little less once the fixes
 refuse, before any training, the inputs main still trains on.
 
     .venv/bin/python bench/hostile_inputs.py                     # every case
