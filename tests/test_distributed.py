@@ -104,7 +104,9 @@ def test_a_stopped_launcher_ends_all_it_started(sig, status):
     """SIGTERM (a cluster's stop) or Ctrl-C to the launcher: Ctrl-C to the workers, then everything it
     started has ended when it exits. A worker says when it runs, so the signal comes after, not after a sleep."""
     import signal
-    worker = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
+    # One write of the whole line: print() under PYTHONUNBUFFERED writes the number and the newline apart, and
+    # the two workers' pieces then interleave on the shared pipe ("123" "456\n" "\n").
+    worker = "import os, time; os.write(1, b'%d\\n' % os.getpid()); time.sleep(600)"
     proc = subprocess.Popen([sys.executable, "-m", "simplepose.launch", "-n", "2", "--timeout", str(LIMIT), "--",
                              sys.executable, "-c", worker], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
