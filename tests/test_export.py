@@ -14,17 +14,15 @@ from simplepose.checkpoint import load_manifest
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.transforms import normalize_batch
 from simplepose.deploy import deploy_forward, load_deploy
-from simplepose.export import export_checkpoint
 from simplepose.inference import load_checkpoint_net
 
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    export_checkpoint(trained, out)
-    return out
+@pytest.fixture(scope="session")
+def exported(exported_model):
+    """The session's export of ``trained`` (tests/conftest.py): read here, never changed (copies are)."""
+    return exported_model
 
 
 def crops_of(synthetic, n=6):

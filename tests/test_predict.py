@@ -11,7 +11,6 @@ import pytest
 from simplepose import person_boxes
 from simplepose.detectors import GluonDetector, HogDetector, model_store_file
 from simplepose.errors import MissingFileError, SimplePoseError
-from simplepose.export import export_checkpoint
 from simplepose.person_boxes import BoxFile, check_boxes
 from simplepose.predict import main as predict_main
 from simplepose.predict_inputs import Input, expand_inputs, open_video
@@ -20,11 +19,10 @@ from simplepose.predictor import PosePredictor
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
 
-@pytest.fixture(scope="module")
-def exported(trained, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    export_checkpoint(trained, out)
-    return out
+@pytest.fixture(scope="session")
+def exported(exported_model):
+    """The session's export of ``trained`` (tests/conftest.py): read here, never changed (copies are)."""
+    return exported_model
 
 
 @pytest.fixture(scope="module")
