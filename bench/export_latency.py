@@ -5,7 +5,7 @@
                                             [--batch-size 1] [--repeats 30]
 
 Builds the model (random weights: latency does not depend on them), saves it as a checkpoint,
-exports it with ``simplepose.export`` and times, in one process and interleaved, the live
+exports it with ``simplepose.export.command`` and times, in one process and interleaved, the live
 hybridized MXNet model, the exported MXNet symbol and the ONNX file under ONNX Runtime, on the
 same uint8 crops (normalisation included, as evaluation and prediction run them). Prints the median
 milliseconds per image of each, the ratio MXNet / ONNX Runtime, and the largest output difference of
@@ -23,10 +23,10 @@ import mxnet as mx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simplepose.checkpoint import save_checkpoint  # noqa: E402
-from simplepose.deploy import deploy_forward, load_deploy  # noqa: E402
-from simplepose.export import export_checkpoint  # noqa: E402
-from simplepose.inference import mxnet_forward  # noqa: E402
+from simplepose.rundir.checkpoint import save_checkpoint  # noqa: E402
+from simplepose.runtime.load import load_model  # noqa: E402
+from simplepose.export.command import export_checkpoint  # noqa: E402
+from simplepose.runtime.mxnet import mxnet_forward  # noqa: E402
 from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta  # noqa: E402
 from simplepose.model import get_pose_model  # noqa: E402
 from simplepose.training.optimizer_state import Trainer  # noqa: E402
@@ -55,10 +55,9 @@ def main() -> None:
         tic = time.perf_counter()
         export_checkpoint(ckpt, Path(tmp) / "export")
         export_s = time.perf_counter() - tic
-        doc = load_deploy(Path(tmp) / "export")
         runners = {"mxnet live": live,
-                   "mxnet symbol": deploy_forward(doc, "mxnet")[0],
-                   "onnxruntime": deploy_forward(doc, "onnx")[0]}
+                   "mxnet symbol": load_model(Path(tmp) / "export", "mxnet").forward,
+                   "onnxruntime": load_model(Path(tmp) / "export", "onnx").forward}
         reference = runners["mxnet live"](x)
         diffs = {name: float(np.abs(run(x) - reference).max()) for name, run in runners.items()}
         times: dict[str, list[float]] = {name: [] for name in runners}

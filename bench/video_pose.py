@@ -10,7 +10,7 @@ decoded BGR frames and the boxes to keypoints in image pixels as NumPy arrays:
       score 1), GluonCV's own ``simple_pose_resnet*`` (``get_model(..., pretrained=False)``,
       ``load_parameters`` of OUR checkpoint's ``.params``, ``hybridize(static_alloc=True)``), then
       ``gluoncv.data.transforms.pose.heatmap_to_coord``;
-  (b) ours, ``simplepose.predictor.PosePredictor.predict`` on ``--batch-frames`` frames at a time (all their
+  (b) ours, ``simplepose.runtime.predictor.PosePredictor.predict`` on ``--batch-frames`` frames at a time (all their
       people in one batch: crop, normalise, run, decode, map back), the export of the same checkpoint run
       (b1) with ONNX Runtime and (b2) with MXNet (the exported symbol, ``--backend mxnet``).
 
@@ -50,15 +50,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gluoncv.data.transforms.pose import detector_to_simple_pose, heatmap_to_coord  # noqa: E402
 from gluoncv.model_zoo import get_model as gluoncv_get_model  # noqa: E402
 
-from simplepose.checkpoint import load_manifest, save_checkpoint  # noqa: E402
+from simplepose.rundir.checkpoint import load_manifest, save_checkpoint  # noqa: E402
 from simplepose.training.optimizer_state import Trainer  # noqa: E402
 from simplepose.data.transforms import normalize_batch  # noqa: E402
-from simplepose.deploy import deploy_forward, load_deploy, onnx_forward  # noqa: E402
-from simplepose.export import export_checkpoint  # noqa: E402
+from simplepose.runtime.describe import load_deploy  # noqa: E402
+from simplepose.runtime.load import load_model  # noqa: E402
+from simplepose.runtime.onnx import onnx_forward  # noqa: E402
+from simplepose.export.command import export_checkpoint  # noqa: E402
 from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta  # noqa: E402
 from simplepose.model import get_pose_model  # noqa: E402
-from simplepose.options import parse_input_size  # noqa: E402
-from simplepose.predictor import PosePredictor  # noqa: E402
+from simplepose.flags import parse_input_size  # noqa: E402
+from simplepose.runtime.predictor import PosePredictor  # noqa: E402
 from simplepose.synthetic.video import VideoSpec, render_video, write_video  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -196,7 +198,7 @@ def main() -> None:
         gluoncv_net = gluoncv_network(doc["model"], load_manifest(ckpt_path)["params"], len(doc["meta"]["names"]))
         onnx_fwd = onnx_forward(doc["onnx"], doc["mean"], doc["std"], threads=THREADS)
         networks = {"GluonCV demo path (MXNet)": Timed(gluoncv_net), "ours, ONNX Runtime": Timed(onnx_fwd),
-                    "ours, MXNet": Timed(deploy_forward(doc, "mxnet")[0])}
+                    "ours, MXNet": Timed(load_model(Path(tmp) / "export", "mxnet").forward)}
         names = list(networks)
         sides = {names[0]: Timed(gluoncv_side(networks[names[0]], input_size))}
         for name, backend in zip(names[1:], ("onnx", "mxnet")):

@@ -31,10 +31,10 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import OutputError, SimplePoseError, printable
-from .flags import Bound
-from .io import file_in_the_way, output_error, writing
-from .tempfiles import temporary_file
+from simplepose.errors import OutputError, SimplePoseError, printable
+from simplepose.flags import Bound
+from simplepose.io import file_in_the_way, output_error, writing
+from simplepose.tempfiles import temporary_file
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1

@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .geometry import STRIDE
+from simplepose.geometry import STRIDE
 
 
 class HeatmapCodec:

@@ -25,7 +25,7 @@ def run_command(module: str) -> int:
     ends the process at once (the default action: status 130 in a shell), rather than as a traceback of
     whatever exit handler it interrupted."""
     try:
-        from .cli import run_main
+        from simplepose.cli import run_main
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")   # no log file is open yet: stderr is where the line goes
         return EXIT_INTERRUPTED
@@ -51,8 +51,8 @@ class Command:
 
     @property
     def python_m(self) -> str:
-        """The module to give ``python -m``."""
-        return self.module.removesuffix(".__main__")
+        """The module to give ``python -m`` (a package's ``command`` module runs as the package)."""
+        return self.module.removesuffix(".__main__").removesuffix(".command")
 
     def build_parser(self, prog: str | None = None) -> "argparse.ArgumentParser":  # noqa: F821
         """The command's parser, showing ``prog`` (default: the console script's name) in its usage."""
@@ -68,12 +68,12 @@ class Command:
 COMMANDS = (
     Command("simplepose-train", "simplepose.train", "simplepose.options:train_parser"),
     Command("simplepose-eval", "simplepose.evaluate", "simplepose.evaluate:eval_parser"),
-    Command("simplepose-export", "simplepose.export", "simplepose.export:build_parser"),
-    Command("simplepose-predict", "simplepose.predict", "simplepose.predict:build_parser"),
+    Command("simplepose-export", "simplepose.export.command", "simplepose.export.command:build_parser"),
+    Command("simplepose-predict", "simplepose.predict.command", "simplepose.predict.command:build_parser"),
     Command("simplepose-plot", "simplepose.plot", "simplepose.plot:build_parser"),
     Command("simplepose-synthetic", "simplepose.synthetic.__main__", "simplepose.synthetic.__main__:build_parser"),
     Command("simplepose-launch", "simplepose.launch", "simplepose.launch:build_parser"),
-    Command("simplepose-pack", "simplepose.data.pack", "simplepose.data.pack:build_parser"),
+    Command("simplepose-pack", "simplepose.pack", "simplepose.pack:build_parser"),
 )
 
 # The entry points of pyproject.toml's [project.scripts], in the order of COMMANDS.

@@ -3,8 +3,8 @@
 Runs a checkpoint (or an export directory) on the people of a COCO-format keypoint file,
 on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
 keypoint statistics and a per-keypoint AP breakdown (when OKS sigmas are known), and always
-PCK@0.05/0.1/0.2, AUC, EPE and NME, overall and per keypoint: person boxes (``simplepose.boxes``) ->
-keypoints (``simplepose.pose_inference``, the path validation and prediction use) -> scores
+PCK@0.05/0.1/0.2, AUC, EPE and NME, overall and per keypoint: person boxes (``simplepose.data.boxes``) ->
+keypoints (``simplepose.runtime.pose``, the path validation and prediction use) -> scores
 (``simplepose.scoring``).
 """
 from __future__ import annotations
@@ -22,9 +22,11 @@ from typing import Sequence
 from simplepose.cli import command_parser, setup_logging
 from simplepose.codec import METHODS
 from simplepose.errors import SimplePoseError
-from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, real
-from simplepose.options import (DATA_FLAGS, add_data_options, add_runtime_options, explicit_flags, parse_input_size,
-                                prepare_synthetic, resolve_data)
+from simplepose.data.paths import DATA_FLAGS, prepare_synthetic, resolve_data
+from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, parse_input_size, real
+from simplepose.options import add_data_options, add_runtime_options, explicit_flags
+from simplepose.runtime.load import BACKENDS
+from simplepose.zoo import IMAGENET_MEAN, IMAGENET_STD, csv
 
 
 def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -46,12 +48,12 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--input-size", default=None, metavar="H,W",
                    help="crop 'height,width' (default: the checkpoint's; 256,192 for a plain .params file)")
     g.add_argument("--mean", type=MEAN, default=None, metavar="R,G,B",
-                   help="RGB normalisation mean of a plain .params file (default: 0.485,0.456,0.406, GluonCV's); "
+                   help=f"RGB normalisation mean of a plain .params file (default: {csv(IMAGENET_MEAN)}, GluonCV's); "
                         "checked against a checkpoint")
     g.add_argument("--std", type=STD, default=None, metavar="R,G,B",
-                   help="RGB normalisation std of a plain .params file (default: 0.229,0.224,0.225, GluonCV's); "
+                   help=f"RGB normalisation std of a plain .params file (default: {csv(IMAGENET_STD)}, GluonCV's); "
                         "checked against a checkpoint")
-    g.add_argument("--backend", choices=("auto", "onnx", "mxnet"), default="auto",
+    g.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="runtime of an export directory: auto (ONNX Runtime when installed), onnx or mxnet")
     g = p.add_argument_group("evaluation")
     g.add_argument("--boxes", default=None, metavar="FILE",
@@ -96,7 +98,7 @@ def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, in
             raise SimplePoseError(f"--{flag} {','.join(map(str, value))}: {args.params} was trained with {flag} "
                                   f"{','.join(map(str, desc[flag]))}; --{flag} sets the normalisation of a plain "
                                   ".params file only")
-    from simplepose.inference import check_num_joints
+    from simplepose.runtime.describe import check_num_joints
     check_num_joints(args.num_joints, len(desc["meta"]["names"]), args.params)
 
 
@@ -128,15 +130,17 @@ def evaluation_data(args: argparse.Namespace, given: set[str], desc: dict) -> di
 def load_plain(args: argparse.Namespace, ctx: list, meta, input_size: tuple[int, int] | None):
     """(forward, description, what, input size) of a plain .params file: the keypoints are the annotation
     file's (``meta``), the rest GluonCV's defaults or this command line's flags."""
-    from simplepose.inference import (GLUONCV_INPUT_SIZE, GLUONCV_MEAN, GLUONCV_STD, check_num_joints,
-                                      load_for_inference, params_num_joints, plain_description)
+    from simplepose.runtime.describe import check_num_joints, plain_description
+    from simplepose.runtime.load import load_model
+    from simplepose.runtime.mxnet import params_num_joints
+    from simplepose.zoo import GLUONCV_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD
     input_size = input_size or GLUONCV_INPUT_SIZE
     normalise = {k: list(getattr(args, k)) if getattr(args, k) else default
-                 for k, default in (("mean", GLUONCV_MEAN), ("std", GLUONCV_STD))}
+                 for k, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))}
     check_num_joints(args.num_joints, params_num_joints(args.params), args.params)
-    forward, desc, what = load_for_inference(args.params, ctx, plain=plain_description(
-        args.params, args.model, meta, input_size, **normalise))
-    return forward, desc, what, input_size
+    loaded = load_model(args.params, ctx=ctx, plain=plain_description(args.params, args.model, meta, input_size,
+                                                                     **normalise))
+    return loaded.forward, loaded.description, loaded.what, input_size
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,14 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from mxnet import gluon
     from tqdm import tqdm
-    from simplepose.boxes import detection_boxes, gt_boxes
-    from simplepose.checkpoint import is_plain_params
+    from simplepose.data.boxes import detection_boxes, gt_boxes
+    from simplepose.rundir.checkpoint import is_plain_params
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
-    from simplepose.devices import contexts
-    from simplepose.inference import check_num_joints, load_for_inference
+    from simplepose.runtime.mxnet import contexts
+    from simplepose.runtime.describe import check_num_joints
+    from simplepose.runtime.load import load_model
     from simplepose.meta import KeypointMeta
-    from simplepose.pose_inference import BoxCrops, predict_keypoints
+    from simplepose.runtime.pose import BoxCrops, predict_keypoints
     from simplepose.scoring.coco import load_coco_gt
     from simplepose.scoring.evaluation import evaluate_poses
     from simplepose.scoring.matching import GroundTruthPeople
@@ -169,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SimplePoseError(f"--params {args.params}: a plain .params file (no checkpoint manifest names it); "
                               "give --model NAME (e.g. simple_pose_resnet50_v1b) and --input-size H,W")
     if not plain:
-        forward, desc, what = load_for_inference(args.params, ctx, args.backend)
+        loaded = load_model(args.params, args.backend, ctx)
+        forward, desc, what = loaded.forward, loaded.description, loaded.what
         check_stored(args, desc, input_size)
         input_size = input_size or desc["input_size"]
     data = evaluation_data(args, given, desc)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
-from .errors import SimplePoseError
+from simplepose.errors import SimplePoseError
 
 __all__ = ["Bound", "integer", "real", "numbers", "check_value", "FRACTION", "SEED", "PORT", "MEAN", "STD",
-           "SCALE_FACTOR", "NUM_JOINTS"]
+           "SCALE_FACTOR", "NUM_JOINTS", "BACKBONE_STRIDE", "parse_ints", "parse_input_size", "gpu_ids"]
+
+# The ResNet backbone's total stride: model input sides must be multiples of it.
+BACKBONE_STRIDE = 32
 
 
 @dataclass(frozen=True)
@@ -128,3 +131,33 @@ def check_value(bound: Bound, flag: str, value: Any, source: str | None = None) 
     if not bound.accepts(value):
         shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         raise SimplePoseError(f"{source + ': ' if source else ''}{flag} {shown}: {bound.describe()}")
+
+
+def parse_ints(text: str, flag: str) -> list[int]:
+    """'256,192' -> [256, 192]; anything else raises SimplePoseError naming ``flag``."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SimplePoseError(f"{flag} {text!r}: expected comma-separated integers") from None
+
+
+def parse_input_size(text_or_list: str | Sequence[int], flag: str = "--input-size") -> tuple[int, int]:
+    """'256,192' or [256, 192] -> (256, 192): the model input (height, width) in pixels.
+
+    Both must be positive multiples of 32, the backbone's stride, and at most ``flags.MAX_SIDE`` (8192).
+    """
+    values = parse_ints(text_or_list, flag) if isinstance(text_or_list, str) else list(text_or_list)
+    if len(values) != 2 or any(type(v) is not int or not 0 < v <= MAX_SIDE or v % BACKBONE_STRIDE for v in values):
+        raise SimplePoseError(f"{flag} {text_or_list!r}: need 'height,width', both positive multiples of "
+                              f"{BACKBONE_STRIDE} (the backbone's stride) up to {MAX_SIDE}, e.g. 256,192")
+    return values[0], values[1]
+
+
+def gpu_ids(gpus: str | None, num_gpus: int) -> list[int]:
+    """GPU ids from --gpus ('0,1'), else range(--num-gpus); empty means CPU."""
+    if gpus:
+        ids = parse_ints(gpus, "--gpus")
+        if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+            raise SimplePoseError(f"--gpus {gpus!r}: need distinct non-negative ids")
+        return ids
+    return list(range(num_gpus))

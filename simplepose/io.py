@@ -18,9 +18,9 @@ import stat
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import MissingFileError, OutputError, SimplePoseError
-from .tempfiles import TMP_SUFFIX, temporary_file
-from .json_numbers import (INT64_MAX, INT64_MIN, MAX_DEPTH, BadNumber, locate, parse_float, parse_int,
+from simplepose.errors import MissingFileError, OutputError, SimplePoseError
+from simplepose.tempfiles import TMP_SUFFIX, temporary_file
+from simplepose.json_numbers import (INT64_MAX, INT64_MIN, MAX_DEPTH, BadNumber, locate, parse_float, parse_int,
                            shown)
 
 _UMASK = os.umask(0o022)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from .errors import SimplePoseError
+from simplepose.errors import SimplePoseError
 
 log = logging.getLogger(__name__)
 

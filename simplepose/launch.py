@@ -43,9 +43,9 @@ import sys
 import time
 from typing import Sequence
 
-from .cli import command_parser
-from .errors import SimplePoseError
-from .flags import MAX_WORKERS, PORT, integer, real
+from simplepose.cli import command_parser
+from simplepose.errors import SimplePoseError
+from simplepose.flags import MAX_WORKERS, PORT, integer, real
 
 log = logging.getLogger("simplepose.launch")
 

@@ -15,10 +15,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import SimplePoseError
-from .io import JsonRecord
-from .keypoint_names import canonical_name, pair_sides, side
-from .sigma_tables import COCO_SIGMAS, lookup_sigmas, parse_sigmas_option
+from simplepose.errors import SimplePoseError
+from simplepose.io import JsonRecord
+from simplepose.keypoint_names import canonical_name, pair_sides, side
+from simplepose.sigma_tables import COCO_SIGMAS, lookup_sigmas, parse_sigmas_option
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
 import mxnet as mx
 from mxnet import initializer
@@ -18,21 +17,12 @@ from mxnet.gluon.block import HybridBlock
 from gluoncv.model_zoo import get_model as gluoncv_get_model
 from gluoncv.nn import BatchNormCudnnOff
 
-from .errors import MissingFileError, SimplePoseError, one_line
+from simplepose.errors import MissingFileError, SimplePoseError, one_line
+from simplepose.zoo import parse_model_name
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = re.compile(r"^(?:simple_pose_)?resnet(18|34|50|101|152)_v1([bd])$")
 BACKBONE_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
-
-
-def parse_model_name(name: str) -> str:
-    """``simple_pose_resnet50_v1b`` (or ``resnet50_v1b``) -> backbone name ``resnet50_v1b``."""
-    m = MODEL_NAME.match(name)
-    if not m:
-        raise SimplePoseError(
-            f"--model {name!r}: unknown model; use simple_pose_resnet{{18,34,50,101,152}}_v1{{b,d}}")
-    return f"resnet{m.group(1)}_v1{m.group(2)}"
 
 
 class SimplePoseResNet(HybridBlock):

@@ -8,42 +8,14 @@ field per flag and takes its defaults from here.
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
-from .cli import command_parser
-from .data.decode import MAX_IMAGE_PIXELS
-from .errors import SimplePoseError
-from .flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_IMAGE_PIXELS_LIMIT, MAX_SIDE, MAX_WORKERS, MEAN, NUM_JOINTS, SCALE_FACTOR,
-                    SEED, STD, integer, real)
-from .synthetic import dataset_paths, ensure_dataset
+from simplepose.cli import command_parser
+from simplepose.data.decode import MAX_IMAGE_PIXELS
+from simplepose.flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_IMAGE_PIXELS_LIMIT, MAX_WORKERS, MEAN,
+                              NUM_JOINTS, SCALE_FACTOR, SEED, STD, integer, real)
+from simplepose.zoo import IMAGENET_MEAN, IMAGENET_STD, csv
 
-SYNTHETIC_DIR = os.path.join("data", "synthetic")
-# Flags that choose the data; giving any of them replaces all of a checkpoint's data files.
-DATA_FLAGS = ("dataset", "data_dir", "train_ann", "train_images", "val_ann", "val_images")
-# The ResNet backbone's total stride: model input sides must be multiples of it.
-BACKBONE_STRIDE = 32
-
-
-def parse_input_size(text_or_list: str | Sequence[int], flag: str = "--input-size") -> tuple[int, int]:
-    """'256,192' or [256, 192] -> (256, 192): the model input (height, width) in pixels.
-
-    Both must be positive multiples of 32, the backbone's stride, and at most ``flags.MAX_SIDE`` (8192).
-    """
-    values = parse_ints(text_or_list, flag) if isinstance(text_or_list, str) else list(text_or_list)
-    if len(values) != 2 or any(type(v) is not int or not 0 < v <= MAX_SIDE or v % BACKBONE_STRIDE for v in values):
-        raise SimplePoseError(f"{flag} {text_or_list!r}: need 'height,width', both positive multiples of "
-                              f"{BACKBONE_STRIDE} (the backbone's stride) up to {MAX_SIDE}, e.g. 256,192")
-    return values[0], values[1]
-
-
-def parse_ints(text: str, flag: str) -> list[int]:
-    """'256,192' -> [256, 192]; anything else raises SimplePoseError naming ``flag``."""
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise SimplePoseError(f"{flag} {text!r}: expected comma-separated integers") from None
 
 
 def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
@@ -121,9 +93,9 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--codec", choices=("standard", "dark"), default="standard",
                    help="heatmap codec: standard (GluonCV: integer-rounded targets, quarter-pixel decoding) or "
                         "dark (sub-pixel targets, DARK decoding)")
-    g.add_argument("--mean", type=MEAN, default="0.485,0.456,0.406", metavar="R,G,B",
+    g.add_argument("--mean", type=MEAN, default=csv(IMAGENET_MEAN), metavar="R,G,B",
                    help="RGB mean for normalisation, in [0, 1] units (pixel / 255)")
-    g.add_argument("--std", type=STD, default="0.229,0.224,0.225", metavar="R,G,B",
+    g.add_argument("--std", type=STD, default=csv(IMAGENET_STD), metavar="R,G,B",
                    help="RGB standard deviation for normalisation, in [0, 1] units (pixel / 255)")
     g.add_argument("--use-pretrained", action="store_true",
                    help="start from GluonCV's published simple_pose (COCO) weights; with another keypoint set, as "
@@ -212,62 +184,3 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
                 kwargs["const"] = True
             quiet.add_argument(*action.option_strings, **kwargs)
     return set(vars(quiet.parse_known_args(argv)[0]))
-
-
-def data_paths(values: Mapping[str, Any], train: bool) -> dict[str, str | None]:
-    """The data files of ``values`` (parsed flags), completed from --dataset/--data-dir, as absolute paths.
-
-    Returns ``data_dir`` and the val (and, for ``train``, the train) annotation file and image
-    directory, each an absolute path or None. Absolute, so that a checkpoint's data stay found
-    when evaluation or a resumed run starts from another directory. Raises SimplePoseError when
-    the training data are missing or only one of --val-ann/--val-images is given.
-    """
-    data_dir = values["data_dir"]
-    if values["dataset"] == "synthetic":
-        data_dir = data_dir or SYNTHETIC_DIR
-    root = Path(absolute(data_dir)) if data_dir else None
-    if root is None:
-        defaults = {}
-    elif values["dataset"] == "synthetic":
-        defaults = dataset_paths(root)
-    else:
-        defaults = {"train_ann": root / "annotations" / "person_keypoints_train2017.json",
-                    "train_images": root / "train2017",
-                    "val_ann": root / "annotations" / "person_keypoints_val2017.json", "val_images": root / "val2017"}
-    keys = ("train_ann", "train_images", "val_ann", "val_images") if train else ("val_ann", "val_images")
-    paths: dict[str, str | None] = {"data_dir": str(root) if root else None}
-    for key in keys:
-        paths[key] = absolute(values[key]) if values[key] else (str(defaults[key]) if key in defaults else None)
-    if train and not (paths["train_ann"] and paths["train_images"]):
-        raise SimplePoseError("no training data: give --train-ann and --train-images, --data-dir, or --dataset synthetic")
-    if bool(paths["val_ann"]) != bool(paths["val_images"]):
-        raise SimplePoseError("--val-ann and --val-images go together")
-    return paths
-
-
-def resolve_data(cfg: dict[str, Any], train: bool) -> dict[str, Any]:
-    """``cfg`` with its data files filled in by ``data_paths`` (in place; returns ``cfg``)."""
-    cfg.update(data_paths(cfg, train))
-    return cfg
-
-
-def absolute(path: str | os.PathLike) -> str:
-    """``path`` with ``~`` expanded, made absolute against the working directory (symbolic links kept)."""
-    return os.path.abspath(os.path.expanduser(path))
-
-
-def prepare_synthetic(dataset: str, data_dir: str | None, num_train_images: int, num_val_images: int) -> None:
-    """Generate the built-in dataset into ``data_dir`` on first use (no-op unless --dataset synthetic,
-    or when it is already complete)."""
-    if dataset == "synthetic":
-        ensure_dataset(data_dir, num_train_images=num_train_images, num_val_images=num_val_images, seed=0)
-
-
-def gpu_ids(gpus: str | None, num_gpus: int) -> list[int]:
-    """GPU ids from --gpus ('0,1'), else range(--num-gpus); empty means CPU."""
-    if gpus:
-        ids = parse_ints(gpus, "--gpus")
-        if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
-            raise SimplePoseError(f"--gpus {gpus!r}: need distinct non-negative ids")
-        return ids
-    return list(range(num_gpus))

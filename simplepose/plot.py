@@ -28,14 +28,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .checkpoint import latest_checkpoint, load_manifest
-from .data.decode import MAX_IMAGE_PIXELS
-from .rundir import CURVES, PLOTS, read_metrics
-from .io import atomic_write_text
-from .cli import check_output_dir, command_parser, setup_logging
-from .errors import MissingFileError
-from .flags import SEED, integer
-from .visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
+from simplepose.rundir.checkpoint import latest_checkpoint, load_manifest
+from simplepose.data.decode import MAX_IMAGE_PIXELS
+from simplepose.rundir.directory import CURVES, PLOTS, read_metrics
+from simplepose.io import atomic_write_text
+from simplepose.cli import check_output_dir, command_parser, setup_logging
+from simplepose.errors import MissingFileError
+from simplepose.flags import SEED, integer
+from simplepose.visualize import (augmentation_figure, denormalize, heatmap_figure, per_keypoint_ap_figure,
                         pr_curves_figure, save_figure, training_curves_figure,
                         worst_instances_figure)
 
@@ -72,9 +72,9 @@ def write_sample_pictures(config: dict[str, Any], meta: Any, out_dir: str | Path
         meta: the run's ``KeypointMeta``.
         samples: augmented crops drawn (besides the unaugmented one).
     """
-    from .codec import HeatmapCodec
-    from .data.coco import COCOKeyPoints
-    from .data.transforms import Augmentation, TrainTransform
+    from simplepose.codec import HeatmapCodec
+    from simplepose.data.coco import COCOKeyPoints
+    from simplepose.data.transforms import Augmentation, TrainTransform
 
     # A run's config from before --max-image-pixels and --allow-outside-root has neither: their defaults.
     dataset = COCOKeyPoints(config["train_ann"], config["train_images"], meta=meta,
@@ -114,8 +114,8 @@ def write_error_analysis(out_dir: str | Path, report: Any, meta: Any, image_file
         image_files: COCO image id -> image path.
         max_pixels: largest image read, pixels (0: no limit).
     """
-    from .data.coco import read_image
-    from .errors import SimplePoseError
+    from simplepose.data.coco import read_image
+    from simplepose.errors import SimplePoseError
     if report.analysis is None:
         raise SimplePoseError("no error analysis: there was no prediction to evaluate")
     out = Path(out_dir)
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if manifest is None:
             raise MissingFileError(f"{run_dir}: no checkpoint, so no config for the sample pictures "
                                    "(give --no-samples for the curves only)")
-        from .meta import KeypointMeta
+        from simplepose.meta import KeypointMeta
         doc = load_manifest(manifest)
         written += write_sample_pictures(doc["config"], KeypointMeta.from_dict(doc["meta"]), out, args.samples,
                                          args.seed)

@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import SimplePoseError
-from .io import read_json, read_text
-from .keypoint_names import canonical_name
+from simplepose.errors import SimplePoseError
+from simplepose.io import read_json, read_text
+from simplepose.keypoint_names import canonical_name
 
 log = logging.getLogger(__name__)
 

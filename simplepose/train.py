@@ -18,13 +18,13 @@ log = logging.getLogger(__name__)
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Until the run directory is claimed, log lines go to stderr and are kept for the log file: a start
-    # that fails its checks writes nothing into --save-dir (see simplepose.rundir).
+    # that fails its checks writes nothing into --save-dir (see simplepose.rundir.directory).
     setup_logging()
     early = LogRecords()
     logging.getLogger().addHandler(early)
     cfg, resume = build_config(argv)
-    from simplepose.checkpoint import checkpoint_bytes
-    from simplepose.rundir import RunDirectory
+    from simplepose.rundir.checkpoint import checkpoint_bytes
+    from simplepose.rundir.directory import RunDirectory
     from simplepose.training.build import build_parts
     from simplepose.training.distributed import Workers
     from simplepose.training.fit import Training

@@ -16,8 +16,8 @@ from typing import Any, Sequence
 import matplotlib
 import numpy as np
 
-from .io import atomic_write
-from .meta import KeypointMeta
+from simplepose.io import atomic_write
+from simplepose.meta import KeypointMeta
 
 matplotlib.use("Agg")   # files only: no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -157,7 +157,7 @@ def augmentation_figure(image: np.ndarray, record: Any, transform: Any, rng: np.
     Args:
         image: (H, W, 3) uint8 RGB; record: its ``PersonRecord``; transform: a ``TrainTransform``.
     """
-    from .data.transforms import Augmentation
+    from simplepose.data.transforms import Augmentation
     meta = transform.meta
     h, w = transform.input_size
     fig, axes = _grid(n + 1, cols, aspect=h / w)

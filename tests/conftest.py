@@ -34,7 +34,7 @@ def trained(synthetic, tmp_path_factory):
 @pytest.fixture(scope="session")
 def exported_model(trained, tmp_path_factory):
     """Export directory of ``trained`` (MXNet symbol + ONNX + deploy.json), for the commands that take one."""
-    from simplepose.export import export_checkpoint
+    from simplepose.export.command import export_checkpoint
     out = tmp_path_factory.mktemp("export")
     export_checkpoint(trained, out)
     return out

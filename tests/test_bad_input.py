@@ -17,7 +17,7 @@ import pytest
 
 import eval_simple_pose
 import train_simple_pose
-from simplepose.checkpoint import checkpoints_in, load_manifest
+from simplepose.rundir.checkpoint import checkpoints_in, load_manifest
 from simplepose.cli import run_main
 from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import COCOKeyPoints

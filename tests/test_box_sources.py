@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import eval_simple_pose
-from simplepose.boxes import detection_boxes
+from simplepose.data.boxes import detection_boxes
 from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
-from simplepose.image_match import ImageIndex
+from simplepose.predict.image_match import ImageIndex
 from simplepose.io import JsonRecord
-from simplepose.predict import main as predict_main
+from simplepose.predict.command import main as predict_main
 from tests.test_predict import exported, predictor, val_image, write_video  # noqa: F401 (fixtures: an ONNX export)
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")

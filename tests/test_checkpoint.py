@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from simplepose.checkpoint import latest_checkpoint, load_manifest
+from simplepose.rundir.checkpoint import latest_checkpoint, load_manifest
 from simplepose.io import atomic_write, atomic_write_text
 from simplepose.errors import MissingFileError, SimplePoseError
 
@@ -65,7 +65,7 @@ def _umask():
 
 def test_resume_moves_later_checkpoints_and_rows_aside(tmp_path):
     """Resuming epoch 1 of 3 keeps epochs 2 and 3 (checkpoints and metrics rows) in superseded/."""
-    from simplepose.rundir import RunDirectory
+    from simplepose.rundir.directory import RunDirectory
     for epoch in (1, 2, 3):
         (tmp_path / f"m-epoch{epoch}.params").write_text(str(epoch))
         (tmp_path / f"m-epoch{epoch}.states").write_text(str(epoch))

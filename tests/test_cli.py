@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import eval_simple_pose
-import simplepose.devices
+import simplepose.runtime.mxnet
 import train_simple_pose
-from simplepose.checkpoint import load_manifest
+from simplepose.rundir.checkpoint import load_manifest
 from simplepose.errors import SimplePoseError
 from tests.custom_keypoints import CROWDPOSE_NAMES, CROWDPOSE_SIGMAS, write_crowdpose_like
 
@@ -83,7 +83,7 @@ def test_fourteen_keypoints_train_and_evaluate_without_code_change(synthetic, tm
 
 def test_several_devices_split_the_batch(synthetic, tmp_path, monkeypatch):
     """The GPU path (split_and_load over devices, kvstore 'device') on two CPU contexts."""
-    monkeypatch.setattr(simplepose.devices, "contexts", lambda gpus, num_gpus: [mx.cpu(0), mx.cpu(1)])
+    monkeypatch.setattr(simplepose.runtime.mxnet, "contexts", lambda gpus, num_gpus: [mx.cpu(0), mx.cpu(1)])
     save = tmp_path / "multi"
     assert train_simple_pose.main(SMALL + data_args(synthetic) + ["--batch-size", "4", "--save-dir", str(save)]) == 0
     log = (save / "train.log").read_text()

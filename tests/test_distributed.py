@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from simplepose.checkpoint import load_manifest
+from simplepose.rundir.checkpoint import load_manifest
 from simplepose.data.samples import EpochSampler
 from simplepose.model import get_pose_model, load_checkpoint_params
 from simplepose.training.fit import parameter_digest

@@ -8,11 +8,11 @@ import pytest
 from pycocotools.coco import COCO
 
 import eval_simple_pose
-from simplepose.boxes import detection_boxes, gt_boxes
+from simplepose.data.boxes import detection_boxes, gt_boxes
 from simplepose.codec import HeatmapCodec
 from simplepose.errors import SimplePoseError
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.pose_inference import BoxCrops, keypoints_in_image
+from simplepose.runtime.pose import BoxCrops, keypoints_in_image
 from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
 from simplepose.scoring.oks import oks, oks_nms
 

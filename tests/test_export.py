@@ -10,11 +10,12 @@ import pytest
 from mxnet import gluon
 
 import eval_simple_pose
-from simplepose.checkpoint import load_manifest
+from simplepose.rundir.checkpoint import load_manifest
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.transforms import normalize_batch
-from simplepose.deploy import deploy_forward, load_deploy
-from simplepose.inference import load_checkpoint_net
+from simplepose.runtime.describe import load_deploy
+from simplepose.runtime.load import load_model
+from simplepose.runtime.mxnet import load_checkpoint_net
 
 TOLERANCE = 1e-4
 
@@ -52,11 +53,11 @@ def test_export_reloads_match_the_live_model(trained, exported, synthetic):
     block = gluon.SymbolBlock.imports(doc["symbol"], ["data"], doc["params"])
     diffs = {"mxnet symbol": float(np.abs(block(inputs).asnumpy() - expected).max())}
     for backend in ("onnx", "mxnet"):
-        forward, used = deploy_forward(doc, backend)
-        assert used == backend
-        diffs[f"deploy {backend}"] = float(np.abs(forward(x) - expected).max())
+        loaded = load_model(exported, backend)
+        assert loaded.backend == backend
+        diffs[f"deploy {backend}"] = float(np.abs(loaded.forward(x) - expected).max())
     # Dynamic batch axis: one crop at a time works too.
-    onnx_forward, _ = deploy_forward(doc, "onnx")
+    onnx_forward = load_model(exported, "onnx").forward
     diffs["onnx batch 1"] = float(np.abs(onnx_forward(x[:1]) - expected[:1]).max())
     print("max abs difference to the live model:", diffs)
     assert max(diffs.values()) < TOLERANCE, diffs

@@ -15,13 +15,16 @@ import pytest
 from onnx import numpy_helper
 
 from tests.kill_ops import run_killed_at
-from simplepose import export, predict
-from simplepose.deploy import FORMAT, deploy_forward, load_deploy, onnx_forward
-from simplepose.deploy_check import check_digests
+from simplepose.export import command as export
+from simplepose.predict import command as predict
+from simplepose.runtime.describe import FORMAT, load_deploy
+from simplepose.runtime.load import load_model
+from simplepose.runtime.onnx import onnx_forward
+from simplepose.runtime.check import check_digests
 from simplepose.errors import SimplePoseError
-from simplepose.export_folder import clean_leftovers, live_files, read_previous
+from simplepose.export.folder import clean_leftovers, live_files, read_previous
 from simplepose.tempfiles import TMP_PREFIX
-from simplepose.predict_output import VideoSink
+from simplepose.predict.outputs import VideoSink
 from simplepose.synthetic.__main__ import main as synthetic_main
 
 pytestmark = [pytest.mark.usefixtures("drop_log_handlers"),
@@ -64,10 +67,10 @@ def models(trained, synthetic, tmp_path_factory):
 
 
 def heatmaps(folder, crop):
-    """The heatmaps of ``crop`` through the export in ``folder`` with ONNX Runtime (deploy_check included)."""
-    forward, used = deploy_forward(load_deploy(folder), "onnx")
-    assert used == "onnx"
-    return forward(crop)
+    """The heatmaps of ``crop`` through the export in ``folder`` with ONNX Runtime (runtime.check included)."""
+    loaded = load_model(folder, "onnx")
+    assert loaded.backend == "onnx"
+    return loaded.forward(crop)
 
 
 def which(folder, models):
@@ -195,7 +198,7 @@ def test_a_moved_or_copied_export_checks_itself_and_a_tampered_one_is_refused(mo
     mx.nd.save(str(swapped / doc["params"]), arrays)
     for backend in ("onnx", "mxnet"):
         with pytest.raises(SimplePoseError) as err:
-            deploy_forward(load_deploy(swapped), backend)
+            load_model(swapped, backend)
         assert str(err.value) == (f"{swapped / doc['params']}: not the file the export wrote (its SHA-256 differs "
                                   f"from field 'sha256' of {swapped / 'deploy.json'}): replaced or damaged; restore "
                                   "it, or export the checkpoint again")

@@ -161,7 +161,7 @@ def test_every_numeric_flag_is_bounded_and_its_help_states_the_range(command):
 
 @pytest.mark.usefixtures("drop_log_handlers")
 def test_bounds_that_depend_on_another_flag_are_checked_before_any_work(tmp_path):
-    from simplepose import predict
+    from simplepose.predict import command as predict
     from simplepose.errors import SimplePoseError
     # a cutoff of 0 Hz would freeze every smoothed keypoint; checked before the inputs are even looked at
     with pytest.raises(SimplePoseError, match=r"^--smooth-params 0,0.05: the min cutoff must be > 0 Hz$"):

@@ -12,7 +12,7 @@ from simplepose.codec import HeatmapCodec
 from simplepose.data.coco import PersonRecord
 from simplepose.data.transforms import Augmentation, TrainTransform
 from simplepose.meta import COCO_KEYPOINT_NAMES, KeypointMeta
-from simplepose.metrics import HeatmapAccuracy
+from simplepose.training.metrics import HeatmapAccuracy
 from simplepose.model import get_pose_model
 
 META = KeypointMeta.build(COCO_KEYPOINT_NAMES)

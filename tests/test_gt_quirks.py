@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from simplepose.boxes import gt_boxes
+from simplepose.data.boxes import gt_boxes
 from simplepose.data import quirks
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt

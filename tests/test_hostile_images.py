@@ -23,8 +23,8 @@ from simplepose.data import decode
 from simplepose.data import pack as pack_command
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
-from simplepose.predict import main as predict_main
-from simplepose.predict_inputs import Input, check_images
+from simplepose.predict.command import main as predict_main
+from simplepose.predict.inputs import Input, check_images
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 

@@ -187,7 +187,7 @@ def test_control_characters_of_a_file_name_are_escaped(images, tmp_path, capsys)
 ])
 def test_a_stored_config_error_names_config_once(tmp_path, capsys, key, value, expected):
     """A checkpoint manifest whose stored config holds a bad value: the file, 'config' once, the field."""
-    from simplepose.checkpoint import FORMAT
+    from simplepose.rundir.checkpoint import FORMAT
     config = {"model": "simple_pose_resnet18_v1b", "input_size": [64, 64], "mean": [0.485, 0.456, 0.406],
               "std": [0.229, 0.224, 0.225], "sigma": 2, key: value}
     manifest = tmp_path / "m-epoch0001.json"

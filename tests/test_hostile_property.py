@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from simplepose.boxes import gt_boxes
+from simplepose.data.boxes import gt_boxes
 from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.pose_inference import BoxCrops
+from simplepose.runtime.pose import BoxCrops
 from simplepose.scoring.coco import load_coco_gt
 from simplepose.scoring.evaluation import evaluate_poses
 from simplepose.scoring.matching import GroundTruthPeople

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose.predict import main as predict_main
+from simplepose.predict.command import main as predict_main
 from tests.test_hostile_images import one_line_error, run
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from simplepose.boxes import detection_boxes
+from simplepose.data.boxes import detection_boxes
 from simplepose.data import quirks
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError

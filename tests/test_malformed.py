@@ -20,7 +20,9 @@ import pytest
 
 import eval_simple_pose
 import train_simple_pose
-from simplepose import export, plot, predict
+from simplepose import plot
+from simplepose.export import command as export
+from simplepose.predict import command as predict
 from simplepose.cli import INTERNAL_ERROR, run_main, setup_logging
 from simplepose.data import pack
 from simplepose.data.coco import COCOKeyPoints
@@ -323,14 +325,14 @@ CASES = {
     "train --save-dir a file": output_case("train", "--save-dir", "file", "not a directory"),
     "train --logging-file a directory": output_case("train", "--logging-file", "dir", "is a directory"),
     "pack --out under a file": Case(pack_under_a_file, before_work=True),
-    # Box files (simplepose.boxes / simplepose.predict).
+    # Box files (simplepose.data.boxes / simplepose.predict.command).
     "predict box of three numbers": boxes_case("predict", [[10, 20, 30]], "box 0"),
     "predict box score a string": boxes_case("predict", [{"bbox": [10, 20, 30, 40], "score": "high"}], "score"),
     "eval detection box of three numbers": boxes_case(
         "eval", [{"image_id": 41, "category_id": 1, "bbox": [10, 20, 30], "score": 0.9}], "bbox"),
     "eval detection score a string": boxes_case(
         "eval", [{"image_id": 41, "category_id": 1, "bbox": [10, 20, 30, 40], "score": "0.9"}], "score"),
-    # Checkpoint manifests (simplepose.checkpoint).
+    # Checkpoint manifests (simplepose.rundir.checkpoint).
     "manifest params key missing": manifest_case(set_in("params", _DELETE), "params"),
     "manifest config key missing": manifest_case(set_in("config", _DELETE), "config"),
     "manifest input_size a string": manifest_case(set_in("config.input_size", "64,64"), "input_size"),

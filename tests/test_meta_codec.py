@@ -160,11 +160,11 @@ def test_codec_round_trip_anywhere_in_the_input(method):
 
 def test_numpy_core_imports_no_mxnet():
     """meta, data, codec, metrics, evaluation and prediction stay usable outside MXNet (behind ONNX Runtime)."""
-    code = ("import sys; import simplepose.meta, simplepose.codec, simplepose.metrics, simplepose.data.coco, "
+    code = ("import sys; import simplepose.meta, simplepose.codec, simplepose.training.metrics, simplepose.data.coco, "
             "simplepose.data.decode, simplepose.data.transforms, simplepose.data.samples, simplepose.synthetic, "
             "simplepose.data.pack, "
-            "simplepose.geometry, simplepose.boxes, simplepose.pose_inference, simplepose.scoring.coco, "
-            "simplepose.deploy, simplepose.predict, simplepose.visualize, simplepose.plot; "
+            "simplepose.geometry, simplepose.data.boxes, simplepose.runtime.pose, simplepose.scoring.coco, "
+            "simplepose.runtime.describe, simplepose.predict.command, simplepose.visualize, simplepose.plot; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mxnet', 'gluoncv')))")
     res = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, timeout=120)

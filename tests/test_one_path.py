@@ -2,7 +2,7 @@
 
 A tiny model trains for one epoch with a validation file of one image holding one person; the keypoints
 that validation decoded after the epoch are then asked of ``eval_simple_pose.py`` (its main, on the
-checkpoint, ``--results-json``) and of ``simplepose.predict`` (its main, ``--boxes`` with that person's box,
+checkpoint, ``--results-json``) and of ``simplepose.predict.command`` (its main, ``--boxes`` with that person's box,
 on the checkpoint and on its export). Each command's keypoints are taken twice: unrounded, where the shared
 path returns them, and as the command wrote them (rounded to 3 and 2 decimals); both must be equal.
 """
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import eval_simple_pose
-import simplepose.predict
-import simplepose.predictor
+import simplepose.predict.command
+import simplepose.runtime.predictor
 import simplepose.training.validation
 import train_simple_pose
-from simplepose import pose_inference
+from simplepose.runtime import pose as pose_inference
 from simplepose.data.coco import COCOKeyPoints
-from simplepose.export import export_checkpoint
+from simplepose.export.command import export_checkpoint
 
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
         "--num-epochs", "1", "--log-interval", "0", "--seed", "7"]
@@ -80,10 +80,10 @@ def evaluate(monkeypatch, synthetic, ann, ckpt, out, *extra):
 
 
 def predict(monkeypatch, model, rec, box_file, out, *extra):
-    """(unrounded (1, K, 3) keypoints, the STEM.json keypoints (1, K, 3)) of simplepose.predict."""
-    found = spy(monkeypatch, simplepose.predictor, "predict_keypoints")
+    """(unrounded (1, K, 3) keypoints, the STEM.json keypoints (1, K, 3)) of simplepose.predict.command."""
+    found = spy(monkeypatch, simplepose.runtime.predictor, "predict_keypoints")
     out_dir = Path(out).with_suffix("")
-    assert simplepose.predict.main(["--model", str(model), "--input", rec.image_path, "--boxes", box_file,
+    assert simplepose.predict.command.main(["--model", str(model), "--input", rec.image_path, "--boxes", box_file,
                                     "--out", str(out_dir), *extra]) == 0
     people = json.loads((out_dir / f"{Path(rec.image_path).stem}.json").read_text())["people"]
     assert len(found) == 1 and len(people) == 1

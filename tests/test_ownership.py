@@ -10,7 +10,7 @@ import mxnet as mx
 import pytest
 
 import train_simple_pose
-from simplepose.checkpoint import load_manifest
+from simplepose.rundir.checkpoint import load_manifest
 from simplepose.cli import run_main
 from simplepose.model import get_pose_model
 
@@ -170,7 +170,7 @@ def test_a_fresh_run_refuses_to_write_over_a_users_file(small, tmp_path, capsys,
 
 def test_a_run_files_list_cannot_point_outside_the_directory(tmp_path):
     from simplepose.errors import SimplePoseError
-    from simplepose.runfiles import RunFiles
+    from simplepose.rundir.files import RunFiles
     (tmp_path / "run-files.json").write_text(json.dumps(
         {"format": "simplepose-run-files-1", "paths": ["../elsewhere"], "writing": []}))
     with pytest.raises(SimplePoseError, match=re.escape(
@@ -180,7 +180,7 @@ def test_a_run_files_list_cannot_point_outside_the_directory(tmp_path):
 
 def test_a_manifest_naming_a_file_elsewhere_moves_nothing_there(tmp_path):
     """Only plain names beside a manifest are its files: --overwrite moves the manifest, not ../outside.params."""
-    from simplepose.rundir import RunDirectory
+    from simplepose.rundir.directory import RunDirectory
     run, outside = tmp_path / "run", tmp_path / "outside.params"
     run.mkdir()
     outside.write_bytes(b"the user's")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simplepose.boxes import PersonBoxes
+from simplepose.data.boxes import PersonBoxes
 from simplepose.scoring.matching import OWN_BOXES, GroundTruthPeople, match_predictions
 from simplepose.scoring.pck import distance_metrics, eye_pair
 from simplepose.scoring.report import EvalReport
@@ -164,8 +164,8 @@ def write_renamed(ann_file, out_path, names):
 def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, tmp_path, capsys):
     import eval_simple_pose
     import train_simple_pose
-    from simplepose.checkpoint import load_manifest
-    from simplepose.rundir import read_metrics
+    from simplepose.rundir.checkpoint import load_manifest
+    from simplepose.rundir.directory import read_metrics
     names = [f"marker{i}" for i in range(1, 18)]   # no side, no published sigmas
     train = write_renamed(synthetic["train_ann"], tmp_path / "train.json", names)
     val = write_renamed(synthetic["val_ann"], tmp_path / "val.json", names)

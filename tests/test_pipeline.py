@@ -10,7 +10,7 @@ from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.samples import PoseSamples
 from simplepose.data.transforms import TrainTransform, normalize
 from simplepose.geometry import Crop, decode_reduction, reduced_matrix, source_region, transform_points
-from simplepose.loader import pose_loader
+from simplepose.training.loader import pose_loader
 
 # A small input makes the session's 320x240 figures downsampled 2-4x: the reduced paths run.
 SIZE = (64, 48)
@@ -58,7 +58,7 @@ def test_normalize_is_the_plain_formula():
 def test_device_normalisation_equals_the_numpy_one():
     """Training normalises the loader's uint8 BGR crops on the device; evaluation and export use NumPy."""
     import mxnet as mx
-    from simplepose.device_input import InputNormalizer
+    from simplepose.runtime.mxnet import InputNormalizer
     crops = np.random.default_rng(1).integers(0, 256, (4, 17, 13, 3), dtype=np.uint8)
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     ref = np.stack([normalize(c, mean, std, bgr=True) for c in crops])

@@ -1,4 +1,4 @@
-"""simplepose.predict: inputs (image, folder, glob, video, webcam index), box sources (detections by image,
+"""simplepose.predict.command: inputs (image, folder, glob, video, webcam index), box sources (detections by image,
 annotations, HOG, GluonCV detectors, the whole image), outputs under --out only, deploy.json checks, bad boxes."""
 import json
 import shutil
@@ -8,13 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from simplepose import person_boxes
-from simplepose.detectors import GluonDetector, HogDetector, model_store_file
+from simplepose.predict import box_sources as person_boxes
+from simplepose.predict.detectors import GluonDetector, HogDetector, model_store_file
 from simplepose.errors import MissingFileError, SimplePoseError
-from simplepose.person_boxes import BoxFile, check_boxes
-from simplepose.predict import main as predict_main
-from simplepose.predict_inputs import Input, expand_inputs, open_video
-from simplepose.predictor import PosePredictor
+from simplepose.data.box_filter import check_boxes
+from simplepose.predict.box_sources import BoxFile
+from simplepose.predict.command import main as predict_main
+from simplepose.predict.inputs import Input, expand_inputs, open_video
+from simplepose.runtime.predictor import PosePredictor
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
@@ -315,8 +316,8 @@ def test_a_gluoncv_detector_feeds_its_person_boxes_above_the_threshold(exported,
     detector.thresh = float(np.median(scores))
     kept, kept_scores = detector(image)
     assert 0 < len(kept) < len(boxes) and (kept_scores >= detector.thresh).all()
-    import simplepose.detectors
-    monkeypatch.setattr(simplepose.detectors, "make_detector", lambda name, thresh: detector)
+    import simplepose.predict.detectors
+    monkeypatch.setattr(simplepose.predict.detectors, "make_detector", lambda name, thresh: detector)
     assert predict_main(["--model", str(exported), "--input", str(val_image(synthetic)), "--out", str(tmp_path),
                          "--detector", "ssd_512_mobilenet1.0_coco"]) == 0
     people = json.loads((tmp_path / f"{val_image(synthetic).stem}.json").read_text())["people"]
@@ -383,7 +384,7 @@ def test_a_plain_params_file_is_sent_to_the_export_command(trained, tmp_path):
 
 def test_coco_results_group_boxes_by_image_in_file_order():
     """Evaluation's post-processing groups the boxes by image with one sort (it scanned all boxes per image)."""
-    from simplepose.boxes import PersonBoxes
+    from simplepose.data.boxes import PersonBoxes
     from simplepose.scoring.oks import coco_results
     ids = np.array([7, 3, 7, 3, 9, 3], np.int64)
     keypoints = np.tile(np.arange(6, dtype=np.float32)[:, None, None], (1, 17, 3)) + 1

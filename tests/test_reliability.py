@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-import simplepose.devices
+import simplepose.runtime.mxnet
 import train_simple_pose
-from simplepose.checkpoint import load_manifest, save_checkpoint
+from simplepose.rundir.checkpoint import load_manifest, save_checkpoint
 from simplepose.cli import run_main
 from simplepose.data.guard import GuardedSamples
 from simplepose.model import get_pose_model, load_checkpoint_params
@@ -190,7 +190,7 @@ def test_nan_policy_skip_skips_that_update_only(synthetic, tmp_path, monkeypatch
 
 def run_for(synthetic, tmp_path, flags, monkeypatch, ctx):
     """A built run (not started) on the devices ``ctx``: its parts and its epoch loop."""
-    monkeypatch.setattr(simplepose.devices, "contexts", lambda gpus, num_gpus: ctx)
+    monkeypatch.setattr(simplepose.runtime.mxnet, "contexts", lambda gpus, num_gpus: ctx)
     cfg, _ = build_config(TINY + data_args(synthetic, val=False) + ["-j", "0", "--save-dir", str(tmp_path),
                                                                     "--mode", "imperative", *flags])
     training = Training(cfg, build_parts(cfg))
@@ -256,7 +256,7 @@ def test_float16_casting_path_on_cpu(synthetic, tmp_path, monkeypatch):
     """
     with pytest.raises(Exception, match="--dtype float16 needs GPUs"):
         run_for(synthetic, tmp_path / "refused", ["--dtype", "float16"], monkeypatch, [mx.cpu(0)])
-    monkeypatch.setattr(simplepose.devices, "contexts", lambda gpus, num_gpus: [mx.cpu(0)])
+    monkeypatch.setattr(simplepose.runtime.mxnet, "contexts", lambda gpus, num_gpus: [mx.cpu(0)])
     cfg, _ = build_config(TINY + data_args(synthetic, val=False) + ["-j", "0", "--save-dir", str(tmp_path)])
     cfg = dataclasses.replace(cfg, dtype="float16")   # past the CPU refusal, as on a GPU machine
     built = build_parts(cfg)

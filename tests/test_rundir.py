@@ -16,10 +16,10 @@ import pytest
 
 import eval_simple_pose
 import train_simple_pose
-from simplepose.checkpoint import checkpoints_in, load_manifest, position, save_checkpoint
+from simplepose.rundir.checkpoint import checkpoints_in, load_manifest, position, save_checkpoint
 from simplepose.errors import MissingFileError, SimplePoseError
-from simplepose.export import main as export_main
-from simplepose.rundir import RunDirectory, find_resume
+from simplepose.export.command import main as export_main
+from simplepose.rundir.directory import RunDirectory, find_resume
 from tests.conftest import close_log_handlers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,7 +202,7 @@ def test_start_removes_what_killed_writes_left_and_finishes_interrupted_moves(tm
 def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp_path):
     # The holder keeps the lock until it is killed (not for a while: a slow test would outlast it).
     holder = subprocess.Popen([sys.executable, "-c", "import signal, sys; sys.path.insert(0, sys.argv[1]); "
-                               "from simplepose.rundir import RunDirectory; RunDirectory(sys.argv[2], 'm').claim(); "
+                               "from simplepose.rundir.directory import RunDirectory; RunDirectory(sys.argv[2], 'm').claim(); "
                                "print('locked', flush=True); signal.pause()", str(ROOT), str(tmp_path)],
                               stdout=subprocess.PIPE, text=True)
     try:

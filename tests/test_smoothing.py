@@ -1,10 +1,10 @@
-"""Tests for simplepose.smoothing: the One Euro filter and its use per track."""
+"""Tests for simplepose.predict.smoothing: the One Euro filter and its use per track."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from simplepose.smoothing import OneEuroFilter, PoseSmoother
+from simplepose.predict.smoothing import OneEuroFilter, PoseSmoother
 
 FPS = 30.0
 

@@ -13,7 +13,7 @@ from gluoncv.utils import LRScheduler, LRSequential
 from mxnet import gluon
 
 import train_simple_pose
-from simplepose.checkpoint import load_manifest, save_checkpoint
+from simplepose.rundir.checkpoint import load_manifest, save_checkpoint
 from simplepose.cli import run_main
 from simplepose.errors import SimplePoseError
 from simplepose.io import JsonRecord

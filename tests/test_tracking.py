@@ -1,4 +1,4 @@
-"""Tests for simplepose.tracking: ids stay with people across frames, new people get new ids."""
+"""Tests for simplepose.predict.tracking: ids stay with people across frames, new people get new ids."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 from simplepose.sigma_tables import COCO_SIGMAS
 from simplepose.synthetic.figure import sample_figure
 from simplepose.synthetic.video import VideoSpec, render_video
-from simplepose.tracking import Tracker, box_iou, pck_similarity
+from simplepose.geometry import box_iou
+from simplepose.predict.tracking import Tracker, pck_similarity
 
 SIGMAS = np.array(list(COCO_SIGMAS.values()))
 
@@ -166,7 +167,7 @@ def test_poses_without_scored_keypoints_are_tracked_by_their_boxes():
 def test_box_iou():
     box = np.array([0.0, 0.0, 10.0, 10.0])
     others = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 5, 5]], np.float64)
-    np.testing.assert_allclose(box_iou(box, others), [1.0, 50 / 150, 0.0, 0.25])
+    np.testing.assert_allclose(box_iou(box, others)[0], [1.0, 50 / 150, 0.0, 0.25])
 
 
 def test_a_nan_pose_matches_nothing():

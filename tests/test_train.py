@@ -8,7 +8,7 @@ import pytest
 
 import eval_simple_pose
 import train_simple_pose
-from simplepose.checkpoint import load_manifest
+from simplepose.rundir.checkpoint import load_manifest
 from simplepose.training.loop import EpochLoop
 
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from simplepose.errors import SimplePoseError
-from simplepose.options import parse_input_size, train_parser
+from simplepose.flags import parse_input_size
+from simplepose.options import train_parser
 from simplepose.training.config import TrainConfig, build_config, merge_resumed
 from simplepose.training.state import ResumePoint
 

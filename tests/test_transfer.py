@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import train_simple_pose
-from simplepose.checkpoint import load_manifest
+from simplepose.rundir.checkpoint import load_manifest
 from simplepose.errors import SimplePoseError
 from simplepose.meta import COCO_KEYPOINT_NAMES, KeypointMeta
 from simplepose.training.build import build_net
 from simplepose.training.config import TrainConfig
-from simplepose.transfer import match_joints
+from simplepose.training.transfer import match_joints
 from tests.custom_keypoints import CROWDPOSE_NAMES, CROWDPOSE_SIGMAS, CROWDPOSE_SKELETON, write_crowdpose_like
 
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
@@ -230,8 +230,8 @@ def test_plain_params_flags_are_checked(synthetic, trained, tmp_path):
 
 @pytest.mark.usefixtures("drop_log_handlers")
 def test_export_a_plain_params_file(synthetic, crowdpose_like, tmp_path):
-    from simplepose import export
-    from simplepose.deploy import load_deploy
+    from simplepose.export import command as export
+    from simplepose.runtime.describe import load_deploy
     plain = gluoncv_params(tmp_path / "gluoncv.params")
     assert export.main(["--params", plain, "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64",
                         "--no-onnx", "--out", str(tmp_path / "coco")]) == 0

@@ -10,8 +10,8 @@ from simplepose import plot
 from simplepose.cli import run_main
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.transforms import TrainTransform
-from simplepose.boxes import gt_boxes
-from simplepose.pose_inference import BoxCrops
+from simplepose.data.boxes import gt_boxes
+from simplepose.runtime.pose import BoxCrops
 from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
 from simplepose.scoring.oks import oks
 from simplepose.visualize import augmentation_figure, heatmap_figure, training_curves_figure

@@ -1,6 +1,6 @@
 """A Sphinx directive that documents a command from its argparse parser, so the reference cannot drift.
 
-``.. cli-parser:: simplepose.export:build_parser`` with ``:prog: simplepose-export`` imports the module, calls
+``.. cli-parser:: simplepose.export.command:build_parser`` with ``:prog: simplepose-export`` imports the module, calls
 the function and renders the parser: its usage line, its description, then one ``option`` entry per action
 (grouped as the parser groups them), with the help text exactly as ``--help`` expands it (defaults included).
 The description is read as reStructuredText; help texts are shown as plain text.

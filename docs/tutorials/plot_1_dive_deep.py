@@ -183,9 +183,9 @@ ax.grid(alpha=0.3)
 # ---------------------------
 # The training log's accuracy is GluonCV's ``HeatmapAccuracy``: the share of labelled joints whose predicted
 # peak lies within half a normalised distance (a tenth of the heatmap size) of the target's peak.
-# :class:`simplepose.metrics.HeatmapAccuracy` pools hits and counts over batches, so a validation set scores
+# :class:`simplepose.training.metrics.HeatmapAccuracy` pools hits and counts over batches, so a validation set scores
 # the same at any batch size.
-from simplepose.metrics import HeatmapAccuracy
+from simplepose.training.metrics import HeatmapAccuracy
 
 for shift in (0, 1, 2, 4):
     metric = HeatmapAccuracy()
@@ -199,7 +199,7 @@ for shift in (0, 1, 2, 4):
 # The loop of :class:`simplepose.training.loop.EpochLoop`, written out. :class:`~simplepose.data.samples.PoseSamples` gives
 # (crop, heatmaps, weights) per person, with augmentation keyed by (seed, epoch, index) so that a run is
 # repeatable. The crop is the warped uint8 BGR picture: the loader moves a quarter of the bytes of a float
-# input, and :class:`~simplepose.device_input.InputNormalizer` makes the normalised float input of a whole
+# input, and :class:`~simplepose.runtime.mxnet.InputNormalizer` makes the normalised float input of a whole
 # batch on its device. ``hybridize`` compiles the network into one static graph. As ``make demo`` does on these
 # colour-coded figures, flips are off and the jitter milder (scale 0.25, rotation 30): a flip correctly swaps
 # the labels, which then contradict the limb colours. To keep this page's build short on a CPU, the loop
@@ -210,7 +210,7 @@ import time
 from mxnet import autograd
 
 from simplepose.data.samples import EpochSampler, PoseSamples
-from simplepose.device_input import InputNormalizer
+from simplepose.runtime.mxnet import InputNormalizer
 
 EPOCHS, BATCH = 4, 16
 TRAIN_INPUT = (64, 64)
@@ -261,16 +261,16 @@ fig = training_curves_figure(history, title="the loop above")
 # %%
 # Evaluation with COCO AP
 # -----------------------
-# :mod:`simplepose.pose_inference` is the one path from a box to keypoints that validation in training,
+# :mod:`simplepose.runtime.pose` is the one path from a box to keypoints that validation in training,
 # ``eval_simple_pose.py`` and prediction share: it crops each ground-truth box as training's validation samples
 # are cropped, runs the network (normalising on its device), decodes the heatmaps and maps them back to image
 # pixels. :mod:`simplepose.scoring` rescores each pose and runs pycocotools' ``COCOeval`` with the metadata's
 # OKS sigmas; ``analysis=True`` keeps the precision-recall curves and every person's OKS. No flip test here
 # (``flip_index=meta.flip_index`` would add it): this model never saw a flip, and on the colour-coded synthetic
 # figures it reads the side from the colour, so a mirrored crop puts every joint on the wrong side.
-from simplepose.boxes import gt_boxes
-from simplepose.inference import mxnet_forward
-from simplepose.pose_inference import BoxCrops, predict_keypoints
+from simplepose.data.boxes import gt_boxes
+from simplepose.runtime.mxnet import mxnet_forward
+from simplepose.runtime.pose import BoxCrops, predict_keypoints
 from simplepose.scoring.coco import evaluate_keypoints, load_coco_gt
 
 boxes = gt_boxes(val)
@@ -307,9 +307,10 @@ fig = worst_instances_figure(worst, images, meta)
 # decode. The reloaded export gives the live network's heatmaps.
 import json
 
-from simplepose.checkpoint import save_checkpoint
-from simplepose.deploy import deploy_forward, load_deploy
-from simplepose.export import export_checkpoint
+from simplepose.rundir.checkpoint import save_checkpoint
+from simplepose.runtime.describe import load_deploy
+from simplepose.runtime.load import deploy_forward
+from simplepose.export.command import export_checkpoint
 
 prefix = work / "run" / f"simple_pose_resnet18_v1b-epoch{EPOCHS:04d}"
 manifest = save_checkpoint(prefix, net, trainer, EPOCHS, config.to_dict(),

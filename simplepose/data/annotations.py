@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SimplePoseError
-from ..io import JsonRecord
-from .categories import KeypointCategories
-from .decode import MAX_IMAGE_PIXELS
-from .images import ImageEntries
-from .quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fixes, flat_keypoints, named_entry,
+from simplepose.errors import SimplePoseError
+from simplepose.io import JsonRecord
+from simplepose.data.categories import KeypointCategories
+from simplepose.data.decode import MAX_IMAGE_PIXELS
+from simplepose.data.images import ImageEntries
+from simplepose.data.quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fixes, flat_keypoints, named_entry,
                      num_keypoints, person_area, person_box)
 
 # A labelled keypoint further outside the image than this share of its larger side is a bad record.

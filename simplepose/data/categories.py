@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import SimplePoseError
-from ..io import JsonRecord
+from simplepose.errors import SimplePoseError
+from simplepose.io import JsonRecord
 
 log = logging.getLogger(__name__)
 

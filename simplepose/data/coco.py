@@ -16,13 +16,13 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ..errors import MissingFileError, SimplePoseError
-from ..io import read_json
-from ..meta import KeypointMeta
-from .annotations import AnnotationReader, PersonRecord
-from .categories import keypoint_categories
-from .decode import MAX_IMAGE_PIXELS, decode_bgr, decode_region_bgr
-from .image_files import NotAFileError, open_regular
+from simplepose.errors import MissingFileError, SimplePoseError
+from simplepose.io import read_json
+from simplepose.meta import KeypointMeta
+from simplepose.data.annotations import AnnotationReader, PersonRecord
+from simplepose.data.categories import keypoint_categories
+from simplepose.data.decode import MAX_IMAGE_PIXELS, decode_bgr, decode_region_bgr
+from simplepose.data.image_files import NotAFileError, open_regular
 
 __all__ = ["COCOKeyPoints", "ON_BAD_RECORD", "PersonRecord", "is_jpeg", "keypoint_meta", "read_image",
            "read_image_region"]

@@ -32,7 +32,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from .image_files import open_regular
+from simplepose.data.image_files import open_regular
 
 # cv2.imdecode flag decoding a colour image at 1/r resolution, by r.
 _CV2_FLAGS = {r: flag | cv2.IMREAD_IGNORE_ORIENTATION for r, flag in

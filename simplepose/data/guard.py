@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SimplePoseError
-from .coco import ON_BAD_RECORD
-from .samples import PoseSamples
+from simplepose.errors import SimplePoseError
+from simplepose.data.coco import ON_BAD_RECORD
+from simplepose.data.samples import PoseSamples
 
 
 class SampleError(RuntimeError):

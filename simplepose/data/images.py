@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import SimplePoseError
-from .decode import MAX_IMAGE_PIXELS, ImageSizeError, image_header
-from .image_files import NotAFileError
-from .quirks import (DUPLICATE_IMAGE, EXIF_ORIENTATION, FILENAME_FIELD, IMAGE_SIZE, BadRecord, BadRecords, Fixes,
+from simplepose.errors import SimplePoseError
+from simplepose.data.decode import MAX_IMAGE_PIXELS, ImageSizeError, image_header
+from simplepose.data.image_files import NotAFileError
+from simplepose.data.quirks import (DUPLICATE_IMAGE, EXIF_ORIENTATION, FILENAME_FIELD, IMAGE_SIZE, BadRecord, BadRecords, Fixes,
                      named_entry)
 
 

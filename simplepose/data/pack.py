@@ -21,25 +21,22 @@ from __future__ import annotations
 
 if __name__ == "__main__":   # python -m: the command, its imports below made inside commands.run_command (see there)
     from simplepose.commands import run_command
-    raise SystemExit(run_command("simplepose.data.pack"))
+    raise SystemExit(run_command("simplepose.pack"))
 
-import argparse
 import logging
 import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
-from ..errors import MissingFileError, SimplePoseError
-from ..flags import SCALE_FACTOR, integer
-from ..io import atomic_write
-from ..geometry import Crop, decode_reduction, reduced_matrix
-from .coco import COCOKeyPoints, read_image
-from .decode import decode_bgr
+from simplepose.errors import MissingFileError, SimplePoseError
+from simplepose.io import atomic_write
+from simplepose.geometry import Crop, decode_reduction, reduced_matrix
+from simplepose.data.coco import COCOKeyPoints, read_image
+from simplepose.data.decode import decode_bgr
 
 log = logging.getLogger(__name__)
 
@@ -187,35 +184,3 @@ class PackedCrops:
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_file": None, "_pid": None}
-
-
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The pack command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
-    from ..cli import command_parser
-    p = command_parser("simplepose.data.pack", __doc__.split("\n")[0], prog)
-    p.add_argument("--ann", required=True, metavar="FILE", help="COCO-format annotation file")
-    p.add_argument("--images", required=True, metavar="DIR", help="its image directory")
-    p.add_argument("--out", required=True, metavar="PACK",
-                   help="output path without suffix: writes PACK.bin and PACK.npz")
-    p.add_argument("--input-size", default="256,192", metavar="H,W", help="model input height,width the pack is for")
-    p.add_argument("--scale-factor", type=SCALE_FACTOR, default=0.30, metavar="X",
-                   help="train scale jitter the pack must cover")
-    p.add_argument("--quality", type=integer(1, 100), default=95, metavar="N", help="JPEG quality of the stored crops")
-    p.add_argument("--category-id", default=None, metavar="IDS",
-                   help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one list)")
-    from ..options import add_image_options
-    add_image_options(p)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from ..cli import check_output_file, setup_logging
-    from ..options import parse_input_size
-    h, w = parse_input_size(args.input_size)
-    setup_logging()
-    check_output_file(Path(args.out).with_suffix(".bin"), "--out")
-    dataset = COCOKeyPoints(args.ann, args.images, category_id=args.category_id, max_pixels=args.max_image_pixels,
-                            allow_outside_root=args.allow_outside_root)
-    pack(dataset, args.out, (h, w), args.scale_factor, args.quality)
-    return 0

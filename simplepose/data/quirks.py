@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingFileError, SimplePoseError
-from ..io import JsonRecord
-from ..json_numbers import INT64_MAX
+from simplepose.errors import MissingFileError, SimplePoseError
+from simplepose.io import JsonRecord
+from simplepose.json_numbers import INT64_MAX
 
 log = logging.getLogger(__name__)
 

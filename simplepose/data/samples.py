@@ -14,7 +14,7 @@ at least that much (JPEG only, ``reduced_decode``), and only the part of it the
 warp reads (``decode.decode_region_bgr``), and warped once.
 
 The crop leaves as uint8 BGR, as decoded: the float normalisation runs on the
-batch's device (``simplepose.device_input.InputNormalizer``, as mmpose's data
+batch's device (``simplepose.runtime.mxnet.InputNormalizer``, as mmpose's data
 preprocessor does), so workers ship a quarter of the bytes of a float32 input and
 skip a float pass per sample.
 """
@@ -25,11 +25,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..codec import HeatmapCodec
-from ..geometry import decode_reduction, reduced_matrix, source_region
-from .coco import COCOKeyPoints, is_jpeg
-from .pack import PackedCrops
-from .transforms import TrainTransform, ValTransform, warp
+from simplepose.codec import HeatmapCodec
+from simplepose.geometry import decode_reduction, reduced_matrix, source_region
+from simplepose.data.coco import COCOKeyPoints, is_jpeg
+from simplepose.data.pack import PackedCrops
+from simplepose.data.transforms import TrainTransform, ValTransform, warp
 
 
 def read_crop(read_region: Callable[[int, tuple[int, int, int, int]], np.ndarray], matrix: np.ndarray,

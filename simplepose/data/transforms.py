@@ -15,12 +15,11 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..geometry import Crop
-from ..meta import KeypointMeta
-from .coco import PersonRecord
+from simplepose.geometry import Crop
+from simplepose.meta import KeypointMeta
+from simplepose.data.coco import PersonRecord
+from simplepose.zoo import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_BODY_PADDING = 1.5   # a half-body crop is the box of its joints times this (GluonCV)
 
 

@@ -15,13 +15,13 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..boxes import PersonBoxes
-from ..data.coco import COCOKeyPoints
-from ..errors import SimplePoseError
-from ..meta import KeypointMeta
-from .analysis import error_analysis
-from .oks import KPT_THRESH, OKS_NMS, coco_results
-from .report import STAT_NAMES, EvalReport
+from simplepose.data.boxes import PersonBoxes
+from simplepose.data.coco import COCOKeyPoints
+from simplepose.errors import SimplePoseError
+from simplepose.meta import KeypointMeta
+from simplepose.scoring.analysis import error_analysis
+from simplepose.scoring.oks import KPT_THRESH, OKS_NMS, coco_results
+from simplepose.scoring.report import STAT_NAMES, EvalReport
 
 
 def load_coco_gt(dataset: COCOKeyPoints) -> COCO:

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 from pycocotools.coco import COCO
 
-from ..boxes import PersonBoxes
-from ..meta import KeypointMeta
-from .coco import evaluate_keypoints
-from .matching import GroundTruthPeople, match_predictions
-from .oks import KPT_THRESH, OKS_NMS, coco_results
-from .pck import distance_metrics, eye_pair
-from .report import EvalReport
+from simplepose.data.boxes import PersonBoxes
+from simplepose.meta import KeypointMeta
+from simplepose.scoring.coco import evaluate_keypoints
+from simplepose.scoring.matching import GroundTruthPeople, match_predictions
+from simplepose.scoring.oks import KPT_THRESH, OKS_NMS, coco_results
+from simplepose.scoring.pck import distance_metrics, eye_pair
+from simplepose.scoring.report import EvalReport
 
 
 def evaluate_poses(keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray, meta: KeypointMeta,

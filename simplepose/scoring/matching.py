@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..boxes import PersonBoxes
-from ..data.coco import PersonRecord
-from .oks import oks
+from simplepose.data.boxes import PersonBoxes
+from simplepose.data.coco import PersonRecord
+from simplepose.geometry import box_iou
+from simplepose.scoring.oks import oks
 
 OWN_BOXES = "each pose from its own ground-truth box"
 
@@ -44,16 +45,6 @@ class GroundTruthPeople:
 
     def __len__(self) -> int:
         return len(self.image_ids)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A, B) intersection over union of boxes (A, 4) and (B, 4), (x0, y0, x1, y1) image pixels."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, np.spacing(1))
 
 
 def match_predictions(people: GroundTruthPeople, keypoints: np.ndarray, boxes: PersonBoxes,

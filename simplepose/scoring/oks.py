@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..boxes import PersonBoxes
+from simplepose.data.boxes import PersonBoxes
 
 KPT_THRESH = 0.2   # keypoint scores that count towards the instance score (Simple Baselines' IN_VIS_THRE)
 OKS_NMS = 0.9      # OKS above which the lower-scored of two poses in an image is dropped

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import ErrorAnalysis
-from .pck import DistanceMetrics
+from simplepose.scoring.analysis import ErrorAnalysis
+from simplepose.scoring.pck import DistanceMetrics
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 

@@ -12,10 +12,10 @@ if __name__ == "__main__":   # python -m: the command, its imports below made in
 import argparse
 from typing import Sequence
 
-from ..cli import command_parser, setup_logging
-from ..flags import MAX_COUNT, MAX_SIDE, SEED, integer, real
-from .video import VideoSpec, write_video
-from .writer import DatasetSpec, ensure_dataset, generate
+from simplepose.cli import command_parser, setup_logging
+from simplepose.flags import MAX_COUNT, MAX_SIDE, SEED, integer, real
+from simplepose.synthetic.video import VideoSpec, write_video
+from simplepose.synthetic.writer import DatasetSpec, ensure_dataset, generate
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import math
 import cv2
 import numpy as np
 
-from .render import OWN_OCCLUDER
+from simplepose.synthetic.render import OWN_OCCLUDER
 
 
 def draw_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:

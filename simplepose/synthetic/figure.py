@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..meta import COCO_KEYPOINT_NAMES, FOOT_KEYPOINT_NAMES
+from simplepose.meta import COCO_KEYPOINT_NAMES, FOOT_KEYPOINT_NAMES
 
 # Keypoint indices, COCO order.
 NOSE, LEYE, REYE, LEAR, REAR = 0, 1, 2, 3, 4

@@ -16,7 +16,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .figure import (LAN, LEAR, LEL, LEYE, LHIP, LKN, LSH, LWR, NOSE, ONE, RAN, REAR, REL, REYE, RHIP, RKN, RSH,
+from simplepose.synthetic.figure import (LAN, LEAR, LEL, LEYE, LHIP, LKN, LSH, LWR, NOSE, ONE, RAN, REAR, REL, REYE, RHIP, RKN, RSH,
                      RWR, SHIFT, Figure)
 
 OWN_OCCLUDER, OWN_CROWD, OWN_TINY = 1, 2, 3

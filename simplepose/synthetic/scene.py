@@ -18,9 +18,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .background import draw_background, draw_occluder
-from .figure import NUM_BODY, NUM_FEET, Figure, sample_figure
-from .render import OWN_CROWD, OWN_TINY, PART_FOOT, PARTS_PER_PERSON, draw_figure
+from simplepose.synthetic.background import draw_background, draw_occluder
+from simplepose.synthetic.figure import NUM_BODY, NUM_FEET, Figure, sample_figure
+from simplepose.synthetic.render import OWN_CROWD, OWN_TINY, PART_FOOT, PARTS_PER_PERSON, draw_figure
 
 # Relative frequencies.
 _P_CROWD = 1.0 / 15.0

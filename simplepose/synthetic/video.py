@@ -27,13 +27,13 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from ..errors import SimplePoseError
-from ..io import atomic_write, atomic_write_text
-from .background import draw_background
-from .figure import Figure, _quantise, sample_figure
-from .render import PARTS_PER_PERSON, draw_figure
-from .scene import _person_annotation
-from .writer import _categories
+from simplepose.errors import SimplePoseError
+from simplepose.io import atomic_write, atomic_write_text
+from simplepose.synthetic.background import draw_background
+from simplepose.synthetic.figure import Figure, _quantise, sample_figure
+from simplepose.synthetic.render import PARTS_PER_PERSON, draw_figure
+from simplepose.synthetic.scene import _person_annotation
+from simplepose.synthetic.writer import _categories
 
 _VIDEO_SPLIT = 2          # the rng stream of videos, after the still images' train (0) and val (1)
 FOURCC = "mp4v"           # MPEG-4 part 2: OpenCV's wheels write and read it without extra codecs

@@ -26,11 +26,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import SimplePoseError
-from ..io import atomic_write_bytes, atomic_write_text, read_json
-from ..tempfiles import temporary_dir
-from ..meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, FOOT_KEYPOINT_NAMES, FOOT_SKELETON
-from .scene import render_image
+from simplepose.errors import SimplePoseError
+from simplepose.io import atomic_write_bytes, atomic_write_text, read_json
+from simplepose.tempfiles import temporary_dir
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, FOOT_KEYPOINT_NAMES, FOOT_SKELETON
+from simplepose.synthetic.scene import render_image
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@
         state          what checkpoints carry between processes
 
 The run directory (lock, checkpoint names, metrics.jsonl, best, superseded/, resume lookup) is
-``simplepose.rundir``; ``fit`` writes through it.
+``simplepose.rundir.directory``; ``fit`` writes through it.
 
 Nothing is imported here, so that ``training.config`` stays cheap to import (no MXNet).
 """

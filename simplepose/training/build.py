@@ -16,28 +16,28 @@ import numpy as np
 from gluoncv.utils import LRScheduler, LRSequential
 from mxnet import gluon
 
-from .. import devices
-from ..codec import HeatmapCodec
-from ..data.coco import COCOKeyPoints
-from ..data.decode import REGION_DECODING
-from ..data.guard import GuardedSamples
-from ..data.pack import PackedCrops
-from ..data.samples import EpochSampler, PoseSamples
-from ..data.transforms import TrainTransform
-from ..device_input import InputNormalizer
-from ..errors import SimplePoseError
-from ..loader import pose_loader
-from ..meta import KeypointMeta
-from ..model import SimplePoseResNet, get_pose_model, load_checkpoint_params
-from ..options import prepare_synthetic
-from ..transfer import check_settings, gluoncv_source, transfer_weights, weight_source
-from .config import TrainConfig
-from .distributed import Workers
-from .loop import Parts, aux_params
-from .optimizer_state import Trainer
-from .state import ResumePoint
-from .pictures import validation_pictures
-from .validation import Scores, build_validator
+from simplepose.runtime import mxnet as mxnet_runtime
+from simplepose.codec import HeatmapCodec
+from simplepose.data.coco import COCOKeyPoints
+from simplepose.data.decode import REGION_DECODING
+from simplepose.data.guard import GuardedSamples
+from simplepose.data.pack import PackedCrops
+from simplepose.data.samples import EpochSampler, PoseSamples
+from simplepose.data.transforms import TrainTransform
+from simplepose.runtime.mxnet import InputNormalizer
+from simplepose.errors import SimplePoseError
+from simplepose.training.loader import pose_loader
+from simplepose.meta import KeypointMeta
+from simplepose.model import SimplePoseResNet, get_pose_model, load_checkpoint_params
+from simplepose.data.paths import prepare_synthetic
+from simplepose.training.transfer import check_settings, gluoncv_source, transfer_weights, weight_source
+from simplepose.training.config import TrainConfig
+from simplepose.training.distributed import Workers
+from simplepose.training.loop import Parts, aux_params
+from simplepose.training.optimizer_state import Trainer
+from simplepose.training.state import ResumePoint
+from simplepose.training.pictures import validation_pictures
+from simplepose.training.validation import Scores, build_validator
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class Built:
 
 def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Workers | None = None) -> Built:
     """Build a run from ``cfg`` (and the checkpoint it resumes); ``workers`` default: join --kvstore's job."""
-    ctx = devices.contexts(cfg.gpus, cfg.num_gpus)
+    ctx = mxnet_runtime.contexts(cfg.gpus, cfg.num_gpus)
     workers = workers or Workers.connect(cfg.kvstore)
     seed_everything(cfg.seed)
     data = build_data(cfg, len(ctx), workers, KeypointMeta.from_dict(resume.meta) if resume else None)

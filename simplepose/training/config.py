@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..data.categories import parse_category_ids
-from ..errors import SimplePoseError
-from ..flags import Bound, check_value
-from ..io import JsonRecord
-from ..options import (DATA_FLAGS, absolute, data_paths, explicit_flags, flag_name, gpu_ids,
-                       parse_input_size, parse_ints, train_parser)
-from ..sigma_tables import UNIFORM
-from .state import ResumePoint
+from simplepose.data.categories import parse_category_ids
+from simplepose.errors import SimplePoseError
+from simplepose.flags import Bound, check_value
+from simplepose.io import JsonRecord
+from simplepose.data.paths import DATA_FLAGS, absolute, data_paths
+from simplepose.flags import gpu_ids, parse_input_size, parse_ints
+from simplepose.options import explicit_flags, flag_name, train_parser
+from simplepose.sigma_tables import UNIFORM
+from simplepose.training.state import ResumePoint
 
 # What a checkpoint fixes: a resumed run cannot change them.
 FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype", "init_from")
@@ -168,7 +169,7 @@ def check_values(cfg: TrainConfig, source: str = "command line") -> None:
                                      ("--init-from", cfg.init_from)) if on]
     if len(sources) > 1:
         raise SimplePoseError(f"{' and '.join(sources)} exclude each other: give one source of initial weights")
-    from ..model import parse_model_name  # validates --model; imported here to keep the config light
+    from simplepose.zoo import parse_model_name
     parse_model_name(cfg.model)
     gpu_ids(cfg.gpus, cfg.num_gpus)   # raises on a malformed --gpus
 
@@ -233,7 +234,7 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
     values = vars(parser.parse_args(argv))
     resume, source = None, "command line"
     if values["resume"]:
-        from ..rundir import find_resume   # checkpoints need MXNet; a fresh run's config does not
+        from simplepose.rundir.directory import find_resume   # checkpoints need MXNet; a fresh run's config does not
         resume = ResumePoint.from_manifest(find_resume(values["resume"]))
         values, source = merge_resumed(values, resume, explicit_flags(parser, argv)), resume.manifest
     values = with_defaults(values)
@@ -244,7 +245,7 @@ def build_config(argv: Sequence[str] | None = None) -> tuple[TrainConfig, Resume
     if resume and resume.epoch >= cfg.num_epochs:
         raise SimplePoseError(f"the checkpoint is at epoch {resume.epoch}; raise --num-epochs to train on")
     if cfg.init_from and not resume:
-        from ..transfer import weight_source   # reads the source's manifest now: a bad path stops before any work
+        from simplepose.training.transfer import weight_source   # reads the source's manifest now: a bad path stops before any work
         weight_source(cfg.init_from)
     return cfg, resume
 

@@ -1,7 +1,7 @@
 """A training run from its config: epochs of training, validation, metrics and checkpoints.
 
 ``Training(cfg, build_parts(cfg, resume, workers), resume, rundir).fit()`` trains on the built parts
-(``build``), writing through ``rundir`` (a claimed ``simplepose.rundir.RunDirectory``) into ``cfg.save_dir``:
+(``build``), writing through ``rundir`` (a claimed ``simplepose.rundir.directory.RunDirectory``) into ``cfg.save_dir``:
 
 - ``config.json``, and the log file (``--logging-file``, opened by the command line),
 - ``metrics.jsonl``: one JSON object per epoch (epoch 0 is the untrained model):
@@ -31,15 +31,15 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..errors import SimplePoseError
-from ..rundir import RunDirectory
-from .build import Built
-from .config import TrainConfig
-from .guards import NanPolicy, StopRequested
-from .loop import NOT_TRAINED, EpochLoop
-from .state import EpochProgress, ResumePoint, RunState
-from .tensorboard import TensorBoardLog
-from .validation import NOT_VALIDATED
+from simplepose.errors import SimplePoseError
+from simplepose.rundir.directory import RunDirectory
+from simplepose.training.build import Built
+from simplepose.training.config import TrainConfig
+from simplepose.training.guards import NanPolicy, StopRequested
+from simplepose.training.loop import NOT_TRAINED, EpochLoop
+from simplepose.training.state import EpochProgress, ResumePoint, RunState
+from simplepose.training.tensorboard import TensorBoardLog
+from simplepose.training.validation import NOT_VALIDATED
 
 log = logging.getLogger(__name__)
 

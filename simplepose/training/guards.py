@@ -18,9 +18,9 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..errors import SimplePoseError
-from .distributed import Workers
-from .state import EpochProgress, RunState
+from simplepose.errors import SimplePoseError
+from simplepose.training.distributed import Workers
+from simplepose.training.state import EpochProgress, RunState
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SimplePoseError
+from simplepose.errors import SimplePoseError
 
 # MXNet 1.x's optimizer classes, pickled from mxnet.optimizer.optimizer (1.3 and later) or mxnet.optimizer.
 _OPTIMIZERS = ("Optimizer", "SGD", "Signum", "FTML", "LARS", "LBSGD", "DCASGD", "NAG", "SGLD", "ccSGD", "Adam",

@@ -17,14 +17,14 @@ import numpy as np
 from mxnet import autograd, gluon
 from tqdm import tqdm
 
-from ..data.guard import GuardedSamples
-from ..data.samples import EpochSampler
-from ..device_input import InputNormalizer
-from ..metrics import HeatmapAccuracy
-from .distributed import Workers
-from .guards import DeferredInterrupt, NanPolicy, StopRequested
-from .state import EpochProgress, RunState
-from .tensorboard import TensorBoardLog
+from simplepose.data.guard import GuardedSamples
+from simplepose.data.samples import EpochSampler
+from simplepose.runtime.mxnet import InputNormalizer
+from simplepose.training.metrics import HeatmapAccuracy
+from simplepose.training.distributed import Workers
+from simplepose.training.guards import DeferredInterrupt, NanPolicy, StopRequested
+from simplepose.training.state import EpochProgress, RunState
+from simplepose.training.tensorboard import TensorBoardLog
 
 log = logging.getLogger(__name__)
 

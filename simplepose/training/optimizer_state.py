@@ -24,9 +24,9 @@ from typing import Any
 import mxnet as mx
 from mxnet import gluon
 
-from ..errors import SimplePoseError, one_line
-from ..io import JsonRecord
-from .legacy_states import StoredArray, damaged, read_legacy_states
+from simplepose.errors import SimplePoseError, one_line
+from simplepose.io import JsonRecord
+from simplepose.training.legacy_states import StoredArray, damaged, read_legacy_states
 
 FORMAT = "simplepose-optimizer-1"
 _SCALARS = (type(None), bool, int, float, str)

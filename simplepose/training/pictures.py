@@ -12,12 +12,12 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..boxes import gt_boxes
-from ..codec import HeatmapCodec
-from ..data.coco import COCOKeyPoints, read_image
-from ..inference import mxnet_forward
-from ..pose_inference import BoxCrops, predict_keypoints
-from ..visualize import pose_array
+from simplepose.data.boxes import gt_boxes
+from simplepose.codec import HeatmapCodec
+from simplepose.data.coco import COCOKeyPoints, read_image
+from simplepose.runtime.mxnet import mxnet_forward
+from simplepose.runtime.pose import BoxCrops, predict_keypoints
+from simplepose.visualize import pose_array
 
 # TensorBoard shows pictures at their size: large images are shrunk to this longer side, pixels.
 MAX_SIDE = 480

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..io import JsonRecord
+from simplepose.io import JsonRecord
 
 
 @dataclass

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from simplepose.rundir.files import TENSORBOARD_DIR
+
 log = logging.getLogger(__name__)
 
-TENSORBOARD_DIR = "tensorboard"
 
 
 class TensorBoardLog:

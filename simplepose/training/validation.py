@@ -18,22 +18,22 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..boxes import gt_boxes
-from ..codec import HeatmapCodec
-from ..data.coco import COCOKeyPoints
-from ..data.samples import PoseSamples
-from ..data.transforms import ValTransform
-from ..device_input import InputNormalizer
-from ..geometry import Crop
-from ..inference import net_heatmaps
-from ..loader import pose_loader
-from ..meta import KeypointMeta
-from ..metrics import HeatmapAccuracy
-from ..pose_inference import BoxCrops, keypoints_in_image
-from ..scoring.coco import load_coco_gt
-from ..scoring.evaluation import evaluate_poses
-from ..scoring.matching import GroundTruthPeople
-from .config import TrainConfig
+from simplepose.data.boxes import gt_boxes
+from simplepose.codec import HeatmapCodec
+from simplepose.data.coco import COCOKeyPoints
+from simplepose.data.samples import PoseSamples
+from simplepose.data.transforms import ValTransform
+from simplepose.runtime.mxnet import InputNormalizer
+from simplepose.geometry import Crop
+from simplepose.runtime.mxnet import net_heatmaps
+from simplepose.training.loader import pose_loader
+from simplepose.meta import KeypointMeta
+from simplepose.training.metrics import HeatmapAccuracy
+from simplepose.runtime.pose import BoxCrops, keypoints_in_image
+from simplepose.scoring.coco import load_coco_gt
+from simplepose.scoring.evaluation import evaluate_poses
+from simplepose.scoring.matching import GroundTruthPeople
+from simplepose.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,7 @@
+"""The export command: a checkpoint (or a plain .params file) -> MXNet symbol + ONNX + ``deploy.json``. ::
+
+    command   the command line (``python -m simplepose.export``, ``simplepose-export``) and export_checkpoint
+    folder    the export folder's files, and how a new export replaces the old one with no gap
+
+Nothing is imported here.
+"""

@@ -1,0 +1,188 @@
+"""What a trained model is: an export's ``deploy.json``, a checkpoint's manifest or a plain ``.params`` file, as one
+description dict; GluonCV's defaults for a model known only by its weights.
+
+An export directory holds ``NAME-TAG-symbol.json`` + ``NAME-TAG-0000.params`` (MXNet), optionally
+``NAME-TAG.onnx``, and ``deploy.json``: input size, normalisation, codec and keypoint metadata, the bare names
+of those files with their SHA-256, and the SHA-256 of its own fields and of the source checkpoint, so a moved
+or copied folder still checks itself (``runtime.check``; the layout and how an export replaces another:
+``export.folder``). Exports of the first format (``simplepose-export-1``: files ``NAME-symbol.json``...,
+the checkpoint by a path relative to the folder, no digests) still load, with the checks they allow.
+
+A checkpoint (``rundir.checkpoint``) and a plain ``.params`` file are described by the same dict (model, input
+size, mean/std, stride, sigma, codec, keypoint metadata), so evaluation, export and prediction do not care
+which one they were given; :func:`describe` is the one place that tells them apart. No MXNet here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from simplepose.codec import METHODS, HeatmapCodec
+from simplepose.data.paths import DATA_FLAGS
+from simplepose.errors import MissingFileError, SimplePoseError, one_line
+from simplepose.geometry import STRIDE
+from simplepose.io import JsonRecord, read_json
+from simplepose.meta import KeypointMeta
+from simplepose.rundir.checkpoint import is_plain_params, load_manifest
+from simplepose.zoo import GLUONCV_INPUT_SIZE, GLUONCV_SIGMA, IMAGENET_MEAN, IMAGENET_STD, parse_model_name
+
+DEPLOY_FILE = "deploy.json"
+FORMAT = "simplepose-export-2"
+LEGACY_FORMAT = "simplepose-export-1"
+FORMATS = (FORMAT, LEGACY_FORMAT)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Fields that locate things outside the folder (the checkpoint, the training data) or do the folder's
+# bookkeeping: left out of description_sha256, so moving them or fixing a path is not an edit of the model.
+UNSIGNED = ("checkpoint", "data", "unused", "description_sha256")
+
+
+def is_export(path: str | os.PathLike) -> bool:
+    """True for an export directory (one holding ``deploy.json``)."""
+    return Path(path).is_dir() and (Path(path) / DEPLOY_FILE).is_file()
+
+
+def is_unfinished(doc: dict[str, Any]) -> bool:
+    """True for the deploy.json a first export into a folder writes before its model is in place: only the
+    list of files it is moving in (``export_folder``)."""
+    return doc.get("format") == FORMAT and "unused" in doc and "model" not in doc
+
+
+def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read ``deploy.json`` of an export directory; file entries become full paths (None when absent).
+
+    Every field the export is run with is checked here: one missing or of the wrong type raises one line
+    naming deploy.json and the field. The digests are checked against the files by ``runtime.check``.
+    """
+    path = Path(model_dir) / DEPLOY_FILE
+    rec = JsonRecord(read_json(path, "export description (written by python -m simplepose.export)"), path)
+    if rec.raw("format", None) not in FORMATS:
+        raise SimplePoseError(f"{path}: not a simplepose export description (no 'format': '{FORMAT}'); "
+                              "export the checkpoint again with python -m simplepose.export")
+    if is_unfinished(rec.data):
+        raise SimplePoseError(f"{path}: the first export into {path.parent} was interrupted before its model was "
+                              "in place; export the checkpoint again (python -m simplepose.export)")
+    rec.string("model")
+    rec.string("input_name")
+    rec.ints("input_size", length=2, minimum=1)
+    rec.numbers("mean", length=3)
+    rec.int("stride", minimum=1)
+    for key, values in (("std", rec.numbers("std", length=3)), ("sigma", [rec.number("sigma")])):
+        if min(values) <= 0:
+            raise rec.error(key, f"is {rec.data[key]}, expected positive values; export the checkpoint again")
+    if rec.string("codec") not in METHODS:
+        raise rec.error("codec", f"is {rec.data['codec']!r}, expected one of {', '.join(METHODS)}")
+    KeypointMeta.from_dict(rec.raw("meta"), str(path))
+    files = {"symbol": rec.string("symbol"), "params": rec.string("params"), "onnx": rec.string("onnx", None)}
+    if rec.data["format"] == FORMAT:
+        _check_digest_fields(rec, [name for name in files.values() if name is not None])
+    doc = rec.data
+    for key, name in files.items():
+        if name is not None:
+            full = path.parent / name
+            if not full.is_file():
+                raise MissingFileError(f"{full}: file of export {path} is missing")
+            doc[key] = str(full)
+    return doc
+
+
+def _check_digest_fields(rec: JsonRecord, names: list[str]) -> None:
+    """The fields a moved export checks itself with: bare file names, each with its SHA-256 under ``sha256``,
+    and ``description_sha256`` / ``checkpoint_sha256`` (64 hex digits each)."""
+    for name in names:
+        if name != Path(name).name or name.startswith("."):
+            raise rec.error(None, f"file {name!r} is not a file name in the export folder; export the checkpoint "
+                                  "again")
+    digests = rec.sub("sha256")
+    for key in names:
+        if not SHA256_HEX.fullmatch(digests.string(key)):
+            raise digests.error(key, "is not a SHA-256 (64 hex digits); export the checkpoint again")
+    for key in ("description_sha256", "checkpoint_sha256"):
+        if not SHA256_HEX.fullmatch(rec.string(key)):
+            raise rec.error(key, "is not a SHA-256 (64 hex digits); export the checkpoint again")
+
+
+def deploy_codec(doc: dict[str, Any], method: str | None = None) -> HeatmapCodec:
+    """The codec the model was trained with (or another decoding ``method``)."""
+    return HeatmapCodec(tuple(doc["input_size"]), doc["stride"], doc["sigma"], method or doc["codec"])
+
+
+def deploy_meta(doc: dict[str, Any]) -> KeypointMeta:
+    return KeypointMeta.from_dict(doc["meta"])
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def description_sha256(doc: dict[str, Any]) -> str:
+    """The SHA-256 of a deploy.json's fields but :data:`UNSIGNED`, in one canonical JSON form (sorted keys,
+    no spaces): any edit of how the model is run (input size, mean, keypoints, file names, digests) changes it."""
+    signed = {k: v for k, v in doc.items() if k not in UNSIGNED}
+    text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def checkpoint_description(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The deploy.json-style description of a checkpoint manifest (``rundir.checkpoint.load_manifest``)."""
+    cfg = ckpt["config"]
+    return {"model": cfg["model"], "input_size": list(cfg["input_size"]), "mean": list(cfg["mean"]),
+            "std": list(cfg["std"]), "stride": STRIDE, "sigma": cfg["sigma"], "codec": cfg["codec"],
+            "meta": ckpt["meta"], "epoch": ckpt["epoch"], "checkpoint": ckpt["params"],
+            # With the synthetic set's size, so evaluating never regenerates the data at other sizes.
+            "data": {k: cfg[k] for k in DATA_FLAGS + ("category_id", "synthetic_train_images",
+                                                          "synthetic_val_images")}}
+
+
+def plain_description(params: str | os.PathLike, model: str, meta: KeypointMeta,
+                      input_size: Sequence[int] = GLUONCV_INPUT_SIZE, mean: Sequence[float] = IMAGENET_MEAN,
+                      std: Sequence[float] = IMAGENET_STD) -> dict[str, Any]:
+    """The deploy.json-style description of a plain ``.params`` file (no manifest), as GluonCV's
+    ``save_parameters`` writes it: the model name, input size (h, w) pixels and RGB mean/std are the
+    caller's (GluonCV's defaults), the keypoint metadata comes from elsewhere (an annotation file), and
+    the target sigma, stride and codec are GluonCV's (2 heatmap pixels, 4, standard)."""
+    parse_model_name(model)
+    return {"model": model, "input_size": list(input_size), "mean": list(mean), "std": list(std), "stride": STRIDE,
+            "sigma": GLUONCV_SIGMA, "codec": "standard", "meta": meta.to_dict(), "epoch": None,
+            "checkpoint": str(params)}
+
+
+def check_num_joints(given: int | None, found: int, source: str | os.PathLike) -> None:
+    """--num-joints (GluonCV's flag), when given, against the keypoint count ``found`` in ``source``."""
+    if given is not None and given != found:
+        raise SimplePoseError(f"--num-joints {given}: {source} has {found} keypoints")
+
+
+def describe(source: str | os.PathLike, plain: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], str]:
+    """(kind, description, what) of a trained model: the one place that tells its forms apart.
+
+    ``kind`` is ``export`` (a folder with ``deploy.json``: :func:`load_deploy`'s dict, file entries full paths),
+    ``checkpoint`` (its ``.json``/``.params``/prefix, or a run directory: :func:`checkpoint_description`) or
+    ``plain`` (a ``.params`` file no manifest names, described by the caller's ``plain``, from
+    :func:`plain_description`). ``what`` names it for logs and reports. A plain file without ``plain`` is
+    refused in one line: it carries no input size nor keypoint names.
+    """
+    if is_export(source):
+        return "export", load_deploy(source), f"export {source}"
+    if plain is not None:
+        return "plain", plain, f"plain parameter file {source} ({plain['model']})"
+    if is_plain_params(source):
+        raise SimplePoseError(f"{source}: a plain .params file (no checkpoint manifest names it) carries no input "
+                              "size nor keypoint names; export it first (simplepose-export --params "
+                              f"{source} --model NAME --ann FILE --out DIR) and give the export folder")
+    ckpt = load_manifest(source)
+    return "checkpoint", checkpoint_description(ckpt), f"checkpoint {ckpt['params']} (epoch {ckpt['epoch']})"
+
+
+def load_export_file(load: Callable[[], Any], files: str) -> Any:
+    """``load()``; a damaged file (any error of the runtime's parser, whose types vary) is one line naming it."""
+    try:
+        return load()
+    except Exception as exc:  # noqa: BLE001  (see the docstring)
+        raise SimplePoseError(f"{files}: cannot load the exported model ({one_line(exc)}); "
+                              "export the checkpoint again") from None

@@ -1,0 +1,93 @@
+"""A trained model as a function: :func:`load_model`, the one dispatch from what the user gave to a forward pass.
+
+Evaluation, export, prediction and the batch API (``runtime.predictor``) all come here. What the model is
+(an export, a checkpoint, a run directory or a plain ``.params`` file) is told by ``runtime.describe``; this
+module picks the backend and builds the forward function: ONNX Runtime (``runtime.onnx``, no MXNet) or MXNet
+(``runtime.mxnet``, imported only when used, so that an ONNX export runs where MXNet is not installed).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+from simplepose.errors import SimplePoseError
+from simplepose.runtime.check import check_export
+from simplepose.runtime.describe import describe
+from simplepose.runtime.onnx import onnx_forward
+
+# The backends a model runs with; ``auto``: an export's ONNX file when ONNX Runtime is installed, else MXNet.
+BACKENDS = ("auto", "onnx", "mxnet")
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to run.
+
+    Attributes:
+        forward: (B, h, w, 3) uint8 BGR crops -> (B, K, h/4, w/4) float32 heatmaps, NumPy in and out.
+        description: the deploy.json-style dict (``runtime.describe``): input size, mean/std, codec, meta, ...
+        backend: ``onnx`` or ``mxnet``: what runs it.
+        what: what was loaded, for logs and reports (``export DIR (onnx)``, ``checkpoint P (epoch N)``, ...).
+    """
+
+    forward: Forward
+    description: dict[str, Any]
+    backend: str
+    what: str
+
+
+def require_mxnet(purpose: str) -> ModuleType:
+    """``runtime.mxnet``; where MXNet (or GluonCV) is not installed, one line saying that ``purpose`` needs it."""
+    try:
+        from simplepose.runtime import mxnet as mxnet_runtime
+    except ImportError as exc:
+        raise SimplePoseError(f"{purpose} needs MXNet and GluonCV, which are not installed ({exc.name} is missing): "
+                              "install simplepose[cpu] (or [gpu]), or run an ONNX export with --backend onnx"
+                              ) from None
+    return mxnet_runtime
+
+
+def onnx_runtime_installed() -> bool:
+    try:
+        import onnxruntime  # noqa: F401  (only probing)
+    except ImportError:
+        return False
+    return True
+
+
+def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | None = None,
+               plain: dict[str, Any] | None = None) -> LoadedModel:
+    """The model of ``source``: an export directory, a checkpoint (.json/.params/prefix), a run directory (its
+    best checkpoint, else its latest), or the plain ``.params`` file that ``plain``
+    (``runtime.describe.plain_description``) describes.
+
+    ``backend`` (one of :data:`BACKENDS`) applies to exports; checkpoints and plain files run the live MXNet
+    network on ``ctx`` (MXNet contexts, default the CPU). An export's description is checked against its
+    files before it is returned (``runtime.check``).
+    """
+    if backend not in BACKENDS:
+        raise SimplePoseError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    kind, desc, what = describe(source, plain)
+    if kind != "export":
+        if backend == "onnx":
+            raise SimplePoseError(f"--backend onnx: {source} is a checkpoint, which runs with MXNet; export it "
+                                  "(simplepose-export) to run it with ONNX Runtime")
+        forward = require_mxnet(f"running {what}").described_forward(desc, ctx)
+        return LoadedModel(forward, desc, "mxnet", what)
+    if backend == "auto":
+        backend = "onnx" if desc.get("onnx") and onnx_runtime_installed() else "mxnet"
+    if backend == "onnx":
+        if not desc.get("onnx"):
+            raise SimplePoseError(f"the export of {desc['model']} has no ONNX file (onnx was not installed when it "
+                                  "was exported); use --backend mxnet")
+        forward = onnx_forward(desc["onnx"], desc["mean"], desc["std"])
+    else:
+        forward = require_mxnet(f"{what} without an ONNX file (or --backend mxnet)").symbol_forward(desc, ctx)
+    check_export(desc, forward)
+    return LoadedModel(forward, desc, backend, f"{what} ({backend})")
