@@ -37,7 +37,8 @@ from gluoncv.model_zoo import get_model as gluoncv_get_model  # noqa: E402
 
 from simplepose.synthetic import ensure_dataset  # noqa: E402
 from simplepose.training.build import Built, build_parts, lr_schedule  # noqa: E402
-from simplepose.training.config import TrainConfig, build_config  # noqa: E402
+from simplepose.config import TrainConfig  # noqa: E402
+from simplepose.training.config import build_config  # noqa: E402
 from simplepose.training.guards import NanPolicy  # noqa: E402
 from simplepose.training.loop import EpochLoop, Parts  # noqa: E402
 from simplepose.training.state import RunState  # noqa: E402

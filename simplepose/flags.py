@@ -117,6 +117,9 @@ MAX_BATCH = 4096                      # samples per device or per forward pass
 MAX_WORKERS = 256                     # processes on one machine
 MAX_SIDE = 8192                       # a generated image's side, pixels (8192 x 8192 x 3: 200 MB)
 MAX_GPUS = 64                         # devices of one machine
+# Largest image decoded by default, pixels: Pillow's Image.MAX_IMAGE_PIXELS (a 24-bit image of 256 MiB).
+# 0 means no limit of ours (OpenCV keeps its own, 2**30 pixels).
+MAX_IMAGE_PIXELS = 89_478_485
 MAX_IMAGE_PIXELS_LIMIT = 2 ** 40      # --max-image-pixels: 3 TB of pixels, beyond any image one machine holds
 # Normalisation in [0, 1] units (pixel / 255): a mean of 123.7 (pixel units) would train on silently
 # wrong inputs, a std of 0 divides by zero.

@@ -279,7 +279,8 @@ def test_detections_on_unknown_categories_counted_or_refused(ap10k, caplog):
 
 def test_category_id_flag_takes_several_ids(tmp_path):
     from simplepose.data.categories import parse_category_ids
-    from simplepose.training.config import TrainConfig, build_config
+    from simplepose.config import TrainConfig
+    from simplepose.training.config import build_config
     cfg, _ = build_config(["--train-ann", "a.json", "--train-images", "imgs", "--category-id", "1, 9"])
     assert cfg.category_id == "1,9" and parse_category_ids(cfg.category_id) == (1, 9)
     # An older checkpoint stored one integer.

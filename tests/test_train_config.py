@@ -8,7 +8,8 @@ import pytest
 from simplepose.errors import SimplePoseError
 from simplepose.flags import parse_input_size
 from simplepose.options import train_parser
-from simplepose.training.config import TrainConfig, build_config, merge_resumed
+from simplepose.config import TrainConfig
+from simplepose.training.config import build_config, merge_resumed
 from simplepose.training.state import ResumePoint
 
 

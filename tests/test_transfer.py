@@ -12,7 +12,7 @@ from simplepose.rundir.checkpoint import load_manifest
 from simplepose.errors import SimplePoseError
 from simplepose.meta import COCO_KEYPOINT_NAMES, KeypointMeta
 from simplepose.training.build import build_net
-from simplepose.training.config import TrainConfig
+from simplepose.config import TrainConfig
 from simplepose.training.transfer import match_joints
 from tests.custom_keypoints import CROWDPOSE_NAMES, CROWDPOSE_SIGMAS, CROWDPOSE_SKELETON, write_crowdpose_like
 

@@ -162,7 +162,7 @@ from dataclasses import replace
 
 from simplepose.training.build import lr_schedule
 from simplepose.training.optimizer_state import Trainer
-from simplepose.training.config import TrainConfig
+from simplepose.config import TrainConfig
 
 ITERS = 100  # updates per epoch (dataset size / batch size)
 defaults = TrainConfig.from_dict({})  # the command line's defaults, frozen

@@ -33,6 +33,7 @@ import simplejpeg
 from PIL import Image
 
 from simplepose.data.image_files import open_regular
+from simplepose.flags import MAX_IMAGE_PIXELS
 
 # cv2.imdecode flag decoding a colour image at 1/r resolution, by r.
 _CV2_FLAGS = {r: flag | cv2.IMREAD_IGNORE_ORIENTATION for r, flag in
@@ -42,9 +43,6 @@ EXIF_ORIENTATION_TAG = 0x0112
 # Pixels of context kept around a region: libjpeg upsamples chroma from the neighbouring rows and
 # columns, so the region's own border pixels decode exactly only with their neighbours decoded too.
 REGION_CONTEXT = 16
-# Largest image decoded by default, pixels: Pillow's Image.MAX_IMAGE_PIXELS (a 24-bit image of 256 MiB).
-# 0 means no limit of ours (OpenCV keeps its own, 2**30 pixels).
-MAX_IMAGE_PIXELS = 89_478_485
 MAX_PIXELS_FLAG = "--max-image-pixels"
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from simplepose.errors import MissingFileError, SimplePoseError
 from simplepose.io import JsonRecord, atomic_write, atomic_write_text, peek_json, read_json
-from simplepose.training.config import TrainConfig
+from simplepose.config import TrainConfig
 
 FORMAT = "simplepose-checkpoint-1"
 BEST = "best"   # best.json: the run's best checkpoint (see RunDirectory)

@@ -9,8 +9,10 @@
         validation     loss, HeatmapAccuracy, COCO AP on ground-truth boxes
         state          what checkpoints carry between processes
 
-The run directory (lock, checkpoint names, metrics.jsonl, best, superseded/, resume lookup) is
-``simplepose.rundir.directory``; ``fit`` writes through it.
+The flags' defaults, bounds and checks are ``simplepose.config.TrainConfig`` (no MXNet, no argparse). The
+run directory (lock, checkpoint names, metrics.jsonl, best, superseded/, resume lookup) is
+``simplepose.rundir``; ``fit`` writes through it. ``loader`` (MXNet's DataLoader with single-threaded OpenCV
+workers), ``metrics`` (HeatmapAccuracy) and ``transfer`` (weights from another model, ``--init-from``) serve them.
 
-Nothing is imported here, so that ``training.config`` stays cheap to import (no MXNet).
+Nothing is imported here.
 """

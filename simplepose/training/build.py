@@ -31,7 +31,7 @@ from simplepose.meta import KeypointMeta
 from simplepose.model import SimplePoseResNet, get_pose_model, load_checkpoint_params
 from simplepose.data.paths import prepare_synthetic
 from simplepose.training.transfer import check_settings, gluoncv_source, transfer_weights, weight_source
-from simplepose.training.config import TrainConfig
+from simplepose.config import TrainConfig
 from simplepose.training.distributed import Workers
 from simplepose.training.loop import Parts, aux_params
 from simplepose.training.optimizer_state import Trainer

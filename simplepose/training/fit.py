@@ -34,7 +34,7 @@ from mxnet import gluon
 from simplepose.errors import SimplePoseError
 from simplepose.rundir.directory import RunDirectory
 from simplepose.training.build import Built
-from simplepose.training.config import TrainConfig
+from simplepose.config import TrainConfig
 from simplepose.training.guards import NanPolicy, StopRequested
 from simplepose.training.loop import NOT_TRAINED, EpochLoop
 from simplepose.training.state import EpochProgress, ResumePoint, RunState

@@ -33,7 +33,7 @@ from simplepose.runtime.pose import BoxCrops, keypoints_in_image
 from simplepose.scoring.coco import load_coco_gt
 from simplepose.scoring.evaluation import evaluate_poses
 from simplepose.scoring.matching import GroundTruthPeople
-from simplepose.training.config import TrainConfig
+from simplepose.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
