@@ -15,7 +15,8 @@ from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.transforms import normalize_batch
 from simplepose.runtime.describe import load_deploy
 from simplepose.runtime.load import load_model
-from simplepose.runtime.mxnet import load_checkpoint_net
+from simplepose.runtime.describe import checkpoint_description
+from simplepose.runtime.mxnet import load_described_net
 
 TOLERANCE = 1e-4
 
@@ -47,7 +48,7 @@ def test_export_reloads_match_the_live_model(trained, exported, synthetic):
     assert doc["mean"] == [0.485, 0.456, 0.406] and doc["stride"] == 4 and doc["epoch"] == 3
     x = crops_of(synthetic)
     inputs = mx.nd.array(normalize_batch(x, doc["mean"], doc["std"]))
-    live = load_checkpoint_net(load_manifest(trained), [mx.cpu()])
+    live = load_described_net(checkpoint_description(load_manifest(trained)), [mx.cpu()])
     expected = live(inputs).asnumpy()
     assert expected.shape == (6, 17, 16, 16) and expected.max() > 0.05      # a trained, peaked output
     block = gluon.SymbolBlock.imports(doc["symbol"], ["data"], doc["params"])

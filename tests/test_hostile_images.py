@@ -20,7 +20,7 @@ import eval_simple_pose
 import train_simple_pose
 from simplepose.cli import run_main
 from simplepose.data import decode
-from simplepose.data import pack as pack_command
+from simplepose import pack as pack_command
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
 from simplepose.predict.command import main as predict_main

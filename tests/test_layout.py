@@ -8,6 +8,8 @@ Every import counts, a function-local one too (a local import hides a circle, it
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "simplepose"
@@ -157,3 +159,32 @@ def test_one_load_model():
                for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)
                and node.name in ("load_model", "box_iou")]
     assert sorted(d.split(":")[0] for d in defined) == ["geometry.py", "runtime/load.py"], defined
+
+
+NO_MXNET = """
+import sys
+sys.modules["mxnet"] = sys.modules["gluoncv"] = None   # any import of them now raises ImportError
+from simplepose.rundir.checkpoint import checkpoints_in, load_manifest
+from simplepose.rundir.directory import find_resume, read_metrics
+from simplepose.runtime.describe import describe
+from simplepose.runtime.load import load_model
+from simplepose import plot
+run, export, out = sys.argv[1:4]
+assert load_manifest(run)["epoch"] == 3 and find_resume(run)["epoch"] == 3 and checkpoints_in(run)
+assert len(read_metrics(run + "/metrics.jsonl")) == 4
+assert describe(run)[0] == "checkpoint" and describe(export)[0] == "export"
+assert load_model(export, "onnx").description["input_size"] == [64, 64]   # deploy.json checked against the files
+assert plot.main([run, "--out", out, "--samples", "1"]) == 0
+print("ok", sorted(m for m in sys.modules if m.split(".")[0] in ("mxnet", "gluoncv") and sys.modules[m]))
+"""
+
+
+def test_reading_checkpoints_run_directories_and_exports_needs_no_mxnet(trained, exported_model, tmp_path):
+    """A checkpoint, a run directory (metrics, resume lookup, plot) and an export's deploy.json checks work in a
+    process where importing MXNet or GluonCV fails: they start fast, and an ONNX export runs without MXNet."""
+    run = str(Path(trained).parent)
+    res = subprocess.run([sys.executable, "-c", NO_MXNET, run, str(exported_model), str(tmp_path / "plots")],
+                         capture_output=True, text=True, cwd=PACKAGE.parent, timeout=300)
+    assert res.returncode == 0 and res.stdout.splitlines()[-1] == "ok []", res.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["augmentations.png", "heatmaps.png",
+                                                                      "training_curves.png"]

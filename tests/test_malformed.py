@@ -24,7 +24,7 @@ from simplepose import plot
 from simplepose.export import command as export
 from simplepose.predict import command as predict
 from simplepose.cli import INTERNAL_ERROR, run_main, setup_logging
-from simplepose.data import pack
+from simplepose import pack
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
 from tests.conftest import close_log_handlers

@@ -173,7 +173,7 @@ def test_full_decode_and_pack_flags_reach_the_training_samples(synthetic, tmp_pa
     base = ["--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
             "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "4", "-j", "0",
             "--save-dir", str(tmp_path)]
-    from simplepose.data.pack import main as pack_main
+    from simplepose.pack import main as pack_main
     pack_main(["--ann", synthetic["train_ann"], "--images", synthetic["train_images"], "--out",
                str(tmp_path / "p"), "--input-size", "64,64"])
     for extra, reduced, packed in (([], True, False), (["--full-decode"], False, False),
@@ -183,7 +183,8 @@ def test_full_decode_and_pack_flags_reach_the_training_samples(synthetic, tmp_pa
 
 
 def test_pack_round_trip_serves_covered_crops_with_the_same_targets(synthetic, tmp_path):
-    from simplepose.data.pack import PackedCrops, main as pack_main
+    from simplepose.data.pack import PackedCrops
+    from simplepose.pack import main as pack_main
     from simplepose.data.transforms import Augmentation
     PACK_SIZE = (64, 64)   # packs are for model inputs, multiples of the backbone's stride
     assert pack_main(["--ann", synthetic["train_ann"], "--images", synthetic["train_images"],

@@ -378,7 +378,7 @@ def test_a_deploy_json_with_another_keypoint_count_is_refused(exported, tmp_path
 def test_a_plain_params_file_is_sent_to_the_export_command(trained, tmp_path):
     plain = tmp_path / "gluoncv_pose.params"
     shutil.copy(Path(trained).with_suffix(".params"), plain)          # GluonCV's save_parameters: no manifest
-    with pytest.raises(SimplePoseError, match=r"a plain \.params file .*\(python -m simplepose.export --params"):
+    with pytest.raises(SimplePoseError, match=r"a plain \.params file .*\(simplepose-export --params"):
         PosePredictor.load(plain)
 
 
