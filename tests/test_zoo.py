@@ -27,14 +27,17 @@ from simplepose.zoo import GLUONCV_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
 NAME = "simple_pose_resnet18_v1b"
-PUBLISHED = ("simple_pose_resnet18_v1b, simple_pose_resnet50_v1b, simple_pose_resnet101_v1b, "
-             "simple_pose_resnet152_v1b, simple_pose_resnet50_v1d, simple_pose_resnet101_v1d, simple_pose_resnet152_v1d")
+# GluonCV 0.10.5's table, in its order: no simple_pose_resnet18_v1d.
+PUBLISHED = ", ".join(["simple_pose_resnet18_v1b", "simple_pose_resnet50_v1b", "simple_pose_resnet101_v1b",
+                       "simple_pose_resnet152_v1b", "simple_pose_resnet50_v1d", "simple_pose_resnet101_v1d",
+                       "simple_pose_resnet152_v1d"])
 
 
 @pytest.fixture(scope="module")
 def zoo_home(tmp_path_factory):
     """(MXNET_HOME, SHA-1) of a model store holding a fresh 17-keypoint ResNet-18 SimplePoseResNet's parameters
-    (as save_parameters writes them, 60 MB) under the name GluonCV's store gives them once its table holds that SHA-1."""
+    (as save_parameters writes them, 60 MB), under the name GluonCV's store gives them once its table holds their
+    SHA-1."""
     import mxnet as mx
     from simplepose.model import get_pose_model
     net = get_pose_model(NAME, len(COCO_KEYPOINT_NAMES))
