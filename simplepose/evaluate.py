@@ -1,7 +1,7 @@
 """Evaluate a simplepose model: `python -m simplepose.evaluate --help` (or eval_simple_pose.py).
 
-Runs a checkpoint (or an export directory) on the people of a COCO-format keypoint file,
-on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
+Runs a checkpoint (or an export directory, or GluonCV's model-zoo model) on the people of a COCO-format
+keypoint file, on ground-truth boxes or a detector's, optionally with the flip test, and prints COCO's ten
 keypoint statistics and a per-keypoint AP breakdown (when OKS sigmas are known), and always
 PCK@0.05/0.1/0.2, AUC, EPE and NME, overall and per keypoint: person boxes (``simplepose.data.boxes``) ->
 keypoints (``simplepose.runtime.pose``, the path validation and prediction use) -> scores
@@ -35,8 +35,11 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
                        "(when OKS sigmas are known) and PCK, AUC, EPE and NME.", prog)
     p.add_argument("--params", "--params-file", dest="params", required=True, metavar="PATH",
                    help="checkpoint (.json manifest, .params file or prefix), training run directory (its best.json, "
-                        "else its latest checkpoint), export directory (deploy.json), or a plain .params file as "
-                        "GluonCV's save_parameters writes it (then give --model; keypoints from the annotation file)")
+                        "else its latest checkpoint), export directory (deploy.json), GluonCV's model-zoo name "
+                        "simple_pose_resnet{18,50,101,152}_v1{b,d} (its published weights, from GluonCV's model "
+                        "store in $MXNET_HOME/models; COCO's 17 keypoints, so the annotation file must name them; a "
+                        "path of that name wins), or a plain .params file as GluonCV's save_parameters writes it "
+                        "(then give --model; keypoints from the annotation file)")
     add_data_options(p, train=False)
     add_runtime_options(p)
     g = p.add_argument_group("model")

@@ -18,7 +18,7 @@ from gluoncv.model_zoo import get_model as gluoncv_get_model
 from gluoncv.nn import BatchNormCudnnOff
 
 from simplepose.errors import MissingFileError, SimplePoseError, one_line
-from simplepose.zoo import parse_model_name
+from simplepose.zoo import ZOO_PREFIX, parse_model_name
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,14 @@ def _no_weights_error(name: str, what: str, exc: Exception) -> MissingFileError:
 def gluoncv_pose_weights_file(model: str) -> str:
     """The path of GluonCV's published simple_pose weights for ``model`` (COCO's 17 keypoints), fetched
     by GluonCV's model store into :func:`weights_dir` when not there yet; offline, a one-line error
-    names the file and the folder to put it in."""
-    from gluoncv.model_zoo.model_store import get_model_file
-    name = "simple_pose_" + parse_model_name(model)
+    names the file and the folder to put it in. A model GluonCV publishes no weights for (its store's table
+    says which) is one line listing those it does."""
+    from gluoncv.model_zoo.model_store import get_model_file, pretrained_model_list
+    name = ZOO_PREFIX + parse_model_name(model)
+    published = [n for n in pretrained_model_list() if n.startswith(ZOO_PREFIX)]
+    if name not in published:
+        raise SimplePoseError(f"{name}: GluonCV publishes no simple_pose weights of this model; it does for "
+                              f"{', '.join(published)}")
     try:
         return get_model_file(name, root=weights_dir())
     except Exception as exc:  # gluoncv raises assorted errors when offline or when the file is unknown

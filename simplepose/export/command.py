@@ -3,6 +3,8 @@
 A plain ``.params`` file (GluonCV's ``save_parameters``, no manifest) is exported the same way with
 ``--model NAME --input-size H,W --ann FILE`` (its keypoints: names, flip pairs, sigmas); a 17-keypoint
 model without ``--ann`` gets COCO's keypoints. Mean and std default to GluonCV's (``--mean``/``--std``).
+GluonCV's model-zoo name (``--params simple_pose_resnet50_v1b``) exports its published weights, from GluonCV's
+model store, with COCO's keypoints and GluonCV's settings.
 
 Writes into DIR (TAG: 12 hex digits of the files' SHA-256, see ``simplepose.export.folder``):
 
@@ -35,10 +37,11 @@ from simplepose.errors import SimplePoseError
 from simplepose.export.folder import clean_leftovers, read_previous, switch_in, tagged_names
 from simplepose.flags import MEAN, NUM_JOINTS, STD, parse_input_size
 from simplepose.io import writing
-from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta
+from simplepose.meta import COCO_KEYPOINT_NAMES
+from simplepose.model import gluoncv_pose_weights_file
 from simplepose.rundir.checkpoint import is_plain_params
-from simplepose.runtime.describe import (DEPLOY_FILE, FORMAT, check_num_joints, describe, description_sha256,
-                                         file_sha256, plain_description)
+from simplepose.runtime.describe import (DEPLOY_FILE, FORMAT, check_num_joints, coco_meta, describe,
+                                         description_sha256, file_sha256, is_zoo_source, plain_description)
 from simplepose.runtime.mxnet import load_described_net, params_num_joints
 from simplepose.tempfiles import temporary_dir
 from simplepose.zoo import GLUONCV_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, csv
@@ -79,7 +82,7 @@ def plain_export_description(params: str, model: str, input_size: tuple[int, int
     elif k == len(COCO_KEYPOINT_NAMES):
         log.info("%s: no --ann given and 17 keypoints: exporting with COCO's keypoint names, skeleton and sigmas",
                  params)
-        meta = KeypointMeta.build(COCO_KEYPOINT_NAMES, COCO_SKELETON, skeleton_one_based=True)
+        meta = coco_meta()
     else:
         raise SimplePoseError(f"{params}: a plain .params file of {k} keypoints; give --ann FILE (an annotation "
                               "file of its keypoints) for their names, flip pairs and sigmas")
@@ -89,7 +92,8 @@ def plain_export_description(params: str, model: str, input_size: tuple[int, int
 def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, name: str | None = None,
                       with_onnx: bool | None = None, plain: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export checkpoint ``params`` (its .json, .params or prefix, or a run directory's best) into ``out_dir``;
-    or the plain ``.params`` file that ``plain`` (:func:`plain_export_description`) describes.
+    or GluonCV's model-zoo model of that name (its published weights); or the plain ``.params`` file that
+    ``plain`` (:func:`plain_export_description`) describes.
 
     Args:
         name: file name stem (default: the model name).
@@ -98,7 +102,7 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
         the description written to ``deploy.json`` (file entries: bare names in ``out_dir``).
     An export already in ``out_dir`` is replaced with no instant at which neither loads (``export.folder``).
     """
-    kind, desc, what = describe(params, plain)
+    kind, desc, what = describe(params, plain, zoo_weights=gluoncv_pose_weights_file)
     if kind == "export":
         raise SimplePoseError(f"--params {params}: an export folder, not a checkpoint; give the checkpoint it was "
                               "exported from (its deploy.json names it under 'checkpoint')")
@@ -168,12 +172,14 @@ PLAIN_FLAGS = ("model", "input_size", "ann", "category_id", "num_joints", "mean"
 
 def plain_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
     """The description of ``--params`` when it is a plain .params file (None for a checkpoint, whose
-    manifest fixes all of it: the plain-file flags are then refused)."""
+    manifest fixes all of it, or a zoo name, whose settings are GluonCV's: the plain-file flags are then refused)."""
     if not is_plain_params(args.params):
         given = [f"--{k.replace('_', '-')}" for k in PLAIN_FLAGS if getattr(args, k) is not None]
         if given:
-            raise SimplePoseError(f"{', '.join(given)}: {args.params} is a checkpoint, whose manifest fixes these; "
-                                  "they describe a plain .params file")
+            fixed = ("GluonCV's model-zoo model (COCO's keypoints, GluonCV's input size and normalisation)"
+                     if is_zoo_source(args.params) else "a checkpoint, whose manifest fixes these")
+            raise SimplePoseError(f"{', '.join(given)}: {args.params} is {fixed}; they describe a plain .params "
+                                  "file")
         return None
     if not args.model:
         raise SimplePoseError(f"--params {args.params}: a plain .params file (no checkpoint manifest names it); "
@@ -189,8 +195,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = command_parser("simplepose.export", __doc__.splitlines()[0], prog)
     p.add_argument("--params", "--params-file", dest="params", required=True, metavar="PATH",
                    help="checkpoint: its .json manifest, .params file or prefix, or a training run directory (its "
-                        "best.json, else its latest checkpoint); or a plain .params file as GluonCV's "
-                        "save_parameters writes it (then give --model, --input-size and --ann)")
+                        "best.json, else its latest checkpoint); GluonCV's model-zoo name "
+                        "simple_pose_resnet{18,50,101,152}_v1{b,d} (its published COCO weights, from GluonCV's "
+                        "model store in $MXNET_HOME/models; a path of that name wins); or a plain .params file as "
+                        "GluonCV's save_parameters writes it (then give --model, --input-size and --ann)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--name", default=None, metavar="STEM",
                    help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx, TAG from their "

@@ -1,6 +1,7 @@
 """Pose on your own photos and videos: ``python -m simplepose.predict --model MODEL --input PATH --out DIR``.
 
-The model is an export directory, a checkpoint or a training run directory; the inputs images, folders,
+The model is an export directory, a checkpoint, a training run directory or GluonCV's model-zoo name
+(``simple_pose_resnet50_v1b``: its published COCO weights); the inputs images, folders,
 globs, videos or a webcam index; the person boxes come from a detections or annotation file (``--boxes``),
 a detector (``--detector hog`` or a GluonCV model-zoo detector) or, with neither, the whole image. Each
 image gives ``DIR/STEM.png`` (skeletons drawn) and ``DIR/STEM.json``; each video ``DIR/STEM.mp4`` and
@@ -34,9 +35,11 @@ log = logging.getLogger(__name__)
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The predict command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
     p = command_parser("simplepose.predict", __doc__.splitlines()[0], prog)
-    p.add_argument("--model", required=True, metavar="PATH",
+    p.add_argument("--model", required=True, metavar="PATH|NAME",
                    help="export directory (python -m simplepose.export), checkpoint (.json manifest, .params file or "
-                        "prefix), or training run directory (its best checkpoint, else its latest)")
+                        "prefix), training run directory (its best checkpoint, else its latest), or GluonCV's "
+                        "model-zoo name simple_pose_resnet{18,50,101,152}_v1{b,d} (its published COCO weights, from "
+                        "GluonCV's model store in $MXNET_HOME/models, run with MXNet; a path of that name wins)")
     p.add_argument("--input", action="append", required=True, metavar="PATH",
                    help="image file, folder of images, quoted glob ('photos/*.jpg'), video file "
                         f"({', '.join(VIDEO_SUFFIXES[:4])}...) or webcam index (0); repeat for more")

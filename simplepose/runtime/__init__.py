@@ -1,6 +1,6 @@
 """A trained model as a function, whatever form it comes in. ::
 
-    describe    what a model is: an export's deploy.json, a checkpoint manifest, a plain .params file
+    describe    what a model is: an export's deploy.json, a checkpoint manifest, a plain .params file, a zoo name
     check       deploy.json against the model files it describes
     load        load_model(source, backend=...): the one dispatch, used by eval, export, predict
     onnx        ONNX Runtime forward (no MXNet)

@@ -1,5 +1,5 @@
-"""What a trained model is: an export's ``deploy.json``, a checkpoint's manifest or a plain ``.params`` file, as one
-description dict; GluonCV's defaults for a model known only by its weights.
+"""What a trained model is: an export's ``deploy.json``, a checkpoint's manifest, a plain ``.params`` file or GluonCV's
+model-zoo name, as one description dict; GluonCV's defaults for a model known only by its weights.
 
 An export directory holds ``NAME-TAG-symbol.json`` + ``NAME-TAG-0000.params`` (MXNet), optionally
 ``NAME-TAG.onnx``, and ``deploy.json``: input size, normalisation, codec and keypoint metadata, the bare names
@@ -8,9 +8,11 @@ or copied folder still checks itself (``runtime.check``; the layout and how an e
 ``export.folder``). Exports of the first format (``simplepose-export-1``: files ``NAME-symbol.json``...,
 the checkpoint by a path relative to the folder, no digests) still load, with the checks they allow.
 
-A checkpoint (``rundir.checkpoint``) and a plain ``.params`` file are described by the same dict (model, input
-size, mean/std, stride, sigma, codec, keypoint metadata), so evaluation, export and prediction do not care
-which one they were given; :func:`describe` is the one place that tells them apart. No MXNet here.
+A checkpoint (``rundir.checkpoint``), a plain ``.params`` file and a model-zoo name (``simple_pose_resnet50_v1b``:
+COCO's keypoints, GluonCV's settings and published weights) are described by the same dict (model, input size,
+mean/std, stride, sigma, codec, keypoint metadata, the ``checkpoint`` weights file), so evaluation, export and
+prediction do not care which one they were given; :func:`describe` is the one place that tells them apart. No MXNet
+here: the weights of a zoo name come from GluonCV's model store through a function the caller passes.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ from simplepose.data.paths import DATA_FLAGS
 from simplepose.errors import MissingFileError, SimplePoseError, one_line
 from simplepose.geometry import STRIDE
 from simplepose.io import JsonRecord, read_json
-from simplepose.meta import KeypointMeta
-from simplepose.rundir.checkpoint import is_plain_params, load_manifest
-from simplepose.zoo import GLUONCV_INPUT_SIZE, GLUONCV_SIGMA, IMAGENET_MEAN, IMAGENET_STD, parse_model_name
+from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta
+from simplepose.rundir.checkpoint import is_plain_params, load_manifest, manifest_of
+from simplepose.zoo import (GLUONCV_INPUT_SIZE, GLUONCV_SIGMA, IMAGENET_MEAN, IMAGENET_STD, is_zoo_name,
+                            parse_model_name)
 
 DEPLOY_FILE = "deploy.json"
 FORMAT = "simplepose-export-2"
@@ -152,16 +155,39 @@ def plain_description(params: str | os.PathLike, model: str, meta: KeypointMeta,
             "checkpoint": str(params)}
 
 
+def coco_meta() -> KeypointMeta:
+    """COCO's 17 person keypoints: names, skeleton, flip pairs (by name) and cocoapi's OKS sigmas."""
+    return KeypointMeta.build(COCO_KEYPOINT_NAMES, COCO_SKELETON, skeleton_one_based=True)
+
+
+def is_zoo_source(source: str | os.PathLike) -> bool:
+    """True for GluonCV's model-zoo name of a simple_pose model that names nothing on disk: a file or folder of
+    that name, or a checkpoint prefix (``NAME.json``) in the working directory, is that path, not the zoo model."""
+    text = os.fspath(source)
+    return is_zoo_name(text) and not os.path.lexists(text) and not os.path.lexists(manifest_of(text))
+
+
+def zoo_description(name: str, weights: str | os.PathLike) -> dict[str, Any]:
+    """The deploy.json-style description of GluonCV's model-zoo model ``name`` (``simple_pose_resnet50_v1b``):
+    its published ``weights`` file, COCO's 17 keypoints and GluonCV's input size, normalisation, sigma and codec
+    (what its scripts/pose/simple_pose trained them with)."""
+    return plain_description(weights, name, coco_meta())
+
+
 def check_num_joints(given: int | None, found: int, source: str | os.PathLike) -> None:
     """--num-joints (GluonCV's flag), when given, against the keypoint count ``found`` in ``source``."""
     if given is not None and given != found:
         raise SimplePoseError(f"--num-joints {given}: {source} has {found} keypoints")
 
 
-def describe(source: str | os.PathLike, plain: dict[str, Any] | None = None) -> tuple[str, dict[str, Any], str]:
+def describe(source: str | os.PathLike, plain: dict[str, Any] | None = None, *,
+             zoo_weights: Callable[[str], str]) -> tuple[str, dict[str, Any], str]:
     """(kind, description, what) of a trained model: the one place that tells its forms apart.
 
     ``kind`` is ``export`` (a folder with ``deploy.json``: :func:`load_deploy`'s dict, file entries full paths),
+    ``zoo`` (GluonCV's model-zoo name, ``simple_pose_resnet{18,50,101,152}_v1{b,d}``, when it names nothing on
+    disk: a path that exists wins, see :func:`is_zoo_source`; :func:`zoo_description` with the weights file that
+    ``zoo_weights(name)`` gives, GluonCV's model store on the MXNet side, ``model.gluoncv_pose_weights_file``),
     ``checkpoint`` (its ``.json``/``.params``/prefix, or a run directory: :func:`checkpoint_description`) or
     ``plain`` (a ``.params`` file no manifest names, described by the caller's ``plain``, from
     :func:`plain_description`). ``what`` names it for logs and reports. A plain file without ``plain`` is
@@ -169,6 +195,10 @@ def describe(source: str | os.PathLike, plain: dict[str, Any] | None = None) -> 
     """
     if is_export(source):
         return "export", load_deploy(source), f"export {source}"
+    if is_zoo_source(source):
+        name = os.fspath(source)
+        weights = zoo_weights(name)
+        return "zoo", zoo_description(name, weights), f"GluonCV's {name} (weights {weights})"
     if plain is not None:
         return "plain", plain, f"plain parameter file {source} ({plain['model']})"
     if is_plain_params(source):

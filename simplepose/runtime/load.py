@@ -1,7 +1,8 @@
 """A trained model as a function: :func:`load_model`, the one dispatch from what the user gave to a forward pass.
 
 Evaluation, export, prediction and the batch API (``runtime.predictor``) all come here. What the model is
-(an export, a checkpoint, a run directory or a plain ``.params`` file) is told by ``runtime.describe``; this
+(an export, a checkpoint, a run directory, a plain ``.params`` file or GluonCV's model-zoo name) is told by
+``runtime.describe``; this
 module picks the backend and builds the forward function: ONNX Runtime (``runtime.onnx``, no MXNet) or MXNet
 (``runtime.mxnet``, imported only when used, so that an ONNX export runs where MXNet is not installed).
 """
@@ -64,16 +65,24 @@ def onnx_runtime_installed() -> bool:
 def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | None = None,
                plain: dict[str, Any] | None = None) -> LoadedModel:
     """The model of ``source``: an export directory, a checkpoint (.json/.params/prefix), a run directory (its
-    best checkpoint, else its latest), or the plain ``.params`` file that ``plain``
+    best checkpoint, else its latest), GluonCV's model-zoo name (``simple_pose_resnet50_v1b``: its published
+    weights through GluonCV's model store), or the plain ``.params`` file that ``plain``
     (``runtime.describe.plain_description``) describes.
 
-    ``backend`` (one of :data:`BACKENDS`) applies to exports; checkpoints and plain files run the live MXNet
-    network on ``ctx`` (MXNet contexts, default the CPU). An export's description is checked against its
-    files before it is returned (``runtime.check``).
+    ``backend`` (one of :data:`BACKENDS`) applies to exports; checkpoints, zoo models and plain files run the
+    live MXNet network on ``ctx`` (MXNet contexts, default the CPU). An export's description is checked against
+    its files before it is returned (``runtime.check``).
     """
     if backend not in BACKENDS:
         raise SimplePoseError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
-    kind, desc, what = describe(source, plain)
+
+    def zoo_weights(name: str) -> str:
+        if backend == "onnx":   # refused before GluonCV's store downloads anything
+            raise SimplePoseError(f"--backend onnx: {name} is GluonCV's model, which runs with MXNet; export it "
+                                  f"(simplepose-export --params {name} --out DIR) to run it with ONNX Runtime")
+        return require_mxnet(f"GluonCV's {name}").gluoncv_pose_weights_file(name)
+
+    kind, desc, what = describe(source, plain, zoo_weights=zoo_weights)
     if kind != "export":
         if backend == "onnx":
             raise SimplePoseError(f"--backend onnx: {source} is a checkpoint, which runs with MXNet; export it "

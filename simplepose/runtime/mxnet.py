@@ -1,5 +1,6 @@
 """The MXNet side of a trained model, and the package's only MXNet import: devices, the device normaliser,
-the live network (checkpoint or plain ``.params``) and the exported symbol as forward functions.
+the live network (checkpoint, plain ``.params`` or GluonCV's zoo weights, whose file
+``gluoncv_pose_weights_file`` gets from GluonCV's model store) and the exported symbol as forward functions.
 
 A forward function takes (B, h, w, 3) uint8 BGR crops (``runtime.pose.BoxCrops``) and returns
 (B, K, h/4, w/4) float32 heatmaps, as NumPy arrays. The crops are normalised on the model's device
@@ -23,6 +24,8 @@ from mxnet import gluon
 from simplepose.errors import SimplePoseError
 from simplepose.flags import gpu_ids
 from simplepose.model import SimplePoseResNet, get_pose_model, load_checkpoint_params, read_param_arrays
+# runtime.load reaches GluonCV's model store through this module (require_mxnet), so it is re-exported here.
+from simplepose.model import gluoncv_pose_weights_file  # noqa: F401
 from simplepose.runtime.describe import load_export_file
 
 
