@@ -108,16 +108,30 @@ def test_console_scripts_run_every_command_through_run_main():
 
 
 def test_onnx_extra_lists_what_the_pinned_onnxruntime_declares():
-    """onnxruntime goes in with --no-deps (its NumPy claim); the [onnx] extra must carry everything else it
-    needs. Checked against the installed onnxruntime, which must be the pinned one."""
+    """onnxruntime goes in with --no-deps (its NumPy claim) beside [cpu] or [gpu]; the [onnx] extra must carry
+    everything else it needs. Checked against the installed onnxruntime, which must be the pinned one."""
     pin = [ln for ln in (ROOT / "requirements-onnxruntime.txt").read_text().splitlines() if ln and ln[0] != "#"]
     assert pin == [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"], pin
     declared = requirement_names(importlib.metadata.requires("onnxruntime"))
     extra = requirement_names(PYPROJECT["project"]["optional-dependencies"]["onnx"])
-    core = requirement_names(PYPROJECT["project"]["dependencies"])
+    core = requirement_names(PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["cpu"])
     assert not declared - extra - core, f"add to the [onnx] extra: {declared - extra - core}"
     # the reason for --no-deps; when a pinned onnxruntime stops claiming NumPy >= 1.24, drop --no-deps
     assert any(re.fullmatch(r"numpy\s*\(?>=1\.24\.2\)?", r) for r in importlib.metadata.requires("onnxruntime"))
+
+
+def test_mxnet_comes_only_with_the_cpu_and_gpu_extras_which_differ_only_in_its_build():
+    """The base and [deploy] install neither MXNet nor GluonCV (an ONNX export runs without them); [cpu] and
+    [gpu] carry the whole MXNet environment's pins, the same but for MXNet's build."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    mxnet_side = {"mxnet", "mxnet-cu112", "gluoncv"}
+    assert not requirement_names(PYPROJECT["project"]["dependencies"] + extras["deploy"]) & mxnet_side
+    assert extras["cpu"][0] == "mxnet==1.9.1" and extras["gpu"][0] == "mxnet-cu112==1.9.1"
+    assert extras["cpu"][1:] == extras["gpu"][1:] and "gluoncv==0.10.5.post0" in extras["cpu"]
+    # what the base asks for with lower bounds only, the MXNet installs cap (NumPy < 1.24 above all)
+    assert requirement_names(PYPROJECT["project"]["dependencies"]) - {"tqdm", "simplejpeg"} <= \
+        requirement_names(extras["cpu"])
+    assert "numpy>=1.21,<1.24" in extras["cpu"] and "onnxruntime" in requirement_names(extras["deploy"])
 
 
 def test_region_decoder_build_failure_only_warns(tmp_path):
