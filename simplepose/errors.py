@@ -49,7 +49,7 @@ def printable(text: str) -> str:
 # The packages of the MXNet side (training, evaluation, export, checkpoints, GluonCV's detectors). An ONNX export
 # runs without them: ``pip install "simplepose[deploy]"`` installs neither.
 MXNET_PACKAGES = ("mxnet", "gluoncv")
-INSTALL_MXNET = 'install simplepose[cpu] (or simplepose[gpu], CUDA 11.2) in an environment of its own'
+INSTALL_MXNET = "install simplepose[cpu] (or simplepose[gpu], CUDA 11.2) in an environment of its own"
 
 
 def missing_mxnet(exc: ImportError, purpose: str, alternative: str = "") -> SimplePoseError | None:
