@@ -42,6 +42,7 @@ def deploy_bin(tmp_path_factory, request):
     print(f"deploy install: wheel {built - start:.0f} s, venv and install {time.monotonic() - built:.0f} s")
     yield python.parent
     shutil.rmtree(root / "venv")
+    shutil.rmtree(root / "simplepose-deploy-wheelhouse", ignore_errors=True)   # there only without pytest's cache
 
 
 def run_there(bin_dir: Path, script: str, *args, cwd: Path) -> subprocess.CompletedProcess:
