@@ -3,7 +3,9 @@
 Every command runs its ``main`` through :func:`run_main`, which ends it in one of three ways:
 
 - bad input (a :class:`~simplepose.errors.SimplePoseError`, failed writes to user paths included):
-  one line ``error: ...`` on stderr and in the log file when one is open, exit status 2;
+  one line ``error: ...`` on stderr and in the log file when one is open, exit status 2; so does a command
+  (or a feature of one) that needs MXNet where it is not installed (``pip install "simplepose[deploy]"``):
+  ``error: simplepose-train needs MXNet and GluonCV, which are not installed here ...``;
 - Ctrl-C, at any instant from the start of the command on (``commands.run_command``): ``error:
   interrupted``, exit status 130 (143 when training stopped for a SIGTERM);
 - any other exception is a bug: its traceback, then the line :data:`INTERNAL_ERROR`, exit status 1
@@ -31,7 +33,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
-from simplepose.errors import OutputError, SimplePoseError, printable
+from simplepose.errors import OutputError, SimplePoseError, missing_mxnet, printable
 from simplepose.flags import Bound
 from simplepose.io import file_in_the_way, output_error, writing
 from simplepose.tempfiles import temporary_file
@@ -135,14 +137,20 @@ def _closing_line(text: str) -> None:
     log.error(text, extra={"bare": True})
 
 
-def run_main(main: Callable[[], int]) -> int:
-    """Run a command's ``main`` and turn how it ended into an exit status (see the module docstring).
+def run_main(main: Callable[[], int], command: str = "this command") -> int:
+    """Run a command's ``main`` and turn how it ended into an exit status (see the module docstring);
+    ``command``: its name, for the line saying that it needs MXNet where MXNet is not installed.
 
     A Ctrl-C while the closing line of another ending is written still ends as an interrupt; while the
     line ``error: interrupted`` itself is written, further Ctrl-C are ignored (it takes milliseconds)."""
     try:
         try:
-            return main()
+            try:
+                return main()
+            except ModuleNotFoundError as exc:
+                # The one place for every command: MXNet or GluonCV imported, at start or later, where they
+                # are not installed. Any other missing module is a bug and keeps its traceback.
+                raise missing_mxnet(exc, command) or exc
         except SimplePoseError as exc:
             # Every error line passes here: user text quoted in it (file names, field values) is escaped once.
             _closing_line("error: " + printable(str(exc)))

@@ -25,15 +25,23 @@ def run_command(module: str) -> int:
     ends the process at once (the default action: status 130 in a shell), rather than as a traceback of
     whatever exit handler it interrupted."""
     try:
-        from simplepose.cli import run_main
+        from simplepose.cli import prog_name, run_main
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")   # no log file is open yet: stderr is where the line goes
         return EXIT_INTERRUPTED
-    status = run_main(lambda: importlib.import_module(module).main())
+    # The import is inside run_main too: a command that needs MXNet, started where it is not installed (a
+    # deploy install), says so in one line.
+    status = run_main(lambda: importlib.import_module(module).main(), prog_name(python_m(module)))
     import threading
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_DFL)
     return status
+
+
+def python_m(module: str) -> str:
+    """The module to give ``python -m`` for a command's module (a package's ``command`` module runs as the
+    package)."""
+    return module.removesuffix(".__main__").removesuffix(".command")
 
 
 class Command:
@@ -51,8 +59,8 @@ class Command:
 
     @property
     def python_m(self) -> str:
-        """The module to give ``python -m`` (a package's ``command`` module runs as the package)."""
-        return self.module.removesuffix(".__main__").removesuffix(".command")
+        """The module to give ``python -m``."""
+        return python_m(self.module)
 
     def build_parser(self, prog: str | None = None) -> "argparse.ArgumentParser":  # noqa: F821
         """The command's parser, showing ``prog`` (default: the console script's name) in its usage."""

@@ -44,3 +44,20 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# The packages of the MXNet side (training, evaluation, export, checkpoints, GluonCV's detectors). An ONNX export
+# runs without them: ``pip install "simplepose[deploy]"`` installs neither.
+MXNET_PACKAGES = ("mxnet", "gluoncv")
+INSTALL_MXNET = "install simplepose[cpu] (or simplepose[gpu], CUDA 11.2) in an environment of its own"
+
+
+def missing_mxnet(exc: ImportError, purpose: str, alternative: str = "") -> SimplePoseError | None:
+    """The one line for an import that failed because MXNet or GluonCV is not installed (a deploy install):
+    ``purpose`` (``--detector yolo3_mobilenet1.0_coco``, ``simplepose-train``) needs them, and how to get them,
+    or ``alternative``. None when ``exc`` is about any other module: that is a bug, not the environment."""
+    if not isinstance(exc, ModuleNotFoundError) or exc.name not in MXNET_PACKAGES:
+        return None
+    instead = f", or {alternative}" if alternative else ""
+    return SimplePoseError(f"{purpose} needs MXNet and GluonCV, which are not installed here ({exc.name} is "
+                           f"missing): {INSTALL_MXNET}{instead}")

@@ -32,7 +32,7 @@ LAYERS = (
                   "synthetic.__main__")),
 )
 # Modules that may import MXNet or GluonCV (at module level or inside a function): the rest run without them.
-MXNET_MODULES = ("model", "runtime.mxnet", "training", "export.command", "predict.detectors", "evaluate")
+MXNET_MODULES = ("model", "runtime.mxnet", "training", "export.command", "predict.gluon_detector", "evaluate")
 MAX_TOP_LEVEL = 25
 
 

@@ -54,6 +54,31 @@ def build_wheel(out: Path, env: dict | None = None) -> tuple[Path, subprocess.Co
     return wheel, res
 
 
+def fresh_venv(venv: Path) -> Path:
+    """A new virtual environment at ``venv`` without pip (this interpreter's pip installs into it) and without
+    the system's site-packages; its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
+    return venv / "bin" / "python"
+
+
+def wheelhouse(request, tmp_path: Path, name: str) -> Path:
+    """Where the dependencies' wheels are kept between runs (pytest's cache, as pip's cache would keep them)."""
+    cache = getattr(request.config, "cache", None)   # None with -p no:cacheprovider
+    return cache.mkdir(name) if cache else tmp_path / name
+
+
+def install_wheel(python: Path, wheel: Path, extra: str, house: Path) -> None:
+    """``wheel[extra]`` into the environment of ``python``: from the wheels in ``house`` when they hold all it
+    needs, else downloaded there from the package index first."""
+    install = ("--python", str(python), "install", "--quiet", "--no-compile", "--no-index", "--find-links",
+               str(house), f"{wheel}[{extra}]")
+    if subprocess.run([sys.executable, "-m", "pip", *install], capture_output=True, timeout=900).returncode:
+        pip("download", "--quiet", "-d", str(house), f"{wheel}[{extra}]", cwd=wheel.parent)
+        (house / wheel.name).unlink(missing_ok=True)
+        pip(*install, cwd=wheel.parent)
+
+
 def requirement_names(requirements: list[str]) -> set[str]:
     """{'numpy', ...} of ['numpy>=1.21,<1.24', ...] (PEP 508 strings, as in pyproject.toml or metadata)."""
     return {re.split(r"[\s<>=!~;(\[]", r, maxsplit=1)[0].lower() for r in requirements}
@@ -108,16 +133,31 @@ def test_console_scripts_run_every_command_through_run_main():
 
 
 def test_onnx_extra_lists_what_the_pinned_onnxruntime_declares():
-    """onnxruntime goes in with --no-deps (its NumPy claim); the [onnx] extra must carry everything else it
-    needs. Checked against the installed onnxruntime, which must be the pinned one."""
+    """onnxruntime goes in with --no-deps (its NumPy claim) beside [cpu] or [gpu]; the [onnx] extra must carry
+    everything else it needs. Checked against the installed onnxruntime, which must be the pinned one."""
     pin = [ln for ln in (ROOT / "requirements-onnxruntime.txt").read_text().splitlines() if ln and ln[0] != "#"]
     assert pin == [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"], pin
     declared = requirement_names(importlib.metadata.requires("onnxruntime"))
     extra = requirement_names(PYPROJECT["project"]["optional-dependencies"]["onnx"])
-    core = requirement_names(PYPROJECT["project"]["dependencies"])
+    project = PYPROJECT["project"]
+    core = requirement_names(project["dependencies"] + project["optional-dependencies"]["cpu"])
     assert not declared - extra - core, f"add to the [onnx] extra: {declared - extra - core}"
     # the reason for --no-deps; when a pinned onnxruntime stops claiming NumPy >= 1.24, drop --no-deps
     assert any(re.fullmatch(r"numpy\s*\(?>=1\.24\.2\)?", r) for r in importlib.metadata.requires("onnxruntime"))
+
+
+def test_mxnet_comes_only_with_the_cpu_and_gpu_extras_which_differ_only_in_its_build():
+    """The base and [deploy] install neither MXNet nor GluonCV (an ONNX export runs without them); [cpu] and
+    [gpu] carry the whole MXNet environment's pins, the same but for MXNet's build."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    mxnet_side = {"mxnet", "mxnet-cu112", "gluoncv"}
+    assert not requirement_names(PYPROJECT["project"]["dependencies"] + extras["deploy"]) & mxnet_side
+    assert extras["cpu"][0] == "mxnet==1.9.1" and extras["gpu"][0] == "mxnet-cu112==1.9.1"
+    assert extras["cpu"][1:] == extras["gpu"][1:] and "gluoncv==0.10.5.post0" in extras["cpu"]
+    # what the base asks for with lower bounds only, the MXNet installs cap (NumPy < 1.24 above all)
+    assert requirement_names(PYPROJECT["project"]["dependencies"]) - {"tqdm", "simplejpeg"} <= \
+        requirement_names(extras["cpu"])
+    assert "numpy>=1.21,<1.24" in extras["cpu"] and "onnxruntime" in requirement_names(extras["deploy"])
 
 
 def test_region_decoder_build_failure_only_warns(tmp_path):
@@ -161,19 +201,9 @@ def test_wheel_installs_into_a_fresh_venv_and_every_command_runs(tmp_path, reque
     wheel, _ = build_wheel(tmp_path)
     timings["build wheel"] = time.monotonic() - start
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
-    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
-    python = venv / "bin" / "python"
-    # The dependencies' wheels are kept between runs (in pytest's cache) as pip's cache would keep them.
-    cache = getattr(request.config, "cache", None)   # None with -p no:cacheprovider
-    wheelhouse = cache.mkdir("simplepose-wheelhouse") if cache else tmp_path / "wheelhouse"
-    install = ("--python", str(python), "install", "--quiet", "--no-compile", "--no-index", "--find-links",
-               str(wheelhouse), f"{wheel}[cpu]")
+    python = fresh_venv(venv)
     mark = time.monotonic()
-    if subprocess.run([sys.executable, "-m", "pip", *install], capture_output=True, timeout=900).returncode:
-        pip("download", "--quiet", "-d", str(wheelhouse), f"{wheel}[cpu]", cwd=tmp_path)
-        (wheelhouse / wheel.name).unlink(missing_ok=True)
-        pip(*install, cwd=tmp_path)
+    install_wheel(python, wheel, "cpu", wheelhouse(request, tmp_path, "simplepose-wheelhouse"))
     timings["install"] = time.monotonic() - mark
     outside = tmp_path / "elsewhere"
     outside.mkdir()

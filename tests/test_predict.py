@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from simplepose.predict import box_sources as person_boxes
-from simplepose.predict.detectors import GluonDetector, HogDetector, model_store_file
+from simplepose.predict.detectors import HogDetector
+from simplepose.predict.gluon_detector import GluonDetector, model_store_file
 from simplepose.errors import MissingFileError, SimplePoseError
 from simplepose.data.box_filter import check_boxes
 from simplepose.predict.box_sources import BoxFile
@@ -316,8 +317,8 @@ def test_a_gluoncv_detector_feeds_its_person_boxes_above_the_threshold(exported,
     detector.thresh = float(np.median(scores))
     kept, kept_scores = detector(image)
     assert 0 < len(kept) < len(boxes) and (kept_scores >= detector.thresh).all()
-    import simplepose.predict.detectors
-    monkeypatch.setattr(simplepose.predict.detectors, "make_detector", lambda name, thresh: detector)
+    import simplepose.predict.command
+    monkeypatch.setattr(simplepose.predict.command, "make_detector", lambda name, thresh: detector)
     assert predict_main(["--model", str(exported), "--input", str(val_image(synthetic)), "--out", str(tmp_path),
                          "--detector", "ssd_512_mobilenet1.0_coco"]) == 0
     people = json.loads((tmp_path / f"{val_image(synthetic).stem}.json").read_text())["people"]

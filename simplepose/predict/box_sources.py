@@ -4,8 +4,8 @@ A box source is called once per image or frame: ``source(image, name, frame)`` -
 (x0, y0, x1, y1) image pixels, scores (N,) float32). ``BoxFile`` reads its file once and indexes it by
 image, so the boxes of every image cost one look-up (linear in the number of boxes overall); an image is found
 in an annotation file by the longest unique suffix of its path (``image_match``), and boxes no person can be
-cropped from are dropped and counted (``box_filter``). The detectors (``simplepose.predict.detectors``) are box sources
-too. Plain NumPy.
+cropped from are dropped and counted (``box_filter``). The detectors (``predict.detectors``) are box sources
+too (:func:`make_detector`). Plain NumPy: a GluonCV detector's module (MXNet) is imported only when one is asked for.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from simplepose.data.box_filter import NON_FINITE_SCORE, DroppedBoxes, read_bbox, read_score
-from simplepose.errors import SimplePoseError
+from simplepose.errors import SimplePoseError, missing_mxnet
+from simplepose.predict.detectors import DEFAULT_THRESH, HOG, HogDetector, detector_preset
 from simplepose.predict.image_match import ImageIndex
 from simplepose.io import JsonRecord, read_json
 
@@ -220,3 +221,18 @@ def _report_unmatched(path: Path, counts: dict[Any, int], matched: set[Any], nam
                               f"{fix}, or the images the detections are for")
     log.warning("%s: %d of %d detections are on image ids (e.g. %s) that are not %s; they are not used",
                 path, count, total, examples, named)
+
+
+def make_detector(name: str, thresh: float | None = None, pretrained: bool = True) -> BoxSource:
+    """``hog`` or a GluonCV model-zoo detector name; ``thresh`` None: the detector's default."""
+    if name == HOG:
+        return HogDetector(DEFAULT_THRESH[HOG] if thresh is None else thresh)
+    detector_preset(name)   # a misspelt family is told as such, with MXNet or without
+    try:   # MXNet and GluonCV, only for this optional detector
+        from simplepose.predict.gluon_detector import GluonDetector
+    except ModuleNotFoundError as exc:
+        missing = missing_mxnet(exc, f"--detector {name}", "give --detector hog or --boxes FILE")
+        if missing is None:
+            raise
+        raise missing from None
+    return GluonDetector(name, DEFAULT_THRESH["gluoncv"] if thresh is None else thresh, pretrained)

@@ -24,7 +24,8 @@ from simplepose.errors import SimplePoseError
 from simplepose.flags import FRACTION, MAX_BATCH, integer, numbers, real
 from simplepose.tempfiles import remove_leftovers
 from simplepose.options import add_image_options
-from simplepose.predict.box_sources import BoxFile, BoxSource, WholeImage
+from simplepose.predict.box_sources import BoxFile, BoxSource, WholeImage, make_detector
+from simplepose.predict.detectors import HOG
 from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
 from simplepose.predict.run import RunOptions, run
 from simplepose.runtime.predictor import PosePredictor
@@ -96,7 +97,6 @@ def box_source(args: argparse.Namespace) -> BoxSource:
     if args.ann or args.category_id is not None:
         raise SimplePoseError("--ann and --category-id describe a --boxes detections file; give --boxes FILE")
     if args.detector:
-        from simplepose.predict.detectors import HOG, make_detector
         if args.detector != HOG and args.det_thresh is not None and not 0 <= args.det_thresh <= 1:
             raise SimplePoseError(f"--det-thresh {args.det_thresh}: {args.detector} scores are in [0, 1]")
         return make_detector(args.detector, args.det_thresh)

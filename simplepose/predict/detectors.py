@@ -1,11 +1,11 @@
-"""Person detectors as box sources for prediction: GluonCV model-zoo detectors and OpenCV's HOG people detector.
+"""Person detectors as box sources for prediction: OpenCV's HOG people detector, and GluonCV model-zoo detectors.
 
 Each is called as ``detector(image, name, frame)`` with an (H, W, 3) uint8 BGR image and returns person boxes
-(N, 4) float32 (x0, y0, x1, y1) image pixels and scores (N,), like ``person_boxes.BoxFile``.
+(N, 4) float32 (x0, y0, x1, y1) image pixels and scores (N,), like ``box_sources.BoxFile``.
 
-- ``GluonDetector``: the detectors of GluonCV's own pose demo (``yolo3_mobilenet1.0_coco``, ``ssd_512_...``,
-  ``faster_rcnn_...``), cut down to the person class (``reset_class(["person"], reuse_weights=["person"])``),
-  run on the image resized as GluonCV's presets resize it; boxes are mapped back to the image. MXNet.
+- ``GluonDetector`` (``predict.gluon_detector``: MXNet and GluonCV; ``box_sources.make_detector`` imports it when
+  one is asked for): the detectors of GluonCV's own pose demo (``yolo3_mobilenet1.0_coco``, ``ssd_512_...``,
+  ``faster_rcnn_...``); their families' presets are here, so a misspelt name is told as such without MXNet.
 - ``HogDetector``: ``cv2.HOGDescriptor_getDefaultPeopleDetector``, a linear SVM on HOG features of a 64x128
   window (Dalal and Triggs' pedestrian detector). Ships with OpenCV, so it needs no download; it finds upright,
   mostly unoccluded people at least about 64x128 pixels, and misses sitting, lying, small and crowded people.
@@ -14,16 +14,10 @@ Boxes that come out empty or non-finite after clipping to the image are dropped 
 """
 from __future__ import annotations
 
-import logging
-import os
-from typing import Any
-
 import cv2
 import numpy as np
 
-from simplepose.errors import SimplePoseError, one_line
-
-log = logging.getLogger(__name__)
+from simplepose.errors import SimplePoseError
 
 HOG = "hog"
 # GluonCV preset per detector family: (preset module, short side, longest side), as GluonCV's demos use them.
@@ -31,6 +25,7 @@ PRESETS = {"yolo3": ("yolo", 416, 1024), "ssd_300": ("ssd", 300, 1024), "ssd_512
            "faster_rcnn": ("rcnn", 600, 1000), "center_net": ("center_net", 512, 1024)}
 DEFAULT_THRESH = {HOG: 0.5, "gluoncv": 0.5}
 EXAMPLES = "yolo3_mobilenet1.0_coco, yolo3_darknet53_coco, faster_rcnn_resnet50_v1b_coco, ssd_512_mobilenet1.0_coco"
+# (H, W, 3) uint8 BGR image, its name, its frame index -> person boxes (N, 4) float32 and scores (N,).
 
 
 def clip_boxes(boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -73,76 +68,10 @@ class HogDetector:
         return boxes[order], scores[order]
 
 
-def model_store_file(name: str) -> tuple[str, str]:
-    """(file name, folder) where GluonCV looks for the pretrained weights of model ``name``."""
-    from gluoncv.model_zoo.model_store import short_hash
-    root = os.path.join(os.environ["MXNET_HOME"], "models") if "MXNET_HOME" in os.environ else \
-        os.path.expanduser(os.path.join("~", ".mxnet", "models"))
-    return f"{name}-{short_hash(name)}.params", root
-
-
-def _preset(name: str) -> tuple[str, int, int]:
+def detector_preset(name: str) -> tuple[str, int, int]:
+    """The GluonCV preset (module, short side, longest side) of detector ``name``'s family."""
     for prefix, preset in PRESETS.items():
         if name.startswith(prefix):
             return preset
     raise SimplePoseError(f"--detector {name}: not a GluonCV detector family predict knows ({', '.join(PRESETS)}"
                           f"); try one of {EXAMPLES}, or hog")
-
-
-class GluonDetector:
-    """A GluonCV model-zoo detector kept to its person class.
-
-    Args:
-        name: model-zoo name (e.g. ``yolo3_mobilenet1.0_coco``); thresh: minimum person score.
-        pretrained: False builds the network with random weights (tests of the wiring).
-    """
-
-    def __init__(self, name: str, thresh: float = DEFAULT_THRESH["gluoncv"], pretrained: bool = True):
-        import mxnet as mx
-        from gluoncv import model_zoo
-        self.preset = _preset(name)
-        if name not in model_zoo.get_model_list():
-            raise SimplePoseError(f"--detector {name}: not in GluonCV's model zoo; try one of {EXAMPLES}, or hog")
-        self.name, self.thresh, self.dropped, self.ctx = name, thresh, 0, mx.cpu()
-        self.net = self._build(name, pretrained)
-        self.net.reset_class(["person"], reuse_weights=["person"])
-        self.net.hybridize()
-        self.description = f"GluonCV {name} person boxes (score >= {thresh:g})"
-
-    @staticmethod
-    def _build(name: str, pretrained: bool) -> Any:
-        from gluoncv import model_zoo
-        try:
-            net = model_zoo.get_model(name, pretrained=pretrained, pretrained_base=False)
-        except (OSError, ValueError, RuntimeError) as exc:   # no network, a failed download, a damaged file
-            file, folder = model_store_file(name)
-            raise SimplePoseError(f"--detector {name}: cannot load its pretrained weights ({one_line(exc)}); "
-                                  f"put {file} in {folder} (GluonCV's model store under MXNET_HOME, "
-                                  "by default ~/.mxnet/models), or run once online") from None
-        if not pretrained:
-            # Random weights; one forward pass settles their shapes, which reset_class needs.
-            net.initialize()
-            import mxnet as mx
-            net(mx.nd.zeros((1, 3, 64, 64)))
-        return net
-
-    def __call__(self, image: np.ndarray, name: str = "", frame: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        import mxnet as mx
-        from gluoncv.data.transforms import presets
-        module, short, max_size = self.preset
-        rgb = mx.nd.array(image[:, :, ::-1], dtype="uint8")
-        x, resized = getattr(presets, module).transform_test(rgb, short=short, max_size=max_size)
-        class_ids, scores, boxes = self.net(x.as_in_context(self.ctx))
-        class_ids, scores, boxes = class_ids[0, :, 0].asnumpy(), scores[0, :, 0].asnumpy(), boxes[0].asnumpy()
-        keep = (class_ids == 0) & (scores >= self.thresh)   # -1 pads the fixed-size output
-        scale = np.array([image.shape[1] / resized.shape[1], image.shape[0] / resized.shape[0]] * 2)
-        boxes, scores, dropped = clip_boxes(boxes[keep] * scale, scores[keep], image.shape)
-        self.dropped += dropped
-        return boxes, scores
-
-
-def make_detector(name: str, thresh: float | None = None, pretrained: bool = True) -> HogDetector | GluonDetector:
-    """``hog`` or a GluonCV model-zoo detector name; ``thresh`` None: the detector's default."""
-    if name == HOG:
-        return HogDetector(DEFAULT_THRESH[HOG] if thresh is None else thresh)
-    return GluonDetector(name, DEFAULT_THRESH["gluoncv"] if thresh is None else thresh, pretrained)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simplepose.errors import SimplePoseError
+from simplepose.errors import SimplePoseError, missing_mxnet
 from simplepose.runtime.check import check_export
 from simplepose.runtime.describe import describe
 from simplepose.runtime.onnx import onnx_forward
@@ -47,10 +47,12 @@ def require_mxnet(purpose: str) -> ModuleType:
     """``runtime.mxnet``; where MXNet (or GluonCV) is not installed, one line saying that ``purpose`` needs it."""
     try:
         from simplepose.runtime import mxnet as mxnet_runtime
-    except ImportError as exc:
-        raise SimplePoseError(f"{purpose} needs MXNet and GluonCV, which are not installed ({exc.name} is missing): "
-                              "install simplepose[cpu] (or [gpu]), or run an ONNX export with --backend onnx"
-                              ) from None
+    except ModuleNotFoundError as exc:
+        missing = missing_mxnet(exc, purpose, "run the model's ONNX export (simplepose-export makes one where MXNet "
+                                               "is installed) with --backend onnx")
+        if missing is None:
+            raise
+        raise missing from None
     return mxnet_runtime
 
 
@@ -89,14 +91,16 @@ def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | Non
                                   "(simplepose-export) to run it with ONNX Runtime")
         forward = require_mxnet(f"running {what}").described_forward(desc, ctx)
         return LoadedModel(forward, desc, "mxnet", what)
+    purpose = f"--backend mxnet ({what})"
     if backend == "auto":
         backend = "onnx" if desc.get("onnx") and onnx_runtime_installed() else "mxnet"
+        purpose = f"{what} without an ONNX file or ONNX Runtime"
     if backend == "onnx":
         if not desc.get("onnx"):
             raise SimplePoseError(f"the export of {desc['model']} has no ONNX file (onnx was not installed when it "
                                   "was exported); use --backend mxnet")
         forward = onnx_forward(desc["onnx"], desc["mean"], desc["std"])
     else:
-        forward = require_mxnet(f"{what} without an ONNX file (or --backend mxnet)").symbol_forward(desc, ctx)
+        forward = require_mxnet(purpose).symbol_forward(desc, ctx)
     check_export(desc, forward)
     return LoadedModel(forward, desc, backend, f"{what} ({backend})")
