@@ -1,7 +1,7 @@
 """Person detectors as box sources for prediction: GluonCV model-zoo detectors and OpenCV's HOG people detector.
 
 Each is called as ``detector(image, name, frame)`` with an (H, W, 3) uint8 BGR image and returns person boxes
-(N, 4) float32 (x0, y0, x1, y1) image pixels and scores (N,), like ``person_boxes.BoxFile``.
+(N, 4) float32 (x0, y0, x1, y1) image pixels and scores (N,), like ``box_sources.BoxFile``.
 
 - ``GluonDetector``: the detectors of GluonCV's own pose demo (``yolo3_mobilenet1.0_coco``, ``ssd_512_...``,
   ``faster_rcnn_...``), cut down to the person class (``reset_class(["person"], reuse_weights=["person"])``),
