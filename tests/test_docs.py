@@ -116,3 +116,53 @@ def test_cli_reference_lists_every_flag_of_every_command(html):
                         if f"{prog.replace(' ', '-')}.{name}" not in options]
     assert not missing, f"options missing from the CLI reference: {missing}"
     assert len(documented) == 8 and len(options) > 140
+
+
+def layout_tables() -> list[tuple[str, str, bool]]:
+    """(layer name, path below simplepose/, marked MXNet) of every row of the development guide's layout
+    tables, in page order; the layer is the ``.. rubric:: N. NAME`` above the table."""
+    text = (ROOT / "docs" / "guide" / "development.rst").read_text()
+    section = text[text.index("\nLayout\n------\n"):text.index("\nDocumentation\n-------------\n")]
+    rows, layer = [], None
+    for line in section.splitlines():
+        if m := re.match(r"\.\. rubric:: (\d+)\. (.+)$", line):
+            layer = m.group(2)
+            assert int(m.group(1)) == len({r[0] for r in rows}) + 1, f"layer {layer!r} out of order"
+        elif m := re.match(r"``([^`]+)``\s{2,}(.*)$", line):
+            assert layer, f"{m.group(1)}: a row before the first layer"
+            rows.append((layer, m.group(1), "*(MXNet)*" in m.group(2)))
+    return rows
+
+
+def dotted(path: str) -> str:
+    """'runtime/load.py' -> 'runtime.load', 'runtime/' -> 'runtime' (test_layout's names)."""
+    return path.removesuffix("/").removesuffix(".py").replace("/", ".")
+
+
+def test_layout_tables_name_every_module_once_in_its_layer():
+    from tests.test_layout import LAYERS, PACKAGE, graph, layer_of, modules
+    rows = layout_tables()
+    assert [name for name, _ in LAYERS] == list(dict.fromkeys(layer for layer, _, _ in rows))
+    paths = [path for _, path, _ in rows]
+    assert sorted({p for p in paths if paths.count(p) > 1}) == [], "named twice in development.rst"
+    assert [p for p in paths if not (PACKAGE / p).exists()] == [], "named in development.rst, not in the tree"
+    python = {dotted(p): layer for layer, p, _ in rows if p.endswith(("/", ".py"))}
+    tree = set(modules()) - {""}
+    assert sorted(tree - set(python)) == [], "add a row to docs/guide/development.rst's layout tables"
+    assert sorted(set(python) - tree) == []
+    misplaced = [f"{name}: under {layer!r}, test_layout.py says {LAYERS[layer_of(name)][0]!r}"
+                 for name, layer in python.items() if LAYERS[layer_of(name)][0] != layer]
+    assert misplaced == []
+    # The MXNet boundary: the rows marked (MXNet) are exactly the modules that import MXNet or GluonCV.
+    marked = {dotted(p) for _, p, mxnet in rows if mxnet}
+    imports = {n for n, t in graph().items() if t & {"ext:mxnet", "ext:gluoncv"}}
+    assert {"marked (MXNet) but imports none": sorted(marked - imports),
+            "imports MXNet, not marked": sorted(imports - marked)} == {
+        "marked (MXNet) but imports none": [], "imports MXNet, not marked": []}
+
+
+def test_layout_section_states_the_mxnet_boundary_of_test_layout():
+    from tests.test_layout import MXNET_MODULES
+    text = (ROOT / "docs" / "guide" / "development.rst").read_text()
+    boundary = re.search(r"\*\*The MXNet boundary\.\*\* Only (.+?) may import MXNet", text, re.S).group(1)
+    assert sorted(re.findall(r"``([\w.]+)``", boundary)) == sorted(MXNET_MODULES)
