@@ -4,7 +4,7 @@ A box source is called once per image or frame: ``source(image, name, frame)`` -
 (x0, y0, x1, y1) image pixels, scores (N,) float32). ``BoxFile`` reads its file once and indexes it by
 image, so the boxes of every image cost one look-up (linear in the number of boxes overall); an image is found
 in an annotation file by the longest unique suffix of its path (``image_match``), and boxes no person can be
-cropped from are dropped and counted (``data.box_filter``). The detectors (``simplepose.predict.detectors``) are box sources
+cropped from are dropped and counted (``box_filter``). The detectors (``simplepose.predict.detectors``) are box sources
 too. Plain NumPy.
 """
 from __future__ import annotations
