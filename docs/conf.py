@@ -26,7 +26,8 @@ html_css_files = ["custom.css"]
 html_theme = "alabaster"
 html_theme_options = {"page_width": "1100px", "sidebar_width": "220px"}
 
-# API reference: one page per module, generated from the package (docs/api.rst walks it recursively).
+# API reference: one page per module, generated from the package (docs/api.rst lists the packages, walked
+# recursively, and the modules directly in simplepose/).
 autosummary_generate = True
 autosummary_ignore_module_all = True      # every submodule, whatever a package's __all__ lists
 autodoc_default_options = {"members": True, "show-inheritance": True}
@@ -34,8 +35,12 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_inherit_docstrings = False           # MXNet's own docstrings (HybridBlock.forward ...) are not ours
 # Shared libraries in the package (the region decoder, libroijpeg.so) are listed by pkgutil but are no
-# Python modules: the module template leaves them out.
-autosummary_context = {"not_python": ["libroijpeg"]}
+# Python modules: the module template leaves them out. The internal modules (plumbing the commands share, no
+# public API) get a note on their page and their own list on their package's page and on docs/api.rst.
+INTERNAL_MODULES = ["simplepose.cli", "simplepose.commands", "simplepose.options", "simplepose.flags",
+                    "simplepose.io", "simplepose.tempfiles", "simplepose.json_numbers", "simplepose.rundir.lock",
+                    "simplepose.training.guards", "simplepose.data.guard"]
+autosummary_context = {"not_python": ["libroijpeg"], "internal": INTERNAL_MODULES}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
@@ -52,3 +57,14 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
 }
 smartquotes = False                          # flags such as --input-size stay two hyphens in prose
+
+
+def summary_line_apart(app, what, name, obj, options, lines):
+    """A package docstring that opens ``One line. ::`` above its list of modules: the ``::`` goes on a line of
+    its own (the same page), so that autosummary's one-line summary is the sentence, without a stray ``::``."""
+    if what == "module" and lines and lines[0].endswith(" ::"):
+        lines[0:1] = [lines[0].removesuffix(" ::"), "", "::"]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", summary_line_apart)

@@ -1,12 +1,16 @@
 """The documentation builds with warnings as errors: Sphinx-Gallery executes both tutorials and their pages
 carry their figures, the API reference has a page for every public module, and the CLI reference lists every
-option of every command."""
+option of every command (slow: one build). Without a build: the development guide's layout tables name every
+package and module once, in its layer, with the MXNet importers marked; the API reference's landing page lists
+every package and top-level module once, the internals apart; docs/cli.rst has every command."""
 import argparse
+import ast
 import importlib
 import importlib.util
 import pkgutil
 import posixpath
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -18,9 +22,6 @@ from sphinx.util.inventory import InventoryFile
 import simplepose
 
 ROOT = Path(__file__).resolve().parents[1]
-# The parser of a command whose module does not build its own with build_parser().
-PARSER_OF = {"simplepose.train": "simplepose.options:train_parser",
-             "simplepose.evaluate": "simplepose.evaluate:eval_parser"}
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +50,14 @@ def public_modules() -> list[str]:
 
 
 def commands() -> dict[str, str]:
-    """Module of every command (a module run as ``python -m``) -> 'module:parser function'."""
-    found = {}
-    for info in pkgutil.walk_packages(simplepose.__path__, "simplepose."):
-        origin = importlib.util.find_spec(info.name).origin
-        if origin.endswith(".py") and 'if __name__ == "__main__":' in Path(origin).read_text():
-            module = info.name.removesuffix(".__main__")
-            found[module] = PARSER_OF.get(module, f"{info.name}:build_parser")
-    return found
+    """'module:parser function' of every command -> its console script (``simplepose.commands.COMMANDS``),
+    after checking that every module run as ``python -m`` starts one of them."""
+    from simplepose.commands import COMMANDS
+    started = set()
+    for path in [*(ROOT / "simplepose").rglob("*.py"), *ROOT.glob("*.py")]:
+        started |= set(re.findall(r'run_command\("([\w.]+)"\)', path.read_text()))
+    assert started == {c.module for c in COMMANDS}, "a module runs a command that COMMANDS does not list"
+    return {c.parser: c.script for c in COMMANDS}
 
 
 def inventory(html: Path, kind: str) -> set[str]:
@@ -100,11 +101,13 @@ def test_api_reference_covers_every_public_module(html):
     assert not missing, f"modules without an API page: {missing}"
 
 
+def test_cli_reference_has_every_command_under_its_console_script():
+    assert documented_parsers() == commands(), "docs/cli.rst: one cli-parser per command, as its console script"
+
+
 @pytest.mark.slow
 def test_cli_reference_lists_every_flag_of_every_command(html):
     documented = documented_parsers()
-    undocumented = sorted(set(commands().values()) - set(documented))
-    assert not undocumented, f"commands missing from docs/cli.rst: {undocumented}"
     options = inventory(html, "std:cmdoption")     # 'PROG.OPTION', spaces in PROG as '-'
     missing = []
     for spec, prog in documented.items():
@@ -116,3 +119,93 @@ def test_cli_reference_lists_every_flag_of_every_command(html):
                         if f"{prog.replace(' ', '-')}.{name}" not in options]
     assert not missing, f"options missing from the CLI reference: {missing}"
     assert len(documented) == 8 and len(options) > 140
+
+
+def layout_tables() -> list[tuple[str, str, bool]]:
+    """(layer name, path below simplepose/, marked MXNet) of every row of the development guide's layout
+    tables, in page order; the layer is the ``.. rubric:: N. NAME`` above the table."""
+    text = (ROOT / "docs" / "guide" / "development.rst").read_text()
+    section = text[text.index("\nLayout\n------\n"):text.index("\nDocumentation\n-------------\n")]
+    rows, layer = [], None
+    for line in section.splitlines():
+        if m := re.match(r"\.\. rubric:: (\d+)\. (.+)$", line):
+            layer = m.group(2)
+            assert int(m.group(1)) == len({r[0] for r in rows}) + 1, f"layer {layer!r} out of order"
+        elif m := re.match(r"``([^`]+)``\s{2,}(.*)$", line):
+            assert layer, f"{m.group(1)}: a row before the first layer"
+            rows.append((layer, m.group(1), "*(MXNet)*" in m.group(2)))
+    return rows
+
+
+def dotted(path: str) -> str:
+    """'runtime/load.py' -> 'runtime.load', 'runtime/' -> 'runtime' (test_layout's names)."""
+    return path.removesuffix("/").removesuffix(".py").replace("/", ".")
+
+
+def test_layout_tables_name_every_module_once_in_its_layer():
+    from tests.test_layout import LAYERS, PACKAGE, graph, layer_of, modules
+    rows = layout_tables()
+    assert [name for name, _ in LAYERS] == list(dict.fromkeys(layer for layer, _, _ in rows))
+    paths = [path for _, path, _ in rows]
+    assert sorted({p for p in paths if paths.count(p) > 1}) == [], "named twice in development.rst"
+    assert [p for p in paths if not (PACKAGE / p).exists()] == [], "named in development.rst, not in the tree"
+    python = {dotted(p): layer for layer, p, _ in rows if p.endswith(("/", ".py"))}
+    tree = set(modules()) - {""}
+    assert sorted(tree - set(python)) == [], "add a row to docs/guide/development.rst's layout tables"
+    assert sorted(set(python) - tree) == []
+    misplaced = [f"{name}: under {layer!r}, test_layout.py says {LAYERS[layer_of(name)][0]!r}"
+                 for name, layer in python.items() if LAYERS[layer_of(name)][0] != layer]
+    assert misplaced == []
+    # The MXNet boundary: the rows marked (MXNet) are exactly the modules that import MXNet or GluonCV.
+    marked = {dotted(p) for _, p, mxnet in rows if mxnet}
+    imports = {n for n, t in graph().items() if t & {"ext:mxnet", "ext:gluoncv"}}
+    assert {"marked (MXNet) but imports none": sorted(marked - imports),
+            "imports MXNet, not marked": sorted(imports - marked)} == {
+        "marked (MXNet) but imports none": [], "imports MXNet, not marked": []}
+
+
+def test_layout_section_states_the_mxnet_boundary_of_test_layout():
+    from tests.test_layout import MXNET_MODULES
+    text = (ROOT / "docs" / "guide" / "development.rst").read_text()
+    boundary = re.search(r"\*\*The MXNet boundary\.\*\* Only (.+?) may import MXNet", text, re.S).group(1)
+    assert sorted(re.findall(r"``([\w.]+)``", boundary)) == sorted(MXNET_MODULES)
+
+
+def api_landing_sections() -> dict[str, list[str]]:
+    """Section title of docs/api.rst -> the modules its autosummary tables list, in order."""
+    sections: dict[str, list[str]] = {}
+    title = None
+    lines = (ROOT / "docs" / "api.rst").read_text().splitlines()
+    for line, underline in zip(lines, lines[1:] + [""]):
+        if underline.startswith("---") and len(underline) == len(line):
+            title = line
+            sections[title] = []
+        elif m := re.match(r"   (simplepose(?:\.\w+)+)$", line):
+            sections[title].append(m.group(1))
+    return sections
+
+
+def test_api_landing_page_lists_each_package_and_module_once_internals_apart():
+    from tests.test_layout import modules
+    conf = runpy.run_path(str(ROOT / "docs" / "conf.py"))
+    internal = conf["INTERNAL_MODULES"]
+    assert conf["autosummary_context"]["internal"] is internal
+    sections = api_landing_sections()
+    assert list(sections) == ["Packages", "Modules", "Commands", "Internals"]
+    listed = [name for names in sections.values() for name in names]
+    assert sorted({n for n in listed if listed.count(n) > 1}) == [], "listed twice in docs/api.rst"
+    tree = {f"simplepose.{name}" for name in modules() if name and not name.endswith("__main__")}
+    top = {name for name in tree if name.count(".") == 1}    # packages and modules directly in simplepose/
+    assert sorted(set(listed) - tree) == [], "docs/api.rst lists a module that is not in the tree"
+    assert sorted(top - set(listed)) == [], "add the package or module to docs/api.rst"
+    packages = {f"simplepose.{path.parent.name}" for path in (ROOT / "simplepose").glob("*/__init__.py")}
+    assert sorted(sections["Packages"]) == sorted(packages)
+    # Internals: their own section on the landing page, the same list as the note on their pages.
+    assert sorted(sections["Internals"]) == sorted(internal) and set(internal) <= tree
+    assert [n for n in listed if n.count(".") > 1 and n not in internal] == []
+
+
+def test_every_package_says_in_its_first_line_what_it_holds():
+    empty = [p.parent.name for p in sorted((ROOT / "simplepose").glob("*/__init__.py"))
+             if not (ast.get_docstring(ast.parse(p.read_text())) or "").strip()]
+    assert empty == [], "the API reference's landing page shows a package's first docstring line"

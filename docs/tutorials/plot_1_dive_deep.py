@@ -307,10 +307,9 @@ fig = worst_instances_figure(worst, images, meta)
 # decode. The reloaded export gives the live network's heatmaps.
 import json
 
-from simplepose.rundir.checkpoint import save_checkpoint
-from simplepose.runtime.describe import load_deploy
-from simplepose.runtime.load import deploy_forward
 from simplepose.export.command import export_checkpoint
+from simplepose.rundir.checkpoint import save_checkpoint
+from simplepose.runtime.load import load_model
 
 prefix = work / "run" / f"simple_pose_resnet18_v1b-epoch{EPOCHS:04d}"
 manifest = save_checkpoint(prefix, net, trainer, EPOCHS, config.to_dict(),
@@ -322,10 +321,10 @@ graph = json.loads((export_dir / description["symbol"]).read_text())
 bn_nodes = [n for n in graph["nodes"] if n["op"] == "BatchNorm"]
 print(f"{len(bn_nodes)} BatchNorm nodes in the exported graph, cudnn_off on "
       f"{sum(n['attrs'].get('cudnn_off') == 'True' for n in bn_nodes)}")
-forward, backend = deploy_forward(load_deploy(export_dir), backend="mxnet")
+exported = load_model(export_dir, backend="mxnet")
 x = np.stack([crops[0], crops[1]])
-difference = np.abs(forward(x) - live(x)).max()
-print(f"export ({backend}) vs live network: max abs difference {difference:.2g}")
+difference = np.abs(exported.forward(x) - live(x)).max()
+print(f"export ({exported.backend}) vs live network: max abs difference {difference:.2g}")
 
 # sphinx_gallery_start_ignore
 # The build's scratch data (datasets, checkpoints, exports: up to a gigabyte) goes once the page has run.

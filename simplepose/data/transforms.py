@@ -49,7 +49,7 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float], bg
 
 def normalize_batch(crops: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """(B, h, w, 3) uint8 BGR crops -> (B, 3, h, w) float32 RGB model input, the numbers of
-    ``device_input.InputNormalizer`` (for a runtime without MXNet)."""
+    ``runtime.mxnet.InputNormalizer`` (for a runtime without MXNet)."""
     out = np.empty((len(crops), 3) + crops.shape[1:3], np.float32)
     for i, crop in enumerate(crops):
         out[i] = normalize(crop, mean, std, bgr=True)

@@ -73,7 +73,7 @@ class BoxFile:
     - a COCO annotation file (``images`` and ``annotations``): the non-crowd boxes of the image's entry
       (found as with ``ann``).
 
-    Boxes no person can be cropped from (``box_filter``: not finite, empty, absurdly large, outside the image)
+    Boxes no person can be cropped from (``data.box_filter``: not finite, empty, absurdly large, outside the image)
     and detections of a NaN or infinite score are dropped and counted (``report``). ``prepare`` finds every
     input image's id before any work and reports detections that are on none of them.
     """

@@ -82,7 +82,7 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
         try:
             (manifest.parent / name).unlink(missing_ok=True)
         except OSError:
-            pass   # the new checkpoint is committed; a run directory's journal names them (see runfiles)
+            pass   # the new checkpoint is committed; a run directory's journal names them (see rundir.files)
     return manifest
 
 

@@ -1,7 +1,7 @@
 """The run directory (``--save-dir``): one object owns everything a training run keeps there.
 
-- ``run.lock``: locked while a run writes the directory; names its PID and host (see ``runlock``).
-- ``run-files.json``: what the run directory's code wrote there (see ``runfiles``).
+- ``run.lock``: locked while a run writes the directory; names its PID and host (see ``rundir.lock``).
+- ``run-files.json``: what the run directory's code wrote there (see ``rundir.files``).
 - ``config.json``: the full configuration of the latest start (JSON, reusable).
 - ``metrics.jsonl``: one JSON object per epoch (see ``simplepose.training.fit``).
 - ``MODEL-epochNNNN.{json,params,states}`` and ``MODEL-epochNNNN-batchBBBBB.*`` (see ``checkpoint``).
@@ -86,7 +86,7 @@ class RunDirectory:
         training curves) hold the run's whole history.
 
         First :meth:`check` (``room``: the bytes of one checkpoint): a refusal leaves the directory as it was
-        (a missing one is not made). Then makes, locks and tidies it (``runtidy.tidy``; ``overwrite`` moves
+        (a missing one is not made). Then makes, locks and tidies it (``rundir.tidy.tidy``; ``overwrite`` moves
         the earlier run into ``previous-DATE-TIME/``). Use as a context manager, or call :meth:`release`.
         """
         self.check(resume_at, overwrite, room)

@@ -1,7 +1,7 @@
 """Tidying a run directory (see ``rundir``): what a kill left, and a run's files moved aside.
 
 Every removal and move here is of a file a manifest names (a checkpoint's, or ``run-files.json``), or of a
-temporary file carrying simplepose's marker whose process has ended (see ``runfiles``):
+temporary file carrying simplepose's marker whose process has ended (see ``rundir.files``):
 
 - :func:`finish_moves`: files a kill left behind while their checkpoint moved into ``superseded/`` or
   ``previous-*/`` follow their manifest;

@@ -50,7 +50,7 @@ def is_export(path: str | os.PathLike) -> bool:
 
 def is_unfinished(doc: dict[str, Any]) -> bool:
     """True for the deploy.json a first export into a folder writes before its model is in place: only the
-    list of files it is moving in (``export_folder``)."""
+    list of files it is moving in (``export.folder``)."""
     return doc.get("format") == FORMAT and "unused" in doc and "model" not in doc
 
 

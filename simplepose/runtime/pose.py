@@ -6,8 +6,8 @@ and prediction (``simplepose.predict.command``) all go this way:
 1. A box becomes a ``geometry.Crop`` (widened to the input's aspect ratio, padded 1.25), and the
    crop is cut from the image file by ``data.samples.read_crop``, the code that cuts training's
    validation samples: (h, w, 3) uint8 BGR.
-2. ``forward`` (``inference.mxnet_forward``, or an export's ``deploy.deploy_forward``) normalises
-   a batch of such crops (``device_input.InputNormalizer`` on the device, or
+2. ``forward`` (``runtime.mxnet.mxnet_forward``, or an export's ``runtime.onnx.onnx_forward``) normalises
+   a batch of such crops (``runtime.mxnet.InputNormalizer`` on the device, or
    ``data.transforms.normalize_batch`` in NumPy: the same numbers) and runs the network:
    (B, K, h/4, w/4) float32 heatmaps.
 3. Optional flip test: the mirrored crops' heatmaps are flipped back (channels swapped,

@@ -3,7 +3,7 @@
 ``PosePredictor.load(model)`` takes an export directory, a checkpoint or a run directory;
 ``predictor.predict(frames, boxes)`` crops every box of every frame, runs the crops through the model
 in batches of ``batch_size`` (people of several frames share a batch) and decodes them along the one
-inference path (``pose_inference.predict_keypoints``), so its keypoints are those evaluation gives.
+inference path (``runtime.pose.predict_keypoints``), so its keypoints are those evaluation gives.
 No MXNet here: ``runtime.load`` imports it only for a checkpoint or the MXNet backend.
 """
 from __future__ import annotations
@@ -90,7 +90,7 @@ class PosePredictor:
             frames: F images, each (H, W, 3) uint8 BGR.
             boxes: F arrays (N_i, 4) (x0, y0, x1, y1), image pixels; a box with NaN, infinite or non-positive
                 size, or that no person of the frame can be cropped from (outside it, over 4 times its side: see
-                ``box_filter``), is refused with one line naming it (``names[i]`` and its index).
+                ``data.box_filter``), is refused with one line naming it (``names[i]`` and its index).
             scores: F arrays (N_i,) of box scores (default 1).
             names: F frame names for error messages (default ``frame i``).
         Returns:

@@ -1,6 +1,6 @@
 """Which prediction belongs to which ground-truth person, for the metrics that need pairs (``pck``).
 
-- On the people's own boxes (``boxes.gt_boxes``: the dataset's records, in order) prediction i was
+- On the people's own boxes (``data.boxes.gt_boxes``: the dataset's records, in order) prediction i was
   made from person i's box: it is person i's.
 - On other boxes (a detector's), per image, greedily: the most similar remaining (person, prediction)
   pair is matched first, each person and each prediction at most once. Similarity is the OKS of the

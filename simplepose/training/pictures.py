@@ -1,6 +1,6 @@
 """Validation pictures for TensorBoard: a few validation images with the skeletons the model predicts.
 
-Predicted through the one inference path (``pose_inference``: ground-truth box -> crop -> heatmaps ->
+Predicted through the one inference path (``runtime.pose``: ground-truth box -> crop -> heatmaps ->
 image pixels), so a picture shows what evaluation would score.
 """
 from __future__ import annotations

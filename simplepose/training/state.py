@@ -58,7 +58,7 @@ class ResumePoint:
 
     @classmethod
     def from_manifest(cls, doc: dict[str, Any]) -> "ResumePoint":
-        """From ``rundir.find_resume``'s manifest (full file paths and its own path in ``manifest``)."""
+        """From ``rundir.directory.find_resume``'s manifest (full file paths and its own path in ``manifest``)."""
         rec = JsonRecord(doc, doc["manifest"])
         batch = rec.int("batch", 0, minimum=0)
         progress = EpochProgress(**rec.sub("progress").data) if batch else None

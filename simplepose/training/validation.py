@@ -3,7 +3,7 @@ PCK@0.2, AUC and EPE, on ground-truth boxes.
 
 AP and PCK are computed without flip test from the same forward pass as the validation loss. The samples
 are training's (``PoseSamples`` without augmentation: uint8 crop, targets, weights); the forward
-(``inference.net_heatmaps``) and the decoding to image pixels (``pose_inference.keypoints_in_image``)
+(``runtime.mxnet.net_heatmaps``) and the decoding to image pixels (``runtime.pose.keypoints_in_image``)
 are those of evaluation and prediction, and so is the scoring (``scoring.evaluation``), so the AP and
 PCK reported here are those ``eval_simple_pose.py`` reports for the same checkpoint on ground-truth
 boxes. ``build_validator`` is the one place that chooses how validation runs, and ``Validator.best_by``
