@@ -172,7 +172,7 @@ from simplepose import plot
 run, export, out = sys.argv[1:4]
 assert load_manifest(run)["epoch"] == 3 and find_resume(run)["epoch"] == 3 and checkpoints_in(run)
 assert len(read_metrics(run + "/metrics.jsonl")) == 4
-assert describe(run)[0] == "checkpoint" and describe(export)[0] == "export"
+assert describe(run, zoo_weights=str)[0] == "checkpoint" and describe(export, zoo_weights=str)[0] == "export"
 assert load_model(export, "onnx").description["input_size"] == [64, 64]   # deploy.json checked against the files
 assert plot.main([run, "--out", out, "--samples", "1"]) == 0
 print("ok", sorted(m for m in sys.modules if m.split(".")[0] in ("mxnet", "gluoncv") and sys.modules[m]))
