@@ -26,6 +26,9 @@ from simplepose.flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_IMAG
 from simplepose.io import JsonRecord
 from simplepose.zoo import IMAGENET_MEAN, IMAGENET_STD, csv, parse_model_name
 
+# Flags that choose the data; giving any of them replaces all of a checkpoint's data files.
+DATA_FLAGS = ("dataset", "data_dir", "train_ann", "train_images", "val_ann", "val_images")
+
 
 def flag(default: Any, type: Bound | None = None, choices: tuple[str, ...] | None = None) -> Any:
     """A config field with its flag's ``default`` (as the command line spells it: ``"256,192"``), the

@@ -22,7 +22,8 @@ from typing import Sequence
 from simplepose.cli import command_parser, setup_logging
 from simplepose.codec import METHODS
 from simplepose.errors import SimplePoseError
-from simplepose.data.paths import DATA_FLAGS, prepare_synthetic, resolve_data
+from simplepose.config import DATA_FLAGS
+from simplepose.data.paths import prepare_synthetic, resolve_data
 from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, parse_input_size, real
 from simplepose.options import add_data_options, add_runtime_options, explicit_flags
 from simplepose.runtime.load import BACKENDS

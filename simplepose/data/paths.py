@@ -13,8 +13,6 @@ from simplepose.errors import SimplePoseError
 from simplepose.synthetic import dataset_paths, ensure_dataset
 
 SYNTHETIC_DIR = os.path.join("data", "synthetic")
-# Flags that choose the data; giving any of them replaces all of a checkpoint's data files.
-DATA_FLAGS = ("dataset", "data_dir", "train_ann", "train_images", "val_ann", "val_images")
 
 
 def data_paths(values: Mapping[str, Any], train: bool) -> dict[str, str | None]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from simplepose.codec import METHODS, HeatmapCodec
-from simplepose.data.paths import DATA_FLAGS
+from simplepose.config import DATA_FLAGS
 from simplepose.errors import MissingFileError, SimplePoseError, one_line
 from simplepose.geometry import STRIDE
 from simplepose.io import JsonRecord, read_json

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from simplepose.config import TrainConfig, with_defaults
-from simplepose.data.paths import DATA_FLAGS, absolute, data_paths
+from simplepose.config import DATA_FLAGS, TrainConfig, with_defaults
+from simplepose.data.paths import absolute, data_paths
 from simplepose.errors import SimplePoseError
 from simplepose.options import explicit_flags, train_parser
 from simplepose.rundir.directory import find_resume
