@@ -20,7 +20,7 @@ from simplepose.checkpoint import checkpoints_in, load_manifest, position, save_
 from simplepose.errors import MissingFileError, SimplePoseError
 from simplepose.export import main as export_main
 from simplepose.rundir import RunDirectory, find_resume
-from tests.conftest import close_log_handlers
+from tests.conftest import close_log_handlers, linked_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "simple_pose_resnet18_v1b"
@@ -228,12 +228,11 @@ def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp
 
 # --- training through the command line ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def finished(synthetic, tmp_path_factory):
-    """A finished 3-epoch run directory (checkpoints 1, 2, 3 and best.json); tests only read it."""
-    save = tmp_path_factory.mktemp("finished") / "run"
-    assert train_simple_pose.main(TINY + data_args(synthetic) + ["--num-epochs", "3", "--save-dir", str(save)]) == 0
-    return save
+@pytest.fixture
+def finished(finished_run):
+    """The session's finished 3-epoch run directory (checkpoints 1, 2, 3 and best.json; tests/conftest.py);
+    tests only read it."""
+    return finished_run
 
 
 def start_training(args, log_to, stop=None):
@@ -307,8 +306,7 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
 
 
 def test_resuming_an_older_checkpoint_then_ctrl_c_keeps_the_later_ones(finished, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(finished, run)
+    run = linked_copy(finished, tmp_path / "run")
     stop = ("epoch2-batch2", "after", "pause", tmp_path / "trace.txt")
     proc = start_training(["--resume", str(run / f"{MODEL}-epoch0001.json")], tmp_path / "err", stop)
     log = run / "train.log"
