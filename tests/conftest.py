@@ -11,6 +11,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 logging.getLogger("simplepose").setLevel(logging.INFO)
+# A passing test's tmp_path, and the folders of the fixtures that hold checkpoints once their scope ends with
+# no test failed, are removed: pytest keeps the temporary folders of three runs, and a checkpoint is 180 MB.
+# SIMPLEPOSE_KEEP_TMP=1 keeps them all.
+KEEP_TMP = os.environ.get("SIMPLEPOSE_KEEP_TMP") == "1"
+
+
+def removed_at_end(request, path: Path) -> Path:
+    """``path``, removed when the scope of the fixture ``request`` ends unless a test has failed by then."""
+    def remove() -> None:
+        if not KEEP_TMP and not request.session.testsfailed:
+            shutil.rmtree(path, ignore_errors=True)
+    request.addfinalizer(remove)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +34,10 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained(synthetic, tmp_path_factory):
+def trained(synthetic, tmp_path_factory, request):
     """Manifest path of a ResNet-18 trained for 3 epochs at 64x64 on ``synthetic`` (about 15 s)."""
     import train_simple_pose
-    save = tmp_path_factory.mktemp("trained")
+    save = removed_at_end(request, tmp_path_factory.mktemp("trained"))
     assert train_simple_pose.main([
         "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
         "--log-interval", "0", "--num-epochs", "3", "--lr-decay-epoch", "3", "--flip-prob", "0",
@@ -48,12 +61,12 @@ def data_flags(paths: dict) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def finished_run(synthetic, tmp_path_factory):
+def finished_run(synthetic, tmp_path_factory, request):
     """The run directory of an uninterrupted run of RUN_FLAGS on ``synthetic`` (in-process, -j 0): checkpoints
     of epochs 1, 2 and 3, best.json, metrics.jsonl. The parameters and metrics every interrupted and resumed
     run of these flags must reach, bit for bit. Tests only read it (copy it to change it)."""
     import train_simple_pose
-    save = tmp_path_factory.mktemp("finished") / "run"
+    save = removed_at_end(request, tmp_path_factory.mktemp("finished")) / "run"
     assert train_simple_pose.main(RUN_FLAGS + data_flags(synthetic) + ["-j", "0", "--save-dir", str(save)]) == 0
     close_log_handlers()
     return save
@@ -69,10 +82,10 @@ def linked_copy(src: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def exported_model(trained, tmp_path_factory):
+def exported_model(trained, tmp_path_factory, request):
     """Export directory of ``trained`` (MXNet symbol + ONNX + deploy.json), for the commands that take one."""
     from simplepose.export import export_checkpoint
-    out = tmp_path_factory.mktemp("export")
+    out = removed_at_end(request, tmp_path_factory.mktemp("export"))
     export_checkpoint(trained, out)
     return out
 
@@ -94,9 +107,8 @@ def drop_log_handlers():
 
 
 # A passing test's tmp_path is removed once its fixtures are torn down, as pytest's
-# ``tmp_path_retention_policy = failed`` would: a run then leaves only the directories of failed tests and of
-# session and module fixtures (not 23 GB of checkpoints, kept for three runs). SIMPLEPOSE_KEEP_TMP=1 keeps them all.
-KEEP_TMP = os.environ.get("SIMPLEPOSE_KEEP_TMP") == "1"
+# ``tmp_path_retention_policy = failed`` would: a run leaves the folders of failed tests (and small fixtures'),
+# not 23 GB of checkpoints.
 _OUTCOME = pytest.StashKey[dict]()
 
 

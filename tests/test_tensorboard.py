@@ -8,7 +8,7 @@ import pytest
 import train_simple_pose
 from tensorboardX.proto.event_pb2 import Event
 
-from tests.conftest import close_log_handlers, linked_copy
+from tests.conftest import close_log_handlers, linked_copy, removed_at_end
 
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
         "--lr-decay-epoch", "2", "--seed", "7", "--save-frequency", "1"]
@@ -42,9 +42,9 @@ def read_events(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], dict
 
 
 @pytest.fixture(scope="module")
-def two_epochs(synthetic, tmp_path_factory):
+def two_epochs(synthetic, tmp_path_factory, request):
     """A 2-epoch run logging every batch, with a checkpoint after each epoch; tests read it or copy it."""
-    save = tmp_path_factory.mktemp("tensorboard") / "run"
+    save = removed_at_end(request, tmp_path_factory.mktemp("tensorboard")) / "run"
     assert train_simple_pose.main(TINY + data_args(synthetic) + ["--num-epochs", "2", "--log-interval", "1",
                                                                   "--save-dir", str(save)]) == 0
     close_log_handlers()
