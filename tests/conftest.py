@@ -34,6 +34,13 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small(tmp_path_factory):
+    """Paths of a smaller built-in dataset: 8 train and 4 val images, for trainings that only need to run."""
+    from simplepose.synthetic import generate
+    return generate(tmp_path_factory.mktemp("small"), num_train_images=8, num_val_images=4, seed=5)
+
+
+@pytest.fixture(scope="session")
 def trained(synthetic, tmp_path_factory, request):
     """Manifest path of a ResNet-18 trained for 3 epochs at 64x64 on ``synthetic`` (about 15 s)."""
     import train_simple_pose
