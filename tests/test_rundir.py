@@ -376,9 +376,9 @@ def tmpfs(path, size):
         subprocess.run(["umount", str(path)], check=True)
 
 
-def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(synthetic, tmp_path, capsys):
+def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(small, tmp_path, capsys):
     from simplepose.cli import run_main
-    args = TINY + data_args(synthetic) + ["--num-epochs", "2", "--log-interval", "0"]
+    args = TINY + data_args(small) + ["--num-epochs", "2", "--log-interval", "0"]
     with tmpfs(tmp_path / "tiny", "100m") as tiny:   # less than one checkpoint: refused before the first batch
         assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(tiny / "run")])) == 2
         assert re.fullmatch(rf"error: --save-dir {tiny}/run: \d+ MB free, a checkpoint of {MODEL} takes about 18\d MB; "
