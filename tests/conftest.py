@@ -1,5 +1,8 @@
-"""Shared fixtures: the project root on sys.path, a small synthetic dataset per session, log clean-up."""
+"""Shared fixtures: the project root on sys.path, a small synthetic dataset, a trained checkpoint and a finished
+run per session, log clean-up; a passing test's temporary directory removed when it ends."""
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -8,6 +11,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 logging.getLogger("simplepose").setLevel(logging.INFO)
+# A passing test's tmp_path, and the folders of the fixtures that hold checkpoints once their scope ends with
+# no test failed, are removed: pytest keeps the temporary folders of three runs, and a checkpoint is 180 MB.
+# SIMPLEPOSE_KEEP_TMP=1 keeps them all.
+KEEP_TMP = os.environ.get("SIMPLEPOSE_KEEP_TMP") == "1"
+
+
+def removed_at_end(request, path: Path) -> Path:
+    """``path``, removed when the scope of the fixture ``request`` ends unless a test has failed by then."""
+    def remove() -> None:
+        if not KEEP_TMP and not request.session.testsfailed:
+            shutil.rmtree(path, ignore_errors=True)
+    request.addfinalizer(remove)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -18,10 +34,17 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained(synthetic, tmp_path_factory):
+def small(tmp_path_factory):
+    """Paths of a smaller built-in dataset: 8 train and 4 val images, for trainings that only need to run."""
+    from simplepose.synthetic import generate
+    return generate(tmp_path_factory.mktemp("small"), num_train_images=8, num_val_images=4, seed=5)
+
+
+@pytest.fixture(scope="session")
+def trained(synthetic, tmp_path_factory, request):
     """Manifest path of a ResNet-18 trained for 3 epochs at 64x64 on ``synthetic`` (about 15 s)."""
     import train_simple_pose
-    save = tmp_path_factory.mktemp("trained")
+    save = removed_at_end(request, tmp_path_factory.mktemp("trained"))
     assert train_simple_pose.main([
         "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
         "--log-interval", "0", "--num-epochs", "3", "--lr-decay-epoch", "3", "--flip-prob", "0",
@@ -31,11 +54,45 @@ def trained(synthetic, tmp_path_factory):
     return str(save / "simple_pose_resnet18_v1b-epoch0003.json")
 
 
+# The flags of ``finished_run``, and of the runs that must reproduce it when interrupted and resumed (tests add
+# the data flags, -j, and --save-dir): ResNet-18 at 64x64, 3 epochs of 5 batches of 16, the learning rate divided
+# by 10 after epoch 2, a checkpoint after every epoch.
+RUN_FLAGS = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16",
+             "--lr-decay-epoch", "2", "--seed", "11", "--num-epochs", "3", "--log-interval", "1"]
+
+
+def data_flags(paths: dict) -> list[str]:
+    """The four data flags of a dataset made by ``simplepose.synthetic.generate``."""
+    return ["--train-ann", paths["train_ann"], "--train-images", paths["train_images"],
+            "--val-ann", paths["val_ann"], "--val-images", paths["val_images"]]
+
+
 @pytest.fixture(scope="session")
-def exported_model(trained, tmp_path_factory):
+def finished_run(synthetic, tmp_path_factory, request):
+    """The run directory of an uninterrupted run of RUN_FLAGS on ``synthetic`` (in-process, -j 0): checkpoints
+    of epochs 1, 2 and 3, best.json, metrics.jsonl. The parameters and metrics every interrupted and resumed
+    run of these flags must reach, bit for bit. Tests only read it (copy it to change it)."""
+    import train_simple_pose
+    save = removed_at_end(request, tmp_path_factory.mktemp("finished")) / "run"
+    assert train_simple_pose.main(RUN_FLAGS + data_flags(synthetic) + ["-j", "0", "--save-dir", str(save)]) == 0
+    close_log_handlers()
+    return save
+
+
+def linked_copy(src: Path, dest: Path) -> Path:
+    """A copy of the run directory ``src`` whose checkpoint files (.params, .states: 180 MB a checkpoint) are hard
+    links. A run writes those only as new files renamed into place, never in place, so ``src`` stays intact."""
+    def copy(a: str, b: str) -> None:
+        (os.link if a.endswith((".params", ".states")) else shutil.copy2)(a, b)
+    shutil.copytree(src, dest, copy_function=copy)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def exported_model(trained, tmp_path_factory, request):
     """Export directory of ``trained`` (MXNet symbol + ONNX + deploy.json), for the commands that take one."""
     from simplepose.export.command import export_checkpoint
-    out = tmp_path_factory.mktemp("export")
+    out = removed_at_end(request, tmp_path_factory.mktemp("export"))
     export_checkpoint(trained, out)
     return out
 
@@ -54,3 +111,27 @@ def drop_log_handlers():
     """Use with ``pytest.mark.usefixtures`` in tests that run command lines in-process."""
     yield
     close_log_handlers()
+
+
+# A passing test's tmp_path is removed once its fixtures are torn down, as pytest's
+# ``tmp_path_retention_policy = failed`` would: a run leaves the folders of failed tests (and small fixtures'),
+# not 23 GB of checkpoints.
+_OUTCOME = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(_OUTCOME, {})[report.when] = report.passed or report.skipped
+    if report.when == "setup" and "tmp_path" in getattr(item, "funcargs", {}):
+        item.stash[_OUTCOME]["path"] = item.funcargs["tmp_path"]
+    return report
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield   # an error in a fixture's teardown is raised here: the directory stays
+    outcome = item.stash.get(_OUTCOME, {})
+    if not KEEP_TMP and outcome.get("path") and outcome.get("setup") and outcome.get("call"):
+        shutil.rmtree(outcome["path"], ignore_errors=True)
+    return result

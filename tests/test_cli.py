@@ -50,14 +50,14 @@ def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, 
     assert not list(save.glob("*.params"))
 
 
-def test_fourteen_keypoints_train_and_evaluate_without_code_change(synthetic, tmp_path, capsys):
-    train = write_crowdpose_like(synthetic["train_ann"], tmp_path / "cp_train.json")
-    val = write_crowdpose_like(synthetic["val_ann"], tmp_path / "cp_val.json")
+def test_fourteen_keypoints_train_and_evaluate_without_code_change(small, tmp_path, capsys):
+    train = write_crowdpose_like(small["train_ann"], tmp_path / "cp_train.json")
+    val = write_crowdpose_like(small["val_ann"], tmp_path / "cp_val.json")
     save = tmp_path / "cp"
     sigmas = tmp_path / "crowdpose_sigmas.json"
     sigmas.write_text(json.dumps(CROWDPOSE_SIGMAS))
-    assert train_simple_pose.main(SMALL + ["--train-ann", train, "--train-images", synthetic["train_images"],
-                                           "--val-ann", val, "--val-images", synthetic["val_images"],
+    assert train_simple_pose.main(SMALL + ["--train-ann", train, "--train-images", small["train_images"],
+                                           "--val-ann", val, "--val-images", small["val_images"],
                                            "--save-dir", str(save), "--half-body-prob", "0.3",
                                            "--sigmas", str(sigmas)]) == 0
     manifest = load_manifest(save / "simple_pose_resnet18_v1b-epoch0001.json")
@@ -81,11 +81,11 @@ def test_fourteen_keypoints_train_and_evaluate_without_code_change(synthetic, tm
         train_simple_pose.main(["--resume", str(save), "--flip-pairs", "0:1", "--num-epochs", "2"])
 
 
-def test_several_devices_split_the_batch(synthetic, tmp_path, monkeypatch):
+def test_several_devices_split_the_batch(small, tmp_path, monkeypatch):
     """The GPU path (split_and_load over devices, kvstore 'device') on two CPU contexts."""
     monkeypatch.setattr(simplepose.runtime.mxnet, "contexts", lambda gpus, num_gpus: [mx.cpu(0), mx.cpu(1)])
     save = tmp_path / "multi"
-    assert train_simple_pose.main(SMALL + data_args(synthetic) + ["--batch-size", "4", "--save-dir", str(save)]) == 0
+    assert train_simple_pose.main(SMALL + data_args(small) + ["--batch-size", "4", "--save-dir", str(save)]) == 0
     log = (save / "train.log").read_text()
     assert "batches of 8 per epoch, contexts [cpu(0), cpu(1)]" in log      # batch size is per device
     row = json.loads((save / "metrics.jsonl").read_text().splitlines()[-1])
@@ -112,7 +112,7 @@ def test_twenty_three_keypoints_train_evaluate_and_analyse_without_code_change(t
     from simplepose.meta import COCO_KEYPOINT_NAMES, FOOT_KEYPOINT_NAMES
     from simplepose.sigma_tables import COCO_SIGMAS, FOOT_SIGMAS
     from simplepose.synthetic import generate
-    paths = generate(tmp_path / "feet", num_train_images=24, num_val_images=8, seed=11, feet=True)
+    paths = generate(tmp_path / "feet", num_train_images=8, num_val_images=4, seed=11, feet=True)
     names = list(COCO_KEYPOINT_NAMES + FOOT_KEYPOINT_NAMES)
     sigmas = [COCO_SIGMAS[n] for n in COCO_KEYPOINT_NAMES] + list(FOOT_SIGMAS)
     sigma_file = tmp_path / "sigmas23.txt"

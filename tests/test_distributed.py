@@ -38,37 +38,6 @@ def launch(args, timeout=LIMIT):
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60)
 
 
-@pytest.mark.slow
-def test_two_workers_one_server_end_with_identical_parameters(synthetic, tmp_path):
-    save = tmp_path / "dist"
-    tic = time.monotonic()
-    res = launch(["-n", "2", "-s", "1", "--", sys.executable, "train_simple_pose.py", "--kvstore", "dist_sync",
-                  "--train-ann", synthetic["train_ann"], "--train-images", synthetic["train_images"],
-                  "--val-ann", synthetic["val_ann"], "--val-images", synthetic["val_images"],
-                  "--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
-                  "--num-epochs", "2", "--log-interval", "0", "--save-dir", str(save)])
-    seconds = time.monotonic() - tic
-    print(f"2 workers + 1 server, 2 epochs of 5 batches of 8 per worker: {seconds:.1f} s")
-    assert res.returncode == 0, res.stderr[-3000:]
-    # Each worker trained on its own half: 44 of the 89 people, 5 batches of 8 per epoch.
-    for rank in (0, 1):
-        assert f"5 batches of 8 per epoch, contexts [cpu(0)], worker {rank} of 2 (44 people each, kvstore " \
-               "dist_sync)" in res.stderr
-    digests = re.findall(r"final parameters sha256 ([0-9a-f]{64})", res.stderr)
-    assert len(digests) == 2 and digests[0] == digests[1], res.stderr[-3000:]
-    # Rank 0 alone wrote the log file, the metrics and the checkpoints, and its checkpoint holds those parameters.
-    log = (save / "train.log").read_text()
-    assert "worker 0 of 2" in log and "worker 1 of 2" not in log
-    assert [p.name for p in sorted(save.glob("*.json"))] == ["best.json", "config.json", "run-files.json",
-                                                              "simple_pose_resnet18_v1b-epoch0001.json",
-                                                              "simple_pose_resnet18_v1b-epoch0002.json"]
-    net = get_pose_model("simple_pose_resnet18_v1b", 17)
-    load_checkpoint_params(net, load_manifest(save / "simple_pose_resnet18_v1b-epoch0002.json")["params"], mx.cpu())
-    assert parameter_digest(net) == digests[0]
-    rows = (save / "metrics.jsonl").read_text().splitlines()
-    assert len(rows) == 3 and '"val_acc": null' not in rows[-1]      # rank 0 validated
-
-
 def test_launcher_forwards_a_failing_worker_and_stops_the_rest(tmp_path):
     res = launch(["-n", "2", "-s", "1", "--", sys.executable, "-c", "import sys; sys.exit(3)"])
     # Not 124: the launcher stopped the scheduler and server rather than wait for workers that never came
@@ -137,18 +106,22 @@ def test_dist_kvstore_outside_a_job_is_a_one_line_error(synthetic, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tmp_path):
-    """Ctrl-C to the launcher: the workers agree (through the kvstore) on the batch to stop after,
-    rank 0 writes the mid-epoch checkpoint, and the job resumes from it."""
+def test_two_workers_stopped_by_ctrl_c_after_the_same_batch_resume_to_identical_parameters(synthetic, tmp_path):
+    """Two workers and a server: each worker trains on its own half of the data. Ctrl-C to the launcher: the
+    workers agree (through the kvstore) on the batch to stop after, rank 0 writes the mid-epoch checkpoint,
+    and the job resumes from it. The workers end with the same parameters, which rank 0's checkpoint holds;
+    rank 0 alone writes the log, the metrics and the checkpoints."""
     import signal
     save, trace = tmp_path / "dist", tmp_path / "trace.txt"
     # Each worker waits inside batch 1 of epoch 2 (gradients computed, no update) until the Ctrl-C reaches it
     # (tests/kill_at.py): the stop does not depend on the machine's speed.
     train = [sys.executable, "tests/kill_at.py", "epoch2-batch1", "after", "pause", str(trace), "--",
              "--kvstore", "dist_sync", "--train-ann", synthetic["train_ann"],
-             "--train-images", synthetic["train_images"], "--model", "simple_pose_resnet18_v1b", "--input-size",
+             "--train-images", synthetic["train_images"], "--val-ann", synthetic["val_ann"],
+             "--val-images", synthetic["val_images"], "--model", "simple_pose_resnet18_v1b", "--input-size",
              "64,64", "--batch-size", "8", "-j", "0", "--num-epochs", "2", "--log-interval", "1",
              "--save-dir", str(save)]
+    tic = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "simplepose.launch", "--timeout", str(LIMIT), "-n", "2", "-s", "1",
                              "--", *train], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -162,6 +135,10 @@ def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tm
     finally:
         proc.kill()
         proc.stderr.close()
+    # Each worker trained on its own half: 44 of the 89 people, 5 batches of 8 per epoch.
+    for rank in (0, 1):
+        assert f"5 batches of 8 per epoch, contexts [cpu(0)], worker {rank} of 2 (44 people each, kvstore " \
+               "dist_sync)" in err, err[-3000:]
     assert err.count("error: interrupted") == 2, err[-3000:]            # both workers stopped themselves
     stopped = list(save.glob("*-batch*.json"))
     assert len(stopped) == 1, err[-3000:]
@@ -169,10 +146,23 @@ def test_ctrl_c_stops_all_workers_after_the_same_batch_and_resumes(synthetic, tm
     assert manifest["epoch"] == 1 and manifest["batch"] == 1 and manifest["batch_size_total"] == 16
     res = launch(["-n", "2", "-s", "1", "--", sys.executable, "train_simple_pose.py", "--resume", str(save),
                   "-j", "0"])
+    print(f"2 workers + 1 server, 2 epochs of 5 batches of 8 per worker, stopped in epoch 2 and resumed: "
+          f"{time.monotonic() - tic:.1f} s")
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"resumed from {stopped[0]} at epoch 1 (update {5 + manifest['batch']}" in res.stderr
     digests = re.findall(r"final parameters sha256 ([0-9a-f]{64})", res.stderr)
-    assert len(digests) == 2 and digests[0] == digests[1]
+    assert len(digests) == 2 and digests[0] == digests[1], res.stderr[-3000:]
+    # Rank 0 alone wrote the log file, the metrics and the checkpoints, and its checkpoint holds those parameters.
+    log = (save / "train.log").read_text()
+    assert "worker 0 of 2" in log and "worker 1 of 2" not in log
+    assert [p.name for p in sorted(save.glob("*.json"))] == ["best.json", "config.json", "run-files.json",
+                                                              "simple_pose_resnet18_v1b-epoch0001.json",
+                                                              "simple_pose_resnet18_v1b-epoch0002.json"]
+    net = get_pose_model("simple_pose_resnet18_v1b", 17)
+    load_checkpoint_params(net, load_manifest(save / "simple_pose_resnet18_v1b-epoch0002.json")["params"], mx.cpu())
+    assert parameter_digest(net) == digests[0]
+    rows = (save / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 3 and '"val_acc": null' not in rows[-1]      # rank 0 validated
 
 
 def test_print_env_for_starting_roles_by_hand(capsys):

@@ -14,6 +14,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from tests.conftest import removed_at_end
 from tests.kill_ops import run_killed_at
 from simplepose.export import command as export
 from simplepose.predict import command as predict
@@ -34,14 +35,14 @@ MODEL = "simple_pose_resnet18_v1b"
 
 
 @pytest.fixture(scope="module")
-def models(trained, synthetic, tmp_path_factory):
+def models(trained, synthetic, tmp_path_factory, request):
     """An old export (the trained model, its final bias moved by 0.5) with the user's NOTES, the ONNX file of
     the new one (the trained checkpoint), one crop and both exports' ONNX Runtime heatmaps of it.
 
     The ONNX conversion (5 s a time) runs once: in the kill series every export copies its model's ONNX file
     (``export._export_onnx`` stubbed), so a kill costs the export's file operations, not the conversion.
     """
-    root = tmp_path_factory.mktemp("kill")
+    root = removed_at_end(request, tmp_path_factory.mktemp("kill"))
     export.export_checkpoint(trained, root / "reference")            # the real conversion, once
     new_onnx = root / "reference" / load_deploy(root / "reference")["onnx"]
     old_onnx, plain = root / "old.onnx", root / "old.params"

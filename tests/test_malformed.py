@@ -27,7 +27,7 @@ from simplepose.cli import INTERNAL_ERROR, run_main, setup_logging
 from simplepose import pack
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
-from tests.conftest import close_log_handlers
+from tests.conftest import close_log_handlers, removed_at_end
 
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
         "--log-interval", "0", "--num-epochs", "1", "--seed", "3"]
@@ -39,9 +39,9 @@ pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
 
 @pytest.fixture(scope="module")
-def kit(synthetic, trained, tmp_path_factory):
+def kit(synthetic, trained, tmp_path_factory, request):
     """What the cases break: the generated data, a trained checkpoint and its export (made once)."""
-    root = tmp_path_factory.mktemp("malformed")
+    root = removed_at_end(request, tmp_path_factory.mktemp("malformed"))
     export.export_checkpoint(trained, root / "export")
     manifest = Path(trained)
     return {"synthetic": synthetic, "manifest": manifest, "export": root / "export",

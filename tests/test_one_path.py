@@ -20,6 +20,7 @@ import train_simple_pose
 from simplepose.runtime import pose as pose_inference
 from simplepose.data.coco import COCOKeyPoints
 from simplepose.export.command import export_checkpoint
+from tests.conftest import removed_at_end
 
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
         "--num-epochs", "1", "--log-interval", "0", "--seed", "7"]
@@ -56,10 +57,10 @@ def one_person(synthetic, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained_once(synthetic, one_person, tmp_path_factory):
+def trained_once(synthetic, one_person, tmp_path_factory, request):
     """(checkpoint after one epoch, the keypoints validation decoded after that epoch, (1, K, 3))."""
     ann, _, _ = one_person
-    save = tmp_path_factory.mktemp("run")
+    save = removed_at_end(request, tmp_path_factory.mktemp("run"))
     with pytest.MonkeyPatch.context() as mp:
         seen = spy(mp, simplepose.training.validation, "validate", index=2)
         assert train_simple_pose.main(TINY + ["--train-ann", synthetic["train_ann"], "--train-images",

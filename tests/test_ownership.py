@@ -32,13 +32,6 @@ FOREIGN = {
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    """A dataset of 8 train and 4 val images: each tiny training takes a few seconds."""
-    from simplepose.synthetic import generate
-    return generate(tmp_path_factory.mktemp("small"), num_train_images=8, num_val_images=4, seed=5)
-
-
 def data_args(paths):
     return ["--train-ann", paths["train_ann"], "--train-images", paths["train_images"],
             "--val-ann", paths["val_ann"], "--val-images", paths["val_images"]]

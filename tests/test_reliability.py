@@ -21,10 +21,10 @@ from simplepose.model import get_pose_model, load_checkpoint_params
 from simplepose.training.build import build_parts
 from simplepose.training.config import build_config
 from simplepose.training.fit import Training
+from tests.conftest import RUN_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16",
-        "--lr-decay-epoch", "2", "--seed", "11", "--num-epochs", "3", "--log-interval", "1"]
+TINY = RUN_FLAGS   # the flags of the session's finished_run (tests/conftest.py), the interrupted runs' reference
 FINAL = "simple_pose_resnet18_v1b-epoch0003.json"
 DEADLINE = 240   # seconds any one training subprocess may take before the test gives up
 
@@ -50,12 +50,11 @@ def metrics(save_dir):
     return [json.loads(line) for line in (Path(save_dir) / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def reference(synthetic, tmp_path_factory):
-    """An uninterrupted 3-epoch run (in-process, -j 1): the parameters the interrupted runs must reach."""
-    save = tmp_path_factory.mktemp("reference")
-    assert train_simple_pose.main(TINY + data_args(synthetic) + ["-j", "1", "--save-dir", str(save)]) == 0
-    return save
+@pytest.fixture
+def reference(finished_run):
+    """The uninterrupted 3-epoch run (in-process, -j 0; the interrupted runs load with -j 1): the parameters
+    and metrics the interrupted runs must reach."""
+    return finished_run
 
 
 def start_training(synthetic, save, trace):

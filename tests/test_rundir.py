@@ -20,7 +20,7 @@ from simplepose.rundir.checkpoint import checkpoints_in, load_manifest, position
 from simplepose.errors import MissingFileError, SimplePoseError
 from simplepose.export.command import main as export_main
 from simplepose.rundir.directory import RunDirectory, find_resume
-from tests.conftest import close_log_handlers
+from tests.conftest import close_log_handlers, linked_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "simple_pose_resnet18_v1b"
@@ -228,12 +228,11 @@ def test_lock_refuses_a_second_run_naming_its_pid_and_takes_over_a_dead_ones(tmp
 
 # --- training through the command line ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def finished(synthetic, tmp_path_factory):
-    """A finished 3-epoch run directory (checkpoints 1, 2, 3 and best.json); tests only read it."""
-    save = tmp_path_factory.mktemp("finished") / "run"
-    assert train_simple_pose.main(TINY + data_args(synthetic) + ["--num-epochs", "3", "--save-dir", str(save)]) == 0
-    return save
+@pytest.fixture
+def finished(finished_run):
+    """The session's finished 3-epoch run directory (checkpoints 1, 2, 3 and best.json; tests/conftest.py);
+    tests only read it."""
+    return finished_run
 
 
 def start_training(args, log_to, stop=None):
@@ -307,8 +306,7 @@ def test_two_runs_fresh_runs_overwrite_and_sigterm_in_one_directory(synthetic, t
 
 
 def test_resuming_an_older_checkpoint_then_ctrl_c_keeps_the_later_ones(finished, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(finished, run)
+    run = linked_copy(finished, tmp_path / "run")
     stop = ("epoch2-batch2", "after", "pause", tmp_path / "trace.txt")
     proc = start_training(["--resume", str(run / f"{MODEL}-epoch0001.json")], tmp_path / "err", stop)
     log = run / "train.log"
@@ -378,9 +376,9 @@ def tmpfs(path, size):
         subprocess.run(["umount", str(path)], check=True)
 
 
-def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(synthetic, tmp_path, capsys):
+def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(small, tmp_path, capsys):
     from simplepose.cli import run_main
-    args = TINY + data_args(synthetic) + ["--num-epochs", "2", "--log-interval", "0"]
+    args = TINY + data_args(small) + ["--num-epochs", "2", "--log-interval", "0"]
     with tmpfs(tmp_path / "tiny", "100m") as tiny:   # less than one checkpoint: refused before the first batch
         assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(tiny / "run")])) == 2
         assert re.fullmatch(rf"error: --save-dir {tiny}/run: \d+ MB free, a checkpoint of {MODEL} takes about 18\d MB; "

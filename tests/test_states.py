@@ -2,7 +2,6 @@
 import json
 import os
 import pickle
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -215,13 +214,14 @@ def test_a_state_of_another_model_or_optimizer_is_refused(tmp_path):
 
 def checkpoint_copy(trained, out, states_bytes=None, old_from=None):
     """The ``trained`` checkpoint in ``out``: its own files, or an old-format one (no "optimizer" in the
-    manifest) whose .states holds ``states_bytes`` or MXNet's pickle of the state of ``old_from``."""
+    manifest) whose .states holds ``states_bytes`` or MXNet's pickle of the state of ``old_from``. Its own
+    files are hard links (a run writes a checkpoint's files as new files, never in place)."""
     doc = json.loads(Path(trained).read_text())
     out.mkdir()
     src = Path(trained).parent
-    shutil.copy(src / doc["params"], out / doc["params"])
+    os.link(src / doc["params"], out / doc["params"])
     if states_bytes is None and old_from is None:
-        shutil.copy(src / doc["states"], out / doc["states"])
+        os.link(src / doc["states"], out / doc["states"])
     else:
         del doc["optimizer"]
         if old_from is not None:

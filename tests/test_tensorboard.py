@@ -8,6 +8,8 @@ import pytest
 import train_simple_pose
 from tensorboardX.proto.event_pb2 import Event
 
+from tests.conftest import close_log_handlers, linked_copy, removed_at_end
+
 TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
         "--lr-decay-epoch", "2", "--seed", "7", "--save-frequency", "1"]
 
@@ -39,10 +41,18 @@ def read_events(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], dict
     return scalars, images
 
 
-def test_events_hold_loss_lr_validation_and_pictures(synthetic, tmp_path):
-    save = tmp_path / "run"
+@pytest.fixture(scope="module")
+def two_epochs(synthetic, tmp_path_factory, request):
+    """A 2-epoch run logging every batch, with a checkpoint after each epoch; tests read it or copy it."""
+    save = removed_at_end(request, tmp_path_factory.mktemp("tensorboard")) / "run"
     assert train_simple_pose.main(TINY + data_args(synthetic) + ["--num-epochs", "2", "--log-interval", "1",
                                                                   "--save-dir", str(save)]) == 0
+    close_log_handlers()
+    return save
+
+
+def test_events_hold_loss_lr_validation_and_pictures(two_epochs):
+    save = two_epochs
     rows = [json.loads(line) for line in (save / "metrics.jsonl").read_text().splitlines()]
     assert [set(r) for r in rows] == [set(rows[0])] * 3 and "nan_skipped" in rows[0]
     scalars, images = read_events(save)
@@ -58,10 +68,8 @@ def test_events_hold_loss_lr_validation_and_pictures(synthetic, tmp_path):
     assert sorted(images) and all(steps == [0, per_epoch, 2 * per_epoch] for steps in images.values())
 
 
-def test_resumed_runs_keep_one_history_and_no_tensorboard_writes_none(synthetic, tmp_path):
-    save = tmp_path / "run"
-    args = TINY + data_args(synthetic) + ["--log-interval", "1", "--save-dir", str(save)]
-    assert train_simple_pose.main(args + ["--num-epochs", "2"]) == 0
+def test_resumed_runs_keep_one_history_and_no_tensorboard_writes_none(synthetic, two_epochs, tmp_path):
+    save = linked_copy(two_epochs, tmp_path / "run")
     first, _ = read_events(save)
     per_epoch = max(s for s, _ in first["train/loss"]) // 2
     # Resume from the epoch-1 checkpoint: epoch 2 is trained again, its old events are purged.

@@ -10,14 +10,7 @@ import eval_simple_pose
 import train_simple_pose
 from simplepose.rundir.checkpoint import load_manifest
 from simplepose.training.loop import EpochLoop
-
-TINY = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "16", "-j", "0",
-        "--log-interval", "0", "--lr-decay-epoch", "2", "--seed", "7"]
-
-
-def data_args(paths):
-    return ["--train-ann", paths["train_ann"], "--train-images", paths["train_images"],
-            "--val-ann", paths["val_ann"], "--val-images", paths["val_images"]]
+from tests.conftest import RUN_FLAGS, data_flags
 
 
 def params_of(manifest):
@@ -29,12 +22,12 @@ def metrics(save_dir):
 
 
 @pytest.mark.slow
-def test_interrupted_run_resumes_exactly(synthetic, tmp_path, monkeypatch):
-    ref_dir, cut_dir = tmp_path / "ref", tmp_path / "cut"
-    args = TINY + data_args(synthetic) + ["--num-epochs", "3"]
-    assert train_simple_pose.main(args + ["--save-dir", str(ref_dir)]) == 0
+def test_interrupted_run_resumes_exactly(synthetic, finished_run, tmp_path, monkeypatch):
+    # The uninterrupted run is the session's finished_run (tests/conftest.py): the same flags.
+    ref_dir, cut_dir = finished_run, tmp_path / "cut"
+    args = RUN_FLAGS + data_flags(synthetic) + ["-j", "0"]
 
-    # Same run, killed during epoch 2 (after checkpoint 1 was written).
+    # The same run, killed at the start of epoch 2 (after checkpoint 1 was written).
     real_epoch = EpochLoop.train_epoch
 
     def dies_in_epoch_2(self, epoch, *rest):
@@ -82,7 +75,7 @@ def test_training_learns_and_eval_reports(synthetic, tmp_path, capsys):
             "--num-epochs", "8", "--lr", "0.002", "--lr-decay-epoch", "7", "--log-interval", "4",
             "--save-dir", str(save), "--save-frequency", "4", "--rotation-factor", "10", "--seed", "1",
             "--val-interval", "3"]
-    assert train_simple_pose.main(args + data_args(synthetic)) == 0
+    assert train_simple_pose.main(args + data_flags(synthetic)) == 0
     rows = metrics(save)
     assert [r["epoch"] for r in rows] == list(range(9))
     assert [r["epoch"] for r in rows if r["val_acc"] is not None] == [0, 3, 6, 8]   # --val-interval 3, and last
