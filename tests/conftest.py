@@ -11,16 +11,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 logging.getLogger("simplepose").setLevel(logging.INFO)
-# A passing test's tmp_path, and the folders of the fixtures that hold checkpoints once their scope ends with
-# no test failed, are removed: pytest keeps the temporary folders of three runs, and a checkpoint is 180 MB.
-# SIMPLEPOSE_KEEP_TMP=1 keeps them all.
-KEEP_TMP = os.environ.get("SIMPLEPOSE_KEEP_TMP") == "1"
+# pytest.ini's tmp_path_retention_policy = failed removes a passing test's tmp_path when it ends, and the whole
+# base folder after a run with no failure. The folders of the session's fixtures that hold checkpoints go as soon
+# as their scope ends too (a checkpoint is 180 MB): the run's peak stays small. `pytest -o
+# tmp_path_retention_policy=all` keeps everything.
 
 
 def removed_at_end(request, path: Path) -> Path:
-    """``path``, removed when the scope of the fixture ``request`` ends unless a test has failed by then."""
+    """``path``, removed when the scope of the fixture ``request`` ends unless a test has failed by then (or the
+    retention policy keeps all)."""
     def remove() -> None:
-        if not KEEP_TMP and not request.session.testsfailed:
+        if request.config.getini("tmp_path_retention_policy") == "failed" and not request.session.testsfailed:
             shutil.rmtree(path, ignore_errors=True)
     request.addfinalizer(remove)
     return path
@@ -112,26 +113,3 @@ def drop_log_handlers():
     yield
     close_log_handlers()
 
-
-# A passing test's tmp_path is removed once its fixtures are torn down, as pytest's
-# ``tmp_path_retention_policy = failed`` would: a run leaves the folders of failed tests (and small fixtures'),
-# not 23 GB of checkpoints.
-_OUTCOME = pytest.StashKey[dict]()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    item.stash.setdefault(_OUTCOME, {})[report.when] = report.passed or report.skipped
-    if report.when == "setup" and "tmp_path" in getattr(item, "funcargs", {}):
-        item.stash[_OUTCOME]["path"] = item.funcargs["tmp_path"]
-    return report
-
-
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_runtest_teardown(item, nextitem):
-    result = yield   # an error in a fixture's teardown is raised here: the directory stays
-    outcome = item.stash.get(_OUTCOME, {})
-    if not KEEP_TMP and outcome.get("path") and outcome.get("setup") and outcome.get("call"):
-        shutil.rmtree(outcome["path"], ignore_errors=True)
-    return result
