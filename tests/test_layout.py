@@ -188,3 +188,12 @@ def test_reading_checkpoints_run_directories_and_exports_needs_no_mxnet(trained,
     assert res.returncode == 0 and res.stdout.splitlines()[-1] == "ok []", res.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["augmentations.png", "heatmaps.png",
                                                                       "training_curves.png"]
+
+
+def test_tests_mirror_the_packages():
+    """A test of a package's module lives in tests/PACKAGE/ (the command lines' in tests/commands/); the base
+    layers' and the whole install's stay in tests/."""
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    folders = {p.parent.name for p in (PACKAGE.parent / "tests").glob("*/test_*.py")}
+    assert folders <= packages | {"commands"}, folders - packages
+    assert folders == packages | {"commands"}, packages - folders

@@ -3,7 +3,7 @@
 OpenCV's own JPEG decoder (in the opencv-python wheels) is about 2.7x slower than
 libjpeg-turbo with its SIMD code, which ``simplejpeg`` wraps; on COCO-like images the
 decode is most of a training sample's cost. The fast path returns exactly
-OpenCV's pixels (same library, same IDCT and upsampling: ``tests/test_decode.py``
+OpenCV's pixels (same library, same IDCT and upsampling: ``tests/data/test_decode.py``
 compares them bit for bit, at every reduction); OpenCV decodes whatever it does
 not take: other formats and files libjpeg-turbo rejects as damaged. A JPEG cut
 short is refused either way (OpenCV would fill it with grey without a word).

@@ -9,7 +9,7 @@ A forward function takes (B, h, w, 3) uint8 BGR crops (``runtime.pose.BoxCrops``
 and the copy to the GPU, and the float work GluonCV's transform does per sample (to float, / 255, - mean,
 / std, BGR -> RGB, HWC -> CHW) runs once per batch, as mmpose's data preprocessor does. The result equals
 ``data.transforms.normalize`` bit for bit (the same two float32 operations per pixel:
-``tests/test_pipeline.py``), which ONNX Runtime's path uses.
+``tests/training/test_pipeline.py``), which ONNX Runtime's path uses.
 """
 from __future__ import annotations
 

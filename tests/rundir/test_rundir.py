@@ -22,7 +22,7 @@ from simplepose.export.command import main as export_main
 from simplepose.rundir.directory import RunDirectory, find_resume
 from tests.conftest import close_log_handlers, linked_copy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "simple_pose_resnet18_v1b"
 TINY = ["--model", MODEL, "--input-size", "64,64", "--batch-size", "16", "-j", "0", "--seed", "11",
         "--lr-decay-epoch", "20", "--log-interval", "1"]

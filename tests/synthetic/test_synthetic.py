@@ -385,7 +385,7 @@ def test_bad_options_are_one_line_errors(tmp_path):
     taken = tmp_path / "file"
     taken.write_text("not a directory")
     res = subprocess.run([sys.executable, "-m", "simplepose.synthetic", "--out", str(taken), "--train-images", "1",
-                          "--val-images", "0"], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          "--val-images", "0"], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr

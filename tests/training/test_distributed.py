@@ -15,7 +15,7 @@ from simplepose.data.samples import EpochSampler
 from simplepose.model import get_pose_model, load_checkpoint_params
 from simplepose.training.fit import parameter_digest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 240   # seconds: the launcher stops everything after this, the test waits a little longer
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simplepose.predict.command import main as predict_main
-from tests.test_hostile_images import one_line_error, run
+from tests.data.test_hostile_images import one_line_error, run
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 

@@ -12,8 +12,8 @@ from simplepose.data.coco import COCOKeyPoints
 from simplepose.errors import SimplePoseError
 from simplepose.keypoint_names import canonical_name
 
-from .real_style import build
-from .real_style_specs import STYLES
+from tests.real_style import build
+from tests.real_style_specs import STYLES
 
 SIGMA_WARNING = "no published OKS sigmas"
 SKELETON = "skeleton links refer to keypoints outside"

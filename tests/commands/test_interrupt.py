@@ -16,7 +16,7 @@ from simplepose import cli
 from simplepose.commands import COMMANDS
 from simplepose.errors import SimplePoseError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "tests" / "interrupt_at"
 BIN = Path(sys.executable).parent
 SHIMS = {"simplepose.train": "train_simple_pose.py", "simplepose.evaluate": "eval_simple_pose.py"}

@@ -23,7 +23,7 @@ from simplepose.training.config import build_config
 from simplepose.training.fit import Training
 from tests.conftest import RUN_FLAGS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = RUN_FLAGS   # the flags of the session's finished_run (tests/conftest.py), the interrupted runs' reference
 FINAL = "simple_pose_resnet18_v1b-epoch0003.json"
 DEADLINE = 240   # seconds any one training subprocess may take before the test gives up

@@ -17,7 +17,7 @@ from simplepose.errors import SimplePoseError
 from simplepose.predict.image_match import ImageIndex
 from simplepose.io import JsonRecord
 from simplepose.predict.command import main as predict_main
-from tests.test_predict import exported, predictor, val_image, write_video  # noqa: F401 (fixtures: an ONNX export)
+from tests.predict.test_predict import exported, predictor, val_image, write_video  # noqa: F401 (fixtures: an ONNX export)
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 

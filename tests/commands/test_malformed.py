@@ -274,7 +274,7 @@ CASES = {
     "category_id a string": first_person_named("category_id", "1", "field 'category_id'"),
     "iscrowd a string": first_person_named("iscrowd", "0", "field 'iscrowd'"),
     "area a string": first_person_named("area", "1234.5", "field 'area'", "expected a finite number"),
-    # (An area NaN, zero or negative is not refused: it is recomputed from the box, counted; tests/test_gt_quirks.py.)
+    # (An area NaN, zero or negative is not refused: it is recomputed from the box, counted; tests/data/test_gt_quirks.py.)
     "num_keypoints a string": first_person_named("num_keypoints", "17", "field 'num_keypoints'",
                                                  "expected an integer"),
     "bbox of three numbers": first_person_named("bbox", [10, 20, 30], "field 'bbox'", "has 3 values, expected 4"),

@@ -15,7 +15,7 @@ from simplepose.rundir.checkpoint import load_manifest
 from simplepose.errors import SimplePoseError
 from tests.custom_keypoints import CROWDPOSE_NAMES, CROWDPOSE_SIGMAS, write_crowdpose_like
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--model", "simple_pose_resnet18_v1b", "--input-size", "64,64", "--batch-size", "8", "-j", "0",
          "--log-interval", "0", "--num-epochs", "1"]
 
