@@ -22,4 +22,7 @@ class _SigintOnImport:
 
 
 if os.environ.get("SIMPLEPOSE_SIGINT_AT"):
+    # A process started in the background of a non-interactive shell inherits SIGINT ignored, and Python then
+    # installs no handler: the Ctrl-C a user gives a foreground command is Python's default handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.meta_path.insert(0, _SigintOnImport(os.environ["SIMPLEPOSE_SIGINT_AT"]))
