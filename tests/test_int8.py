@@ -1,0 +1,144 @@
+"""INT8 exports: the graph passes (``export.graph``), each against the unrewritten graph under ONNX Runtime."""
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+from simplepose.errors import SimplePoseError
+from simplepose.export.graph import (deconv_to_conv, fold_batchnorm, int8_ready, last_layer, name_nodes,
+                                     subpixel_kernel)
+
+# float32 through 20 layers: differences of a few ulps of the heatmaps' magnitude (about 1) are rounding.
+TOLERANCE = 1e-5
+
+
+def run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The model's first output for input ``x``, ONNX Runtime on one thread, no graph optimisation (so that ONNX
+    Runtime's own fusions do not hide what a pass did)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.fixture(scope="module")
+def exported_onnx(exported_model) -> onnx.ModelProto:
+    """The ONNX graph of the trained 64x64 ResNet-18 export (MXNet's ONNX export, BatchNorm statistics of 3 epochs)."""
+    return onnx.load(str(next(Path(exported_model).glob("*.onnx"))))
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    """(3, 3, 64, 64) float32: normalised random crops (the model input's range)."""
+    return np.random.default_rng(4).normal(size=(3, 3, 64, 64)).astype(np.float32)
+
+
+def ops(model: onnx.ModelProto) -> collections.Counter:
+    return collections.Counter(node.op_type for node in model.graph.node)
+
+
+def test_name_nodes_names_every_convolution_after_its_output(exported_onnx, crops):
+    assert sum(not n.name for n in exported_onnx.graph.node if n.op_type in ("Conv", "ConvTranspose")) == 24
+    named = name_nodes(exported_onnx)
+    names = [n.name for n in named.graph.node]
+    assert all(names) and len(set(names)) == len(names)
+    assert names == [n.name for n in name_nodes(exported_onnx).graph.node]     # deterministic
+    assert {n.name for n in exported_onnx.graph.node if n.name} <= set(names)   # MXNet's names kept
+    assert np.array_equal(run(named, crops), run(exported_onnx, crops))
+
+
+def test_name_nodes_never_reuses_a_taken_name():
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+    nodes = [helper.make_node("Relu", ["x"], ["y0"], name="y"), helper.make_node("Relu", ["y0"], ["y"])]
+    named = name_nodes(helper.make_model(helper.make_graph(nodes, "g", [x], [y])))
+    assert [n.name for n in named.graph.node] == ["y", "y_2"]
+
+
+def test_fold_batchnorm_removes_every_batchnorm_and_keeps_the_heatmaps(exported_onnx, crops):
+    folded = fold_batchnorm(name_nodes(exported_onnx))
+    assert ops(exported_onnx)["BatchNormalization"] == 23 and ops(folded)["BatchNormalization"] == 0
+    assert ops(folded)["ConvTranspose"] == 3 and all(len(n.input) == 3 for n in folded.graph.node
+                                                     if n.op_type in ("Conv", "ConvTranspose"))
+    before, after = run(exported_onnx, crops), run(folded, crops)
+    assert np.abs(before).max() > 0.1            # trained: heatmaps far from zero, so the comparison means something
+    assert np.abs(after - before).max() < TOLERANCE
+    onnx.checker.check_model(folded)
+
+
+def deconv_model(weight: np.ndarray, bias: np.ndarray, h: int, w: int) -> onnx.ModelProto:
+    """One ConvTranspose (kernel 4, stride 2, pad 1) on a (N, C_in, h, w) input."""
+    c_in, c = weight.shape[:2]
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, c_in, h, w])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, c, 2 * h, 2 * w])
+    node = helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[4, 4], strides=[2, 2],
+                            pads=[1, 1, 1, 1])
+    graph = helper.make_graph([node], "deconv", [x], [y],
+                              [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_deconv_to_conv_places_even_and_odd_output_pixels_right():
+    """An impulse at input pixel (i, j) lands on output rows 2i-1..2i+2 and columns 2j-1..2j+2 (kernel row 3 on
+    the even row 2i-2... see subpixel_kernel): every parity of row and column, checked against ONNX Runtime's
+    ConvTranspose and against the definition."""
+    rng = np.random.default_rng(1)
+    weight = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
+    bias = rng.normal(size=3).astype(np.float32)
+    model = deconv_model(weight, bias, 5, 6)
+    rewritten = deconv_to_conv(name_nodes(model))
+    assert ops(rewritten) == {"Conv": 1, "Reshape": 2, "Transpose": 1}
+    x = np.zeros((1, 2, 5, 6), np.float32)
+    x[0, 1, 2, 3] = 1.0
+    y = run(rewritten, x)
+    assert np.abs(y - run(model, x)).max() < 1e-6
+    # Definition: output (Y, X) = sum over input (i, j) and kernel (ky, kx) with Y = 2i + ky - 1, X = 2j + kx - 1.
+    expected = np.broadcast_to(bias[:, None, None], (3, 10, 12)).copy()
+    for ky in range(4):
+        for kx in range(4):
+            expected[:, 2 * 2 + ky - 1, 2 * 3 + kx - 1] += weight[1, :, ky, kx]
+    assert np.abs(y[0] - expected).max() < 1e-6
+    for r in range(2):          # both parities of rows and of columns carry the impulse
+        for s in range(2):
+            assert np.abs(y[0, :, r::2, s::2] - bias[:, None, None]).max() > 0.01
+    random_input = rng.normal(size=(2, 2, 5, 6)).astype(np.float32)
+    assert np.abs(run(rewritten, random_input) - run(model, random_input)).max() < 1e-5
+
+
+def test_subpixel_kernel_uses_every_deconvolution_weight_once():
+    weight = np.arange(2 * 3 * 16, dtype=np.float32).reshape(2, 3, 4, 4) + 1
+    kernel, _ = subpixel_kernel(weight, None)
+    assert kernel.shape == (12, 2, 3, 3)
+    assert sorted(kernel[kernel != 0].tolist()) == sorted(weight.ravel().tolist())
+
+
+def test_deconv_to_conv_and_int8_ready_keep_the_heatmaps(exported_onnx, crops):
+    reference = run(exported_onnx, crops)
+    rewritten = deconv_to_conv(name_nodes(exported_onnx))
+    assert ops(rewritten)["ConvTranspose"] == 0 and ops(rewritten)["BatchNormalization"] == 23
+    assert np.abs(run(rewritten, crops) - reference).max() < TOLERANCE
+    ready = int8_ready(exported_onnx)
+    assert set(ops(ready)) == {"Conv", "Relu", "Add", "MaxPool", "Reshape", "Transpose"}
+    assert all(n.name for n in ready.graph.node)
+    assert np.abs(run(ready, crops) - reference).max() < TOLERANCE
+    onnx.checker.check_model(ready)
+
+
+def test_last_layer_is_the_heatmap_convolution(exported_onnx):
+    ready = int8_ready(exported_onnx)
+    name = last_layer(ready)
+    node = next(n for n in ready.graph.node if n.name == name)
+    assert node.op_type == "Conv" and node.output[0] == ready.graph.output[0].name
+    assert numpy_helper.to_array(next(i for i in ready.graph.initializer if i.name == node.input[1])).shape[:2] \
+        == (17, 256)
+    with pytest.raises(SimplePoseError, match="no name"):
+        last_layer(exported_onnx)                  # MXNet's export: unnamed
+    with pytest.raises(SimplePoseError, match="not the 1x1 Conv"):
+        last_layer(deconv_model(np.ones((1, 1, 4, 4), np.float32), np.zeros(1, np.float32), 2, 2))
