@@ -1,4 +1,5 @@
-"""INT8 exports: the graph passes (``export.graph``), each against the unrewritten graph under ONNX Runtime."""
+"""INT8 exports: the graph passes (``export.graph``), each against the unrewritten graph under ONNX Runtime;
+quantization (``export.quantize``) against the FP32 model."""
 from __future__ import annotations
 
 import collections
@@ -13,6 +14,9 @@ from onnx import helper, numpy_helper
 from simplepose.errors import SimplePoseError
 from simplepose.export.graph import (deconv_to_conv, fold_batchnorm, int8_ready, last_layer, name_nodes,
                                      subpixel_kernel)
+from simplepose.export.quantize import CALIBRATION_METHOD, calibration_crops, quantize_int8
+from simplepose.runtime.describe import deploy_codec, load_deploy
+from simplepose.runtime.onnx import onnx_forward
 
 # float32 through 20 layers: differences of a few ulps of the heatmaps' magnitude (about 1) are rounding.
 TOLERANCE = 1e-5
@@ -142,3 +146,59 @@ def test_last_layer_is_the_heatmap_convolution(exported_onnx):
         last_layer(exported_onnx)                  # MXNet's export: unnamed
     with pytest.raises(SimplePoseError, match="not the 1x1 Conv"):
         last_layer(deconv_model(np.ones((1, 1, 4, 4), np.float32), np.zeros(1, np.float32), 2, 2))
+
+
+@pytest.fixture(scope="module")
+def int8_model(exported_model, synthetic, tmp_path_factory):
+    """(INT8 ONNX file, calibration record, FP32 ONNX file, calibration crops): the trained export quantized on
+    the synthetic validation set's 25 person crops."""
+    desc = load_deploy(exported_model)
+    crops, files = calibration_crops(synthetic["val_ann"], synthetic["val_images"], desc["input_size"], 100)
+    assert crops.shape == (25, 64, 64, 3) and len(files) == 12
+    out = tmp_path_factory.mktemp("int8") / "model-int8.onnx"
+    record = quantize_int8(desc["onnx"], out, crops, desc["mean"], desc["std"])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model-int8.onnx"]   # its staged graph is gone
+    return out, record, desc, crops
+
+
+def test_int8_heatmaps_and_keypoints_stay_close_to_fp32(int8_model):
+    """On the calibration crops: heatmaps (peaks about 1.25) within 0.03, and the decoded keypoints of the peaks
+    that count (score > 0.2) within half a heatmap pixel (2 input pixels) but for at most 2% of them."""
+    out, record, desc, crops = int8_model
+    fp32 = onnx_forward(desc["onnx"], desc["mean"], desc["std"], 1)(crops)
+    int8 = onnx_forward(str(out), desc["mean"], desc["std"], 1)(crops)
+    assert np.abs(fp32).max() > 1.0
+    assert np.abs(int8 - fp32).max() < 0.03
+    codec = deploy_codec(desc)
+    (xy32, score32), (xy8, _) = codec.decode(fp32), codec.decode(int8)
+    shown = score32 > 0.2
+    assert shown.sum() > 100
+    far = np.linalg.norm(xy8 - xy32, axis=-1)[shown] > 2.0
+    assert far.mean() <= 0.02, far.sum()
+    assert record == {"method": CALIBRATION_METHOD, "crops": 25, "fp32_nodes": ["conv7_fwd"]}
+
+
+def test_int8_quantizes_every_convolution_but_the_last(int8_model):
+    out, _, _, _ = int8_model
+    model = onnx.load(str(out))
+    assert ops(model) == {"QLinearConv": 23, "QLinearAdd": 8, "MaxPool": 1, "Reshape": 6, "Transpose": 3,
+                          "QuantizeLinear": 1, "DequantizeLinear": 1, "Conv": 1}
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    assert conv.name == "conv7_fwd" and conv.output[0] == model.graph.output[0].name
+    weights = {i.name: i for i in model.graph.initializer}
+    assert weights[conv.input[1]].data_type == onnx.TensorProto.FLOAT
+    qconv = [n for n in model.graph.node if n.op_type == "QLinearConv"]
+    # QLinearConv inputs: x, x_scale, x_zero_point, w, w_scale, w_zero_point, ...: U8 activations, S8 weights
+    # with one scale per output channel.
+    assert {weights[n.input[2]].data_type for n in qconv} == {onnx.TensorProto.UINT8}
+    assert {weights[n.input[3]].data_type for n in qconv} == {onnx.TensorProto.INT8}
+    assert all(weights[n.input[4]].dims[0] == weights[n.input[3]].dims[0] > 1 for n in qconv)
+
+
+def test_quantize_refuses_crops_of_another_size(int8_model, tmp_path):
+    _, _, desc, crops = int8_model
+    with pytest.raises(SimplePoseError, match=r"expected \(N >= 1, 64, 64, 3\) uint8"):
+        quantize_int8(desc["onnx"], tmp_path / "x.onnx", crops[:, :32], desc["mean"], desc["std"])
+    with pytest.raises(SimplePoseError, match="expected"):
+        quantize_int8(desc["onnx"], tmp_path / "x.onnx", crops.astype(np.float32), desc["mean"], desc["std"])
+    assert list(tmp_path.iterdir()) == []
