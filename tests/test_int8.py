@@ -3,6 +3,8 @@ quantization (``export.quantize``) against the FP32 model."""
 from __future__ import annotations
 
 import collections
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +13,14 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+import eval_simple_pose
 from simplepose.errors import SimplePoseError
+from simplepose.export.command import main as export_main
 from simplepose.export.graph import (deconv_to_conv, fold_batchnorm, int8_ready, last_layer, name_nodes,
                                      subpixel_kernel)
 from simplepose.export.quantize import CALIBRATION_METHOD, calibration_crops, quantize_int8
-from simplepose.runtime.describe import deploy_codec, load_deploy
+from simplepose.runtime.describe import deploy_codec, file_sha256, load_deploy
+from simplepose.runtime.load import load_model
 from simplepose.runtime.onnx import onnx_forward
 
 # float32 through 20 layers: differences of a few ulps of the heatmaps' magnitude (about 1) are rounding.
@@ -202,3 +207,78 @@ def test_quantize_refuses_crops_of_another_size(int8_model, tmp_path):
     with pytest.raises(SimplePoseError, match="expected"):
         quantize_int8(desc["onnx"], tmp_path / "x.onnx", crops.astype(np.float32), desc["mean"], desc["std"])
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def int8_export(trained, tmp_path_factory) -> Path:
+    """``simplepose-export --int8`` of the trained checkpoint, calibrated by default on its validation data."""
+    out = tmp_path_factory.mktemp("int8-export")
+    assert export_main(["--params", trained, "--out", str(out), "--int8"]) == 0
+    return out
+
+
+def test_export_int8_writes_and_records_the_int8_model(int8_export, trained, synthetic):
+    doc = json.loads((int8_export / "deploy.json").read_text())
+    assert doc["int8"] == doc["onnx"].removesuffix(".onnx") + "-int8.onnx"
+    assert sorted(p.name for p in int8_export.iterdir()) == sorted(
+        ["deploy.json", doc["symbol"], doc["params"], doc["onnx"], doc["int8"]])
+    assert doc["sha256"][doc["int8"]] == file_sha256(int8_export / doc["int8"])
+    assert doc["calibration"] == {"ann": synthetic["val_ann"], "images": synthetic["val_images"], "image_files": 12,
+                                  "method": CALIBRATION_METHOD, "crops": 25, "fp32_nodes": ["conv7_fwd"]}
+    int8 = load_model(int8_export, "onnx-int8")
+    fp32 = load_model(int8_export, "onnx")
+    assert int8.backend == "onnx-int8" and int8.description["int8"] == str(int8_export / doc["int8"])
+    crops = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    assert 0 < np.abs(int8.forward(crops) - fp32.forward(crops)).max() < 0.05   # a different model, close
+
+
+def test_a_damaged_or_replaced_int8_model_is_refused(int8_export, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(int8_export, copy)
+    doc = json.loads((copy / "deploy.json").read_text())
+    shutil.copyfile(copy / doc["onnx"], copy / doc["int8"])    # a valid model, not the one the export wrote
+    for backend in ("onnx", "onnx-int8"):          # every file is checked, whichever one runs
+        with pytest.raises(SimplePoseError, match=f"{doc['int8']}: not the file the export wrote"):
+            load_model(copy, backend)
+    (copy / doc["int8"]).write_bytes(b"\x12garbage")
+    with pytest.raises(SimplePoseError, match=f"{doc['int8']}: cannot load the exported model"):
+        load_model(copy, "onnx")
+    (copy / doc["int8"]).unlink()
+    with pytest.raises(SimplePoseError, match="is missing"):
+        load_model(copy, "onnx")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--calib-size", "5"], "--calib-size: calibration flags of --int8, which is not given"),
+    (["--int8", "--calib-size", "0"], "--calib-size"),
+    (["--int8", "--calib-ann", "x.json"], "--calib-ann and --calib-images go together"),
+    (["--int8", "--no-onnx"], "--int8 quantizes the ONNX export"),
+])
+def test_export_int8_bad_flags_are_one_line_before_any_write(trained, tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    with pytest.raises((SimplePoseError, SystemExit)) as caught:
+        export_main(["--params", trained, "--out", str(out)] + argv)
+    text = str(caught.value) if caught.type is SimplePoseError else capsys.readouterr().err
+    assert message in text
+    assert not out.exists()
+
+
+def test_backend_onnx_int8_needs_an_int8_export(exported_model, trained):
+    with pytest.raises(SimplePoseError, match="has no INT8 model; export the checkpoint again with --int8"):
+        load_model(exported_model, "onnx-int8")
+    with pytest.raises(SimplePoseError, match=r"is a checkpoint.*simplepose-export --int8"):
+        load_model(trained, "onnx-int8")
+
+
+def test_evaluating_the_int8_export_costs_little_ap(int8_export, synthetic, tmp_path):
+    """AP of the INT8 model against the FP32 one on the synthetic validation set (its calibration set here)."""
+    figures = {}
+    for backend in ("onnx", "onnx-int8"):
+        out = tmp_path / f"{backend}.json"
+        assert eval_simple_pose.main(["--params", str(int8_export), "--backend", backend, "--ann",
+                                      synthetic["val_ann"], "--images", synthetic["val_images"], "-j", "0",
+                                      "--metrics-json", str(out)]) == 0
+        figures[backend] = json.loads(out.read_text())
+    print("AP fp32 / int8:", figures["onnx"]["AP"], figures["onnx-int8"]["AP"])
+    assert figures["onnx-int8"]["model"].endswith("(onnx-int8)")
+    assert figures["onnx-int8"]["AP"] == pytest.approx(figures["onnx"]["AP"], abs=0.02)

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from simplepose.data.coco import COCOKeyPoints
+from simplepose.data.paths import data_paths
 from simplepose.data.transforms import normalize_batch
 from simplepose.errors import SimplePoseError
 from simplepose.export.graph import int8_ready, last_layer
@@ -40,6 +41,31 @@ def check_crops(crops: np.ndarray, input_size: Sequence[int], where: str) -> Non
         found = f"{crops.dtype} {crops.shape}" if isinstance(crops, np.ndarray) else type(crops).__name__
         raise SimplePoseError(f"{where}: calibration crops are {found}, expected (N >= 1, {h}, {w}, 3) uint8 BGR "
                               "crops at the model's input size")
+
+
+CALIBRATION_SIZE = 100
+
+
+def calibration_source(desc: dict[str, object], ann: str | None, images: str | None) -> tuple[str, str]:
+    """(annotation file, image folder) to calibrate on: ``ann``/``images`` (--calib-ann/--calib-images, given
+    together), else the validation data the checkpoint ``desc`` was trained with, else its training data."""
+    if bool(ann) != bool(images):
+        raise SimplePoseError("--calib-ann and --calib-images go together: an annotation file of person boxes and "
+                              "the folder of its images")
+    if ann and images:
+        return str(ann), str(images)
+    data = desc.get("data")
+    if isinstance(data, dict):
+        for train in (False, True):
+            try:
+                paths = data_paths({"dataset": None, "data_dir": None, **data}, train)
+            except SimplePoseError:
+                continue
+            key = "train" if train else "val"
+            if paths.get(f"{key}_ann") and os.path.isfile(paths[f"{key}_ann"]):
+                return paths[f"{key}_ann"], paths[f"{key}_images"]
+    raise SimplePoseError(f"--int8: {desc['checkpoint']} names no training or validation data that is still there "
+                          "to calibrate on; give --calib-ann FILE and --calib-images DIR (about 100 people)")
 
 
 def calibration_crops(ann_file: str | os.PathLike, image_dir: str | os.PathLike, input_size: Sequence[int],
