@@ -85,9 +85,8 @@ def fold_batchnorm(model: onnx.ModelProto) -> onnx.ModelProto:
         if bn.op_type != "BatchNormalization" or len(bn.output) != 1:
             continue
         conv = producer.get(bn.input[0])
-        if (conv is None or conv.op_type not in ("Conv", "ConvTranspose") or readers[bn.input[0]] != 1
-                or bn.input[0] in graph_outputs or not all(n in weights for n in list(bn.input[1:]) + list(conv.input[1:]))
-                or (conv.op_type == "ConvTranspose" and _attrs(conv).get("group", 1) != 1)):
+        alone = readers[bn.input[0]] == 1 and bn.input[0] not in graph_outputs   # nothing else reads the conv
+        if conv is None or not alone or not _foldable(bn, conv, weights):
             continue
         gamma, beta, mean, var = (weights[n].astype(np.float64) for n in bn.input[1:5])
         scale = gamma / np.sqrt(var + _attrs(bn).get("epsilon", 1e-5))
@@ -109,6 +108,14 @@ def fold_batchnorm(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _foldable(bn: onnx.NodeProto, conv: onnx.NodeProto, weights: dict[str, np.ndarray]) -> bool:
+    """Whether BatchNormalization ``bn`` folds into ``conv``: a Conv, or a one-group ConvTranspose, whose weights
+    and the BatchNorm's statistics are all constants."""
+    constants = [n for n in list(bn.input[1:]) + list(conv.input[1:]) if n]
+    return (conv.op_type == "Conv" or (conv.op_type == "ConvTranspose" and _attrs(conv).get("group", 1) == 1)) \
+        and all(n in weights for n in constants)
+
+
 def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     """Tensor name -> its inferred dims (None where unknown, e.g. the batch)."""
     inferred = shape_inference.infer_shapes(model)
@@ -122,7 +129,8 @@ def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
 def _is_head_deconv(node: onnx.NodeProto) -> bool:
     a = _attrs(node)
     return (node.op_type == "ConvTranspose" and list(a.get("kernel_shape", [])) == [DECONV_KERNEL] * 2
-            and list(a.get("strides", [1, 1])) == [DECONV_STRIDE] * 2 and list(a.get("pads", [0] * 4)) == [DECONV_PAD] * 4
+            and list(a.get("strides", [1, 1])) == [DECONV_STRIDE] * 2
+            and list(a.get("pads", [0] * 4)) == [DECONV_PAD] * 4
             and list(a.get("dilations", [1, 1])) == [1, 1] and a.get("group", 1) == 1
             and not any(a.get("output_padding", [0, 0])) and "output_shape" not in a
             and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"))
