@@ -291,3 +291,27 @@ def test_evaluating_the_int8_export_costs_little_ap(int8_export, synthetic, tmp_
     print("AP fp32 / int8:", figures["onnx"]["AP"], figures["onnx-int8"]["AP"])
     assert figures["onnx-int8"]["model"].endswith("(onnx-int8)")
     assert figures["onnx-int8"]["AP"] == pytest.approx(figures["onnx"]["AP"], abs=0.02)
+
+
+def test_fold_batchnorm_leaves_a_convolution_read_by_another_node():
+    """A Conv whose output is also read elsewhere keeps its weights: folding would change what the other reads."""
+    rng = np.random.default_rng(3)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2, 4, 4])
+    stats = {n: numpy_helper.from_array(rng.uniform(0.5, 2, 2).astype(np.float32), n)
+             for n in ("gamma", "beta", "mean", "var")}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]),
+             helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["bn"]),
+             helper.make_node("Add", ["bn", "c"], ["y"])]
+    graph = helper.make_graph(nodes, "shared", [x], [y], [numpy_helper.from_array(
+        rng.normal(size=(2, 2, 1, 1)).astype(np.float32), "w"), *stats.values()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    folded = fold_batchnorm(name_nodes(model))
+    assert ops(folded) == ops(model)
+    single = helper.make_model(helper.make_graph(nodes[:2], "single", [x], [helper.make_tensor_value_info(
+        "bn", onnx.TensorProto.FLOAT, [1, 2, 4, 4])], list(graph.initializer)),
+        opset_imports=[helper.make_opsetid("", 13)])
+    alone = fold_batchnorm(name_nodes(single))
+    assert ops(alone) == {"Conv": 1}
+    data = rng.normal(size=(1, 2, 4, 4)).astype(np.float32)
+    assert np.abs(run(alone, data) - run(single, data)).max() < 1e-5
