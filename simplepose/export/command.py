@@ -236,8 +236,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "GluonCV's save_parameters writes it (then give --model, --input-size and --ann)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--name", default=None, metavar="STEM",
-                   help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx, TAG from their "
-                        "SHA-256 (default: the model name)")
+                   help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx (and "
+                        "STEM-TAG-int8.onnx), TAG from their SHA-256 (default: the model name)")
     g = p.add_argument_group("a plain .params file (no checkpoint manifest)")
     g.add_argument("--model", default=None, metavar="NAME", help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
     g.add_argument("--input-size", default=None, metavar="H,W", help="model input height,width (default: 256,192)")
