@@ -2,6 +2,8 @@
 
     command   the command line (``python -m simplepose.export``, ``simplepose-export``) and export_checkpoint
     folder    the export folder's files, and how a new export replaces the old one with no gap
+    graph     ONNX graph passes that INT8 quantization needs (names, BatchNorm folding, deconvolutions as convolutions)
+    quantize  the INT8 model: ONNX Runtime's static quantization, calibrated on person crops
 
 Nothing is imported here.
 """

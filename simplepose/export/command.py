@@ -11,9 +11,11 @@ Writes into DIR (TAG: 12 hex digits of the files' SHA-256, see ``simplepose.expo
 - ``NAME-TAG-symbol.json`` and ``NAME-TAG-0000.params``: the hybridized MXNet graph, loadable with
   ``gluon.SymbolBlock.imports(symbol, ["data"], params)``;
 - ``NAME-TAG.onnx`` through ``mxnet.onnx`` when the ``onnx`` package is installed (dynamic batch size);
+- ``NAME-TAG-int8.onnx`` with ``--int8``: that ONNX graph quantized to INT8 (``export.quantize``), calibrated on
+  person crops of ``--calib-ann``/``--calib-images`` or of the checkpoint's own validation (else training) data;
 - ``deploy.json`` (switched in last, by one rename): input size, mean/std, stride, sigma, codec and keypoint
   metadata, i.e. everything needed to crop, run and decode (see ``simplepose.runtime.describe``), the files' names and
-  SHA-256, and the source checkpoint's path and SHA-256.
+  SHA-256, the source checkpoint's path and SHA-256, and (``--int8``) the calibration: data, crops, method.
 
 An export into a folder that holds one replaces it so that a kill at any instant leaves the old export or
 the new one, whole; the old files go once the new deploy.json is in place; the user's files stay. What killed
@@ -35,7 +37,8 @@ from simplepose.cli import check_output_dir, command_parser, setup_logging
 from simplepose.data.coco import keypoint_meta
 from simplepose.errors import SimplePoseError
 from simplepose.export.folder import clean_leftovers, read_previous, switch_in, tagged_names
-from simplepose.flags import MEAN, NUM_JOINTS, STD, parse_input_size
+from simplepose.export.quantize import CALIBRATION_SIZE, calibration_crops, calibration_source, quantize_int8
+from simplepose.flags import MEAN, NUM_JOINTS, STD, integer, parse_input_size
 from simplepose.io import writing
 from simplepose.meta import COCO_KEYPOINT_NAMES
 from simplepose.model import gluoncv_pose_weights_file
@@ -47,6 +50,9 @@ from simplepose.tempfiles import temporary_dir
 from simplepose.zoo import GLUONCV_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, csv
 
 log = logging.getLogger(__name__)
+
+# Calibration crops held in memory at once: 5000 at 256x192 are 740 MB.
+CALIB_SIZE = integer(1, 5000)
 
 
 def _export_onnx(symbol: Path, params: Path, input_size: list[int], out: Path) -> None:
@@ -90,7 +96,8 @@ def plain_export_description(params: str, model: str, input_size: tuple[int, int
 
 
 def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, name: str | None = None,
-                      with_onnx: bool | None = None, plain: dict[str, Any] | None = None) -> dict[str, Any]:
+                      with_onnx: bool | None = None, plain: dict[str, Any] | None = None,
+                      int8: dict[str, Any] | None = None) -> dict[str, Any]:
     """Export checkpoint ``params`` (its .json, .params or prefix, or a run directory's best) into ``out_dir``;
     or GluonCV's model-zoo model of that name (its published weights); or the plain ``.params`` file that
     ``plain`` (:func:`plain_export_description`) describes.
@@ -98,6 +105,8 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
     Args:
         name: file name stem (default: the model name).
         with_onnx: None exports ONNX when ``onnx`` is importable; True requires it; False skips it.
+        int8: also an INT8 ONNX model, calibrated as this says: ``ann``/``images`` (None: the checkpoint's
+            validation, else training, data) and ``size`` (person crops, default 100). Needs ONNX.
     Returns:
         the description written to ``deploy.json`` (file entries: bare names in ``out_dir``).
     An export already in ``out_dir`` is replaced with no instant at which neither loads (``export.folder``).
@@ -119,6 +128,11 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
                 raise SimplePoseError("--onnx: the onnx package is not installed (pip install 'onnx<1.15')") from None
             log.warning("onnx is not installed: exporting the MXNet symbol only (pip install 'onnx<1.15' for ONNX)")
             with_onnx = False
+    calibration = None
+    if int8 is not None:
+        if not with_onnx:
+            raise SimplePoseError("--int8 quantizes the ONNX export: drop --no-onnx (and pip install 'onnx<1.15')")
+        calibration = _calibration(desc, int8)
     out = Path(out_dir)
     previous = read_previous(out)   # refused before anything changes when it is not an export's
     net = load_described_net(desc, [mx.cpu()])
@@ -132,8 +146,13 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
         tmp = temporary_dir(out, "export")
         try:
             staged = _write_model_files(net, desc, name, with_onnx, tmp)
+            if calibration is not None:
+                staged["int8"] = tmp / f"{name}-int8.onnx"
+                crops = calibration.pop("crops_array")
+                calibration.update(quantize_int8(staged["onnx"], staged["int8"], crops, desc["mean"], desc["std"]))
+                _flush(staged["int8"])
             names = tagged_names(name, staged)
-            doc = _description(desc, names, staged)
+            doc = _description(desc, names, staged, calibration)
             switch_in(out, {names[role]: path for role, path in staged.items()}, doc, previous)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -151,16 +170,32 @@ def _write_model_files(net: mx.gluon.HybridBlock, desc: dict[str, Any], name: st
         staged["onnx"] = tmp / f"{name}.onnx"
         _export_onnx(staged["symbol"], staged["params"], desc["input_size"], staged["onnx"])
     for path in staged.values():
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
+        _flush(path)
     return staged
 
 
-def _description(desc: dict[str, Any], names: dict[str, str], staged: dict[str, Path]) -> dict[str, Any]:
+def _flush(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _calibration(desc: dict[str, Any], int8: dict[str, Any]) -> dict[str, Any]:
+    """The calibration crops (``crops_array``, (N, h, w, 3) uint8 BGR) and their record for deploy.json: where they
+    come from (absolute paths), how many crops of how many images. Read before anything is written."""
+    ann, images = calibration_source(desc, int8.get("ann"), int8.get("images"))
+    crops, files = calibration_crops(ann, images, desc["input_size"], int8.get("size") or CALIBRATION_SIZE)
+    return {"ann": os.path.abspath(ann), "images": os.path.abspath(images), "image_files": len(files),
+            "crops_array": crops}
+
+
+def _description(desc: dict[str, Any], names: dict[str, str], staged: dict[str, Path],
+                 calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     """The deploy.json of an export: ``desc`` (the checkpoint's description) with the files' bare ``names``
-    (role -> name) and SHA-256, the checkpoint's absolute path and SHA-256, and the fields' own SHA-256."""
+    (role -> name) and SHA-256, the checkpoint's absolute path and SHA-256, the INT8 model's ``calibration``
+    (when there is one), and the fields' own SHA-256."""
+    int8 = {"int8": names["int8"], "calibration": calibration} if calibration is not None else {}
     doc = {"format": FORMAT, "input_name": "data", "symbol": names["symbol"], "params": names["params"],
-           "onnx": names.get("onnx"), **desc, "checkpoint": os.path.abspath(desc["checkpoint"]),
+           "onnx": names.get("onnx"), **int8, **desc, "checkpoint": os.path.abspath(desc["checkpoint"]),
            "checkpoint_sha256": file_sha256(desc["checkpoint"]),
            "sha256": {names[role]: file_sha256(path) for role, path in staged.items()}}
     doc["description_sha256"] = description_sha256(doc)
@@ -201,8 +236,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "GluonCV's save_parameters writes it (then give --model, --input-size and --ann)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--name", default=None, metavar="STEM",
-                   help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx, TAG from their "
-                        "SHA-256 (default: the model name)")
+                   help="file name stem: STEM-TAG-symbol.json, STEM-TAG-0000.params, STEM-TAG.onnx (and "
+                        "STEM-TAG-int8.onnx), TAG from their SHA-256 (default: the model name)")
     g = p.add_argument_group("a plain .params file (no checkpoint manifest)")
     g.add_argument("--model", default=None, metavar="NAME", help="simple_pose_resnet{18,34,50,101,152}_v1{b,d}")
     g.add_argument("--input-size", default=None, metavar="H,W", help="model input height,width (default: 256,192)")
@@ -221,6 +256,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--onnx", dest="with_onnx", action="store_true", default=None,
                    help="require the ONNX export (default: only when onnx is installed)")
     g.add_argument("--no-onnx", dest="with_onnx", action="store_false", help="skip the ONNX export")
+    g = p.add_argument_group("INT8 (about 2-3x faster on one CPU thread; see docs/guide/export-predict.rst)")
+    g.add_argument("--int8", action="store_true",
+                   help="also write NAME-TAG-int8.onnx: the ONNX model quantized to INT8 (ONNX Runtime, static, "
+                        "per-channel), calibrated on person crops; run it with --backend onnx-int8")
+    g.add_argument("--calib-ann", default=None, metavar="FILE",
+                   help="annotation file (COCO format) of the people to calibrate on (default: the checkpoint's "
+                        "validation data, else its training data)")
+    g.add_argument("--calib-images", default=None, metavar="DIR", help="the images of --calib-ann")
+    g.add_argument("--calib-size", type=CALIB_SIZE, default=None, metavar="N",
+                   help=f"person crops to calibrate on, spread over the file's people (default: {CALIBRATION_SIZE})")
     return p
 
 
@@ -228,7 +273,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     check_output_dir(args.out, "--out")
-    doc = export_checkpoint(args.params, args.out, args.name, args.with_onnx, plain_from_args(args))
-    print(f"exported to {args.out}: " + ", ".join(doc[k] for k in ("symbol", "params", "onnx") if doc[k])
+    given = [f for f, v in (("--calib-ann", args.calib_ann), ("--calib-images", args.calib_images),
+                            ("--calib-size", args.calib_size)) if v is not None]
+    if given and not args.int8:
+        raise SimplePoseError(f"{', '.join(given)}: calibration flags of --int8, which is not given")
+    int8 = ({"ann": args.calib_ann, "images": args.calib_images, "size": args.calib_size} if args.int8 else None)
+    doc = export_checkpoint(args.params, args.out, args.name, args.with_onnx, plain_from_args(args), int8)
+    print(f"exported to {args.out}: " + ", ".join(doc[k] for k in ("symbol", "params", "onnx", "int8")
+                                                   if doc.get(k))
           + f", {DEPLOY_FILE}")
     return 0

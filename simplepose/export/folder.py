@@ -6,6 +6,7 @@ Layout of ``--out DIR``::
     DIR/NAME-TAG-symbol.json      MXNet graph     \\  TAG: 12 hex digits of the three files' SHA-256, so a new
     DIR/NAME-TAG-0000.params      MXNet weights    > export's files never take the names of the files the
     DIR/NAME-TAG.onnx             ONNX (optional) /  current deploy.json names (the same TAG: the same bytes)
+    DIR/NAME-TAG-int8.onnx        ONNX INT8 (optional, --int8; its digest is in TAG too)
     DIR/anything else             the user's: never read, moved or removed
 
 ``deploy.json`` names its files by bare name and carries their SHA-256 (``sha256``), its own fields'
@@ -43,7 +44,7 @@ from simplepose.tempfiles import remove_leftovers
 
 log = logging.getLogger(__name__)
 
-FILE_ROLES = ("symbol", "params", "onnx")
+FILE_ROLES = ("symbol", "params", "onnx", "int8")
 TAG_DIGITS = 12
 
 
@@ -52,7 +53,7 @@ def tagged_names(stem: str, staged: dict[str, Path]) -> dict[str, str]:
     from their digests: MXNet's ``load_checkpoint(DIR/STEM-TAG, 0)`` still finds the pair."""
     digests = {role: file_sha256(path) for role, path in staged.items()}
     tag = hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()[:TAG_DIGITS]
-    pattern = {"symbol": "{}-symbol.json", "params": "{}-0000.params", "onnx": "{}.onnx"}
+    pattern = {"symbol": "{}-symbol.json", "params": "{}-0000.params", "onnx": "{}.onnx", "int8": "{}-int8.onnx"}
     return {role: pattern[role].format(f"{stem}-{tag}") for role in staged}
 
 

@@ -25,10 +25,12 @@ from typing import Any, Callable
 import numpy as np
 
 from simplepose.rundir.checkpoint import manifest_of
-from simplepose.runtime.describe import DEPLOY_FILE, FORMAT, description_sha256, file_sha256
+from simplepose.runtime.describe import DEPLOY_FILE, FORMAT, description_sha256, file_sha256, load_export_file
 from simplepose.errors import SimplePoseError
 from simplepose.io import peek_json
 
+# The roles of deploy.json's model files (``export.folder.FILE_ROLES``), each checked against its SHA-256.
+MODEL_FILES = ("symbol", "params", "onnx", "int8")
 FIX = "export the checkpoint again (python -m simplepose.export) or restore deploy.json"
 
 
@@ -68,10 +70,10 @@ def check_export(doc: dict[str, Any], forward: Callable[[np.ndarray], np.ndarray
     export_dir = Path(doc["symbol"]).parent
     where = export_dir / DEPLOY_FILE
     h, w = (int(v) for v in doc["input_size"])
-    if doc.get("onnx"):
-        fixed = onnx_input_hw(doc["onnx"])
+    for role in ("onnx", "int8"):
+        fixed = load_export_file(lambda: onnx_input_hw(doc[role]), doc[role]) if doc.get(role) else None
         if fixed is not None and fixed != (h, w):
-            raise SimplePoseError(f"{where}: field 'input_size' is {h},{w} but {doc['onnx']} takes {fixed[0]},"
+            raise SimplePoseError(f"{where}: field 'input_size' is {h},{w} but {doc[role]} takes {fixed[0]},"
                                   f"{fixed[1]} crops; {FIX}")
     found = _checkpoint_config(doc, export_dir)
     if found is not None:
@@ -95,7 +97,7 @@ def check_export(doc: dict[str, Any], forward: Callable[[np.ndarray], np.ndarray
 def check_digests(doc: dict[str, Any], where: Path) -> None:
     """The fields of ``deploy.json`` (``where``) against ``description_sha256`` and each model file (full paths
     in ``doc``, as ``load_deploy`` gives them) against its SHA-256: one line naming what differs."""
-    files = {role: Path(doc[role]) for role in ("symbol", "params", "onnx") if doc.get(role)}
+    files = {role: Path(doc[role]) for role in MODEL_FILES if doc.get(role)}
     as_written = {**doc, **{role: path.name for role, path in files.items()}}
     if description_sha256(as_written) != doc["description_sha256"]:
         raise SimplePoseError(f"{where}: its fields are not those the export wrote (field 'description_sha256' "

@@ -2,7 +2,8 @@
 model-zoo name, as one description dict; GluonCV's defaults for a model known only by its weights.
 
 An export directory holds ``NAME-TAG-symbol.json`` + ``NAME-TAG-0000.params`` (MXNet), optionally
-``NAME-TAG.onnx``, and ``deploy.json``: input size, normalisation, codec and keypoint metadata, the bare names
+``NAME-TAG.onnx`` and its INT8 model ``NAME-TAG-int8.onnx`` (with ``calibration``: data, crops, method), and
+``deploy.json``: input size, normalisation, codec and keypoint metadata, the bare names
 of those files with their SHA-256, and the SHA-256 of its own fields and of the source checkpoint, so a moved
 or copied folder still checks itself (``runtime.check``; the layout and how an export replaces another:
 ``export.folder``). Exports of the first format (``simplepose-export-1``: files ``NAME-symbol.json``...,
@@ -79,7 +80,10 @@ def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
     if rec.string("codec") not in METHODS:
         raise rec.error("codec", f"is {rec.data['codec']!r}, expected one of {', '.join(METHODS)}")
     KeypointMeta.from_dict(rec.raw("meta"), str(path))
-    files = {"symbol": rec.string("symbol"), "params": rec.string("params"), "onnx": rec.string("onnx", None)}
+    files = {"symbol": rec.string("symbol"), "params": rec.string("params"), "onnx": rec.string("onnx", None),
+             "int8": rec.string("int8", None)}
+    if files["int8"] is not None and not files["onnx"]:
+        raise rec.error("int8", "names an INT8 model but 'onnx' names no FP32 one; export the checkpoint again")
     if rec.data["format"] == FORMAT:
         _check_digest_fields(rec, [name for name in files.values() if name is not None])
     doc = rec.data

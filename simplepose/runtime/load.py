@@ -20,8 +20,9 @@ from simplepose.runtime.check import check_export
 from simplepose.runtime.describe import describe
 from simplepose.runtime.onnx import onnx_forward
 
-# The backends a model runs with; ``auto``: an export's ONNX file when ONNX Runtime is installed, else MXNet.
-BACKENDS = ("auto", "onnx", "mxnet")
+# The backends a model runs with; ``auto``: an export's ONNX file when ONNX Runtime is installed, else MXNet;
+# ``onnx-int8``: an export's INT8 model (``simplepose-export --int8``), never chosen by ``auto``.
+BACKENDS = ("auto", "onnx", "onnx-int8", "mxnet")
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -33,7 +34,7 @@ class LoadedModel:
     Attributes:
         forward: (B, h, w, 3) uint8 BGR crops -> (B, K, h/4, w/4) float32 heatmaps, NumPy in and out.
         description: the deploy.json-style dict (``runtime.describe``): input size, mean/std, codec, meta, ...
-        backend: ``onnx`` or ``mxnet``: what runs it.
+        backend: ``onnx``, ``onnx-int8`` or ``mxnet``: what runs it.
         what: what was loaded, for logs and reports (``export DIR (onnx)``, ``checkpoint P (epoch N)``, ...).
     """
 
@@ -79,16 +80,17 @@ def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | Non
         raise SimplePoseError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
 
     def zoo_weights(name: str) -> str:
-        if backend == "onnx":   # refused before GluonCV's store downloads anything
-            raise SimplePoseError(f"--backend onnx: {name} is GluonCV's model, which runs with MXNet; export it "
+        if backend.startswith("onnx"):   # refused before GluonCV's store downloads anything
+            raise SimplePoseError(f"--backend {backend}: {name} is GluonCV's model, which runs with MXNet; export it "
                                   f"(simplepose-export --params {name} --out DIR) to run it with ONNX Runtime")
         return require_mxnet(f"GluonCV's {name}").gluoncv_pose_weights_file(name)
 
     kind, desc, what = describe(source, plain, zoo_weights=zoo_weights)
     if kind != "export":
-        if backend == "onnx":
-            raise SimplePoseError(f"--backend onnx: {source} is a checkpoint, which runs with MXNet; export it "
-                                  "(simplepose-export) to run it with ONNX Runtime")
+        if backend.startswith("onnx"):
+            raise SimplePoseError(f"--backend {backend}: {source} is a checkpoint, which runs with MXNet; export it "
+                                  f"(simplepose-export{' --int8' if backend == 'onnx-int8' else ''}) to run it with "
+                                  "ONNX Runtime")
         forward = require_mxnet(f"running {what}").described_forward(desc, ctx)
         return LoadedModel(forward, desc, "mxnet", what)
     purpose = f"--backend mxnet ({what})"
@@ -100,6 +102,11 @@ def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | Non
             raise SimplePoseError(f"the export of {desc['model']} has no ONNX file (onnx was not installed when it "
                                   "was exported); use --backend mxnet")
         forward = onnx_forward(desc["onnx"], desc["mean"], desc["std"])
+    elif backend == "onnx-int8":
+        if not desc.get("int8"):
+            raise SimplePoseError(f"--backend onnx-int8: the export {source} has no INT8 model; export the "
+                                  "checkpoint again with --int8")
+        forward = onnx_forward(desc["int8"], desc["mean"], desc["std"])
     else:
         forward = require_mxnet(purpose).symbol_forward(desc, ctx)
     check_export(desc, forward)
