@@ -6,8 +6,10 @@ Per frame (:meth:`Tracker.update`, frames in order):
 2. The detections are split by score at ``det_thresh``: high-score boxes are people; low-score ones (a person
    half hidden, blurred, at the detector's limit) may only continue a track.
 3. First pass: the confirmed tracks (followed or lost) against the high-score detections.
-4. Second pass (ByteTrack): the confirmed tracks still unmatched and followed up to the last frame against the
-   low-score detections. A low-score detection left over is no one (``NO_PERSON``).
+4. Second pass (ByteTrack): the confirmed tracks still unmatched against the low-score detections. Unlike
+   ByteTrack, lost tracks take part too: a person half hidden for many frames is often found only with low
+   scores, and a single missed frame would otherwise shut them out (bench/tracking.py's crowd scenario: IDF1
+   0.85 -> 0.96). A low-score detection left over is no one (``NO_PERSON``).
 5. Tentative tracks against the high-score detections left; the ones still left start tentative tracks.
 
 Each pass is an optimal assignment (``predict.assignment``, the Hungarian method) maximising the summed
@@ -75,12 +77,13 @@ def pck_similarity(pose: np.ndarray, box: np.ndarray, others: np.ndarray, other_
 
 
 class _Track:
-    """One track: its Kalman filter, last matched pose (K, 3) and box (4,) (image pixels), its id once confirmed,
+    """One track: its Kalman filter, last matched pose (K, 3) and the filtered box centre (2,) then (image pixels),
+    its predicted box (4,), its id once confirmed,
     frames matched in a row (``hits``) and frames unmatched since (``missed``)."""
 
     def __init__(self, keypoints: np.ndarray, box: np.ndarray):
         self.kalman = BoxKalman(box)
-        self.keypoints, self.box = keypoints, box
+        self.keypoints, self.centre = keypoints, self.kalman.mean[:2].copy()
         self.predicted = box
         self.track_id: int | None = None
         self.hits, self.missed = 1, 0
@@ -89,14 +92,14 @@ class _Track:
         self.predicted = self.kalman.predict()
 
     def predicted_pose(self) -> np.ndarray:
-        """(K, 3) the last pose moved by the predicted box centre's shift since it was seen."""
+        """(K, 3) the last pose moved by the filtered box centre's predicted shift since it was seen."""
         pose = self.keypoints.copy()
-        pose[:, :2] += box_to_xywh(self.predicted)[:2] - box_to_xywh(self.box)[:2]
+        pose[:, :2] += box_to_xywh(self.predicted)[:2] - self.centre
         return pose
 
     def match(self, keypoints: np.ndarray, box: np.ndarray) -> None:
         self.kalman.update(box)
-        self.keypoints, self.box = keypoints, box
+        self.keypoints, self.centre = keypoints, self.kalman.mean[:2].copy()
         self.hits, self.missed = self.hits + 1, 0
 
 
@@ -180,8 +183,8 @@ class Tracker:
         low = np.flatnonzero(usable & ~(scores >= self.det_thresh))
         confirmed = [t for t in self.tracks if t.track_id is not None]
         first, high = self._assign(confirmed, high, keypoints, boxes, self.min_similarity)
-        followed = [t for t in confirmed if t.missed == 0 and all(t is not m for m, _ in first)]
-        second, _ = self._assign(followed, low, keypoints, boxes, self.low_similarity)
+        unmatched = [t for t in confirmed if all(t is not m for m, _ in first)]
+        second, _ = self._assign(unmatched, low, keypoints, boxes, self.low_similarity)
         tentative = [t for t in self.tracks if t.track_id is None]
         third, high = self._assign(tentative, high, keypoints, boxes, self.min_similarity)
         matched = first + second + third
