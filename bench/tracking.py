@@ -138,7 +138,8 @@ SCENARIOS: dict[str, Callable[[np.random.Generator, int], list[Person]]] = {
 
 
 def detect(rng: np.random.Generator, people: list[Person], t: int):
-    """One frame: (true ids (G,), true boxes (G, 4), found by the detector (G,) bool) and detections (keypoints (N, 17, 3), boxes (N, 4), scores (N,))."""
+    """One frame: (true ids (G,), true boxes (G, 4), found by the detector (G,) bool) and detections
+    (keypoints (N, 17, 3), boxes (N, 4), scores (N,)), image pixels."""
     ids = [i for i, p in enumerate(people) if p.seen(t)]
     truth = np.array([people[i].box(t) for i in ids]).reshape(-1, 4)
     iou = box_iou(truth, truth) - np.eye(len(ids))

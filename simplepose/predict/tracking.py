@@ -144,8 +144,8 @@ class Tracker:
                 area = float(box_areas(track.predicted[None])[0])
                 sim = oks(pose, keypoints, area, areas, self.sigmas, self.kpt_thresh)
             shared = (scored & (pose[None, :, 2] > self.kpt_thresh)).sum(axis=1)
-            out[:, t] = np.where(shared >= self.min_keypoints, (iou + sim) / 2, iou)
-        return np.nan_to_num(out, nan=0.0)   # a NaN pose matches by nothing
+            out[:, t] = np.where((shared >= self.min_keypoints) & np.isfinite(sim), (iou + sim) / 2, iou)
+        return np.nan_to_num(out, nan=0.0)   # a NaN pose is compared by its box; a NaN box matches nothing
 
     def _assign(self, tracks: list[_Track], dets: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray,
                 least: float) -> tuple[list[tuple[_Track, int]], np.ndarray]:
