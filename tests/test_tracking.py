@@ -303,3 +303,23 @@ def test_a_nan_box_is_no_one_and_a_nan_pose_matches_by_its_box():
     bad[:, :2] = np.nan
     assert tracker.update(bad[None], np.full((1, 4), np.nan)).tolist() == [NO_PERSON]
     assert tracker.update(bad[None], box[None]).tolist() == [0]
+
+
+def test_det_thresh_splits_and_det_low_keeps_the_low_boxes_with_track():
+    """predict's flags: without --track the box source keeps boxes from --det-thresh up; with it, from --det-low,
+    the tracker splitting at --det-thresh (--box-thresh for --boxes); a --det-low above the split is refused."""
+    from simplepose.errors import SimplePoseError
+    from simplepose.predict.command import build_parser, score_split
+
+    def split(*flags: str) -> tuple[float | None, float | None]:
+        return score_split(build_parser().parse_args(["--model", "m", "--input", "i", *flags]))
+
+    assert split("--detector", "hog") == (0.5, None)
+    assert split("--detector", "hog", "--track") == (0.0, 0.5)
+    assert split("--detector", "yolo3_mobilenet1.0_coco", "--smooth", "--det-thresh", "0.6") == (0.1, 0.6)
+    assert split("--boxes", "b.json", "--track", "--box-thresh", "0.7", "--det-low", "0.2") == (0.2, 0.7)
+    assert split("--track") == (None, None)     # the whole image: one box of score 1
+    with pytest.raises(SimplePoseError, match=r"^--det-low 0.6: above the --det-thresh 0.5 that splits"):
+        split("--detector", "hog", "--track", "--det-low", "0.6")
+    with pytest.raises(SimplePoseError, match=r"^--det-low -1.0: yolo3_mobilenet1.0_coco scores are in \[0, 1\]$"):
+        split("--detector", "yolo3_mobilenet1.0_coco", "--track", "--det-low", "-1")
