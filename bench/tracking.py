@@ -117,7 +117,7 @@ def stop_and_go(rng, frames):
     for i in range(5):
         speed = np.where((np.arange(frames) // 40) % 3 == 0, 0.0, 5.0) * np.where(
             (np.arange(frames) // 120) % 2, -1, 1)         # walk, stop, walk, turn back
-        x = 200 + 200 * i + np.cumsum(speed)
+        x = 150 + 170 * i + np.cumsum(speed)            # all stay in the picture (x < 1240)
         y = np.full(frames, 300 + 60 * (i % 3))
         people.append(Person(unit_pose(rng), np.stack([x, y], 1), np.full(frames, 200.0 + 20 * (i % 3))))
     return people

@@ -146,7 +146,7 @@ def test_kalman_prediction_carries_a_moving_box_through_five_missed_frames():
         assert tracker.update(*frame(a[f])).tolist() == [TENTATIVE if f < 2 else 0]
     for _ in range(5):
         assert tracker.update(NONE_KP, NONE_BOX).tolist() == []
-    # without motion the last box would not match: IoU 0.08, below MIN_SIMILARITY 0.2 (and OKS ~0 at 120 px)
+    # without motion the last box would not match: IoU 0.08, below MIN_SIMILARITY (and OKS ~0 at 120 px)
     assert box_iou(a[7][1], a[13][1])[0, 0] < 0.1 < MIN_SIMILARITY
     assert tracker.update(*frame(a[13])).tolist() == [0]
     assert tracker.next_id == 1

@@ -9,7 +9,7 @@ Per frame (:meth:`Tracker.update`, frames in order):
 4. Second pass (ByteTrack): the confirmed tracks still unmatched against the low-score detections. Unlike
    ByteTrack, lost tracks take part too: a person half hidden for many frames is often found only with low
    scores, and a single missed frame would otherwise shut them out (bench/tracking.py's crowd scenario: IDF1
-   0.85 -> 0.96). A low-score detection left over is no one (``NO_PERSON``).
+   0.87 -> 0.96). A low-score detection left over is no one (``NO_PERSON``).
 5. Tentative tracks against the high-score detections left; the ones still left start tentative tracks.
 
 Each pass is an optimal assignment (``predict.assignment``, the Hungarian method) maximising the summed
@@ -40,7 +40,7 @@ from simplepose.scoring.oks import KPT_THRESH, oks
 TENTATIVE = -1          # id of a person whose track is not yet confirmed: reported without an id
 NO_PERSON = -2          # a low-score detection that continued no track: not reported
 DET_THRESH = 0.5        # detection scores at or above this are high (first pass, new tracks)
-MIN_SIMILARITY = 0.2    # first and tentative passes: below this a detection and a track are different people
+MIN_SIMILARITY = 0.3    # first and tentative passes: below this a detection and a track are different people
 LOW_SIMILARITY = 0.4    # second pass (low-score boxes): stricter
 MIN_HITS = 3            # frames matched in a row that confirm a track
 LOST_SECONDS = 1.0      # a lost track is kept this long (in frames: lost_frames)
