@@ -12,6 +12,7 @@ from simplepose.geometry import box_iou
 from simplepose.predict.assignment import linear_assignment
 from simplepose.predict.kalman import BoxKalman
 from simplepose.predict.run import RunOptions, _Follow
+from simplepose.predict.smoothing import OneEuroFilter
 from simplepose.predict.tracking import MIN_SIMILARITY, NO_PERSON, TENTATIVE, Tracker, lost_frames, pck_similarity
 from simplepose.runtime.predictor import Person
 from simplepose.sigma_tables import COCO_SIGMAS
@@ -242,19 +243,23 @@ def test_the_assignment_solver_against_brute_force():
 
 
 def test_follow_reports_confirmed_ids_drops_unmatched_low_boxes_and_smooths_by_id():
-    """predict's per-frame step: a tentative person is reported without an id, a low-score box that continues
-    no track is left out, and the One Euro filter follows the id (a still person stays where they are)."""
+    """predict's per-frame step: a tentative person is reported without an id and unsmoothed, a low-score box
+    that continues no track is left out, and the One Euro filter starts at confirmation and follows the id."""
     predictor = SimpleNamespace(meta=SimpleNamespace(sigmas=list(SIGMAS)))
     follow = _Follow(predictor, 30.0, RunOptions(track=True, smooth=True, det_thresh=0.5))
+    reference = OneEuroFilter()
     rng = np.random.default_rng(3)
     (kp, box), = walker(rng, (300.0, 240.0), (0.0, 0.0), 1)
     far = box + [400, 0, 400, 0]
-    for f in range(4):
-        people = [Person(box.astype(np.float32), 0.9, kp.astype(np.float32)),
+    for f in range(5):
+        seen = (kp + np.c_[rng.normal(0, 3.0, (17, 2)), np.zeros(17)]).astype(np.float32)   # jittered joints
+        people = [Person(box.astype(np.float32), 0.9, seen.copy()),
                   Person(far.astype(np.float32), 0.2, (kp + [400, 0, 0]).astype(np.float32))]
         out = follow(people)
         assert [p.track_id for p in out] == [None if f < 2 else 0]
-        np.testing.assert_allclose(out[0].keypoints, kp, atol=1e-3)
+        expected = seen[:, :2] if f < 2 else reference(seen[:, :2], 1 / 30.0)   # the filter begins at frame 2
+        np.testing.assert_allclose(out[0].keypoints[:, :2], expected, atol=1e-3)
+    assert not np.allclose(out[0].keypoints[:, :2], seen[:, :2], atol=0.1)     # it did smooth
 
 
 def test_pck_similarity_counts_keypoints_within_a_fifth_of_the_box_size():
