@@ -6,7 +6,8 @@
     detectors       OpenCV's HOG people detector; the GluonCV detector families (no MXNet)
     gluon_detector  a GluonCV model-zoo detector (MXNet and GluonCV: imported when one is asked for)
     run             frames -> boxes -> poses (``runtime.predictor``) -> outputs, batched across frames
-    tracking        identities across a video's frames;   smoothing: keypoints along a track
+    tracking        identities across a video's frames (kalman: a track's box; assignment: Hungarian method)
+    smoothing       keypoints along a track
     outputs         the pictures, videos and JSON written, each whole or not at all
 
 Nothing is imported here.

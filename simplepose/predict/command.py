@@ -25,12 +25,16 @@ from simplepose.flags import FRACTION, MAX_BATCH, integer, numbers, real
 from simplepose.tempfiles import remove_leftovers
 from simplepose.options import add_image_options
 from simplepose.predict.box_sources import BoxFile, BoxSource, WholeImage, make_detector
-from simplepose.predict.detectors import HOG
+from simplepose.predict.detectors import DEFAULT_THRESH, HOG
 from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
 from simplepose.predict.run import RunOptions, run
+from simplepose.predict.tracking import LOST_SECONDS, MIN_HITS
 from simplepose.runtime.predictor import PosePredictor
 
 log = logging.getLogger(__name__)
+
+# --det-low's defaults: ByteTrack's low threshold for detector scores in [0, 1]; HOG's SVM margins start at 0.
+LOW_SCORE, LOW_SCORE_HOG = 0.1, 0.0
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -65,7 +69,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="minimum score of --boxes detections")
     g.add_argument("--det-thresh", type=real(-10, 10), default=None, metavar="X",
                    help="minimum person score of --detector (when not given: 0.5): a GluonCV detector's score, in "
-                        "[0, 1]; for hog, its SVM margin (mostly 0 to 3)")
+                        "[0, 1]; for hog, its SVM margin (mostly 0 to 3). With --track it splits high-score boxes "
+                        "(people) from low-score ones (down to --det-low), as --box-thresh does for --boxes")
+    g.add_argument("--det-low", type=real(-10, 10), default=None, metavar="X",
+                   help="with --track: boxes scored from X up to --det-thresh (or --box-thresh) are kept for the "
+                        "tracker's second pass (ByteTrack): they continue a track, never start one, and are "
+                        f"reported only when they do (when not given: {LOW_SCORE}; hog: {LOW_SCORE_HOG})")
     m = p.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="runtime of an export: auto (ONNX Runtime when installed), onnx, onnx-int8 (its INT8 model, "
@@ -79,7 +88,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="images or video frames read and batched together")
     v = p.add_argument_group("video")
     v.add_argument("--track", action="store_true",
-                   help="keep person ids across a video's frames (greedy OKS matching with the model's sigmas)")
+                   help="keep person ids across a video's frames: a Kalman filter per person's box, optimal "
+                        "matching by box overlap and OKS, a second pass over low-score boxes (--det-low); a new "
+                        f"person gets an id after {MIN_HITS} frames in a row (drawn without one until then), a lost "
+                        f"one keeps it for {LOST_SECONDS:g} s of video")
     v.add_argument("--smooth", action="store_true",
                    help="One Euro filter on each tracked keypoint coordinate (implies --track)")
     v.add_argument("--smooth-params", type=numbers(2, 0, 1000), default="1.0,0.05", metavar="X,Y",
@@ -91,16 +103,38 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def score_split(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """(the least score of a box kept, the tracker's split of high- from low-score boxes): (None, None) for
+    the whole image; without tracking the box source's threshold and no split; with --track (or --smooth)
+    --det-low and the box source's threshold. A threshold out of the detector's range, or a --det-low above it,
+    is refused."""
+    if not (args.boxes or args.detector):
+        return None, None
+    if args.detector and args.detector != HOG:
+        for flag, value in (("--det-thresh", args.det_thresh), ("--det-low", args.det_low)):
+            if value is not None and not 0 <= value <= 1:
+                raise SimplePoseError(f"{flag} {value}: {args.detector} scores are in [0, 1]")
+    high = args.box_thresh if args.boxes else args.det_thresh
+    if high is None:
+        high = DEFAULT_THRESH[HOG if args.detector == HOG else "gluoncv"]
+    if not (args.track or args.smooth):
+        return high, None
+    low = (LOW_SCORE_HOG if args.detector == HOG else LOW_SCORE) if args.det_low is None else args.det_low
+    if low > high:
+        raise SimplePoseError(f"--det-low {low:g}: above the {'--box-thresh' if args.boxes else '--det-thresh'} "
+                              f"{high:g} that splits high- from low-score boxes; give a lower --det-low")
+    return low, high
+
+
 def box_source(args: argparse.Namespace) -> BoxSource:
-    """The person boxes the flags ask for."""
+    """The person boxes the flags ask for, down to the least score ``score_split`` gives."""
+    least, _ = score_split(args)
     if args.boxes:
-        return BoxFile(args.boxes, args.box_thresh, args.ann, args.category_id)
+        return BoxFile(args.boxes, least, args.ann, args.category_id)
     if args.ann or args.category_id is not None:
         raise SimplePoseError("--ann and --category-id describe a --boxes detections file; give --boxes FILE")
     if args.detector:
-        if args.detector != HOG and args.det_thresh is not None and not 0 <= args.det_thresh <= 1:
-            raise SimplePoseError(f"--det-thresh {args.det_thresh}: {args.detector} scores are in [0, 1]")
-        return make_detector(args.detector, args.det_thresh)
+        return make_detector(args.detector, least)
     return WholeImage()
 
 
@@ -137,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("removed %d temporary file(s) that interrupted runs left in %s: %s", len(gone), out,
                  ", ".join(p.name for p in gone))
     opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta),
-                      args.max_image_pixels)
+                      args.max_image_pixels, score_split(args)[1])
     tally = run(predictor, inputs, source, out, opts)
     if isinstance(source, BoxFile):
         source.report()

@@ -1,10 +1,10 @@
 """The loop of ``simplepose.predict.command``: inputs -> boxes -> poses (batched across images and frames) -> files.
 
 Images go through the model a chunk at a time (``chunk`` images, all their people in shared batches), a video
-``chunk`` frames at a time; ``--track`` gives people ids across a video's frames (``tracking.Tracker``,
-greedy OKS matching with the model's sigmas) and ``--smooth`` filters tracked keypoints over time
-(``smoothing.PoseSmoother``, One Euro). One tqdm bar counts images and frames, with an ETA when the
-number of frames is known.
+``chunk`` frames at a time; ``--track`` gives people ids across a video's frames (``tracking.Tracker``:
+Kalman-predicted boxes, IoU and OKS with the model's sigmas, ByteTrack's pass over low-score boxes) and
+``--smooth`` filters the keypoints of confirmed tracks over time (``smoothing.PoseSmoother``, One Euro). One
+tqdm bar counts images and frames, with an ETA when the number of frames is known.
 
 A video none of whose frames decodes is an error, raised before anything is written for it; frames that
 fail within a video are left out (no record, no picture: the records' frame numbers skip them), counted
@@ -27,6 +27,7 @@ from simplepose.data.decode import MAX_IMAGE_PIXELS
 from simplepose.errors import SimplePoseError
 from simplepose.predict.inputs import Input, VideoFrames, check_video_size, frame_chunks, open_video, read_bgr, video_info
 from simplepose.predict.outputs import VideoSink, write_image_result, write_video_result
+from simplepose.predict.tracking import NO_PERSON, Tracker, lost_frames
 from simplepose.runtime.predictor import Person, PosePredictor
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class RunOptions:
     smooth: bool = False
     smooth_params: tuple[float, float] = (1.0, 0.05)   # One Euro's min cutoff (Hz) and beta
     max_pixels: int = MAX_IMAGE_PIXELS                  # largest image or video frame read (0: no limit)
+    det_thresh: float | None = None                     # tracking: box scores below this are low (None: none)
 
 
 @dataclass
@@ -94,25 +96,33 @@ class _Follow:
     def __init__(self, predictor: PosePredictor, fps: float, opts: RunOptions):
         self.tracker = self.smoother = None
         if opts.track or opts.smooth:
-            from simplepose.predict.tracking import Tracker
             sigmas = predictor.meta.sigmas
-            self.tracker = Tracker(sigmas=None if sigmas is None else np.asarray(sigmas))
+            split = float("-inf") if opts.det_thresh is None else opts.det_thresh
+            self.tracker = Tracker(sigmas=None if sigmas is None else np.asarray(sigmas), det_thresh=split,
+                                   max_lost=lost_frames(fps))
         if opts.smooth:
             from simplepose.predict.smoothing import PoseSmoother
             min_cutoff, beta = opts.smooth_params
             self.smoother = PoseSmoother(fps=fps, min_cutoff=min_cutoff, beta=beta)
 
-    def __call__(self, people: list[Person]) -> None:
-        """Set the track ids (and smoothed keypoints) of one frame's people, frames in order."""
+    def __call__(self, people: list[Person]) -> list[Person]:
+        """One frame's people, frames in order, with their track ids (None while a track is tentative) and
+        smoothed keypoints; low-score boxes that continued no track are left out."""
         if self.tracker is None:
-            return
+            return people
         k = len(people[0].keypoints) if people else 0
         keypoints = np.array([p.keypoints for p in people], np.float32).reshape(len(people), k, 3)
         boxes = np.array([p.box for p in people], np.float32).reshape(-1, 4)
-        ids = self.tracker.update(keypoints, boxes)
-        smoothed = self.smoother.update(keypoints, ids) if self.smoother is not None else keypoints
-        for person, track_id, kp in zip(people, ids, smoothed):
-            person.track_id, person.keypoints = int(track_id), np.asarray(kp, np.float32)
+        ids = self.tracker.update(keypoints, boxes, np.array([p.score for p in people], np.float64))
+        kept = ids >= 0
+        if self.smoother is not None:   # confirmed tracks only: a filter per id
+            keypoints[kept] = self.smoother.update(keypoints[kept], ids[kept])
+        out = []
+        for person, track_id, kp in zip(people, ids.tolist(), keypoints):
+            if track_id != NO_PERSON:
+                person.track_id, person.keypoints = (None if track_id < 0 else track_id), kp
+                out.append(person)
+        return out
 
 
 def run_video(predictor: PosePredictor, item: Input, source: BoxSource, out: Path, opts: RunOptions,
@@ -149,7 +159,7 @@ def run_video(predictor: PosePredictor, item: Input, source: BoxSource, out: Pat
                     numbers, images = [n for n, _ in chunk], [f for _, f in chunk]
                     for number, frame, people in zip(numbers, images, _people_of(
                             predictor, source, images, [item.path] * len(images), numbers)):
-                        follow(people)
+                        people = follow(people)
                         sink.write(item.path, number, frame, people)
                         done += 1
                         tally.frames += 1
