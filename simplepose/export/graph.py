@@ -1,6 +1,6 @@
 """Rewrites of an exported ONNX graph (``export.command``'s, MXNet's ONNX export) that INT8 quantization needs.
 
-Each pass takes a ``ModelProto`` and returns a new one computing the same function (tests/test_int8.py runs both
+Each pass takes a ``ModelProto`` and returns a new one computing the same function (tests/export/test_int8.py runs both
 with ONNX Runtime on the same crops):
 
 - :func:`name_nodes`: every node gets a name, its first output's. MXNet's export leaves Conv/ConvTranspose nodes
