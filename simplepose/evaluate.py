@@ -26,8 +26,9 @@ from simplepose.config import DATA_FLAGS
 from simplepose.data.paths import prepare_synthetic, resolve_data
 from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, parse_input_size, real
 from simplepose.options import add_data_options, add_runtime_options, explicit_flags
-from simplepose.runtime.load import BACKENDS
-from simplepose.zoo import IMAGENET_MEAN, IMAGENET_STD, csv
+from simplepose.runtime.describe import check_num_joints, plain_description
+from simplepose.runtime.load import BACKENDS, load_model
+from simplepose.zoo import GLUONCV_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD, csv
 
 
 def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -103,7 +104,6 @@ def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, in
             raise SimplePoseError(f"--{flag} {','.join(map(str, value))}: {args.params} was trained with {flag} "
                                   f"{','.join(map(str, desc[flag]))}; --{flag} sets the normalisation of a plain "
                                   ".params file only")
-    from simplepose.runtime.describe import check_num_joints
     check_num_joints(args.num_joints, len(desc["meta"]["names"]), args.params)
 
 
@@ -135,10 +135,7 @@ def evaluation_data(args: argparse.Namespace, given: set[str], desc: dict) -> di
 def load_plain(args: argparse.Namespace, ctx: list, meta, input_size: tuple[int, int] | None):
     """(forward, description, what, input size) of a plain .params file: the keypoints are the annotation
     file's (``meta``), the rest GluonCV's defaults or this command line's flags."""
-    from simplepose.runtime.describe import check_num_joints, plain_description
-    from simplepose.runtime.load import load_model
     from simplepose.runtime.mxnet import params_num_joints
-    from simplepose.zoo import GLUONCV_INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD
     input_size = input_size or GLUONCV_INPUT_SIZE
     normalise = {k: list(getattr(args, k)) if getattr(args, k) else default
                  for k, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))}
@@ -163,8 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simplepose.codec import HeatmapCodec
     from simplepose.data.coco import COCOKeyPoints
     from simplepose.runtime.mxnet import contexts
-    from simplepose.runtime.describe import check_num_joints
-    from simplepose.runtime.load import load_model
     from simplepose.meta import KeypointMeta
     from simplepose.runtime.pose import BoxCrops, predict_keypoints
     from simplepose.scoring.coco import load_coco_gt
