@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 SIDE_WORDS = {"left": "left", "l": "left", "right": "right", "r": "right"}
 OTHER_SIDE = {"left": "right", "right": "left"}
 
+#: The 68 face landmarks of the iBUG 300-W layout, as COCO-WholeBody and Halpe name them (``face-0`` ..
+#: ``face-67``, canonical ``face_0`` ..): their names carry no side, so their mirror pairs (0-based landmark
+#: numbers) are written out: jaw, eyebrows, lower nose, eyes, outer and inner lips; the rest lie on the midline.
+FACE_LANDMARKS = 68
+FACE_MIRROR_PAIRS: tuple[tuple[int, int], ...] = (
+    *((i, 16 - i) for i in range(8)), *((17 + i, 26 - i) for i in range(5)), (31, 35), (32, 34),
+    (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
+    (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67),
+)
+
 
 def _words(name: str) -> list[str]:
     """The words of ``name``, case folded.
@@ -95,8 +105,33 @@ def mirrored(canonical: str) -> str | None:
     return f"{OTHER_SIDE[first]}_{rest}" if rest else OTHER_SIDE[first]
 
 
+#: COCO-WholeBody's part keypoints after COCO's 17 body keypoints, as mmpose's ``coco_wholebody.py`` dataset info
+#: names them (COCO-WholeBody's files list only the 17 body names): six foot points, the 68 face landmarks,
+#: then each hand's root and four joints per finger, thumb to little finger.
+FOOT_NAMES: tuple[str, ...] = (
+    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)
+FACE_NAMES: tuple[str, ...] = tuple(f"face-{i}" for i in range(FACE_LANDMARKS))
+FINGERS = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
+
+
+def hand_names(side_word: str) -> tuple[str, ...]:
+    """One hand's 21 COCO-WholeBody names: ``left_hand_root``, ``left_thumb1`` .. ``left_pinky_finger4``."""
+    return (f"{side_word}_hand_root", *(f"{side_word}_{finger}{j}" for finger in FINGERS for j in range(1, 5)))
+
+
+def _face_pairs(index: dict[str, int]) -> set[tuple[int, int]]:
+    """The mirror pairs of the 68 face landmarks (FACE_MIRROR_PAIRS) when all 68 are among the canonical names of
+    ``index`` (name -> position); none otherwise: a lone ``face_3`` may follow another layout."""
+    face = [index.get(f"face_{i}") for i in range(FACE_LANDMARKS)]
+    if None in face:
+        return set()
+    return {(min(face[a], face[b]), max(face[a], face[b])) for a, b in FACE_MIRROR_PAIRS}
+
+
 def pair_sides(names: Sequence[str], source: str = "<metadata>") -> list[tuple[int, int]]:
-    """Left/right pairs ``(i, j)``, ``i < j``, 0-based, sorted: ``left_X`` with ``right_X`` by canonical name.
+    """Left/right pairs ``(i, j)``, ``i < j``, 0-based, sorted: ``left_X`` with ``right_X`` by canonical name,
+    and the face landmarks' mirror pairs when all 68 of the 300-W layout are named (FACE_MIRROR_PAIRS).
 
     Refuses (SimplePoseError, naming the names) an ambiguous pairing rather than guessing: two names with
     the same canonical form, or a sided name whose other side is missing. Logs the pairs found, by name,
@@ -123,6 +158,7 @@ def pair_sides(names: Sequence[str], source: str = "<metadata>") -> list[tuple[i
                 "mirror image is unknown; give the flip pairs explicitly (--flip-pairs a:b,c:d by name or "
                 "0-based index, or --flip-pairs none)")
         pairs.add((min(i, j), max(i, j)))
+    pairs |= _face_pairs(index)
     pairs = sorted(pairs)
     if pairs:
         log.info("%s: left/right pairs from the names: %s", source,

@@ -17,7 +17,7 @@ import numpy as np
 
 from simplepose.errors import SimplePoseError
 from simplepose.io import JsonRecord
-from simplepose.keypoint_names import canonical_name, pair_sides, side
+from simplepose.keypoint_names import FACE_NAMES, FOOT_NAMES, canonical_name, hand_names, pair_sides, side
 from simplepose.sigma_tables import COCO_SIGMAS, lookup_sigmas, parse_sigmas_option
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,46 @@ COCO_SKELETON: tuple[tuple[int, int], ...] = (
 
 #: COCO-WholeBody's six foot keypoints, which follow COCO's 17 in its 23 body-and-feet keypoints
 #: (their published sigmas: sigma_tables.FOOT_SIGMAS, found by name like COCO's).
-FOOT_KEYPOINT_NAMES: tuple[str, ...] = (
-    "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
-)
+FOOT_KEYPOINT_NAMES: tuple[str, ...] = FOOT_NAMES
 
 #: Foot links, 1-based in the 23-keypoint list: ankle-heel, heel-big toe, heel-small toe, big-small toe.
 FOOT_SKELETON: tuple[tuple[int, int], ...] = (
     (16, 20), (20, 18), (20, 19), (18, 19), (17, 23), (23, 21), (23, 22), (21, 22),
 )
+
+#: COCO-WholeBody's five parts in its keypoint order (133 in all): part name, the annotation field holding its
+#: keypoints, and the names of those keypoints (the body's come from the file's category).
+WHOLEBODY_PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("body", "keypoints", COCO_KEYPOINT_NAMES), ("foot", "foot_kpts", FOOT_NAMES), ("face", "face_kpts", FACE_NAMES),
+    ("lefthand", "lefthand_kpts", hand_names("left")), ("righthand", "righthand_kpts", hand_names("right")),
+)
+
+
+def _chain(names: Sequence[str], closed: bool = False) -> list[tuple[str, str]]:
+    links = list(zip(names[:-1], names[1:]))
+    return links + [(names[-1], names[0])] if closed else links
+
+
+def _wholebody_links() -> tuple[tuple[str, str], ...]:
+    """Links (by name) drawn between COCO-WholeBody's part keypoints, beyond the body skeleton of the file: ankle to
+    heel to toes; the 300-W face outline (jaw, brows, nose, closed eyes and lips); each finger from the hand root,
+    and the wrist to the hand root."""
+    face = FACE_NAMES
+    links = [(f"{s}_ankle", f"{s}_heel") for s in ("left", "right")]
+    links += [(f"{s}_heel", f"{s}_{toe}") for s in ("left", "right") for toe in ("big_toe", "small_toe")]
+    links += [(f"{s}_big_toe", f"{s}_small_toe") for s in ("left", "right")]
+    for start, stop, closed in ((0, 17, False), (17, 22, False), (22, 27, False), (27, 31, False), (31, 36, False),
+                                (36, 42, True), (42, 48, True), (48, 60, True), (60, 68, True)):
+        links += _chain(face[start:stop], closed)
+    for s in ("left", "right"):
+        hand = hand_names(s)
+        links.append((f"{s}_wrist", hand[0]))
+        for f in range(5):
+            links += _chain((hand[0], *hand[1 + 4 * f:5 + 4 * f]))
+    return tuple(links)
+
+
+WHOLEBODY_LINKS = _wholebody_links()
 
 # Words that put a joint in the lower body for half-body augmentation, matched within the words of its
 # canonical name (so "right_foreleg_1" is lower through "leg"); every other joint is upper body.
@@ -137,6 +169,9 @@ class KeypointMeta:
         sigmas_source: where ``sigmas`` came from, as reports print it: published tables
             ("COCO (cocoapi)", "COCO (cocoapi) + COCO-WholeBody feet"), "file PATH", "uniform:0.05", "given"
             (by code), "checkpoint" (stored before sources were recorded); None without sigmas.
+        parts: the parts read from annotation fields of their own, in keypoint order, as (part, count):
+            COCO-WholeBody's ("body", 17), ("foot", 6), ("face", 68), ("lefthand", 21), ("righthand", 21) or
+            some of them; empty when every keypoint comes from ``keypoints``.
     """
 
     names: tuple[str, ...]
@@ -146,6 +181,7 @@ class KeypointMeta:
     lower_body: tuple[int, ...]
     sigmas: tuple[float, ...] | None
     sigmas_source: str | None = None
+    parts: tuple[tuple[str, int], ...] = ()
 
     @property
     def num_joints(self) -> int:
@@ -155,6 +191,12 @@ class KeypointMeta:
     def canonical_names(self) -> tuple[str, ...]:
         """The K names in canonical form (``R_Eye`` -> ``right_eye``): how names are matched across sets."""
         return tuple(canonical_name(n) for n in self.names)
+
+    @property
+    def part_indices(self) -> dict[str, np.ndarray]:
+        """Part name -> (K_part,) int64 indices of its keypoints, in ``parts`` order; empty without parts."""
+        bounds = np.cumsum([0] + [n for _, n in self.parts])
+        return {name: np.arange(bounds[i], bounds[i + 1]) for i, (name, _) in enumerate(self.parts)}
 
     @property
     def flip_index(self) -> np.ndarray:
@@ -174,7 +216,8 @@ class KeypointMeta:
     def build(cls, names: Sequence[str], skeleton: Iterable[Sequence[int]] = (),
               flip_pairs: Iterable[Sequence[int]] | None = None,
               sigmas: Sequence[float] | None = None, source: str = "<metadata>",
-              skeleton_one_based: bool = False, sigmas_source: str | None = None) -> "KeypointMeta":
+              skeleton_one_based: bool = False, sigmas_source: str | None = None,
+              parts: Sequence[tuple[str, int]] = ()) -> "KeypointMeta":
         """Validate and derive everything not given from the names: flip pairs by canonical name
         (:func:`~simplepose.keypoint_names.pair_sides`), sigmas from the published tables
         (:func:`~simplepose.sigma_tables.lookup_sigmas`). ``sigmas_source`` says where given ``sigmas``
@@ -200,12 +243,14 @@ class KeypointMeta:
                 raise SimplePoseError(f"{source}: {len(sigmas)} OKS sigmas for {k} keypoints")
         lower = tuple(i for i, n in enumerate(names) if is_lower_body(canonical_name(n)))
         upper = tuple(i for i in range(k) if i not in lower)
-        return cls(names, links, tuple(sorted((min(p), max(p)) for p in pairs)), upper, lower, sigmas, sigmas_source)
+        return cls(names, links, tuple(sorted((min(p), max(p)) for p in pairs)), upper, lower, sigmas, sigmas_source,
+                   tuple((str(p), int(n)) for p, n in parts))
 
     @classmethod
     def from_coco_category(cls, category: dict[str, Any], source: str = "<annotations>",
                            flip_pairs: str | None = None, sigmas_file: str | None = None,
-                           record: str = "", num_keypoints: int | None = None) -> "KeypointMeta":
+                           record: str = "", num_keypoints: int | None = None,
+                           parts: Sequence[str] = ()) -> "KeypointMeta":
         """From a COCO ``categories`` entry (``keypoints`` names, 1-based ``skeleton``).
 
         ``flip_pairs`` is the user's ``"a:b,..."`` text (or ``"none"``) and ``sigmas_file`` the ``--sigmas``
@@ -213,38 +258,27 @@ class KeypointMeta:
         (e.g. ``"categories[0]"``) name the entry in errors and warnings. A category whose ``keypoints`` is
         missing or empty (face-landmark sets) gets the names ``kpt_0`` .. ``kpt_{K-1}``, K =
         ``num_keypoints`` (from the annotations), and no flip pairs unless ``flip_pairs`` gives them.
+        ``parts`` names the COCO-WholeBody parts read (WHOLEBODY_PARTS; empty: the category's keypoints only):
+        the category's keypoints stand for "body", the other parts' names and links are COCO-WholeBody's.
         """
-        rec = JsonRecord(category, source, record)
         where = f"{source}: {record}" if record else source
-        names = rec.list("keypoints", [])
-        bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n), None)
-        if bad is not None:
-            raise rec.error("keypoints", f"value {bad} is {names[bad]!r}, expected a keypoint name")
-        derive = True
-        if not names:
-            if num_keypoints is None:
-                raise rec.error("keypoints", "lists no keypoint names and no annotation gives a keypoint count; "
-                                             "list the names (or give the annotations their keypoints)")
-            names, derive = [f"kpt_{i}" for i in range(num_keypoints)], False
-            log.warning("%s: the category lists no keypoint names: named kpt_0..kpt_%d after the annotations' "
-                        "%d keypoints, with no flip pairs unless --flip-pairs gives them", where,
-                        num_keypoints - 1, num_keypoints)
-        skeleton = category.get("skeleton") or []
-        if not isinstance(skeleton, list):
-            log.warning("%s: field 'skeleton' is %s, not a list of links: ignored; the skeleton only draws",
-                        where, type(skeleton).__name__)
-            skeleton = []
+        names, skeleton, derive = _category_keypoints(JsonRecord(category, source, record), where, num_keypoints)
+        one_based, counts = True, ()
+        if parts:
+            names, skeleton, counts = _part_layout(names, skeleton, parts, where)
+            one_based = False
         pairs = parse_pairs(flip_pairs, names) if flip_pairs else (None if derive else [])
         sigmas, sigmas_source = parse_sigmas_option(sigmas_file, len(names)) if sigmas_file else (None, None)
-        return cls.build(names, skeleton, pairs, sigmas, where, skeleton_one_based=True,
-                         sigmas_source=sigmas_source)
+        return cls.build(names, skeleton, pairs, sigmas, where, skeleton_one_based=one_based,
+                         sigmas_source=sigmas_source, parts=counts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, stored in checkpoints and exports."""
         return {"names": list(self.names), "skeleton": [list(p) for p in self.skeleton],
                 "flip_pairs": [list(p) for p in self.flip_pairs], "upper_body": list(self.upper_body),
                 "lower_body": list(self.lower_body), "sigmas": None if self.sigmas is None else list(self.sigmas),
-                "sigmas_source": self.sigmas_source}
+                "sigmas_source": self.sigmas_source,
+                **({"parts": [list(p) for p in self.parts]} if self.parts else {})}   # absent: older files match
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "<metadata>", record: str = "meta") -> "KeypointMeta":
@@ -261,4 +295,60 @@ class KeypointMeta:
         pairs = {key: _stored_indices(rec, key, k, pairs=True) for key in ("skeleton", "flip_pairs")}
         body = {key: _stored_indices(rec, key, k, pairs=False) for key in ("upper_body", "lower_body")}
         return cls(tuple(names), pairs["skeleton"], pairs["flip_pairs"], body["upper_body"], body["lower_body"],
-                   None if sigmas is None else tuple(sigmas), sigmas_source or ("checkpoint" if sigmas else None))
+                   None if sigmas is None else tuple(sigmas), sigmas_source or ("checkpoint" if sigmas else None),
+                   _stored_parts(rec, k))
+
+
+def _category_keypoints(rec: JsonRecord, where: str, num_keypoints: int | None) -> tuple[list[str], list, bool]:
+    """(names, raw 1-based skeleton, whether flip pairs may be derived from the names) of a ``categories`` entry;
+    see ``KeypointMeta.from_coco_category``."""
+    names = rec.list("keypoints", [])
+    bad = next((i for i, n in enumerate(names) if not isinstance(n, str) or not n), None)
+    if bad is not None:
+        raise rec.error("keypoints", f"value {bad} is {names[bad]!r}, expected a keypoint name")
+    derive = True
+    if not names:
+        if num_keypoints is None:
+            raise rec.error("keypoints", "lists no keypoint names and no annotation gives a keypoint count; "
+                                         "list the names (or give the annotations their keypoints)")
+        names, derive = [f"kpt_{i}" for i in range(num_keypoints)], False
+        log.warning("%s: the category lists no keypoint names: named kpt_0..kpt_%d after the annotations' "
+                    "%d keypoints, with no flip pairs unless --flip-pairs gives them", where,
+                    num_keypoints - 1, num_keypoints)
+    skeleton = rec.data.get("skeleton") or []
+    if not isinstance(skeleton, list):
+        log.warning("%s: field 'skeleton' is %s, not a list of links: ignored; the skeleton only draws",
+                    where, type(skeleton).__name__)
+        skeleton = []
+    return names, skeleton, derive
+
+
+def _part_layout(body_names: Sequence[str], body_skeleton: Sequence[Any], parts: Sequence[str], where: str
+                 ) -> tuple[list[str], list[tuple[int, int]], tuple[tuple[str, int], ...]]:
+    """(names, 0-based links, (part, count) pairs) of the COCO-WholeBody ``parts`` read, in WHOLEBODY_PARTS order:
+    the body is the category's keypoints and 1-based skeleton, the other parts COCO-WholeBody's names and links."""
+    names: list[str] = []
+    links: list[tuple[int, int]] = []
+    counts = []
+    for part, _, part_names in WHOLEBODY_PARTS:
+        if part not in parts:
+            continue
+        if part == "body":
+            links += [(a + len(names), b + len(names))
+                      for a, b in _skeleton_links(list(body_skeleton), len(body_names), True, where)]
+            part_names = tuple(body_names)
+        names += part_names
+        counts.append((part, len(part_names)))
+    index = {n: i for i, n in enumerate(names)}
+    links += [(index[a], index[b]) for a, b in WHOLEBODY_LINKS if a in index and b in index]
+    return names, links, tuple(counts)
+
+
+def _stored_parts(rec: JsonRecord, k: int) -> tuple[tuple[str, int], ...]:
+    """Field ``parts`` of stored metadata: [part, count] pairs whose counts add up to K (absent: no parts)."""
+    stored = rec.list("parts", [])
+    ok = all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _is_index(p[1]) and p[1] > 0
+             for p in stored)
+    if not ok or (stored and sum(int(p[1]) for p in stored) != k):
+        raise rec.error("parts", f"is {stored!r}, expected [part, count] pairs adding up to {k}; regenerate the file")
+    return tuple((p[0], int(p[1])) for p in stored)

@@ -19,7 +19,7 @@ import numpy as np
 
 from simplepose.errors import SimplePoseError
 from simplepose.io import read_json, read_text
-from simplepose.keypoint_names import canonical_name
+from simplepose.keypoint_names import FACE_NAMES, FOOT_NAMES, canonical_name, hand_names
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,19 @@ COCO_SIGMAS: dict[str, float] = {
     "right_ankle": 0.089,
 }
 
-#: COCO-WholeBody's published OKS sigmas of its six foot keypoints (jin-s13/COCO-WholeBody,
-#: evaluation/myeval_wholebody.py, ``sigmas_foot``), in meta.FOOT_KEYPOINT_NAMES order.
+#: COCO-WholeBody's published OKS sigmas (jin-s13/COCO-WholeBody, evaluation/myeval_wholebody.py,
+#: ``computeOks``; the same values as mmpose's configs/_base_/datasets/coco_wholebody.py), per part in the
+#: order of keypoint_names' FOOT_NAMES, FACE_NAMES and hand_names; its body sigmas are COCO's.
 FOOT_SIGMAS: tuple[float, ...] = (0.068, 0.066, 0.066, 0.092, 0.094, 0.094)
-_FOOT_NAMES = ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel")
+FACE_SIGMAS: tuple[float, ...] = (
+    0.042, 0.043, 0.044, 0.043, 0.040, 0.035, 0.031, 0.025, 0.020, 0.023, 0.029, 0.032, 0.037, 0.038, 0.043, 0.041,
+    0.045, 0.013, 0.012, 0.011, 0.011, 0.012, 0.012, 0.011, 0.011, 0.013, 0.015, 0.009, 0.007, 0.007, 0.007, 0.012,
+    0.009, 0.008, 0.016, 0.010, 0.017, 0.011, 0.009, 0.011, 0.009, 0.007, 0.013, 0.008, 0.011, 0.012, 0.010, 0.034,
+    0.008, 0.008, 0.009, 0.008, 0.008, 0.007, 0.010, 0.008, 0.009, 0.009, 0.009, 0.007, 0.007, 0.008, 0.011, 0.008,
+    0.008, 0.008, 0.010, 0.008)
+HAND_SIGMAS: tuple[float, ...] = (0.029, 0.022, 0.035, 0.037, 0.047, 0.026, 0.025, 0.024, 0.035, 0.018, 0.024,
+                                  0.022, 0.026, 0.017, 0.021, 0.021, 0.032, 0.020, 0.019, 0.022, 0.031)
+_HANDS = hand_names("left") + hand_names("right")
 
 # Each table: the name the report prints, the dataset's own keypoint names (as its annotation files spell
 # them), and the published sigmas in that order.
@@ -59,12 +68,15 @@ _PUBLISHED: tuple[tuple[str, Sequence[str], Sequence[float]], ...] = (
               "head_top", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist"),
      (0.089, 0.083, 0.107, 0.107, 0.083, 0.089, 0.026, 0.026, 0.026, 0.026, 0.062, 0.072, 0.179, 0.179,
       0.072, 0.062)),
-    ("COCO-WholeBody feet", _FOOT_NAMES, FOOT_SIGMAS),
+    ("COCO-WholeBody feet", FOOT_NAMES, FOOT_SIGMAS),
+    ("COCO-WholeBody", tuple(COCO_SIGMAS) + FOOT_NAMES + FACE_NAMES + _HANDS,
+     tuple(COCO_SIGMAS.values()) + FOOT_SIGMAS + FACE_SIGMAS + HAND_SIGMAS + HAND_SIGMAS),
     # Halpe-FullBody, HalpeCOCOAPI/PythonAPI/halpecocotools/cocoeval.py, as mmpose
-    # configs/_base_/datasets/halpe.py gives them: the body and feet (its first 26 of 136).
+    # configs/_base_/datasets/halpe.py gives them: the body and feet, then 0.015 for each of its 68 face and 42
+    # hand points (named as COCO-WholeBody's, whose own face and hand sigmas differ).
     ("Halpe", tuple(COCO_SIGMAS) + ("head", "neck", "hip", "left_big_toe", "right_big_toe", "left_small_toe",
-                                    "right_small_toe", "left_heel", "right_heel"),
-     tuple(COCO_SIGMAS.values()) + (0.08, 0.08, 0.08, 0.089, 0.089, 0.089, 0.089, 0.089, 0.089)),
+                                    "right_small_toe", "left_heel", "right_heel") + FACE_NAMES + _HANDS,
+     tuple(COCO_SIGMAS.values()) + (0.08, 0.08, 0.08, 0.089, 0.089, 0.089, 0.089, 0.089, 0.089) + (0.015,) * 110),
     # AP-10K, mmpose configs/_base_/datasets/ap10k.py (modified from COCO's by its authors), under the names
     # of AP-10K's annotation files (mmpose's L_F_Paw is the same joint: f/b read as front/back below).
     ("AP-10K", ("left_eye", "right_eye", "nose", "neck", "root_of_tail", "left_shoulder", "left_elbow",
@@ -123,8 +135,9 @@ def lookup_sigmas(names: Sequence[str], where: str = "<metadata>"
     The tables chosen are those that fit closest: the fewest table entries left unused, then the fewest
     tables, then the earlier tables of TABLES. So COCO's 17 names get COCO's table (not Halpe's, which also
     holds them), CrowdPose's 14 CrowdPose's, COCO's 17 plus the six COCO-WholeBody feet
-    "COCO (cocoapi) + COCO-WholeBody feet" (Halpe's own foot sigmas differ), Halpe's 26 Halpe's. A name in
-    two chosen tables takes the earlier table's value.
+    "COCO (cocoapi) + COCO-WholeBody feet" (Halpe's own foot sigmas differ), COCO-WholeBody's 133 (or any
+    set with its face or hand points) COCO-WholeBody's, Halpe's 136 Halpe's. A name in two chosen tables
+    takes the earlier table's value.
     """
     keys = [sigma_key(n) for n in names]
     known = set().union(*(t.sigmas for t in TABLES))
