@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from simplepose.data.categories import parse_category_ids
+from simplepose.data.keypoint_fields import parse_keypoint_fields
 from simplepose.errors import SimplePoseError
 from simplepose.flags import (FRACTION, MAX_BATCH, MAX_COUNT, MAX_GPUS, MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_LIMIT,
                               MAX_WORKERS, MEAN, NUM_JOINTS, SCALE_FACTOR, SEED, STD, Bound, check_value, gpu_ids,
@@ -51,6 +52,7 @@ class TrainConfig:
     val_ann: str | None = flag(None)
     val_images: str | None = flag(None)
     category_id: str | None = flag(None)
+    keypoint_fields: str | None = flag(None)
     flip_pairs: str | None = flag(None)
     sigmas: str | None = flag(None)
     on_bad_record: str = flag("error", choices=("error", "skip"))
@@ -214,6 +216,9 @@ def _typed(raw: dict[str, Any], source: str) -> dict[str, Any]:
         elif key == "category_id":   # "1,3" from the flag; an int in older checkpoints
             ids = parse_category_ids(raw[key])
             out[key] = None if ids is None else ",".join(map(str, ids))
+        elif key == "keypoint_fields":   # "keypoints,foot_kpts" or "foot,body" -> "body,foot"
+            parts = parse_keypoint_fields(rec.string(key, None))
+            out[key] = None if parts is None else ",".join(parts)
         elif kind == "bool":
             if not isinstance(raw[key], bool):
                 raise rec.error(key, f"is {raw[key]!r}, expected true or false")

@@ -23,6 +23,7 @@ from simplepose.cli import command_parser, setup_logging
 from simplepose.codec import METHODS
 from simplepose.errors import SimplePoseError
 from simplepose.config import DATA_FLAGS
+from simplepose.data.keypoint_fields import parse_keypoint_fields
 from simplepose.data.paths import prepare_synthetic, resolve_data
 from simplepose.flags import FRACTION, MEAN, NUM_JOINTS, STD, integer, parse_input_size, real
 from simplepose.options import add_data_options, add_runtime_options, explicit_flags
@@ -108,9 +109,10 @@ def check_stored(args: argparse.Namespace, desc: dict, input_size: tuple[int, in
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    """Output paths, checked before any work (flag values are checked by the parser): one line naming the first
-    bad one."""
+    """--keypoint-fields and the output paths, checked before any work (flag values are checked by the parser): one
+    line naming the first bad one."""
     from simplepose.cli import check_output_dir, check_output_file
+    parse_keypoint_fields(args.keypoint_fields)
     for flag, path in (("--results-json", args.results_json), ("--metrics-json", args.metrics_json)):
         if path:
             check_output_file(path, flag)
@@ -181,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = evaluation_data(args, given, desc)
     dataset = COCOKeyPoints(data["val_ann"], data["val_images"], category_id=data.get("category_id"),
                             meta=None if plain else KeypointMeta.from_dict(desc["meta"]),
+                            keypoint_fields=args.keypoint_fields,
                             max_pixels=args.max_image_pixels, allow_outside_root=args.allow_outside_root)
     if plain:
         forward, desc, what, input_size = load_plain(args, ctx, dataset.meta, input_size)

@@ -344,6 +344,11 @@ def _part_layout(body_names: Sequence[str], body_skeleton: Sequence[Any], parts:
     return names, links, tuple(counts)
 
 
+def part_names(body_names: Sequence[str], parts: Sequence[str]) -> list[str]:
+    """The keypoint names of the COCO-WholeBody ``parts`` read, in order, ``body_names`` standing for the body."""
+    return _part_layout(body_names, [], parts, "<names>")[0]
+
+
 def _stored_parts(rec: JsonRecord, k: int) -> tuple[tuple[str, int], ...]:
     """Field ``parts`` of stored metadata: [part, count] pairs whose counts add up to K (absent: no parts)."""
     stored = rec.list("parts", [])

@@ -35,6 +35,11 @@ def add_data_options(p: argparse.ArgumentParser, train: bool) -> None:
     g.add_argument("--category-id", **flag_spec("category_id"), metavar="IDS",
                    help="keypoint categories to read, e.g. 1 or 1,3 (default: every category sharing the one "
                         "keypoint list)")
+    g.add_argument("--keypoint-fields", **flag_spec("keypoint_fields"), metavar="PARTS",
+                   help="annotation fields holding the keypoints, for files that spread them over several fields "
+                        "(COCO-WholeBody): parts among body,foot,face,lefthand,righthand (or the field names "
+                        "keypoints,foot_kpts,...), read in that order (default: every part the file has, all 133 "
+                        "keypoints of COCO-WholeBody; when evaluating a model, the parts it was trained on)")
     if train:  # evaluation takes the keypoint metadata from the checkpoint
         g.add_argument("--flip-pairs", **flag_spec("flip_pairs"), metavar="PAIRS",
                        help="left/right pairs 'a:b,c:d' (names or 0-based indices) when names do not pair by "

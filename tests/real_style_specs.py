@@ -6,6 +6,7 @@ the corpus report. Recipes map the synthetic figures' COCO joints to each layout
 from __future__ import annotations
 
 from .real_style import (COCO, COCO_SKELETON, EYES, HEAD_TOP, KNEES, NECK, PELVIS, Style, face, fan, limb)
+from .real_style_wholebody import wholebody
 
 ONLY_0_2 = {0: 0, 1: 2, 2: 2}   # datasets that label a point or not (no "occluded" code)
 CROWD_FIELDS = ("num_keypoints", "iscrowd", "keypoints", "image_id", "bbox", "category_id", "id")
@@ -88,17 +89,6 @@ def _coco_extra(doc: dict, style: Style) -> None:
         {"segmentation": [[1.0, 1.0, 9.0, 1.0, 9.0, 9.0]], "num_keypoints": 0, "area": 32.0, "iscrowd": 0,
          "keypoints": [0] * 51, "image_id": img["id"], "bbox": [1.0, 1.0, 8.0, 8.0], "category_id": 1,
          "id": 900000001 + img["id"]}]
-
-
-def _wholebody(doc: dict, style: Style) -> None:
-    """COCO-WholeBody: the 17 body points in ``keypoints``, the parts in fields of their own."""
-    for ann in doc["annotations"]:
-        x, y, w, h = ann["bbox"]
-        ann.update({"foot_kpts": [0.0] * 18, "face_kpts": [0.0] * 204, "lefthand_kpts": [0.0] * 63,
-                    "righthand_kpts": [0.0] * 63, "face_box": [x + w * 0.3, y, w * 0.4, h * 0.15],
-                    "lefthand_box": [0.0] * 4, "righthand_box": [0.0] * 4, "face_valid": True,
-                    "lefthand_valid": False, "righthand_valid": False, "foot_valid": False})
-        ann["face_kpts"][0:3] = [x + w / 2, y + h * 0.1, 1.0]
 
 
 def _ap10k(doc: dict, style: Style) -> None:
@@ -187,7 +177,8 @@ STYLES: dict[str, Style] = {
                    [[1, 3], [1, 4], [1, 5], [1, 2], [2, 6], [2, 7], [4, 8], [5, 9], [6, 10], [7, 11], [8, 12],
                     [9, 13], [10, 14], [11, 15]], visibility=ONLY_0_2, floats=True, ann_fields=CONVERTED_FIELDS,
                    file_name=lambda i, n: f"Frisbee_catch/catch_f_cm_np1_ri_med_{i // 5}/{i % 5 + 1:05d}.png"),
-    "coco_wholebody": Style(**COCO_PERSON, finish=_wholebody),
+    "coco_wholebody": Style(**COCO_PERSON, image_extra={"license": 4, "coco_url": "", "date_captured": "2013-11-19 "
+                                                        "21:22:42", "flickr_url": ""}, finish=wholebody),
     # --- animals ---
     "ap10k": Style(AP10K, ["left_eye", "right_eye", "nose", NECK, PELVIS, "left_shoulder", "left_elbow", "left_wrist",
                            "right_shoulder", "right_elbow", "right_wrist", "left_hip", "left_knee", "left_ankle",

@@ -18,8 +18,9 @@ from simplepose.io import JsonRecord
 from simplepose.data.categories import KeypointCategories
 from simplepose.data.decode import MAX_IMAGE_PIXELS
 from simplepose.data.images import ImageEntries
-from simplepose.data.quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fixes, flat_keypoints, named_entry,
-                     num_keypoints, person_area, person_box)
+from simplepose.data.keypoint_fields import KeypointFields
+from simplepose.data.quirks import (UNKNOWN_CATEGORY, AnnotationIds, BadRecord, BadRecords, Fixes, named_entry,
+                                    num_keypoints, person_area, person_box)
 
 # A labelled keypoint further outside the image than this share of its larger side is a bad record.
 OUTSIDE_MARGIN = 0.05
@@ -80,9 +81,10 @@ class AnnotationReader:
     quirks fixed, ``skipped`` the bad records skipped.
     """
 
-    def __init__(self, ann_file: Path, image_dir: Path, num_joints: int, categories: KeypointCategories,
+    def __init__(self, ann_file: Path, image_dir: Path, fields: KeypointFields, categories: KeypointCategories,
                  on_bad_record: str, max_pixels: int = MAX_IMAGE_PIXELS, allow_outside_root: bool = False):
-        self.ann_file, self.num_joints, self.categories = ann_file, num_joints, categories
+        self.ann_file, self.fields, self.categories = ann_file, fields, categories
+        self.num_joints = fields.num_joints
         self.bad = BadRecords(on_bad_record)
         self.skipped = self.bad.skipped
         self.fixes = Fixes(str(ann_file))
@@ -134,7 +136,9 @@ class AnnotationReader:
         if img is None:
             return "on a skipped image entry"
         joints = self._joints(ann)
-        labelled = num_keypoints(ann, joints, self.fixes)
+        if self.fields.body is not None:   # the file's num_keypoints counts the 'keypoints' field's (COCO-WholeBody's)
+            num_keypoints(ann, joints[self.fields.body], self.fixes)
+        labelled = int(np.count_nonzero(joints[:, 2] > 0))
         if not labelled:
             self._unlabelled(ann, aid, image_id, joints)
             return "with no labelled keypoint"
@@ -168,21 +172,7 @@ class AnnotationReader:
 
     def _joints(self, ann: JsonRecord) -> np.ndarray:
         """(K, 3) float32 keypoints of ``ann``, image pixels; raise BadRecord for a wrong count or value."""
-        k, where = self.num_joints, f"{ann.source}: {ann.record}"
-        kps = flat_keypoints(ann, self.fixes)
-        if len(kps) != 3 * k:
-            raise BadRecord(f"{where}: {len(kps)} keypoint values, expected 3 x {k} for {k} keypoints",
-                            "wrong keypoint count")
-        if not set(map(type, kps)) <= {int, float}:   # (NumPy would take "12" for 12; bool is a type of its own)
-            bad = next(i for i, v in enumerate(kps) if type(v) not in (int, float))
-            raise BadRecord(str(ann.error("keypoints", f"value {bad} is {kps[bad]!r}, expected a number")),
-                            "non-numeric keypoints")
-        joints = np.asarray(kps, dtype=np.float32).reshape(k, 3)
-        if not np.all(np.isfinite(joints)):
-            raise BadRecord(f"{where}: keypoints contain NaN or infinity", "NaN/infinite keypoints")
-        if not np.all(np.isin(joints[:, 2], (0, 1, 2))):
-            raise BadRecord(f"{where}: keypoint visibility must be 0, 1 or 2", "bad keypoint visibility")
-        return joints
+        return self.fields.read(ann, self.fixes)
 
     def _crowd(self, ann: JsonRecord, aid: int, image_id: int) -> None:
         """A crowd region joins the ground truth (COCOeval ignores detections on it) when it has a box."""

@@ -18,11 +18,12 @@ import numpy as np
 
 from simplepose.errors import MissingFileError, SimplePoseError
 from simplepose.io import read_json
-from simplepose.meta import KeypointMeta
+from simplepose.meta import KeypointMeta, part_names
 from simplepose.data.annotations import AnnotationReader, PersonRecord
 from simplepose.data.categories import keypoint_categories
 from simplepose.data.decode import MAX_IMAGE_PIXELS, decode_bgr, decode_region_bgr
 from simplepose.data.image_files import NotAFileError, open_regular
+from simplepose.data.keypoint_fields import BODY, KeypointFields, choose_parts
 
 __all__ = ["COCOKeyPoints", "ON_BAD_RECORD", "PersonRecord", "is_jpeg", "keypoint_meta", "read_image",
            "read_image_region"]
@@ -53,6 +54,9 @@ class COCOKeyPoints:
         meta: keypoint metadata to check the file against; derived from the file when None.
         flip_pairs, sigmas_file: user overrides used when ``meta`` is derived here.
         category_id: which keypoint categories to read (an id, ``"1,3"`` or a list); all of them when None.
+        keypoint_fields: ``--keypoint-fields``, the annotation fields holding the keypoints (COCO-WholeBody's
+            parts: ``"body,foot"``...; ``data.keypoint_fields``); None: ``meta``'s parts when given, else every
+            part the file has (all 133 keypoints of a COCO-WholeBody file, as mmpose trains them).
         on_bad_record: what to do with a bad record (missing image file, keypoint count other than
             the category's, NaN keypoints, labelled keypoints more than 5% of the image size outside
             it, negative box size, a field missing or of the wrong type, a bad image entry, an image id
@@ -78,7 +82,8 @@ class COCOKeyPoints:
     def __init__(self, ann_file: str | os.PathLike, image_dir: str | os.PathLike,
                  meta: KeypointMeta | None = None, flip_pairs: str | None = None,
                  sigmas_file: str | None = None, category_id: int | str | Sequence[int] | None = None,
-                 on_bad_record: str = "error", max_pixels: int = MAX_IMAGE_PIXELS, allow_outside_root: bool = False):
+                 on_bad_record: str = "error", max_pixels: int = MAX_IMAGE_PIXELS, allow_outside_root: bool = False,
+                 keypoint_fields: str | None = None):
         if on_bad_record not in ON_BAD_RECORD:
             raise SimplePoseError(f"--on-bad-record {on_bad_record!r}: use one of {', '.join(ON_BAD_RECORD)}")
         self.ann_file = Path(ann_file)
@@ -86,11 +91,13 @@ class COCOKeyPoints:
         data = _load_json(self.ann_file)
         cats = keypoint_categories(data, self.ann_file, category_id)
         category = cats.category
+        parts = choose_parts(data["annotations"], self.ann_file, keypoint_fields, meta)
         if meta is None:
             meta = KeypointMeta.from_coco_category(category.data, str(self.ann_file), flip_pairs, sigmas_file,
-                                                   category.record, num_keypoints=cats.num_keypoints)
+                                                   category.record, num_keypoints=cats.num_keypoints,
+                                                   parts=() if parts == (BODY,) else parts)
         else:
-            names = category.list("keypoints") or [f"kpt_{i}" for i in range(cats.num_keypoints or 0)]
+            names = _file_names(category.data, cats.num_keypoints, parts)
             if tuple(names) != meta.names:
                 raise SimplePoseError(f"{self.ann_file}: keypoints {names} differ from the expected "
                                       f"{list(meta.names)} (the training data's or the checkpoint's)")
@@ -99,8 +106,9 @@ class COCOKeyPoints:
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
         self.category_id, self.category_ids = cats.ids[0], cats.ids
         self.max_pixels = max_pixels
-        reader = AnnotationReader(self.ann_file, self.image_dir, meta.num_joints, cats, on_bad_record, max_pixels,
-                                  allow_outside_root)
+        body = len(category.list("keypoints") or ()) or cats.num_keypoints or 0
+        reader = AnnotationReader(self.ann_file, self.image_dir, KeypointFields(parts, body), cats, on_bad_record,
+                                  max_pixels, allow_outside_root)
         reader.images.read(data["images"])
         self.records, self.dropped = reader.people(data["annotations"])
         self.skipped, self.fixed, self.ground_truth = reader.skipped, reader.fixes.counts, reader.ground_truth
@@ -183,10 +191,19 @@ def _read_bytes(path: str, record: str) -> bytes:
         raise SimplePoseError(f"{path}: cannot be read ({exc.strerror or exc}) ({record})") from None
 
 
-def keypoint_meta(ann_file: str | os.PathLike, category_id: int | str | Sequence[int] | None = None) -> KeypointMeta:
-    """The keypoint metadata of an annotation file's keypoint categories, without reading its people
-    (what a plain ``.params`` file is exported with)."""
+def _file_names(category: dict[str, Any], num_keypoints: int | None, parts: tuple[str, ...]) -> list[str]:
+    """The keypoint names a file gives for ``parts`` (its category's, COCO-WholeBody's for the other parts)."""
+    names = category.get("keypoints") or [f"kpt_{i}" for i in range(num_keypoints or 0)]
+    return list(names) if parts == (BODY,) else part_names(names, parts)
+
+
+def keypoint_meta(ann_file: str | os.PathLike, category_id: int | str | Sequence[int] | None = None,
+                  keypoint_fields: str | None = None) -> KeypointMeta:
+    """The keypoint metadata of an annotation file's keypoint categories (and COCO-WholeBody parts, see
+    ``COCOKeyPoints``), without reading its people (what a plain ``.params`` file is exported with)."""
     path = Path(ann_file)
-    cats = keypoint_categories(_load_json(path), path, category_id)
+    data = _load_json(path)
+    cats = keypoint_categories(data, path, category_id)
+    parts = choose_parts(data["annotations"], path, keypoint_fields, None)
     return KeypointMeta.from_coco_category(cats.category.data, str(path), record=cats.category.record,
-                                           num_keypoints=cats.num_keypoints)
+                                           num_keypoints=cats.num_keypoints, parts=() if parts == (BODY,) else parts)

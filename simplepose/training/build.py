@@ -53,6 +53,7 @@ def load_datasets(cfg: TrainConfig, meta: KeypointMeta | None = None
                   ) -> tuple[COCOKeyPoints, COCOKeyPoints | None]:
     """(train, val) person datasets (val None without --val-ann); ``meta`` (a resumed run's) else the train file's."""
     kw = dict(flip_pairs=cfg.flip_pairs, sigmas_file=cfg.sigmas, category_id=cfg.category_id,
+              keypoint_fields=cfg.keypoint_fields,
               on_bad_record=cfg.on_bad_record, max_pixels=cfg.max_image_pixels,
               allow_outside_root=cfg.allow_outside_root)
     train = COCOKeyPoints(cfg.train_ann, cfg.train_images, meta=meta, **kw)

@@ -24,7 +24,7 @@ from simplepose.sigma_tables import UNIFORM
 from simplepose.training.state import ResumePoint
 
 # What a checkpoint fixes: a resumed run cannot change them.
-FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype", "init_from")
+FIXED_BY_CHECKPOINT = ("flip_pairs", "sigmas", "dtype", "init_from", "keypoint_fields")
 # Files read while training, made absolute like the data files (a resumed run may start elsewhere).
 OTHER_PATHS = ("sigmas", "train_pack", "init_from")
 

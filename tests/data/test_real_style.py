@@ -9,23 +9,28 @@ import pytest
 
 from simplepose.data import quirks
 from simplepose.data.coco import COCOKeyPoints
+from simplepose.data.keypoint_fields import SCORE_VISIBILITY
 from simplepose.errors import SimplePoseError
-from simplepose.keypoint_names import canonical_name
+from simplepose.keypoint_names import FACE_MIRROR_PAIRS, canonical_name
+from simplepose.meta import WHOLEBODY_PARTS
 
 from tests.real_style import build
 from tests.real_style_specs import STYLES
 
 SIGMA_WARNING = "no published OKS sigmas"
+WHOLEBODY_NAMES = tuple(name for _, _, names in WHOLEBODY_PARTS for name in names)
 SKELETON = "skeleton links refer to keypoints outside"
 SHARED = "categories share one keypoint list"
 NO_NAMES = "lists no keypoint names"
 
 
-def expect(pairs, sigmas=None, warnings=(), fixed=(), skeleton=None, refused=None):
+def expect(pairs, sigmas=None, warnings=(), fixed=(), skeleton=None, refused=None, names=None):
     """What loading one file should give: flip pairs (count), sigma source, the WARNING lines (by a phrase of
     each), the fixes counted (quirks constants), links kept; ``refused``: the one-line error (a regex) of a
-    file that is not COCO-shaped as its dataset ships it."""
-    return dict(pairs=pairs, sigmas=sigmas, warnings=warnings, fixed=fixed, skeleton=skeleton, refused=refused)
+    file that is not COCO-shaped as its dataset ships it; ``names``: the keypoints read when they are not the
+    category's (COCO-WholeBody's 133)."""
+    return dict(pairs=pairs, sigmas=sigmas, warnings=warnings, fixed=fixed, skeleton=skeleton, refused=refused,
+                names=names)
 
 
 # Animal-Pose ships keypoints.json with 'images' as an id -> file name dict (and [x0, y0, x1, y1] boxes, no
@@ -39,7 +44,10 @@ EXPECTED = {
     "mhp": expect(6, "MPII", skeleton=15),
     "exlpose": expect(6, "CrowdPose", (SKELETON, "no 'area'"), (quirks.AREA_MISSING,), skeleton=16),
     "jhmdb": expect(6, None, (SIGMA_WARNING,), skeleton=14),
-    "coco_wholebody": expect(8, "COCO (cocoapi)", skeleton=19),
+    # All 133 keypoints (as mmpose trains them): 8 body, 3 foot, 29 face and 21 hand pairs; COCO's 19 links and
+    # 113 more; the hands' confidence visibilities read as labelled, counted.
+    "coco_wholebody": expect(61, "COCO-WholeBody", ("confidence between 0 and 2",), (SCORE_VISIBILITY,), skeleton=132,
+                             names=WHOLEBODY_NAMES),
     "ap10k": expect(7, "AP-10K", (SHARED,), skeleton=17),
     "animalpose": expect(8, "Animal-Pose", refused=NOT_COCO),
     "macaque": expect(8, "COCO (cocoapi)", skeleton=19),
@@ -92,13 +100,14 @@ def test_loads_as_a_user_expects(corpus, caplog, name, exp):
         return
     ds = COCOKeyPoints(paths["train_ann"], paths["train_images"])
     style, meta = STYLES[name], ds.meta
-    k = len(style.names or style.recipes)
+    k = len(exp["names"] or style.names or style.recipes)
     assert meta.num_joints == k
-    assert meta.names == tuple(style.names or (f"kpt_{i}" for i in range(k)))
+    assert meta.names == (exp["names"] or tuple(style.names or (f"kpt_{i}" for i in range(k))))
     assert len(meta.flip_pairs) == exp["pairs"]
-    for pair in meta.flip_pairs:   # every pair found is one joint on the left and on the right
+    face = {f"face_{i}": f"face_{j}" for pair in FACE_MIRROR_PAIRS for i, j in (pair, pair[::-1])}
+    for pair in meta.flip_pairs:   # every pair found is one joint on the left and on the right (or face landmarks)
         a, b = (canonical_name(meta.names[i]) for i in pair)
-        assert a != b and a.replace("left", "right") == b.replace("left", "right"), pair
+        assert a != b and (a.replace("left", "right") == b.replace("left", "right") or face.get(a) == b), pair
     assert meta.sigmas_source == exp["sigmas"]
     assert (meta.sigmas is None) == (exp["sigmas"] is None)
     assert len(meta.skeleton) == exp["skeleton"]
