@@ -99,8 +99,9 @@ class COCOKeyPoints:
         else:
             names = _file_names(category.data, cats.num_keypoints, parts)
             if tuple(names) != meta.names:
-                raise SimplePoseError(f"{self.ann_file}: keypoints {names} differ from the expected "
-                                      f"{list(meta.names)} (the training data's or the checkpoint's)")
+                raise SimplePoseError(f"{self.ann_file}: keypoints {_shown(names)} differ from the expected "
+                                      f"{_shown(meta.names)} (the training data's or the checkpoint's"
+                                      f"{', read from the parts ' + ','.join(p for p, _ in meta.parts) + ': read the same --keypoint-fields' if meta.parts else ''})")
         self.meta = meta
         if not self.image_dir.is_dir():
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")
@@ -189,6 +190,11 @@ def _read_bytes(path: str, record: str) -> bytes:
         raise (MissingFileError if exc.missing else SimplePoseError)(f"{path}: {exc} ({record})") from None
     except OSError as exc:
         raise SimplePoseError(f"{path}: cannot be read ({exc.strerror or exc}) ({record})") from None
+
+
+def _shown(names: Sequence[str], most: int = 20) -> str:
+    """A keypoint name list for a message: whole up to ``most`` names, else its first ones and its count."""
+    return str(list(names)) if len(names) <= most else f"{list(names[:most])[:-1]} ... ({len(names)} keypoints)"
 
 
 def _file_names(category: dict[str, Any], num_keypoints: int | None, parts: tuple[str, ...]) -> list[str]:

@@ -21,6 +21,7 @@ from simplepose.errors import SimplePoseError
 from simplepose.meta import KeypointMeta
 from simplepose.scoring.analysis import error_analysis
 from simplepose.scoring.oks import KPT_THRESH, OKS_NMS, coco_results
+from simplepose.scoring.parts import body_areas, part_stats
 from simplepose.scoring.report import STAT_NAMES, EvalReport
 
 
@@ -49,12 +50,15 @@ def _indexed(data: dict[str, Any]) -> COCO:
 
 
 def _cocoeval(gt: COCO, results: list[dict[str, Any]], sigmas: np.ndarray, image_ids: list[int],
-              category_id: int) -> COCOeval | None:
-    """COCOeval after evaluate, accumulate and summarize; None when there is no prediction at all."""
+              category_id: int, dt_areas: np.ndarray | None = None) -> COCOeval | None:
+    """COCOeval after evaluate, accumulate and summarize; None when there is no prediction at all.
+    ``dt_areas``: (N,) the predictions' areas, image pixels squared (default: their keypoints' extent, loadRes's)."""
     if not results:
         return None
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(copy.deepcopy(results))
+        for ann, area in zip(dt.dataset["annotations"], () if dt_areas is None else dt_areas):
+            ann["area"] = float(area)   # the index holds these same dicts
         ev = COCOeval(gt, dt, "keypoints")
         ev.params.kpt_oks_sigmas = np.asarray(sigmas, np.float64)
         ev.params.imgIds = sorted(image_ids)
@@ -100,6 +104,8 @@ def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, area
         keypoints: (N, K, 3) image pixels + score, one per box of ``boxes``.
         areas: (N,) image pixels squared, the area of each box's padded crop (for OKS-NMS).
         analysis: the report also carries an :class:`ErrorAnalysis` (PR curves, per-person OKS).
+        per_keypoint: also the per-keypoint AP and, for keypoints read from several fields (``meta.parts``,
+            COCO-WholeBody), the per-part AP (``scoring.parts``, whose predictions' areas the whole-body AP uses too).
     Returns:
         the report and the predictions in COCO results format.
     """
@@ -107,13 +113,17 @@ def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, area
         raise SimplePoseError(f"no OKS sigmas for keypoints {list(meta.names)}: give --sigmas FILE (K numbers)")
     sigmas = np.asarray(meta.sigmas, np.float64)
     results = coco_results(keypoints, boxes, areas, category_id, sigmas, kpt_thresh, oks_nms_thresh)
-    ev = _cocoeval(gt, results, sigmas, boxes.image_set, category_id)
-    per_kpt = None
+    areas = body_areas(results, meta)
+    ev = _cocoeval(gt, results, sigmas, boxes.image_set, category_id, areas)
+    per_kpt = per_part = None
     if per_keypoint:
         per_kpt = {name: float(_stats(_cocoeval(_one_keypoint_gt(gt, k, category_id), results, sigmas,
-                                                boxes.image_set, category_id))[0])
+                                                boxes.image_set, category_id, areas))[0])
                    for k, name in enumerate(meta.names)}
+    if per_keypoint and meta.parts:
+        per_part = part_stats(gt, results, meta, _stats(ev), lambda g, r, s, a: _stats(_cocoeval(
+            g, r, s, boxes.image_set, category_id, a)), _indexed, category_id)
     report = EvalReport(dict(zip(STAT_NAMES, map(float, _stats(ev)))), per_kpt, boxes.source, len(boxes),
                         len(boxes.image_set), len(results),
-                        error_analysis(ev, category_id) if analysis and ev is not None else None)
+                        error_analysis(ev, category_id) if analysis and ev is not None else None, per_part=per_part)
     return report, results
