@@ -33,7 +33,8 @@ def _face_template() -> list[tuple[float, float]]:
                  for a in (math.pi, 1.25 * math.pi, 1.75 * math.pi, 0, 0.25 * math.pi, 0.75 * math.pi)]
     lips = [(0.5 - 0.2 * math.cos(2 * math.pi * i / 12), 0.78 - 0.08 * math.sin(2 * math.pi * i / 12))
             for i in range(12)]
-    lips += [(0.5 - 0.12 * math.cos(2 * math.pi * i / 8), 0.78 - 0.03 * math.sin(2 * math.pi * i / 8)) for i in range(8)]
+    lips += [(0.5 - 0.12 * math.cos(2 * math.pi * i / 8), 0.78 - 0.03 * math.sin(2 * math.pi * i / 8))
+             for i in range(8)]
     return jaw + brows + nose + eyes + lips
 
 

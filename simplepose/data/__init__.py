@@ -2,6 +2,7 @@
 
     paths         --dataset/--data-dir completed into annotation files and image folders
     images, categories, quirks, annotations   a file's images, keypoint category, ground-truth fixes, records
+    keypoint_fields   which annotation fields hold the keypoints (COCO-WholeBody's parts), read and checked
     coco          COCOKeyPoints: one record per annotated person
     image_files   opening an image or video file: only a regular file, never in a way that waits
     decode        image bytes -> BGR pixels: libjpeg-turbo, region and reduced decoding, OpenCV fallback

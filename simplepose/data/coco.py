@@ -99,9 +99,10 @@ class COCOKeyPoints:
         else:
             names = _file_names(category.data, cats.num_keypoints, parts)
             if tuple(names) != meta.names:
+                parts = ",".join(p for p, _ in meta.parts)
+                read = f", read from the parts {parts}: read the same --keypoint-fields" if parts else ""
                 raise SimplePoseError(f"{self.ann_file}: keypoints {_shown(names)} differ from the expected "
-                                      f"{_shown(meta.names)} (the training data's or the checkpoint's"
-                                      f"{', read from the parts ' + ','.join(p for p, _ in meta.parts) + ': read the same --keypoint-fields' if meta.parts else ''})")
+                                      f"{_shown(meta.names)} (the training data's or the checkpoint's{read})")
         self.meta = meta
         if not self.image_dir.is_dir():
             raise MissingFileError(f"{self.image_dir}: image directory not found (images of {self.ann_file})")

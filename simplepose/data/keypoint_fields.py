@@ -124,16 +124,16 @@ def _body(ann: JsonRecord, k: int, fixes: Fixes) -> np.ndarray:
     return joints
 
 
-def _numbers(ann: JsonRecord, field: str, values: list) -> np.ndarray:
-    """``values`` of ``field`` as float32; raise BadRecord for a non-number, NaN or infinity."""
+def _numbers(ann: JsonRecord, field: str, values: list, hint: str = "") -> np.ndarray:
+    """``values`` of ``field`` as float32; raise BadRecord for a non-number, NaN or infinity (``hint``: the fix)."""
     if not set(map(type, values)) <= {int, float}:   # (NumPy would take "12" for 12; bool is a type of its own)
         bad = next(i for i, v in enumerate(values) if type(v) not in (int, float))
-        raise BadRecord(str(ann.error(field, f"value {bad} is {values[bad]!r}, expected a number")),
+        raise BadRecord(str(ann.error(field, f"value {bad} is {values[bad]!r}, expected a number{hint}")),
                         "non-numeric keypoints")
     out = np.asarray(values, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         bad = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise BadRecord(str(ann.error(field, f"value {bad} is {values[bad]}: keypoints contain NaN or infinity")),
+        raise BadRecord(str(ann.error(field, f"value {bad} is {values[bad]}: keypoints contain NaN or infinity{hint}")),
                         "NaN/infinite keypoints")
     return out
 
@@ -149,7 +149,7 @@ def _part(ann: JsonRecord, part: str, k: int, found: dict[str, str]) -> np.ndarr
             f"has {len(values)} values" if isinstance(values, list) else f"is {type(values).__name__}"
         raise BadRecord(str(ann.error(field, f"{got}, expected 3 x {k} for COCO-WholeBody's {k} {part} keypoints; "
                                              f"{hint}")), f"wrong {part} keypoint count")
-    joints = _numbers(ann, field, values).reshape(k, 3)
+    joints = _numbers(ann, field, values, f"; {hint}").reshape(k, 3)
     v = joints[:, 2]
     if np.any((v < 0) | (v > 2)):
         raise BadRecord(str(ann.error(field, f"keypoint visibility {float(v[(v < 0) | (v > 2)][0]):g} is outside "

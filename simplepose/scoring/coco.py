@@ -96,7 +96,7 @@ def _one_keypoint_gt(gt: COCO, k: int, category_id: int) -> COCO:
 
 def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, areas: np.ndarray, meta: KeypointMeta,
                        category_id: int, kpt_thresh: float = KPT_THRESH, oks_nms_thresh: float = OKS_NMS,
-                       per_keypoint: bool = True, analysis: bool = False
+                       per_keypoint: bool = True, analysis: bool = False, per_part: bool | None = None
                        ) -> tuple[EvalReport, list[dict[str, Any]]]:
     """COCO OKS evaluation of predicted keypoints, one pose per box.
 
@@ -104,8 +104,9 @@ def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, area
         keypoints: (N, K, 3) image pixels + score, one per box of ``boxes``.
         areas: (N,) image pixels squared, the area of each box's padded crop (for OKS-NMS).
         analysis: the report also carries an :class:`ErrorAnalysis` (PR curves, per-person OKS).
-        per_keypoint: also the per-keypoint AP and, for keypoints read from several fields (``meta.parts``,
-            COCO-WholeBody), the per-part AP (``scoring.parts``, whose predictions' areas the whole-body AP uses too).
+        per_keypoint: also the per-keypoint AP (one COCOeval per keypoint).
+        per_part: for keypoints read from several fields (``meta.parts``, COCO-WholeBody), also the per-part AP
+            (``scoring.parts``, whose predictions' areas the whole-body AP uses too); None: as ``per_keypoint``.
     Returns:
         the report and the predictions in COCO results format.
     """
@@ -120,7 +121,7 @@ def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, area
         per_kpt = {name: float(_stats(_cocoeval(_one_keypoint_gt(gt, k, category_id), results, sigmas,
                                                 boxes.image_set, category_id, areas))[0])
                    for k, name in enumerate(meta.names)}
-    if per_keypoint and meta.parts:
+    if (per_keypoint if per_part is None else per_part) and meta.parts:
         per_part = part_stats(gt, results, meta, _stats(ev), lambda g, r, s, a: _stats(_cocoeval(
             g, r, s, boxes.image_set, category_id, a)), _indexed, category_id)
     report = EvalReport(dict(zip(STAT_NAMES, map(float, _stats(ev)))), per_kpt, boxes.source, len(boxes),
