@@ -133,8 +133,9 @@ def _numbers(ann: JsonRecord, field: str, values: list, hint: str = "") -> np.nd
     out = np.asarray(values, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         bad = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise BadRecord(str(ann.error(field, f"value {bad} is {values[bad]}: keypoints contain NaN or infinity{hint}")),
-                        "NaN/infinite keypoints")
+        message = f"{ann.source}: {ann.record}: keypoints contain NaN or infinity" if field == "keypoints" else \
+            str(ann.error(field, f"value {bad} is {values[bad]}: keypoints contain NaN or infinity{hint}"))
+        raise BadRecord(message, "NaN/infinite keypoints")
     return out
 
 
