@@ -81,11 +81,12 @@ def choose_parts(annotations: list[Any], path: Path, value: str | None, meta: Ke
                               f"its keypoint fields are {has}: choose among them with --keypoint-fields")
     ignored = [p for p in PART_FIELDS if p in present and p not in wanted]
     if ignored:
-        log.warning("%s: %d keypoint field%s not read (--keypoint-fields %s): %s; %d keypoints per person ignored "
-                    "(the default reads every part the file has)", path, len(ignored), "" if len(ignored) == 1 else "s",
-                    value or ",".join(wanted), ", ".join(f"{PART_FIELDS[p][0]} ({PART_FIELDS[p][1]} keypoints, in "
-                                                         f"{present[p]} annotations)" for p in ignored),
-                    sum(PART_FIELDS[p][1] for p in ignored))
+        why = f"--keypoint-fields {value}; the default reads every part the file has" if value else \
+            f"the model's parts are {','.join(wanted)}"
+        log.warning("%s: %d keypoint field%s not read: %s; %d keypoints per person ignored (%s)", path, len(ignored),
+                    "" if len(ignored) == 1 else "s", ", ".join(f"{PART_FIELDS[p][0]} ({PART_FIELDS[p][1]} keypoints, "
+                                                              f"in {present[p]} annotations)" for p in ignored),
+                    sum(PART_FIELDS[p][1] for p in ignored), why)
     return wanted
 
 

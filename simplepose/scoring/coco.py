@@ -116,15 +116,15 @@ def evaluate_keypoints(gt: COCO, keypoints: np.ndarray, boxes: PersonBoxes, area
     results = coco_results(keypoints, boxes, areas, category_id, sigmas, kpt_thresh, oks_nms_thresh)
     areas = body_areas(results, meta)
     ev = _cocoeval(gt, results, sigmas, boxes.image_set, category_id, areas)
-    per_kpt = per_part = None
+    per_kpt = parts = None
     if per_keypoint:
         per_kpt = {name: float(_stats(_cocoeval(_one_keypoint_gt(gt, k, category_id), results, sigmas,
                                                 boxes.image_set, category_id, areas))[0])
                    for k, name in enumerate(meta.names)}
     if (per_keypoint if per_part is None else per_part) and meta.parts:
-        per_part = part_stats(gt, results, meta, _stats(ev), lambda g, r, s, a: _stats(_cocoeval(
+        parts = part_stats(gt, results, meta, _stats(ev), lambda g, r, s, a: _stats(_cocoeval(
             g, r, s, boxes.image_set, category_id, a)), _indexed, category_id)
     report = EvalReport(dict(zip(STAT_NAMES, map(float, _stats(ev)))), per_kpt, boxes.source, len(boxes),
                         len(boxes.image_set), len(results),
-                        error_analysis(ev, category_id) if analysis and ev is not None else None, per_part=per_part)
+                        error_analysis(ev, category_id) if analysis and ev is not None else None, per_part=parts)
     return report, results

@@ -82,21 +82,28 @@ def test_chosen_fields_and_one_warning_for_the_rest(wholebody, caplog):
     ignored = [r.getMessage() for r in caplog.records if "not read" in r.getMessage()]
     n = len(json.loads(Path(wholebody["train_ann"]).read_text())["annotations"])
     assert len(ignored) == 2 and ignored[0].endswith(
-        f"3 keypoint fields not read (--keypoint-fields foot,body): face_kpts (68 keypoints, in {n} annotations), "
-        f"lefthand_kpts (21 keypoints, in {n} annotations), righthand_kpts (21 keypoints, in {n} annotations); "
-        "110 keypoints per person ignored (the default reads every part the file has)")
+        f"3 keypoint fields not read: face_kpts (68 keypoints, in {n} annotations), lefthand_kpts (21 keypoints, in "
+        f"{n} annotations), righthand_kpts (21 keypoints, in {n} annotations); 110 keypoints per person ignored "
+        "(--keypoint-fields foot,body; the default reads every part the file has)")
     # Only the body: no parts recorded, COCO's metadata, and the file's num_keypoints (the body's) agrees.
     body = COCOKeyPoints(wholebody["train_ann"], wholebody["train_images"], keypoint_fields="body")
     assert body.meta.parts == () and body.meta.num_joints == 17 and not body.fixed
     assert keypoint_meta(wholebody["train_ann"]).num_joints == 133
 
 
-def test_a_model_reads_its_own_parts(wholebody):
+def test_a_model_reads_its_own_parts(wholebody, caplog):
     """Evaluating a model: its parts by default; another choice is refused in one line naming the parts."""
     meta = COCOKeyPoints(wholebody["train_ann"], wholebody["train_images"], keypoint_fields="body,face").meta
     assert KeypointMeta.from_dict(json.loads(json.dumps(meta.to_dict()))) == meta
     val = COCOKeyPoints(wholebody["val_ann"], wholebody["val_images"], meta=meta)
     assert val.meta.num_joints == 85 and val.records[0].joints.shape == (85, 3)
+    body = COCOKeyPoints(wholebody["val_ann"], wholebody["val_images"], meta=KeypointMeta.from_dict(
+        {**meta.to_dict(), "names": list(meta.names[:17]), "parts": [], "sigmas": None, "skeleton": [], "flip_pairs": [],
+         "upper_body": [], "lower_body": []}))
+    # A model of the body alone (GluonCV's, say) on the whole-body file: the other parts named in one warning.
+    assert body.meta.num_joints == 17
+    assert "4 keypoint fields not read: foot_kpts (6 keypoints, in 10 annotations)" in caplog.text
+    assert "116 keypoints per person ignored (the model's parts are body)" in caplog.text
     with pytest.raises(SimplePoseError, match=r"\(85 keypoints\) \(the training data's or the checkpoint's, read from "
                                               r"the parts body,face: read the same --keypoint-fields\)"):
         COCOKeyPoints(wholebody["val_ann"], wholebody["val_images"], meta=meta, keypoint_fields="body")
