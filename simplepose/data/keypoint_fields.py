@@ -144,21 +144,21 @@ def _part(ann: JsonRecord, part: str, k: int, found: dict[str, str]) -> np.ndarr
     """A COCO-WholeBody part field (``face_kpts``...): (k, 3) float32; the quirks fixed (see the module docstring)
     are added to ``found`` (quirk -> first field)."""
     field, flag = PART_FIELDS[part][0], f"{part}_valid"
-    hint = f"fix the record, or leave the {part} out with --keypoint-fields"
+    hint = f"(or leave the {part} out with --keypoint-fields)"   # BadRecords adds: fix the record, or skip it
     values = ann.data.get(field)
     if not isinstance(values, list) or len(values) != 3 * k:
         got = "is missing" if values is None else \
             f"has {len(values)} values" if isinstance(values, list) else f"is {type(values).__name__}"
-        raise BadRecord(str(ann.error(field, f"{got}, expected 3 x {k} for COCO-WholeBody's {k} {part} keypoints; "
+        raise BadRecord(str(ann.error(field, f"{got}, expected 3 x {k} for COCO-WholeBody's {k} {part} keypoints "
                                              f"{hint}")), f"wrong {part} keypoint count")
-    joints = _numbers(ann, field, values, f"; {hint}").reshape(k, 3)
+    joints = _numbers(ann, field, values, f" {hint}").reshape(k, 3)
     v = joints[:, 2]
     if np.any((v < 0) | (v > 2)):
         raise BadRecord(str(ann.error(field, f"keypoint visibility {float(v[(v < 0) | (v > 2)][0]):g} is outside "
-                                             f"0..2; {hint}")), "bad keypoint visibility")
+                                             f"0..2 {hint}")), "bad keypoint visibility")
     valid = ann.data.get(flag, True)
     if valid not in (True, False) or isinstance(valid, float):   # true/false, or 1/0 as some converters write
-        raise BadRecord(str(ann.error(flag, f"is {valid!r}, expected true or false; {hint}")), f"bad {flag}")
+        raise BadRecord(str(ann.error(flag, f"is {valid!r}, expected true or false {hint}")), f"bad {flag}")
     scored = (v > 0) & (v != np.round(v))
     if scored.any():
         found.setdefault(SCORE_VISIBILITY, field)
