@@ -2,11 +2,13 @@
 write, the checkpoint to use, epoch lines of measured figures only, each loading warning once."""
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 
 import train_simple_pose
 from simplepose.training.eta import RunClock, clock
+from simplepose.training.loop import EpochLoop
 
 pytestmark = pytest.mark.usefixtures("drop_log_handlers")
 
@@ -36,6 +38,16 @@ def test_the_time_left_counts_every_epoch_left_and_only_the_validations_due():
     resumed.epoch_done(12.0, None)
     assert resumed.describe(3) == "about 0:01:24 left (7 epochs, validation not timed yet)"
     assert clock(3725.4) == "1:02:05"
+
+
+def test_the_epoch_bar_shows_the_whole_runs_time_left():
+    """Inside epoch 1 of 3 (10 batches), 4 batches run in 8 s: 12 s of this epoch left, its validation (2 s), then
+    two epochs of 20 s at this pace, each validated."""
+    run = RunClock(3, lambda epoch: True)
+    run.validation_done(2.0)
+    loop = SimpleNamespace(run_clock=run, parts=SimpleNamespace(iters_per_epoch=10))
+    assert EpochLoop._run_left(loop, 1, 4, 1, 8.0) == {"run_left": "0:00:58"}
+    assert EpochLoop._run_left(SimpleNamespace(run_clock=None), 1, 4, 1, 8.0) == {}
 
 
 def train(args, capsys):
