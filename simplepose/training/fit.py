@@ -162,9 +162,11 @@ class Training:
         best = self.save_dir / f"{BEST}.json"
         if best.is_file():
             doc = load_manifest(best)
-            by = doc["metrics"].get("best_by", "val_ap")   # rows before best_by: chosen by AP
-            return f"{done}; the best checkpoint is {best}: epoch {doc['epoch']}, {_NAMES.get(by, by)} " \
-                   f"{doc['metrics'][by]:.4f}"
+            metrics = doc.get("metrics") or {}
+            by = metrics.get("best_by", "val_ap")   # rows before best_by: chosen by AP
+            score = metrics.get(by)
+            shown = f", {_NAMES.get(by, by)} {score:.4f}" if isinstance(score, (int, float)) else ""
+            return f"{done}; the best checkpoint is {best}: epoch {doc['epoch']}{shown}"
         why = "no validation" if not self.built.validates else "no validation score to rank epochs"
         return f"{done}; {why}, so no best.json: use the last checkpoint, {latest_checkpoint(self.save_dir)}"
 
