@@ -34,10 +34,10 @@ from mxnet import gluon
 
 from simplepose.errors import SimplePoseError
 from simplepose.rundir.directory import RunDirectory
-from simplepose.rundir.checkpoint import BEST, latest_checkpoint, load_manifest
 from simplepose.training.build import Built
 from simplepose.config import TrainConfig
-from simplepose.training.eta import RunClock, clock
+from simplepose.training import report
+from simplepose.training.eta import RunClock
 from simplepose.training.guards import NanPolicy, StopRequested
 from simplepose.training.loop import NOT_TRAINED, EpochLoop
 from simplepose.training.state import EpochProgress, ResumePoint, RunState
@@ -87,7 +87,7 @@ class Training:
             self.clock.validation_done(time.time() - tic if self.built.validates else None)
             self._record(row)
             if self.built.validates:
-                log.info("Epoch[0] (untrained) %s", _scores(row))
+                log.info("Epoch[0] (untrained) %s", report.scores(row))
         self._lap = time.time()
         completed = start
         with self.loop.interrupt:
@@ -109,12 +109,16 @@ class Training:
                 # the update, but is not saved: the last good checkpoint is the one to resume from).
                 self._save_on_stop(completed)
                 raise
-        skipped = self.summary()
-        if skipped:
-            log.info("skipped: %s", skipped)
+        data = self.built.data
+        # Validation on the training file reads the same dataset (build.load_datasets): its skips count once.
+        what = report.skipped([("train", data.train), ("val", data.val if data.val is not data.train else None)],
+                              self.state, parts.samples.describe)
+        if what:
+            log.info("skipped: %s", what)
         log.info("final parameters sha256 %s", parameter_digest(parts.net))
         if self.writer:
-            log.info("%s", self.ending(completed - start, time.time() - began))
+            log.info("%s", report.ending(self.save_dir, cfg.num_epochs, completed - start, time.time() - began,
+                                         self.built.validates))
         return row
 
     def _epoch(self, epoch: int) -> dict[str, Any]:
@@ -131,11 +135,7 @@ class Training:
             self.clock.epoch_done(now - self._lap, validated)
         self._lap = now
         row = {"epoch": epoch, **stats, **val}
-        left = self.clock.describe(epoch)
-        log.info("Epoch[%d/%d] done in %.0fs%s: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g%s%s", epoch,
-                 cfg.num_epochs, stats["seconds"], f" (validation {validated:.0f}s)" if validated is not None else "",
-                 stats["samples_per_sec"], stats["train_loss"], stats["train_acc"], stats["lr"],
-                 f", {_scores(val)}" if val["best_by"] else "", f"; {left}" if left else "")
+        log.info("%s", report.epoch_line(row, cfg.num_epochs, validated, self.clock.describe(epoch)))
         if not self.writer:
             return row
         # The row, then the best, then the epoch checkpoint: every checkpoint (best.json included) has
@@ -145,7 +145,7 @@ class Training:
         best_by = val["best_by"]
         if best_by and self.rundir.improves(val[best_by]):
             path = self._save(epoch, row, best=True)
-            log.info("new best validation %s %.4f at epoch %d: saved %s", _NAMES[best_by], val[best_by], epoch, path)
+            log.info("new best validation %s %.4f at epoch %d: saved %s", report.NAMES[best_by], val[best_by], epoch, path)
         freq = cfg.save_frequency
         if epoch == cfg.num_epochs or (freq and epoch % freq == 0):
             log.info("saved checkpoint %s", self._save(epoch, row))
@@ -154,21 +154,6 @@ class Training:
     def _due(self, epoch: int) -> bool:
         """Whether ``epoch`` ends with a validation (every --val-interval-th epoch, and the last)."""
         return epoch % self.cfg.val_interval == 0 or epoch == self.cfg.num_epochs
-
-    def ending(self, epochs: int, seconds: float) -> str:
-        """The run's last line: the epochs trained, and the checkpoint to use (best.json, else the latest)."""
-        done = f"finished {self.cfg.num_epochs} epochs " + (f"in {clock(seconds)}" if epochs == self.cfg.num_epochs
-                                                             else f"({epochs} in this run, {clock(seconds)})")
-        best = self.save_dir / f"{BEST}.json"
-        if best.is_file():
-            doc = load_manifest(best)
-            metrics = doc.get("metrics") or {}
-            by = metrics.get("best_by", "val_ap")   # rows before best_by: chosen by AP
-            score = metrics.get(by)
-            shown = f", {_NAMES.get(by, by)} {score:.4f}" if isinstance(score, (int, float)) else ""
-            return f"{done}; the best checkpoint is {best}: epoch {doc['epoch']}{shown}"
-        why = "no validation" if not self.built.validates else "no validation score to rank epochs"
-        return f"{done}; {why}, so no best.json: use the last checkpoint, {latest_checkpoint(self.save_dir)}"
 
     def _record(self, row: dict[str, Any]) -> None:
         """An epoch's metrics row into metrics.jsonl and TensorBoard (with validation pictures when validated)."""
@@ -205,22 +190,6 @@ class Training:
         elif completed and not self.rundir.has_checkpoint(completed):
             log.warning("saved checkpoint %s", self._save(completed, None))
 
-    def summary(self) -> str:
-        """What was skipped in this run (bad records, bad images, NaN batches); "" when nothing was."""
-        data, parts = self.built.data, self.built.parts
-        notes = []
-        # Validation on the training file reads the same dataset (build.load_datasets): its skips count once.
-        for name, dataset in (("train", data.train), ("val", data.val if data.val is not data.train else None)):
-            if dataset is not None and dataset.skipped:
-                notes.append(f"{sum(dataset.skipped.values())} bad {name} records skipped at load "
-                              f"({', '.join(f'{n} {why}' for why, n in sorted(dataset.skipped.items()))})")
-        if self.state.bad_samples:
-            notes.append(f"{len(self.state.bad_samples)} bad training images skipped by the loader "
-                          f"(e.g. {parts.samples.describe(min(self.state.bad_samples))})")
-        if self.state.nan_skipped:
-            notes.append(f"{self.state.nan_skipped} batch updates skipped for a non-finite loss")
-        return "; ".join(notes)
-
 
 def parameter_digest(net: gluon.Block) -> str:
     """SHA-256 of all parameter values (structural order, first device): equal digests, equal parameters."""
@@ -230,13 +199,3 @@ def parameter_digest(net: gluon.Block) -> str:
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(param.data(param.list_ctx()[0]).asnumpy()).tobytes())
     return digest.hexdigest()
-
-
-# The log's names of a metrics row's validation fields.
-_NAMES = {"val_loss": "val loss", "val_acc": "acc", "val_ap": "AP", "val_pck_0.2": "PCK@0.2", "val_auc": "AUC",
-          "val_epe": "EPE(px)"}
-
-
-def _scores(row: dict[str, Any]) -> str:
-    """The validation figures of a metrics row that were measured (AP needs OKS sigmas), as the log shows them."""
-    return " ".join(f"{name}={row[key]:.4f}" for key, name in _NAMES.items() if row[key] is not None)
