@@ -43,8 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      room=checkpoint_bytes(built.parts.net))
     with rundir or contextlib.nullcontext():
         setup_logging(cfg.log_file if workers.writer else None, early)
-        row = Training(cfg, built, resume, rundir).fit()
-        log.info("finished: %s", row)
+        Training(cfg, built, resume, rundir).fit()   # its last line says which checkpoint to use
         if workers.writer:   # the worker that writes metrics.jsonl draws them
             from simplepose.plot import write_training_curves
             log.info("training curves: %s", write_training_curves(cfg.save_dir))

@@ -61,8 +61,15 @@ def _export_onnx(symbol: Path, params: Path, input_size: list[int], out: Path) -
     import onnx
     from mxnet import onnx as mx_onnx
     h, w = input_size
-    mx_onnx.export_model(str(symbol), str(params), [(1, 3, h, w)], [np.float32], str(out),
-                         dynamic=True, dynamic_input_shapes=[(None, 3, h, w)])
+    # MXNet's exporter logs its steps on the root logger, naming the temporary file: only its warnings pass
+    # (export_checkpoint's own line names the final files).
+    root, quiet = logging.getLogger(), lambda record: record.levelno >= logging.WARNING
+    root.addFilter(quiet)
+    try:
+        mx_onnx.export_model(str(symbol), str(params), [(1, 3, h, w)], [np.float32], str(out),
+                             dynamic=True, dynamic_input_shapes=[(None, 3, h, w)])
+    finally:
+        root.removeFilter(quiet)
     model = onnx.load(str(out))
     weights = {init.name for init in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in weights]

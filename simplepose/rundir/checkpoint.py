@@ -16,6 +16,12 @@ optimizer's state in JSON (update counts, hyper-parameters, which array is which
 file (MXNet's pickle, as GluonCV and earlier simplepose wrote it), which is only read through a
 restricted unpickler that refuses any code in it.
 
+A checkpoint of the same state as another (the epoch checkpoint of the epoch ``best.json`` was just
+written for) shares that one's files: its ``.params`` and ``.states`` are hard links to them (copies where
+the file system has no hard links, noted once), so the two names take the room of one. Removing or
+moving one name leaves the other's file whole; no file of a checkpoint is ever written in place (every
+write makes a new file and renames it), so nothing written through one name changes the other's.
+
 Each file is written to a temporary name and renamed; the manifest goes last and is the commit
 marker: a checkpoint exists exactly when its manifest does. Replacing a checkpoint writes the new
 files under names the current manifest does not use, switches the manifest in one rename, then
@@ -28,9 +34,12 @@ checkpoints: 0), plus the running sums of that epoch; its position is ``(epoch, 
 """
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +52,22 @@ from simplepose.config import TrainConfig
 FORMAT = "simplepose-checkpoint-1"
 BEST = "best"   # best.json: the run's best checkpoint (see RunDirectory)
 WHAT = "checkpoint manifest"
+# Errors of os.link that a copy would meet as well: they are reported, not worked around.
+_NOT_A_LINK_PROBLEM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+log = logging.getLogger(__name__)
+_copying_in: set[str] = set()   # directories where hard links failed (noted once each)
 
 
 def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config: dict[str, Any],
-                    meta: dict[str, Any], extra: dict[str, Any] | None = None, stem: str | None = None) -> Path:
+                    meta: dict[str, Any], extra: dict[str, Any] | None = None, stem: str | None = None,
+                    same_as: str | os.PathLike | None = None) -> Path:
     """Write ``STEM.params``, ``STEM.states`` (:func:`checkpoint_files`), then ``PREFIX.json`` naming them;
     returns the manifest path. ``stem`` defaults to the prefix's name.
+
+    ``same_as``: the manifest of a checkpoint of this very state (``net`` and ``trainer`` unchanged since it
+    was written, which the caller vouches for): its files are shared (:func:`share_file`) instead of written
+    anew, and its optimizer JSON reused. The files are written as usual when it names no files of its own.
 
     ``trainer.save_states(path)`` writes the state arrays and returns the JSON rest (``optimizer_state.Trainer``).
     A ``PREFIX.json`` that is not a checkpoint manifest (a user's file) is refused before anything is written.
@@ -60,16 +79,22 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
                               "would be written over it: move the file, or choose another --save-dir")
     old = set(data_files(manifest))
     params, states = checkpoint_files(prefix, stem)
+    twin = _twin(same_as) if same_as is not None else None
     try:
-        atomic_write(params, net.save_parameters, "checkpoint")
         optimizer: dict[str, Any] = {}
+        if twin is not None:
+            for path, source in zip((params, states), twin[:2]):
+                atomic_write(path, lambda tmp, source=source: share_file(source, tmp), "checkpoint")
+            optimizer.update(twin[2])
+        else:
+            atomic_write(params, net.save_parameters, "checkpoint")
 
-        def write_states(tmp: str) -> None:
-            rest = trainer.save_states(tmp)
-            if not isinstance(rest, dict):   # gluon.Trainer's own save_states writes a pickle
-                raise TypeError("save_checkpoint needs a trainer whose save_states returns the JSON rest")
-            optimizer.update(rest)
-        atomic_write(states, write_states, "checkpoint")
+            def write_states(tmp: str) -> None:
+                rest = trainer.save_states(tmp)
+                if not isinstance(rest, dict):   # gluon.Trainer's own save_states writes a pickle
+                    raise TypeError("save_checkpoint needs a trainer whose save_states returns the JSON rest")
+                optimizer.update(rest)
+            atomic_write(states, write_states, "checkpoint")
         doc = {"format": FORMAT, "epoch": epoch, "params": params.name, "states": states.name,
                "optimizer": optimizer, "config": config, "meta": meta, **(extra or {})}
         atomic_write_text(manifest, json.dumps(doc, indent=1), "checkpoint")
@@ -84,6 +109,35 @@ def save_checkpoint(prefix: str | os.PathLike, net, trainer, epoch: int, config:
         except OSError:
             pass   # the new checkpoint is committed; a run directory's journal names them (see rundir.files)
     return manifest
+
+
+def _twin(manifest: str | os.PathLike) -> tuple[Path, Path, dict[str, Any]] | None:
+    """(params, states, optimizer JSON) of the checkpoint ``manifest`` to share files with; None when it is
+    missing, is of the old format (no optimizer JSON) or does not name two files beside it."""
+    manifest = Path(manifest)
+    doc, names = peek_json(manifest), data_files(manifest)
+    if not (isinstance(doc, dict) and isinstance(doc.get("optimizer"), dict) and len(names) == 2):
+        return None
+    files = [manifest.parent / name for name in names]
+    return (files[0], files[1], doc["optimizer"]) if all(f.is_file() for f in files) else None
+
+
+def share_file(source: Path, tmp: str | os.PathLike) -> None:
+    """Make ``tmp`` (the fresh temporary file of an :func:`~simplepose.io.atomic_write`) another name of
+    ``source``'s file: a hard link, else (a file system without them, a link count at its limit...) a copy,
+    noted once per directory. The atomic write then renames it into place."""
+    os.unlink(tmp)
+    try:
+        os.link(source, tmp)
+        return
+    except OSError as exc:
+        if exc.errno in _NOT_A_LINK_PROBLEM:
+            raise
+        if str(source.parent) not in _copying_in:
+            _copying_in.add(str(source.parent))
+            log.warning("%s: no hard links here (%s): the best checkpoint and the epoch checkpoint of its epoch "
+                        "are written as copies, taking the room of two", source.parent, exc.strerror or exc)
+    shutil.copyfile(source, tmp)
 
 
 def checkpoint_files(prefix: str | os.PathLike, stem: str | None = None) -> tuple[Path, Path]:

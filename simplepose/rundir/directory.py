@@ -6,7 +6,8 @@
 - ``metrics.jsonl``: one JSON object per epoch (see ``simplepose.training.fit``).
 - ``MODEL-epochNNNN.{json,params,states}`` and ``MODEL-epochNNNN-batchBBBBB.*`` (see ``checkpoint``).
 - ``best.json``, naming ``best-epochNNNN.{params,states}``: the epoch with the highest validation score
-  (its metrics row's ``best_by``: AP when OKS sigmas are known, else PCK@0.2).
+  (its metrics row's ``best_by``: AP when OKS sigmas are known, else PCK@0.2). The epoch checkpoint of
+  that epoch, written next, shares those files (hard links, see ``checkpoint``): one copy on disk.
 - ``superseded/DATE-TIME/``: the checkpoints and metrics rows after the position a run was resumed
   from (and the rows of a predecessor that never wrote a checkpoint).
 - ``previous-DATE-TIME/``: an earlier run moved aside by ``--overwrite`` (what it owned, nothing else).
@@ -65,6 +66,7 @@ class RunDirectory:
         self._resume_at: tuple[int, int] | None = None
         self._rows: list[dict[str, Any]] = []
         self._best: float | None = None
+        self._best_epoch: int | None = None   # of the best checkpoint this process wrote (its state, unchanged)
         self._notes: list[str] = []
         self._failure: str | None = None
 
@@ -140,13 +142,18 @@ class RunDirectory:
         """Checkpoint after ``epoch`` epochs, ``extra["batch"]`` batches into the next one when set, or as
         ``best.json`` (its score: :func:`chosen_score` of ``extra["metrics"]``). Returns the manifest path.
 
-        An epoch checkpoint supersedes the mid-epoch checkpoints before it: they are removed.
+        An epoch checkpoint supersedes the mid-epoch checkpoints before it: they are removed. The epoch
+        checkpoint of the epoch whose best checkpoint this process wrote shares its files: training moves
+        forward, so in one process the state after epoch E is the same at both saves.
         """
         batch = extra.get("batch", 0)
+        same_as = None
         if best:
             prefix, stem = self.path / BEST, f"{BEST}-epoch{epoch:04d}"
         else:
             prefix, stem = self.path / self._name(epoch + 1 if batch else epoch, batch), None
+            if not batch and epoch == self._best_epoch:
+                same_as = self.path / f"{BEST}.json"
 
         def write() -> Path:
             doomed = [m for pos, m in (checkpoints_in(self.path) if not (best or batch) else ())
@@ -156,13 +163,14 @@ class RunDirectory:
             new = [p.name for p in checkpoint_files(prefix, stem)]
             self._files.journal([*new, *data_files(prefix.with_name(prefix.name + ".json")),
                            *(name for m in doomed for name in data_files(m))])
-            path = save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem)
+            path = save_checkpoint(prefix, net, trainer, epoch, config, meta, extra, stem, same_as)
             for manifest in doomed:
                 remove_checkpoint(manifest)
             return path
         path = self._write(write, "checkpoint")
         if best:
             self._best = chosen_score(JsonRecord(extra["metrics"], prefix, "metrics"))
+            self._best_epoch = epoch
         return path
 
     def improves(self, score: float | None) -> bool:

@@ -8,6 +8,8 @@
         guards         NaN policy, Ctrl-C and SIGTERM;   distributed: kvstore keys, flags, BatchNorm averaging
         validation     loss, HeatmapAccuracy, COCO AP on ground-truth boxes
         state          what checkpoints carry between processes
+        eta            the time the run has left, from its measured epochs and validations
+        report         the log's words: an epoch's line, what was skipped, the run's last line
 
 The flags' defaults, bounds and checks are ``simplepose.config.TrainConfig`` (no MXNet, no argparse). The
 run directory (lock, checkpoint names, metrics.jsonl, best, superseded/, resume lookup) is

@@ -7,6 +7,7 @@ numbers"): seed, data, validation, model, trainer, resume.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass
 from typing import Callable
@@ -57,8 +58,20 @@ def load_datasets(cfg: TrainConfig, meta: KeypointMeta | None = None
               on_bad_record=cfg.on_bad_record, max_pixels=cfg.max_image_pixels,
               allow_outside_root=cfg.allow_outside_root)
     train = COCOKeyPoints(cfg.train_ann, cfg.train_images, meta=meta, **kw)
+    if cfg.val_ann and _same_files((cfg.val_ann, cfg.val_images), (cfg.train_ann, cfg.train_images)):
+        # Read once: reading it again would only repeat every warning of the file.
+        log.info("%s: validating on the training file and images (the same %d people)", cfg.val_ann, len(train))
+        return train, train
     val = COCOKeyPoints(cfg.val_ann, cfg.val_images, meta=meta or train.meta, **kw) if cfg.val_ann else None
     return train, val
+
+
+def _same_files(paths: tuple[str, str], others: tuple[str, str]) -> bool:
+    """Whether two (annotation file, image folder) pairs are the same files (by identity, not by spelling)."""
+    try:
+        return all(os.path.samefile(a, b) for a, b in zip(paths, others))
+    except (OSError, TypeError):   # a missing path: COCOKeyPoints says which
+        return False
 
 
 def check_meta(cfg: TrainConfig, meta: KeypointMeta) -> None:
@@ -206,6 +219,7 @@ class Built:
     parts: Parts
     data: TrainData
     validate: Callable[[gluon.Block], Scores]
+    validates: bool            # whether ``validate`` measures anything (else it returns NOT_VALIDATED)
     val_pictures: Callable[[gluon.Block], list[np.ndarray]]   # for TensorBoard; [] when it is off
 
 
@@ -217,10 +231,15 @@ def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Wo
     data = build_data(cfg, len(ctx), workers, KeypointMeta.from_dict(resume.meta) if resume else None)
     to_input = InputNormalizer(cfg.mean, cfg.std)
     validate = build_validator(cfg, data.val, data.meta, data.codec, data.batch_size, ctx, to_input, workers.writer)
+    validates = workers.writer and data.val is not None and len(data.val) > 0
     log.info("training %s on %d people (%d keypoints), %d batches of %d per epoch, contexts %s%s",
              cfg.model, len(data.train), data.meta.num_joints, data.iters_per_epoch, data.batch_size, ctx,
              f", worker {workers.rank} of {workers.num_workers} ({data.shard} people each, kvstore {cfg.kvstore})"
              if workers.kv else "")
+    if workers.writer and not validates:
+        log.warning("%s: this run writes no best.json (no best checkpoint) and no validation scores (loss, AP, PCK) "
+                    "in metrics.jsonl; its last epoch checkpoint is the one to use",
+                    "no validation (no --val-ann)" if data.val is None else f"--val-ann {cfg.val_ann} has no people")
     net = build_net(cfg, data.meta, ctx, resume)
     trainer = build_trainer(cfg, net, data.iters_per_epoch, workers)
     workers.init_keys(aux_params(net), ctx[0])
@@ -229,5 +248,5 @@ def build_parts(cfg: TrainConfig, resume: ResumePoint | None = None, workers: Wo
     parts = Parts(net, trainer, data.loader, data.sampler, data.samples, ctx, to_input, cfg.dtype,
                   data.batch_size, data.iters_per_epoch, workers)
     pictures = (validation_pictures(data.val, data.codec, cfg.input_size, ctx, cfg.mean, cfg.std, cfg.dtype)
-                if data.val is not None and len(data.val) and workers.writer and cfg.tensorboard else lambda net: [])
-    return Built(parts, data, validate, pictures)
+                if validates and cfg.tensorboard else lambda net: [])
+    return Built(parts, data, validate, validates, pictures)

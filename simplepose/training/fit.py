@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from simplepose.errors import SimplePoseError
 from simplepose.rundir.directory import RunDirectory
 from simplepose.training.build import Built
 from simplepose.config import TrainConfig
+from simplepose.training import report
+from simplepose.training.eta import RunClock
 from simplepose.training.guards import NanPolicy, StopRequested
 from simplepose.training.loop import NOT_TRAINED, EpochLoop
 from simplepose.training.state import EpochProgress, ResumePoint, RunState
@@ -57,8 +60,10 @@ class Training:
         self.steps = parts.iters_per_epoch   # TensorBoard's step: the global batch number
         at = (resume.epoch * self.steps + resume.batch + 1) if resume else None
         self.tensorboard = TensorBoardLog(self.save_dir, cfg.tensorboard and self.writer, purge_step=at)
+        self.clock = RunClock(cfg.num_epochs, lambda epoch: built.validates and self._due(epoch))
         self.loop = EpochLoop(parts, self.state, NanPolicy(cfg.nan_policy, parts.workers, self.save_dir),
-                              cfg.log_interval, cfg.num_epochs, self.tensorboard)
+                              cfg.log_interval, cfg.num_epochs, self.tensorboard, self.clock)
+        self._lap = time.time()   # the end of the last validation (or the start): an epoch's time runs from there
 
     def fit(self) -> dict[str, Any]:
         """Train to ``num_epochs``; returns the last metrics row.
@@ -72,15 +77,18 @@ class Training:
 
     def _fit(self) -> dict[str, Any]:
         cfg, parts = self.cfg, self.built.parts
-        start = self.resume.epoch if self.resume else 0
+        start, began = self.resume.epoch if self.resume else 0, time.time()
         if self.writer:
             self.rundir.start(cfg.to_dict())
         row: dict[str, Any] = {}
         if not self.resume and self.writer:
+            tic = time.time()
             row = {"epoch": 0, **NOT_TRAINED, **self.built.validate(parts.net)}
+            self.clock.validation_done(time.time() - tic if self.built.validates else None)
             self._record(row)
-            log.info("Epoch[0] (untrained) val loss=%s heatmap_accuracy=%s %s", _fmt(row["val_loss"]),
-                     _fmt(row["val_acc"]), _scores(row))
+            if self.built.validates:
+                log.info("Epoch[0] (untrained) %s", report.scores(row))
+        self._lap = time.time()
         completed = start
         with self.loop.interrupt:
             try:
@@ -101,22 +109,33 @@ class Training:
                 # the update, but is not saved: the last good checkpoint is the one to resume from).
                 self._save_on_stop(completed)
                 raise
-        log.info("skipped: %s", self.summary())
+        data = self.built.data
+        # Validation on the training file reads the same dataset (build.load_datasets): its skips count once.
+        what = report.skipped([("train", data.train), ("val", data.val if data.val is not data.train else None)],
+                              self.state, parts.samples.describe)
+        if what:
+            log.info("skipped: %s", what)
         log.info("final parameters sha256 %s", parameter_digest(parts.net))
+        if self.writer:
+            log.info("%s", report.ending(self.save_dir, cfg.num_epochs, completed - start, time.time() - began,
+                                         self.built.validates))
         return row
 
     def _epoch(self, epoch: int) -> dict[str, Any]:
         """Train, validate when due, record and checkpoint one epoch; returns its metrics row."""
         cfg, parts = self.cfg, self.built.parts
         resumed = self.resume is not None and epoch == self.resume.epoch + 1
+        partial = resumed and self.resume.progress is not None
         stats = self.loop.train_epoch(epoch, self.resume.progress if resumed else None)
-        due = epoch % cfg.val_interval == 0 or epoch == cfg.num_epochs
-        val = self.built.validate(parts.net) if due else dict(NOT_VALIDATED)
+        tic = time.time()
+        val = self.built.validate(parts.net) if self._due(epoch) else dict(NOT_VALIDATED)
+        now = time.time()
+        validated = now - tic if val["best_by"] else None
+        if not partial:   # an epoch partly trained before the resume is no measure of one
+            self.clock.epoch_done(now - self._lap, validated)
+        self._lap = now
         row = {"epoch": epoch, **stats, **val}
-        log.info("Epoch[%d] done in %.0fs: %.1f samples/sec, train loss=%.6f acc=%.3f, lr=%g, "
-                 "val loss=%s acc=%s %s", epoch, stats["seconds"], stats["samples_per_sec"],
-                 stats["train_loss"], stats["train_acc"], stats["lr"], _fmt(val["val_loss"]),
-                 _fmt(val["val_acc"]), _scores(val))
+        log.info("%s", report.epoch_line(row, cfg.num_epochs, validated, self.clock.describe(epoch)))
         if not self.writer:
             return row
         # The row, then the best, then the epoch checkpoint: every checkpoint (best.json included) has
@@ -126,11 +145,15 @@ class Training:
         best_by = val["best_by"]
         if best_by and self.rundir.improves(val[best_by]):
             path = self._save(epoch, row, best=True)
-            log.info("new best validation %s %.4f at epoch %d: saved %s", best_by, val[best_by], epoch, path)
+            log.info("new best validation %s %.4f at epoch %d: saved %s", report.NAMES[best_by], val[best_by], epoch, path)
         freq = cfg.save_frequency
         if epoch == cfg.num_epochs or (freq and epoch % freq == 0):
             log.info("saved checkpoint %s", self._save(epoch, row))
         return row
+
+    def _due(self, epoch: int) -> bool:
+        """Whether ``epoch`` ends with a validation (every --val-interval-th epoch, and the last)."""
+        return epoch % self.cfg.val_interval == 0 or epoch == self.cfg.num_epochs
 
     def _record(self, row: dict[str, Any]) -> None:
         """An epoch's metrics row into metrics.jsonl and TensorBoard (with validation pictures when validated)."""
@@ -167,21 +190,6 @@ class Training:
         elif completed and not self.rundir.has_checkpoint(completed):
             log.warning("saved checkpoint %s", self._save(completed, None))
 
-    def summary(self) -> str:
-        """What was skipped in this run (bad records, bad images, NaN batches)."""
-        data, parts = self.built.data, self.built.parts
-        notes = []
-        for name, dataset in (("train", data.train), ("val", data.val)):
-            if dataset is not None and dataset.skipped:
-                notes.append(f"{sum(dataset.skipped.values())} bad {name} records skipped at load "
-                              f"({', '.join(f'{n} {why}' for why, n in sorted(dataset.skipped.items()))})")
-        if self.state.bad_samples:
-            notes.append(f"{len(self.state.bad_samples)} bad training images skipped by the loader "
-                          f"(e.g. {parts.samples.describe(min(self.state.bad_samples))})")
-        if self.state.nan_skipped:
-            notes.append(f"{self.state.nan_skipped} batch updates skipped for a non-finite loss")
-        return "; ".join(notes) if notes else "nothing"
-
 
 def parameter_digest(net: gluon.Block) -> str:
     """SHA-256 of all parameter values (structural order, first device): equal digests, equal parameters."""
@@ -191,13 +199,3 @@ def parameter_digest(net: gluon.Block) -> str:
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(param.data(param.list_ctx()[0]).asnumpy()).tobytes())
     return digest.hexdigest()
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
-
-
-def _scores(row: dict[str, Any]) -> str:
-    """The validation scores of a metrics row as the log shows them."""
-    return (f"AP={_fmt(row['val_ap'])} PCK@0.2={_fmt(row['val_pck_0.2'])} AUC={_fmt(row['val_auc'])} "
-            f"EPE(px)={_fmt(row['val_epe'])}")

@@ -22,6 +22,7 @@ from simplepose.data.samples import EpochSampler
 from simplepose.runtime.mxnet import InputNormalizer
 from simplepose.training.metrics import HeatmapAccuracy
 from simplepose.training.distributed import Workers
+from simplepose.training.eta import RunClock, clock
 from simplepose.training.guards import DeferredInterrupt, NanPolicy, StopRequested
 from simplepose.training.state import EpochProgress, RunState
 from simplepose.training.tensorboard import TensorBoardLog
@@ -69,16 +70,18 @@ class EpochLoop:
         log_interval: log speed, loss, accuracy and the epoch's ETA every N batches (0: never).
         num_epochs: shown in the progress bar.
         tensorboard: receives the logged batches' loss, learning rate and speed.
+        run_clock: the run's measured epochs: the bar shows the time left for the whole run (``run_left``).
     """
 
     def __init__(self, parts: Parts, state: RunState, nan: NanPolicy, log_interval: int, num_epochs: int,
-                 tensorboard: TensorBoardLog):
+                 tensorboard: TensorBoardLog, run_clock: RunClock | None = None):
         self.parts = parts
         self.state = state
         self.nan = nan
         self.log_interval = log_interval
         self.num_epochs = num_epochs
         self.tensorboard = tensorboard
+        self.run_clock = run_clock
         self.loss_fn = gluon.loss.L2Loss()
         self.aux = aux_params(parts.net)
         self.interrupt = DeferredInterrupt()   # listens for Ctrl-C once entered (training.fit does)
@@ -124,7 +127,8 @@ class EpochLoop:
         tic, btic, seconds0 = time.time(), time.time(), p.seconds
         bar = tqdm(parts.loader, desc=f"epoch {epoch}/{self.num_epochs}", disable=None, leave=False,
                    initial=p.batches, total=parts.iters_per_epoch)
-        for i, (data, label, weight, bad) in enumerate(bar, start=p.batches + 1):
+        first = p.batches + 1   # the first batch this process runs in this epoch
+        for i, (data, label, weight, bad) in enumerate(bar, start=first):
             state.clean = False
             loss, ys, outs = self.step(data, label, weight)
             if np.isfinite(loss):
@@ -139,7 +143,8 @@ class EpochLoop:
                 p.hits, p.counted = metric.hits.tolist(), metric.counted.tolist()
             p.seconds = seconds0 + time.time() - tic
             state.clean = True
-            bar.set_postfix(loss=f"{p.loss_sum / max(p.seen, 1):.2e}", acc=f"{metric.get()[1]:.3f}")
+            bar.set_postfix(loss=f"{p.loss_sum / max(p.seen, 1):.2e}", acc=f"{metric.get()[1]:.3f}",
+                            **self._run_left(epoch, i, first, time.time() - tic))
             if self.log_interval and i % self.log_interval == 0:
                 self._log_batch(epoch, i, time.time() - btic, p.loss_sum / max(p.seen, 1), metric)
                 btic = time.time()
@@ -149,6 +154,16 @@ class EpochLoop:
         return {"train_loss": p.loss_sum / max(p.seen, 1), "lr": parts.trainer.learning_rate,
                 "train_acc": metric.get()[1], "samples_per_sec": p.seen / max(p.seconds, 1e-9),
                 "seconds": p.seconds, "nan_skipped": len(p.nan_skipped)}
+
+    def _run_left(self, epoch: int, batch: int, first: int, seconds: float) -> dict[str, str]:
+        """The bar's ``run_left``: the rest of this epoch at the pace of its batches ``first``..``batch``
+        (``seconds``), its validation when due, then the later epochs ({} without a clock)."""
+        if self.run_clock is None:
+            return {}
+        per_batch = seconds / (batch - first + 1)
+        total = self.parts.iters_per_epoch
+        left = self.run_clock.left(epoch, (total - batch) * per_batch, total * per_batch, validated=False)
+        return {"run_left": clock(left)}
 
     def _log_batch(self, epoch: int, batch: int, seconds: float, loss: float, metric: HeatmapAccuracy) -> None:
         """One line for the last ``log_interval`` batches (``Batch[k/N]``, the epoch's ETA at their pace),

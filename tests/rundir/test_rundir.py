@@ -384,22 +384,25 @@ def test_a_full_disk_keeps_the_best_and_the_run_resumes_once_there_is_room(small
         assert re.fullmatch(rf"error: --save-dir {tiny}/run: \d+ MB free, a checkpoint of {MODEL} takes about 18\d MB; "
                             "free space or choose another --save-dir", last_line(capsys.readouterr().err))
         assert not list((tiny / "run").glob("*.json"))
-    # Room for the best of epoch 1 and half of its epoch checkpoint: the disk fills while writing the latter.
+    # Room for one checkpoint and a half: the best of epoch 1 and its epoch checkpoint (which shares the best's
+    # files), and half of epoch 2's checkpoint (epoch 2 is no better): the disk fills while writing the latter.
     with tmpfs(tmp_path / "disk", "300m") as disk:
         run = disk / "run"
         assert run_main(lambda: train_simple_pose.main(args + ["--save-dir", str(run)])) == 2
         line = last_line(capsys.readouterr().err)
         # The states file is MXNet's nd.save, whose short write carries no errno.
-        assert re.fullmatch(rf"error: {run}/{MODEL}-epoch0001\.states: cannot write the checkpoint: the write was cut "
+        assert re.fullmatch(rf"error: {run}/{MODEL}-epoch0002\.states: cannot write the checkpoint: the write was cut "
                             rf"short \(is the disk full\?\); free some space or write elsewhere; what {run} holds is "
                             rf"intact: --resume "
                             rf"{run} once it is fixed", line), line
-        assert load_manifest(run / "best.json")["epoch"] == 1 and [r["epoch"] for r in rows_of(run)] == [0, 1]
+        assert load_manifest(run / "best.json")["epoch"] == 1 and [r["epoch"] for r in rows_of(run)] == [0, 1, 2]
         assert sorted(p.name for p in run.iterdir()) == [
             "best-epoch0001.params", "best-epoch0001.states", "best.json", "config.json", "metrics.jsonl",
-            "run-files.json", "tensorboard", "train.log"]
+            "run-files.json", f"{MODEL}-epoch0001.json", f"{MODEL}-epoch0001.params", f"{MODEL}-epoch0001.states",
+            "tensorboard", "train.log"]
+        assert os.path.samefile(run / "best-epoch0001.params", run / f"{MODEL}-epoch0001.params")
         subprocess.run(["mount", "-o", "remount,size=800m", str(disk)], check=True)
-        assert train_simple_pose.main(["--resume", str(run)]) == 0     # from best.json, the latest
+        assert train_simple_pose.main(["--resume", str(run)]) == 0     # from epoch 1 (row 2 moves aside)
         assert [r["epoch"] for r in rows_of(run)] == [0, 1, 2] and load_manifest(run / f"{MODEL}-epoch0002.json")
 
 

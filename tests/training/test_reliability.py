@@ -97,7 +97,8 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(synthetic, reference, tmp_pa
     save = tmp_path / "killed"
     signal_in_epoch_2(synthetic, tmp_path, save, signal.SIGKILL, -signal.SIGKILL)
     killed_log = (save / "train.log").read_text()
-    assert "Epoch[2] Batch[2/" in killed_log and "Epoch[2] done" not in killed_log   # killed inside epoch 2
+    # Killed inside epoch 2:
+    assert "Epoch[1/3] done" in killed_log and "Epoch[2] Batch[2/" in killed_log and "Epoch[2/3]" not in killed_log
     # The kill left checkpoint 1 loadable (and nothing later, temporary files aside).
     assert sorted(p.name for p in save.glob("simple_pose*.json")) == ["simple_pose_resnet18_v1b-epoch0001.json"]
     assert load_manifest(save / "simple_pose_resnet18_v1b-epoch0001.json")["epoch"] == 1
