@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pose-stage throughput on video: ours (ONNX Runtime FP32 and INT8, MXNet) vs GluonCV's demo path, same model and boxes.
+"""Pose-stage throughput on video: ours (ONNX Runtime FP32, INT8, MXNet) vs GluonCV's demo path, same model, boxes.
 
 A 640x480 video of 3 moving synthetic figures (``simplepose.synthetic.video``) is generated and decoded
 into memory first; each person's ground-truth box is given (no detector runs). Timed per side, from the
@@ -244,7 +244,8 @@ def main() -> None:
           f"with {sum(len(b) for b in boxes) / len(frames):g} people each, boxes given; {args.rounds} rounds; "
           f"MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, OMP_NUM_THREADS={THREADS}, ONNX Runtime "
           f"intra-op threads {THREADS} ({cores} on the all-core line); INT8 calibrated on "
-          f"{doc['calibration'].get('crops', '?')} crops; ours batches {args.batch_frames} frames ({3 * args.batch_frames} crops)")
+          f"{doc['calibration'].get('crops', '?')} crops; ours batches {args.batch_frames} frames "
+          f"({3 * args.batch_frames} crops)")
     print(f"same weights: max |GluonCV network - our ONNX file| / max |heatmap| on the same crops = "
           f"{weights_diff:.1e}")
     report(rates, sides, networks, args.rounds * len(frames))

@@ -104,10 +104,18 @@ class Pipeline:
             yield item
 
     def close(self) -> None:
-        """Stop every thread and wait for it to end (each finishes the item it holds)."""
+        """Stop every thread and wait for it to end (each finishes the item it holds). A Ctrl-C while waiting
+        waits on, then ends as an interrupt: the reading thread must be done before its video is closed."""
         self.stop.set()
+        interrupted = False
         for thread in self.threads:
-            thread.join()
+            while thread.is_alive():
+                try:
+                    thread.join()
+                except KeyboardInterrupt:
+                    interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> "Pipeline":
         return self

@@ -99,12 +99,15 @@ def note_no_one(path: str, source: BoxSource, tally: Tally) -> None:
     """Count an image where no one was found and, for the first ``SHOWN_NO_ONE``, say which and why that may be."""
     tally.no_one += 1
     if tally.no_one <= SHOWN_NO_ONE:
-        why = ("the detector found no person at or above its threshold" if not isinstance(source, BoxFile) else
-               "the annotation file has no box for it" if source.from_annotations else
-               "the boxes file has no box for it at or above the score threshold")
-        log.warning("%s: no one found: %s (%s); a lower threshold may find people the detector scores low%s", path,
-                    why, source.description, "" if tally.no_one < SHOWN_NO_ONE else
-                    " (further images with no one are counted in the summary, not named)")
+        if not isinstance(source, BoxFile):
+            why = ("the detector found no person at or above its threshold; a lower --det-thresh may find people "
+                   "it scores low")
+        elif source.from_annotations:
+            why = "the annotation file has no box for it"
+        else:
+            why = "the boxes file has no box for it at or above the score threshold; a lower --box-thresh keeps more"
+        log.warning("%s: no one found (%s): %s%s", path, source.description, why, "" if tally.no_one < SHOWN_NO_ONE
+                    else " (further images with no one found are counted in the summary, not named)")
 
 
 def run_images(predictor: PosePredictor, items: Sequence[Input], source: BoxSource, out: Path, opts: RunOptions,
@@ -117,8 +120,8 @@ def run_images(predictor: PosePredictor, items: Sequence[Input], source: BoxSour
             chunk = items[start:start + opts.chunk]
             images = [read_bgr(item, opts.max_pixels) for item in chunk]
             names = [i.path for i in chunk]
-            for item, image, people in zip(chunk, images, _people_of(predictor, images, _boxes_of(source, images, names),
-                                                                     names)):
+            people_of = _people_of(predictor, images, _boxes_of(source, images, names), names)
+            for item, image, people in zip(chunk, images, people_of):
                 write_image_result(out, item.stem, item.path, image, people, predictor.meta, opts.kpt_thresh,
                                    predictor.name)
                 if not people:

@@ -195,8 +195,8 @@ def test_bars_count_images_and_frames_and_no_one_found_is_named_and_counted(expo
                          "--input", str(images[2]), "--out", str(tmp_path / "out"), "--boxes", str(boxes)]) == 0
     printed = capsys.readouterr()
     for quiet in images[1:]:
-        assert (f"{quiet}: no one found: the boxes file has no box for it at or above the score threshold (boxes of "
-                f"{boxes} (score >= 0.5))") in printed.err
+        assert (f"{quiet}: no one found (boxes of {boxes} (score >= 0.5)): the boxes file has no box for it at or "
+                "above the score threshold; a lower --box-thresh keeps more") in printed.err
     assert f"{images[0]}: no one found" not in printed.err
     assert "3 images (2 with no one found), 0 video frames, 1 people" in printed.out
     assert json.loads((tmp_path / "out" / f"{images[1].stem}.json").read_text())["people"] == []
