@@ -167,7 +167,7 @@ class _Follow:
         return out
 
 
-def _video_steps(predictor: PosePredictor, source: BoxSource, name: str, opts: RunOptions
+def _video_steps(predictor: PosePredictor, source: BoxSource, name: str
                  ) -> list[Callable[[list[tuple[int, np.ndarray]]], tuple[list[int], list[np.ndarray], Any]]]:
     """A chunk of (frame number, frame) -> (numbers, frames, their boxes) -> (numbers, frames, their people).
 
@@ -213,7 +213,7 @@ def run_video(predictor: PosePredictor, item: Input, source: BoxSource, out: Pat
         with tqdm(total=count, unit="frame", desc=f"predict {item.stem}", dynamic_ncols=True) as bar:
             def produce(sink: VideoSink) -> None:
                 done = 0
-                results = in_order(itertools.chain([first], chunks), _video_steps(predictor, source, item.path, opts),
+                results = in_order(itertools.chain([first], chunks), _video_steps(predictor, source, item.path),
                                    threaded=opts.threads > 1)
                 try:
                     with contextlib.closing(results):   # the pipeline's threads end here, however it ends

@@ -228,3 +228,18 @@ def test_ctrl_c_on_a_camera_ends_its_files_normally_with_the_pipeline(exported_m
     assert [r["frame"] for r in records] == [0, 1, 2, 3, 4] and tally.frames == 5
     assert len(decoded(tmp_path / "webcam0.mp4")) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["webcam0.jsonl", "webcam0.mp4"] and not pipeline_threads()
+
+
+def test_a_gluoncv_detector_and_an_mxnet_pose_model_share_one_thread():
+    """MXNet's engine is not called from two threads: detector and pose network in one step then."""
+    from types import SimpleNamespace
+
+    from simplepose.predict.detectors import HogDetector
+    from simplepose.predict.run import _video_steps
+
+    class GluonLike:   # any box source that is not known to run without MXNet
+        description = "GluonCV yolo3_mobilenet1.0_coco person boxes (score >= 0.5)"
+
+    for backend, source, steps in (("mxnet", GluonLike(), 1), ("onnx", GluonLike(), 2),
+                                   ("mxnet", HogDetector(), 2)):
+        assert len(_video_steps(SimpleNamespace(backend=backend), source, "walk.mp4")) == steps
