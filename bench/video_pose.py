@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pose-stage throughput on video: ours (ONNX Runtime and MXNet) vs GluonCV's demo path, same model and boxes.
+"""Pose-stage throughput on video: ours (ONNX Runtime FP32, INT8, MXNet) vs GluonCV's demo path, same model, boxes.
 
 A 640x480 video of 3 moving synthetic figures (``simplepose.synthetic.video``) is generated and decoded
 into memory first; each person's ground-truth box is given (no detector runs). Timed per side, from the
@@ -11,8 +11,14 @@ decoded BGR frames and the boxes to keypoints in image pixels as NumPy arrays:
       ``load_parameters`` of OUR checkpoint's ``.params``, ``hybridize(static_alloc=True)``), then
       ``gluoncv.data.transforms.pose.heatmap_to_coord``;
   (b) ours, ``simplepose.runtime.predictor.PosePredictor.predict`` on ``--batch-frames`` frames at a time (all their
-      people in one batch: crop, normalise, run, decode, map back), the export of the same checkpoint run
-      (b1) with ONNX Runtime and (b2) with MXNet (the exported symbol, ``--backend mxnet``).
+      people in one batch: crop, normalise, run, decode, map back), the export of the same checkpoint
+      (``export_checkpoint(..., int8=...)``, as ``simplepose-export --int8`` makes it) run (b1) with ONNX Runtime,
+      (b2) its INT8 model with ONNX Runtime (``--backend onnx-int8``), (b3) with MXNet (the exported symbol,
+      ``--backend mxnet``), and (b4) the INT8 model again with as many ONNX Runtime intra-op threads as this
+      process has cores (``runtime.onnx.usable_cores``), which is what ``simplepose-predict`` gives it.
+
+The INT8 model is calibrated on ``--calib-size`` person crops: of a small generated synthetic dataset for
+random weights, of the checkpoint's own validation (else training) data with ``--params``.
 
 Before timing it checks that the weights are the same: GluonCV's network and our ONNX file give the same
 heatmaps on the same normalised crops. The sides take turns chunk by chunk (who goes first rotates) so the
@@ -20,7 +26,10 @@ shared machine's load hits them alike; a round is one pass over the video; the m
 ratio is the median of the rounds' ratios. The time inside each side's network call is counted apart, so
 the output says where the time goes: the network (the same on both sides but for the runtime) and
 everything else. MXNet runs its synchronous engine with ``OMP_NUM_THREADS`` threads (default 1; DESIGN.md:
-its threaded engine slows whatever runs next in the process), ONNX Runtime as many intra-op threads.
+its threaded engine slows whatever runs next in the process), ONNX Runtime as many intra-op threads, except on
+the all-core line. That line times the network on all cores only: the rest of predict's video pipeline
+(decoding, tracking, drawing, encoding in threads of their own beside it) is not in this bench, whose frames
+are decoded before the clocks start on every side.
 Random weights unless ``--params`` gives a checkpoint (time does not depend on them).
 
     .venv/bin/python bench/video_pose.py                                   # resnet18 at 256x192
@@ -55,12 +64,13 @@ from simplepose.training.optimizer_state import Trainer  # noqa: E402
 from simplepose.data.transforms import normalize_batch  # noqa: E402
 from simplepose.runtime.describe import load_deploy  # noqa: E402
 from simplepose.runtime.load import load_model  # noqa: E402
-from simplepose.runtime.onnx import onnx_forward  # noqa: E402
+from simplepose.runtime.onnx import onnx_forward, usable_cores  # noqa: E402
 from simplepose.export.command import export_checkpoint  # noqa: E402
 from simplepose.meta import COCO_KEYPOINT_NAMES, COCO_SKELETON, KeypointMeta  # noqa: E402
 from simplepose.model import get_pose_model  # noqa: E402
 from simplepose.flags import parse_input_size  # noqa: E402
 from simplepose.runtime.predictor import PosePredictor  # noqa: E402
+from simplepose.synthetic import generate  # noqa: E402
 from simplepose.synthetic.video import VideoSpec, render_video, write_video  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -95,6 +105,15 @@ def random_checkpoint(model: str, input_size: tuple[int, int], out: Path) -> str
            "codec": "standard"}
     return str(save_checkpoint(out / "ckpt", net, Trainer(net.collect_params(), "adam"), 0, cfg,
                                meta.to_dict()))
+
+
+def int8_calibration(params: str | None, size: int, out: Path) -> dict[str, object]:
+    """``export_checkpoint``'s ``int8`` argument: the checkpoint's own data (``params`` given), else a small
+    generated synthetic dataset's validation images (random weights: time does not depend on the data)."""
+    if params:
+        return {"size": size}
+    data = generate(out / "calibration", num_train_images=0, num_val_images=max(4, size // 2), seed=1)
+    return {"ann": data["val_ann"], "images": data["val_images"], "size": size}
 
 
 def decoded_video(frames: int, seed: int, out: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -167,7 +186,7 @@ def report(rates: dict[str, list[tuple[float, float]]], sides: dict[str, Timed],
     for name in names:
         walls = [w for w, _ in rates[name]]
         net_ms, all_ms = 1e3 * networks[name].cpu / frames, 1e3 * sides[name].cpu / frames
-        print(f"  {name:<27} {statistics.median(walls):6.2f} frames/s (rounds: {', '.join(f'{v:.2f}' for v in walls)}),"
+        print(f"  {name:<34} {statistics.median(walls):6.2f} frames/s (rounds: {', '.join(f'{v:.2f}' for v in walls)}),"
               f" {statistics.median(c for _, c in rates[name]):6.2f} per CPU second; CPU per frame {all_ms:6.1f} ms: "
               f"network {net_ms:6.1f} ms, everything else {all_ms - net_ms:5.2f} ms")
     for name in names[1:]:
@@ -188,20 +207,28 @@ def main() -> None:
                    help="frames per call of ours, all their people in one batch (default: %(default)s)")
     p.add_argument("--rounds", type=int, default=3, metavar="N", help="passes over the video (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the video (default: %(default)s)")
+    p.add_argument("--calib-size", type=int, default=32, metavar="N",
+                   help="person crops the INT8 model is calibrated on (default: %(default)s)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ckpt_path = args.params or random_checkpoint(args.model, parse_input_size(args.input_size), Path(tmp))
-        export_checkpoint(ckpt_path, Path(tmp) / "export")
+        export_checkpoint(ckpt_path, Path(tmp) / "export",
+                          int8=int8_calibration(args.params, args.calib_size, Path(tmp)))
         doc = load_deploy(Path(tmp) / "export")
         input_size = tuple(doc["input_size"])
         frames, boxes = decoded_video(args.frames, args.seed, Path(tmp))
         gluoncv_net = gluoncv_network(doc["model"], load_manifest(ckpt_path)["params"], len(doc["meta"]["names"]))
         onnx_fwd = onnx_forward(doc["onnx"], doc["mean"], doc["std"], threads=THREADS)
+        cores = usable_cores()
         networks = {"GluonCV demo path (MXNet)": Timed(gluoncv_net), "ours, ONNX Runtime": Timed(onnx_fwd),
-                    "ours, MXNet": Timed(load_model(Path(tmp) / "export", "mxnet").forward)}
+                    "ours, ONNX Runtime INT8": Timed(onnx_forward(doc["int8"], doc["mean"], doc["std"],
+                                                                  threads=THREADS)),
+                    "ours, MXNet": Timed(load_model(Path(tmp) / "export", "mxnet").forward),
+                    f"ours, ONNX Runtime INT8, {cores} cores": Timed(onnx_forward(doc["int8"], doc["mean"],
+                                                                                   doc["std"], threads=cores))}
         names = list(networks)
         sides = {names[0]: Timed(gluoncv_side(networks[names[0]], input_size))}
-        for name, backend in zip(names[1:], ("onnx", "mxnet")):
+        for name, backend in zip(names[1:], ("onnx", "onnx-int8", "mxnet", "onnx-int8")):
             sides[name] = Timed(ours_side(PosePredictor(networks[name], doc, batch_size=3 * args.batch_frames,
                                                         backend=backend)))
         crops = np.random.default_rng(0).integers(0, 256, (3,) + input_size + (3,), dtype=np.uint8)
@@ -216,7 +243,9 @@ def main() -> None:
           f"({'weights of ' + args.params if args.params else 'random weights'}), {len(frames)} frames of 640x480 "
           f"with {sum(len(b) for b in boxes) / len(frames):g} people each, boxes given; {args.rounds} rounds; "
           f"MXNET_ENGINE_TYPE={os.environ['MXNET_ENGINE_TYPE']}, OMP_NUM_THREADS={THREADS}, ONNX Runtime "
-          f"intra-op threads {THREADS}; ours batches {args.batch_frames} frames ({3 * args.batch_frames} crops)")
+          f"intra-op threads {THREADS} ({cores} on the all-core line); INT8 calibrated on "
+          f"{doc['calibration'].get('crops', '?')} crops; ours batches {args.batch_frames} frames "
+          f"({3 * args.batch_frames} crops)")
     print(f"same weights: max |GluonCV network - our ONNX file| / max |heatmap| on the same crops = "
           f"{weights_diff:.1e}")
     report(rates, sides, networks, args.rounds * len(frames))

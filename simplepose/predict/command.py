@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import cv2
+
 from simplepose.cli import check_output_dir, command_parser, setup_logging
 from simplepose.codec import METHODS
 from simplepose.runtime.load import BACKENDS
@@ -29,6 +31,7 @@ from simplepose.predict.detectors import DEFAULT_THRESH, HOG
 from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
 from simplepose.predict.run import RunOptions, run
 from simplepose.predict.tracking import LOST_SECONDS, MIN_HITS
+from simplepose.runtime.onnx import usable_cores
 from simplepose.runtime.predictor import PosePredictor
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="person crops per forward pass, across images and frames")
     m.add_argument("--chunk", type=integer(1, MAX_BATCH), default=8, metavar="N",
                    help="images or video frames read and batched together")
+    m.add_argument("--threads", type=integer(0, 1024), default=0, metavar="N",
+                   help="CPU threads: ONNX Runtime's and OpenCV's; on a video, with more than one, reading, person "
+                        "boxes, the pose network and drawing run side by side (1: all in turn in one thread; "
+                        "0: every core this process may use)")
     v = p.add_argument_group("video")
     v.add_argument("--track", action="store_true",
                    help="keep person ids across a video's frames: a Kalman filter per person's box, optimal "
@@ -162,17 +169,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(source, BoxFile):   # every image's boxes found before the model loads
         images = [i.path for i in inputs if i.kind == "image"]
         source.prepare(images, frames_too=len(images) < len(inputs))
-    predictor = PosePredictor.load(args.model, args.backend, flip_test=args.flip_test, decode=args.decode,
-                                   batch_size=args.batch_size)
-    log.info("predicting with %s on %d inputs; boxes: %s", predictor.name, len(inputs), source.description)
+    threads = args.threads or usable_cores()
+    # A video's stages share the cores with the network: its idle threads must not spin then.
+    pipelined = threads > 1 and any(i.kind != "image" for i in inputs)
+    predictor = PosePredictor.load(args.model, args.backend, threads, not pipelined, flip_test=args.flip_test,
+                                   decode=args.decode, batch_size=args.batch_size)
+    log.info("predicting with %s on %d inputs, %d threads%s; boxes: %s", predictor.name, len(inputs), threads,
+             " (video stages side by side)" if pipelined else "", source.description)
     out.mkdir(parents=True, exist_ok=True)
     gone = remove_leftovers(out)
     if gone:
         log.info("removed %d temporary file(s) that interrupted runs left in %s: %s", len(gone), out,
                  ", ".join(p.name for p in gone))
     opts = RunOptions(args.chunk, args.kpt_thresh, args.track or args.smooth, args.smooth, (min_cutoff, beta),
-                      args.max_image_pixels, score_split(args)[1])
-    tally = run(predictor, inputs, source, out, opts)
+                      args.max_image_pixels, score_split(args)[1], threads)
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(threads)   # OpenCV's pool (HOG, resizing), given back for whatever runs next in the process
+    try:
+        tally = run(predictor, inputs, source, out, opts)
+    finally:
+        cv2.setNumThreads(previous)
     if isinstance(source, BoxFile):
         source.report()
     dropped = getattr(source, "dropped", 0)

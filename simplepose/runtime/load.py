@@ -66,7 +66,7 @@ def onnx_runtime_installed() -> bool:
 
 
 def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | None = None,
-               plain: dict[str, Any] | None = None) -> LoadedModel:
+               plain: dict[str, Any] | None = None, threads: int = 0, spinning: bool = True) -> LoadedModel:
     """The model of ``source``: an export directory, a checkpoint (.json/.params/prefix), a run directory (its
     best checkpoint, else its latest), GluonCV's model-zoo name (``simple_pose_resnet50_v1b``: its published
     weights through GluonCV's model store), or the plain ``.params`` file that ``plain``
@@ -74,7 +74,8 @@ def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | Non
 
     ``backend`` (one of :data:`BACKENDS`) applies to exports; checkpoints, zoo models and plain files run the
     live MXNet network on ``ctx`` (MXNet contexts, default the CPU). An export's description is checked against
-    its files before it is returned (``runtime.check``).
+    its files before it is returned (``runtime.check``). ``threads`` and ``spinning``: ONNX Runtime's intra-op
+    threads (0: every usable core) and whether they spin when idle (``runtime.onnx.onnx_forward``).
     """
     if backend not in BACKENDS:
         raise SimplePoseError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
@@ -101,12 +102,12 @@ def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | Non
         if not desc.get("onnx"):
             raise SimplePoseError(f"the export of {desc['model']} has no ONNX file (onnx was not installed when it "
                                   "was exported); use --backend mxnet")
-        forward = onnx_forward(desc["onnx"], desc["mean"], desc["std"])
+        forward = onnx_forward(desc["onnx"], desc["mean"], desc["std"], threads, spinning)
     elif backend == "onnx-int8":
         if not desc.get("int8"):
             raise SimplePoseError(f"--backend onnx-int8: the export {source} has no INT8 model; export the "
                                   "checkpoint again with --int8")
-        forward = onnx_forward(desc["int8"], desc["mean"], desc["std"])
+        forward = onnx_forward(desc["int8"], desc["mean"], desc["std"], threads, spinning)
     else:
         forward = require_mxnet(purpose).symbol_forward(desc, ctx)
     check_export(desc, forward)

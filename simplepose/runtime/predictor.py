@@ -71,9 +71,11 @@ class PosePredictor:
         self.flip_index = self.meta.flip_index if flip_test else None
 
     @classmethod
-    def load(cls, model: str | os.PathLike, backend: str = "auto", **kwargs: Any) -> "PosePredictor":
-        """The predictor of an export directory, a checkpoint (.json/.params/prefix) or a run directory."""
-        loaded = load_model(model, backend)
+    def load(cls, model: str | os.PathLike, backend: str = "auto", threads: int = 0, spinning: bool = True,
+             **kwargs: Any) -> "PosePredictor":
+        """The predictor of an export directory, a checkpoint (.json/.params/prefix) or a run directory;
+        ``threads``/``spinning``: ONNX Runtime's (``runtime.load.load_model``)."""
+        loaded = load_model(model, backend, threads=threads, spinning=spinning)
         return cls(loaded.forward, loaded.description, backend=loaded.backend, **kwargs)
 
     @property
