@@ -104,7 +104,8 @@ def test_tutorial_pages_show_each_command_then_its_output_in_order_and_no_helper
     page = (html / "auto_tutorials" / "plot_2_own_keypoints.html").read_text()
     for helper in ("sh(", "Shell", "_helpers", "PYTHONPATH", "sphinx_gallery"):
         assert helper not in page, helper
-    empty_cell = re.compile(r'<div class="highlight-Python notranslate"><div class="highlight"><pre><span></span>\s*</pre>')
+    empty_cell = re.compile(r'<div class="highlight-Python notranslate"><div class="highlight"><pre>'
+                            r'<span></span>\s*</pre>')
     assert not empty_cell.search(page)
     # Every bash block (one command each) is followed by the output of its command.
     bash_then_output = re.findall(r'<div class="highlight-bash notranslate">.*?</pre></div>\s*</div>\s*'

@@ -86,7 +86,8 @@ def test_a_track_id_is_a_label_with_a_filled_background_scaled_to_the_frame():
     big = np.full((1080, 1920, 3), 128, np.uint8)
     draw_people(big, [person({}, box=(600, 300, 1200, 1000), track_id=3)], META)
     tall = np.nonzero(np.any(big[:295] != 128, axis=2))[0]
-    assert 300 - tall.min() > 2.5 * (100 - ys.min())                    # three times the frame, about three times the label
+    # A frame three times as large gets a label about three times as tall.
+    assert 300 - tall.min() > 2.5 * (100 - ys.min())
 
 
 def test_a_label_at_the_top_edge_stays_in_the_frame():
