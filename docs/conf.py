@@ -6,6 +6,7 @@ docs/api/generated), and every tutorial in docs/tutorials/plot_*.py runs on the 
 the built-in synthetic dataset (Sphinx-Gallery).
 """
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -48,6 +49,7 @@ sphinx_gallery_conf = {
     "examples_dirs": ["tutorials"],
     "gallery_dirs": ["auto_tutorials"],
     "filename_pattern": r"/plot_",          # execute every plot_*.py
+    "ignore_pattern": r"^(__init__|_.*)\.py$",   # not a page: _helpers.py, which the tutorials import
     "within_subsection_order": "FileNameSortKey",   # a name, not the class: the config stays picklable
     "abort_on_example_error": True,         # a failing tutorial fails the build
     "download_all_examples": False,
@@ -57,6 +59,9 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
 }
 smartquotes = False                          # flags such as --input-size stay two hyphens in prose
+# A ``::`` block is a command line, a log or an error message (in the guide, the CLI reference and the
+# docstrings), never Python: without this, Python's keywords and builtins (from, input, id, dir) get coloured.
+highlight_language = "text"
 
 
 def summary_line_apart(app, what, name, obj, options, lines):
@@ -66,5 +71,17 @@ def summary_line_apart(app, what, name, obj, options, lines):
         lines[0:1] = [lines[0].removesuffix(" ::"), "", "::"]
 
 
+# A code cell of a tutorial whose code is all hidden (``sphinx_gallery_start_ignore`` ... ``end_ignore``: a
+# shell command the page shows in a bash block just above, run by docs/tutorials/_helpers.py) comes out of
+# Sphinx-Gallery as an empty code block followed by the command's output: the empty block goes.
+EMPTY_CODE_BLOCK = re.compile(r"^\.\. code-block:: Python\n(?:   :[\w-]+:.*\n)*(?:[ \t]*\n)+(?=\S)", re.M)
+
+
+def drop_empty_code_blocks(app, docname, source):
+    if docname.startswith("auto_tutorials/"):
+        source[0] = EMPTY_CODE_BLOCK.sub("", source[0])
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", summary_line_apart)
+    app.connect("source-read", drop_empty_code_blocks)

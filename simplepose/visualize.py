@@ -21,12 +21,15 @@ from simplepose.meta import KeypointMeta
 
 matplotlib.use("Agg")   # files only: no display on training machines
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-from matplotlib import ticker  # noqa: E402
+from matplotlib import patheffects, ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 SIDE_COLOURS = {"left": "#ff7f0e", "right": "#1f77b4", "centre": "#2ca02c"}
 # Ground truth beside a prediction: one colour none of the side colours is, dashed, X markers.
 GROUND_TRUTH_COLOUR = "#e377c2"
+# A dark edge under every limb and joint: a skeleton stands out from figures whose limbs have its colours.
+OUTLINE_COLOUR = "#181818"
+_OUTLINED = [patheffects.Stroke(linewidth=3.6, foreground=OUTLINE_COLOUR), patheffects.Normal()]
 
 
 def draw_poses(ax: plt.Axes, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: float = 0.2,
@@ -46,23 +49,15 @@ def draw_poses(ax: plt.Axes, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: 
         for a, b in meta.skeleton:
             if shown[a] and shown[b]:
                 side = sides[a] if sides[a] == sides[b] else "centre"
-                ax.plot(pose[[a, b], 0], pose[[a, b], 1], style, color=colour or SIDE_COLOURS[side], lw=2, alpha=0.9)
+                ax.plot(pose[[a, b], 0], pose[[a, b], 1], style, color=colour or SIDE_COLOURS[side], lw=2,
+                        path_effects=_OUTLINED)
         for side, side_colour in SIDE_COLOURS.items():
             idx = [k for k in np.flatnonzero(shown) if sides[k] == side]
-            ax.scatter(pose[idx, 0], pose[idx, 1], s=14, c=colour or side_colour, edgecolors="white",
-                       linewidths=0.5, zorder=3, marker="o" if colour is None else "X")
+            ax.scatter(pose[idx, 0], pose[idx, 1], s=16, c=colour or side_colour, edgecolors=OUTLINE_COLOUR,
+                       linewidths=0.8, zorder=3, marker="o" if colour is None else "X")
         if boxes is not None:
             x0, y0, x1, y1 = boxes[n]
             ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="white", lw=1, ls=":"))
-
-
-def save_pose_image(path: str | os.PathLike, image: np.ndarray, poses: np.ndarray, meta: KeypointMeta,
-                    kpt_thresh: float = 0.2, boxes: np.ndarray | None = None, title: str | None = None,
-                    ground_truth: Sequence[np.ndarray] | None = None) -> None:
-    """Write a PNG of ``image`` ((H, W, 3) uint8 RGB) with poses; ``ground_truth`` (M, K, 3) dashed."""
-    fig = pose_figure(image, poses, meta, kpt_thresh, boxes, title, ground_truth)
-    fig.savefig(path, dpi=100, format="png")   # explicit: atomic writes go through a .tmp name
-    plt.close(fig)
 
 
 def pose_array(image: np.ndarray, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: float = 0.2,
@@ -76,19 +71,15 @@ def pose_array(image: np.ndarray, poses: np.ndarray, meta: KeypointMeta, kpt_thr
 
 
 def pose_figure(image: np.ndarray, poses: np.ndarray, meta: KeypointMeta, kpt_thresh: float = 0.2,
-                boxes: np.ndarray | None = None, title: str | None = None,
-                ground_truth: Sequence[np.ndarray] | None = None) -> plt.Figure:
-    """A figure of exactly the image's pixel size showing ``image`` with poses (see ``save_pose_image``)."""
+                boxes: np.ndarray | None = None) -> plt.Figure:
+    """A figure of exactly the image's pixel size showing ``image`` ((H, W, 3) uint8 RGB) with ``poses``
+    ((N, K, 3), image pixels) drawn by :func:`draw_poses`."""
     h, w = image.shape[:2]
     fig = plt.figure(figsize=(w / 100, h / 100), dpi=100)
     ax = fig.add_axes([0, 0, 1, 1])
     ax.imshow(image)
     ax.set_axis_off()
-    if ground_truth is not None and len(ground_truth):
-        draw_poses(ax, np.asarray(ground_truth), meta, 0, style="--", colour=GROUND_TRUTH_COLOUR)
     draw_poses(ax, poses, meta, kpt_thresh, boxes)
-    if title:
-        ax.text(4, 12, title, color="white", fontsize=8, bbox={"facecolor": "black", "alpha": 0.5, "pad": 2})
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     return fig

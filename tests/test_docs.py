@@ -5,6 +5,7 @@ package and module once, in its layer, with the MXNet importers marked; the API 
 every package and top-level module once, the internals apart; docs/cli.rst has every command."""
 import argparse
 import ast
+import html as html_module
 import importlib
 import importlib.util
 import pkgutil
@@ -37,6 +38,11 @@ def html(tmp_path_factory) -> Path:
                           str(tmp / "docs"), str(out)], capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return out
+
+
+def html_text(page: str) -> str:
+    """The text of an HTML page: tags (e.g. the highlighter's spans) removed, entities decoded."""
+    return html_module.unescape(re.sub(r"<[^>]+>", "", page))
 
 
 def public_modules() -> list[str]:
@@ -78,7 +84,7 @@ def test_docs_build_runs_the_tutorials(html):
     pages = {"plot_1_dive_deep": ["COCO keypoint evaluation on ground-truth boxes", "BatchNormCudnnOff",
                                   "max abs difference 0"],
              "plot_2_own_keypoints": ["checkpoint: K = 23", "right_small_toe", "worst_instances.png",
-                                      "-m simplepose.train", 'class="highlight-bash']}
+                                      'class="highlight-bash']}
     for name, texts in pages.items():
         page = (html / "auto_tutorials" / f"{name}.html").read_text()
         for text in texts:
@@ -89,6 +95,39 @@ def test_docs_build_runs_the_tutorials(html):
             assert (html / "_images" / fig).stat().st_size > 10_000, fig
         # One figure per row: none is squeezed beside another.
         assert "sphx-glr-multi-img" not in page, name
+
+
+@pytest.mark.slow
+def test_tutorial_pages_show_each_command_then_its_output_in_order_and_no_helper(html):
+    """The page shows a shell command once (its bash block), its output right below, stdout and stderr in the
+    order they were written; the helper that runs the commands, and the empty code cell it leaves, are off it."""
+    page = (html / "auto_tutorials" / "plot_2_own_keypoints.html").read_text()
+    for helper in ("sh(", "Shell", "_helpers", "PYTHONPATH", "sphinx_gallery"):
+        assert helper not in page, helper
+    empty_cell = re.compile(r'<div class="highlight-Python notranslate"><div class="highlight"><pre>'
+                            r'<span></span>\s*</pre>')
+    assert not empty_cell.search(page)
+    # Every bash block (one command each) is followed by the output of its command.
+    bash_then_output = re.findall(r'<div class="highlight-bash notranslate">.*?</pre></div>\s*</div>\s*'
+                                  r'<div class="sphx-glr-script-out', page, re.S)
+    assert len(bash_then_output) == page.count('class="highlight-bash') == 7
+    text = html_text(page)
+    assert "python -m simplepose.train --dataset synthetic --data-dir $WORK/coco17" in text
+    # The synthetic command logs on stderr, then prints its paths on stdout.
+    assert 0 < page.index("INFO synthetic dataset written to $WORK/feet") < page.index("train_ann: $WORK/feet")
+
+
+@pytest.mark.slow
+def test_command_lines_and_logs_are_not_highlighted_as_python(html):
+    """Usage lines (``[--input FILE] [--id N]``) and the guide's literal blocks (error messages, logs) are plain
+    text: Python's lexer would colour from, input, id, dir as keywords and builtins."""
+    cli = (html / "cli.html").read_text()
+    assert cli.count('class="highlight-text') >= 8
+    assert "highlight-default" not in cli and "highlight-python" not in cli.lower()
+    for name in ("bad-input", "export-predict", "run-directory", "transfer"):
+        page = (html / "guide" / f"{name}.html").read_text()
+        assert 'class="highlight-text' in page and "highlight-default" not in page, name
+        assert not re.search(r'<span class="(kn|k|nb)">(from|input|id|dir|import)</span>', page), name
 
 
 @pytest.mark.slow

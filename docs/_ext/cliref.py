@@ -42,7 +42,7 @@ def parser_lines(parser: argparse.ArgumentParser, prog: str) -> list[str]:
     """The reStructuredText of one command: usage, description, then its options group by group."""
     parser.prog = prog
     formatter = parser._get_formatter()
-    lines = [f".. program:: {prog}", "", "::", ""]
+    lines = [f".. program:: {prog}", "", ".. code-block:: text", ""]   # a usage line, not Python
     lines += ["   " + line for line in parser.format_usage().strip().splitlines()] + [""]
     if parser.description:  # reStructuredText, as the docstrings it comes from
         lines += parser.description.splitlines() + [""]

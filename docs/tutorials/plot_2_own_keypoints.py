@@ -9,8 +9,9 @@ the OKS sigmas), then a start from a 17-keypoint model with ``--init-from``, eva
 the error analysis and predictions.
 
 Every shell command on this page is run, exactly as shown, while the documentation builds, with the
-scratch directory of the build as ``$WORK``; the lines under each command are the end of its output. To
-follow along, set ``WORK=$(mktemp -d)`` first. The data is the built-in synthetic dataset in its
+scratch directory of the build as ``$WORK`` (``work``, a ``pathlib.Path``, in the Python code); the lines
+under each command are the end of its output, as it printed them. To follow along, set
+``WORK=$(mktemp -d)`` first. The data is the built-in synthetic dataset in its
 23-keypoint variant (``--feet``): the same rendered figures with drawn feet. The run is tiny (2 epochs at
 64x64 on the CPU), so the model has barely started to learn; on real data the commands are the same.
 """
@@ -24,71 +25,25 @@ follow along, set ``WORK=$(mktemp -d)`` first. The data is the built-in syntheti
 #
 #    python -m simplepose.synthetic --out $WORK/feet --feet \
 #        --train-images 48 --val-images 12
-#
-# On this page each such command runs through ``sh``, which prints the end of its output.
-import json
-import os
-import subprocess
-import sys
+
+# sphinx_gallery_start_ignore
+# The scratch folder, and the runner of this page's commands and its picture viewer (docs/tutorials/_helpers.py).
 import tempfile
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
-import simplepose
+from _helpers import Shell, show
 
 work = Path(tempfile.mkdtemp(prefix="simplepose-own-keypoints-"))
-# `python` is this interpreter, and `python -m simplepose...` imports this checkout.
-ENV = {**os.environ, "WORK": str(work),
-       "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
-       "PYTHONPATH": str(Path(simplepose.__file__).resolve().parents[1])}
-# sphinx_gallery_start_ignore
-# Every command sh() runs must be one of this page's bash blocks, word for word.
-SOURCE = Path("plot_2_own_keypoints.py").read_text().splitlines()
-
-
-def shown_commands() -> set[str]:
-    """The commands of this page's ``bash`` blocks, whitespace normalised."""
-    commands, inside, current = set(), False, []
-    for line in SOURCE + ["#"]:
-        text = line[1:].strip() if line.startswith("#") else None
-        if text == ".. code-block:: bash":
-            inside = True
-        elif inside and (text is None or (not text and current) or
-                         (text and not line.startswith("#    "))):
-            inside = False
-        elif inside and text:
-            current.append(text.rstrip("\\"))
-            if not text.endswith("\\"):
-                commands.add(" ".join(" ".join(current).split()))
-                current = []
-    return commands
-
-
-SHOWN = shown_commands()
-# sphinx_gallery_end_ignore
-
-
-def sh(command: str, tail: int = 6) -> None:
-    """Run a shell command in $WORK and print the last ``tail`` lines of its output."""
-    # sphinx_gallery_start_ignore
-    shown = " ".join(command.replace("\\\n", " ").split()) in SHOWN
-    assert shown, f"not a bash block of this page: {command}"
-    # sphinx_gallery_end_ignore
-    res = subprocess.run(["bash", "-c", command], cwd=work, env=ENV,
-                         capture_output=True, text=True)
-    lines = (res.stdout + res.stderr).strip().splitlines()
-    print("\n".join(lines[-tail:]).replace(str(work), "$WORK"))
-    if res.returncode:
-        raise RuntimeError(f"exit status {res.returncode}")
-
-
+sh = Shell("plot_2_own_keypoints.py", work)
 sh(r"""python -m simplepose.synthetic --out $WORK/feet --feet \
     --train-images 48 --val-images 12""")
+# sphinx_gallery_end_ignore
 
 # %%
 # What makes it a 23-keypoint dataset is only the file's ``categories`` entry: the keypoint names, in the
 # order of each annotation's ``keypoints`` triplets, and a skeleton (1-based links, for drawing).
+import json
+
 train_ann = work / "feet" / "annotations" / "person_keypoints_train.json"
 category = json.loads(train_ann.read_text())["categories"][0]
 print(len(category["keypoints"]), "keypoints:", category["keypoints"])
@@ -143,10 +98,13 @@ print("hand sigmas:", hand.sigmas)
 #        --synthetic-train-images 48 --synthetic-val-images 12 \
 #        --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
 #        --num-epochs 2 --lr-decay-epoch 2 --log-interval 0 --save-dir $WORK/run17
+
+# sphinx_gallery_start_ignore
 sh(r"""python -m simplepose.train --dataset synthetic --data-dir $WORK/coco17 \
     --synthetic-train-images 48 --synthetic-val-images 12 \
     --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
     --num-epochs 2 --lr-decay-epoch 2 --log-interval 0 --save-dir $WORK/run17""", tail=2)
+# sphinx_gallery_end_ignore
 
 # %%
 # Train with the command line
@@ -166,6 +124,8 @@ sh(r"""python -m simplepose.train --dataset synthetic --data-dir $WORK/coco17 \
 #        --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
 #        --num-epochs 2 --lr-decay-epoch 2 --flip-prob 0.5 --log-interval 0 \
 #        --save-dir $WORK/run23
+
+# sphinx_gallery_start_ignore
 sh(r"""python -m simplepose.train \
     --train-ann $WORK/feet/annotations/person_keypoints_train.json \
     --train-images $WORK/feet/train \
@@ -174,6 +134,7 @@ sh(r"""python -m simplepose.train \
     --model simple_pose_resnet18_v1b --input-size 64,64 --batch-size 16 -j 0 \
     --num-epochs 2 --lr-decay-epoch 2 --flip-prob 0.5 --log-interval 0 \
     --save-dir $WORK/run23""", tail=14)
+# sphinx_gallery_end_ignore
 
 # %%
 # The run directory's ``best.json`` is the manifest of the best checkpoint: the config and the keypoint
@@ -188,22 +149,17 @@ print("sigmas of the feet:", manifest["meta"]["sigmas"][17:])
 # ------------------
 # Training wrote ``plots/training_curves.png``; the plot command also draws one training person under
 # random augmentations (note the flips: the foot keypoints change colour with the side) and its 23 target
-# heatmaps, from the run's config and metadata:
+# heatmaps, from the run's config and metadata (``show(png)`` below draws a PNG with matplotlib):
 #
 # .. code-block:: bash
 #
 #    python -m simplepose.plot $WORK/run23 --samples 7
+
+# sphinx_gallery_start_ignore
 sh("python -m simplepose.plot $WORK/run23 --samples 7", tail=3)
+# sphinx_gallery_end_ignore
 
-
-def show(png: Path, width: float = 10) -> None:
-    """Draw a PNG the commands wrote, ``width`` inches wide."""
-    image = plt.imread(png)
-    fig, ax = plt.subplots(figsize=(width, width * image.shape[0] / image.shape[1]))
-    ax.imshow(image)
-    ax.set_axis_off()
-
-
+# %%
 show(run_dir / "plots" / "training_curves.png")
 
 # %%
@@ -224,8 +180,11 @@ show(run_dir / "plots" / "heatmaps.png")
 #
 #    python -m simplepose.evaluate --params $WORK/run23/best.json -j 0 --flip-test \
 #        --analysis $WORK/run23/analysis --analysis-worst 6
+
+# sphinx_gallery_start_ignore
 sh(r"""python -m simplepose.evaluate --params $WORK/run23/best.json -j 0 --flip-test \
     --analysis $WORK/run23/analysis --analysis-worst 6""", tail=40)
+# sphinx_gallery_end_ignore
 
 # %%
 show(run_dir / "analysis" / "pr_curves.png")
@@ -239,23 +198,37 @@ show(run_dir / "analysis" / "worst_instances.png")
 # %%
 # Draw predictions
 # ----------------
-# Export the checkpoint, and predict on a validation image, one pose per annotated person: the skeleton of
-# the file, left side orange, right side blue, with the feet. ``--out`` gets ``STEM.png`` and ``STEM.json``.
+# Export the checkpoint (``--no-onnx``: the MXNet files are enough for ``--backend mxnet``):
 #
 # .. code-block:: bash
 #
 #    python -m simplepose.export --params $WORK/run23/best.json \
 #        --out $WORK/run23/export --no-onnx
+
+# sphinx_gallery_start_ignore
+sh(r"""python -m simplepose.export --params $WORK/run23/best.json \
+    --out $WORK/run23/export --no-onnx""", tail=2)
+# sphinx_gallery_end_ignore
+
+# %%
+# and predict on a validation image, one pose per annotated person: the skeleton of the file, left side
+# orange, right side blue, with the feet. ``--out`` gets ``STEM.png`` and ``STEM.json``.
+#
+# .. code-block:: bash
+#
 #    python -m simplepose.predict --model $WORK/run23/export --backend mxnet \
 #        --input $WORK/feet/val/000000000049.jpg \
 #        --boxes $WORK/feet/annotations/person_keypoints_val.json \
 #        --out $WORK/run23/predict
-sh(r"""python -m simplepose.export --params $WORK/run23/best.json \
-    --out $WORK/run23/export --no-onnx""", tail=2)
+
+# sphinx_gallery_start_ignore
 sh(r"""python -m simplepose.predict --model $WORK/run23/export --backend mxnet \
     --input $WORK/feet/val/000000000049.jpg \
     --boxes $WORK/feet/annotations/person_keypoints_val.json \
     --out $WORK/run23/predict""", tail=2)
+# sphinx_gallery_end_ignore
+
+# %%
 show(run_dir / "predict" / "000000000049.png")
 
 # sphinx_gallery_start_ignore

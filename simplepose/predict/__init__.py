@@ -10,6 +10,7 @@
     tracking        identities across a video's frames (kalman: a track's box; assignment: Hungarian method)
     smoothing       keypoints along a track
     outputs         the pictures, videos and JSON written, each whole or not at all
+    drawing         skeletons, boxes and track ids drawn on the pictures and video frames (OpenCV)
 
 Nothing is imported here.
 """

@@ -17,8 +17,8 @@ import numpy as np
 
 from simplepose.io import atomic_write, atomic_write_text
 from simplepose.meta import KeypointMeta
+from simplepose.predict.drawing import draw_label, draw_people, upscaled
 from simplepose.runtime.predictor import Person
-from simplepose.visualize import SIDE_COLOURS, save_pose_image
 
 
 def record(image: str, people: Sequence[Person], frame: int | None = None) -> dict[str, Any]:
@@ -29,48 +29,20 @@ def record(image: str, people: Sequence[Person], frame: int | None = None) -> di
 
 def write_image_result(out_dir: Path, stem: str, image_path: str, image: np.ndarray, people: Sequence[Person],
                        meta: KeypointMeta, kpt_thresh: float, title: str) -> None:
-    """``STEM.json`` and ``STEM.png`` (the (H, W, 3) uint8 BGR image with the skeletons) in ``out_dir``."""
+    """``STEM.json`` and ``STEM.png`` in ``out_dir``: the (H, W, 3) uint8 BGR image with the skeletons and
+    ``title`` in its top left corner, drawn on an upscaled copy when the image is narrower than
+    ``drawing.MIN_WIDTH`` (the JSON keeps the image's own pixels)."""
     atomic_write_text(out_dir / f"{stem}.json", json.dumps(record(image_path, people), indent=1), "keypoints JSON")
-    poses = np.array([p.keypoints for p in people]).reshape(-1, meta.num_joints, 3)
-    boxes = np.array([p.box for p in people]).reshape(-1, 4)
-    atomic_write(out_dir / f"{stem}.png",
-                 lambda tmp: save_pose_image(tmp, image[:, :, ::-1], poses, meta, kpt_thresh, boxes, title),
-                 "pose picture")
+    picture, factors = upscaled(image)
+    draw_people(picture, people, meta, kpt_thresh, factors)
+    draw_label(picture, title, (0, 0), (0, 0, 0))
 
-
-def _bgr(colour: str) -> tuple[int, int, int]:
-    """'#rrggbb' -> (b, g, r) for OpenCV."""
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    return b, g, r
-
-
-def draw_people(frame: np.ndarray, people: Sequence[Person], meta: KeypointMeta, kpt_thresh: float = 0.2) -> None:
-    """Draw skeletons, boxes and track ids onto a (H, W, 3) uint8 BGR frame in place, with ``visualize``'s
-    colours (left warm, right cool, centre green); joints at or below ``kpt_thresh`` are left out.
-
-    OpenCV rather than matplotlib: a video has thousands of frames.
-    """
-    colours = {side: _bgr(c) for side, c in SIDE_COLOURS.items()}
-    sides = meta.sides   # a computed property: once per frame, not per limb
-    thick = max(1, round(max(frame.shape[:2]) / 320))
-    for person in people:
-        kp = person.keypoints
-        shown = kp[:, 2] > kpt_thresh
-        x0, y0, x1, y1 = (int(round(float(v))) for v in person.box)
-        cv2.rectangle(frame, (x0, y0), (x1, y1), (255, 255, 255), 1, cv2.LINE_AA)
-        if person.track_id is not None:
-            cv2.putText(frame, str(person.track_id), (x0 + 2, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-        for a, b in meta.skeleton:
-            if shown[a] and shown[b]:
-                side = sides[a] if sides[a] == sides[b] else "centre"
-                cv2.line(frame, _point(kp[a]), _point(kp[b]), colours[side], thick, cv2.LINE_AA)
-        for k in np.flatnonzero(shown):
-            cv2.circle(frame, _point(kp[k]), thick + 1, colours[sides[k]], -1, cv2.LINE_AA)
-
-
-def _point(keypoint: np.ndarray) -> tuple[int, int]:
-    return int(round(float(keypoint[0]))), int(round(float(keypoint[1])))
+    def write_png(tmp: str) -> None:
+        ok, png = cv2.imencode(".png", picture)
+        if not ok:   # an OSError: atomic_write reports it as one line naming the PNG
+            raise OSError(f"OpenCV could not encode a {picture.shape[1]}x{picture.shape[0]} PNG")
+        png.tofile(tmp)
+    atomic_write(out_dir / f"{stem}.png", write_png, "pose picture")
 
 
 class VideoSink:
