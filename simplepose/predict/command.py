@@ -1,4 +1,4 @@
-"""Pose on your own photos and videos: ``python -m simplepose.predict --model MODEL --input PATH --out DIR``.
+"""Pose on your own photos and videos: ``simplepose-predict --model MODEL --input PATH --out DIR``.
 
 The model is an export directory, a checkpoint, a training run directory or GluonCV's model-zoo name
 (``simple_pose_resnet50_v1b``: its published COCO weights); the inputs images, folders,
@@ -41,7 +41,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The predict command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
     p = command_parser("simplepose.predict", __doc__.splitlines()[0], prog)
     p.add_argument("--model", required=True, metavar="PATH|NAME",
-                   help="export directory (python -m simplepose.export), checkpoint (.json manifest, .params file or "
+                   help="export directory (simplepose-export), checkpoint (.json manifest, .params file or "
                         "prefix), training run directory (its best checkpoint, else its latest), or GluonCV's "
                         "model-zoo name simple_pose_resnet{18,50,101,152}_v1{b,d} (its published COCO weights, from "
                         "GluonCV's model store in $MXNET_HOME/models, run with MXNet; a path of that name wins)")
