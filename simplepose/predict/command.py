@@ -26,7 +26,7 @@ from simplepose.tempfiles import remove_leftovers
 from simplepose.options import add_image_options
 from simplepose.predict.box_sources import BoxFile, BoxSource, WholeImage, make_detector
 from simplepose.predict.detectors import DEFAULT_THRESH, HOG
-from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
+from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, check_videos, expand_inputs
 from simplepose.predict.run import RunOptions, run
 from simplepose.predict.tracking import LOST_SECONDS, MIN_HITS
 from simplepose.runtime.predictor import PosePredictor
@@ -158,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     check_out(out, inputs)
     check_images(inputs, args.max_image_pixels)
+    check_videos(inputs, args.max_image_pixels)
     source = box_source(args)
     if isinstance(source, BoxFile):   # every image's boxes found before the model loads
         images = [i.path for i in inputs if i.kind == "image"]

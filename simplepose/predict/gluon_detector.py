@@ -18,6 +18,7 @@ from gluoncv.data.transforms import presets
 from gluoncv.model_zoo.model_store import short_hash
 
 from simplepose.errors import SimplePoseError, one_line
+from simplepose.model import gluoncv_store_file
 from simplepose.predict.detectors import DEFAULT_THRESH, EXAMPLES, clip_boxes, detector_preset
 
 
@@ -49,6 +50,8 @@ class GluonDetector:
 
     @staticmethod
     def _build(name: str, pretrained: bool) -> Any:
+        if pretrained:   # fetched first: offline, one line naming the model, its file and the folder for it
+            gluoncv_store_file(name, "GluonCV's detector weights")
         try:
             net = model_zoo.get_model(name, pretrained=pretrained, pretrained_base=False)
         except (OSError, ValueError, RuntimeError) as exc:   # no network, a failed download, a damaged file
