@@ -339,6 +339,10 @@ def test_a_detector_without_its_weights_offline_names_the_file_and_folder(tmp_pa
                               f"GluonCV's model store); run once online, or put GluonCV's file {file} into {folder}")
     with pytest.raises(SimplePoseError, match="not a GluonCV detector family"):
         GluonDetector("resnet50_v1b")
+    # in GluonCV's zoo, but its store has no weights for it: no download is tried
+    with pytest.raises(SimplePoseError, match="^--detector center_net_dla34_coco: GluonCV publishes no weights"):
+        GluonDetector("center_net_dla34_coco")
+    assert not list((tmp_path / "models").glob("center_net*"))
 
 
 # ---- deploy.json against the model files ------------------------------------------------------------------------
