@@ -28,7 +28,8 @@ $(VENV)/.installed: pyproject.toml setup.py simplepose/data/roi_jpeg.c requireme
 # left (warm) / right (cool), so a flip that swaps labels would contradict the colours: no flip here,
 # and GluonCV's class-default jitter (scale 0.25, rotation 30) rather than its script's (0.30, 40).
 # --overwrite: a second `make demo` moves the first one's run into $(DEMO_DIR)/previous-DATE-TIME/.
-# Last, the export runs on a generated 2-second video of three walking figures (their boxes given), tracked.
+# Last, the export runs on a generated 2-second video of three walking figures (their boxes given), tracked;
+# then what the demo wrote, and three commands to try next.
 demo: $(VENV)/.installed
 	$(PY) train_simple_pose.py --dataset synthetic --model $(DEMO_MODEL) --input-size 128,96 \
 		--batch-size 32 --num-data-workers 1 --num-epochs $(DEMO_EPOCHS) --lr-decay-epoch 9 \
@@ -43,7 +44,20 @@ demo: $(VENV)/.installed
 	$(PY) -m simplepose.synthetic --video $(DEMO_DIR)/video/walk.mp4 --frames 48 --seed 1
 	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --input $(DEMO_DIR)/video/walk.mp4 \
 		--boxes $(DEMO_DIR)/video/walk.boxes.json --out $(DEMO_DIR)/predict-video --track
-	@echo "make demo wrote:" && ls -l $(DEMO_DIR)/export $(DEMO_DIR)/predict $(DEMO_DIR)/video $(DEMO_DIR)/predict-video
+	@stem=$$(ls data/synthetic/val | head -1) && d=$(DEMO_DIR) && row() { printf '  %-40s %s\n' "$$1" "$$2"; } && \
+	echo && echo "make demo wrote $$d ($$(du -sh $$d | cut -f1)):" && \
+	row "$$d/" "train.log, metrics.jsonl, checkpoints, best.json, TensorBoard events" && \
+	row "$$d/plots/training_curves.png" "loss, accuracy and AP per epoch" && \
+	row "$$d/eval.json" "COCO keypoint AP of the final model (val_results.json: its keypoints)" && \
+	row "$$d/export/" "MXNet symbol and params, ONNX, deploy.json" && \
+	row "$$d/predict/$${stem%.*}.png" "a validation image with its skeletons (.json: the keypoints)" && \
+	row "$$d/predict-video/walk.mp4" "a generated video, its people tracked (.jsonl: one line a frame)" && \
+	echo "Next, after . $(VENV)/bin/activate:" && \
+	next() { printf '  %-64s # %s\n' "$$1" "$$2"; } && \
+	next "tensorboard --logdir $$d" "the curves and pictures, in a browser" && \
+	next "simplepose-eval --params $$d --analysis $$d/analysis" "precision-recall curves, worst people" && \
+	next "simplepose-predict --model simple_pose_resnet50_v1b --detector yolo3_mobilenet1.0_coco --input photo.jpg" \
+	    "real people (online)"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests

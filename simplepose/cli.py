@@ -17,15 +17,18 @@ so a command never fails on its output after hours of work.
 Every command's parser is made by :func:`command_parser`: one help layout (:class:`HelpFormatter`, which
 states each default and each numeric flag's range) and the program name the user typed. A command line
 that does not parse (an unknown flag, a value out of its range: see :mod:`simplepose.flags`) is bad input
-like any other: one line naming the flag, exit status 2.
+like any other: one line naming the flag (a mistyped one with the nearest flags), exit status 2. Its
+``--help`` shows descriptions (docstrings' first lines, reStructuredText) as plain words (:func:`plain_text`).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -198,10 +201,27 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             text += " (default: %(default)s)"
         return text
 
+    def _format_text(self, text: str) -> str:
+        # A description is a docstring's first line (reStructuredText, rendered as such in docs/cli.rst):
+        # plain words on a terminal.
+        return super()._format_text(plain_text(text))
+
     def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
         if action.nargs == argparse.REMAINDER and action.metavar:
             return f"-- {action.metavar} ..."   # argparse itself shows a remainder as a bare "..."
         return super()._format_args(action, default_metavar)
+
+
+# :role:`text <target>`, :role:`~a.b.name`, :role:`name`; ``literal``.
+_RST_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`(?:([^`<]*?)\s*<[^`>]*>|~(?:[^`]*\.)?([^`.]*)|([^`]*))`")
+_RST_LITERAL = re.compile(r"``(.+?)``")
+
+
+def plain_text(text: str) -> str:
+    """reStructuredText inline markup -> the words it shows: ``simplepose-plot RUN`` and
+    :func:`~simplepose.cli.run_main` read ``simplepose-plot RUN`` and ``run_main``."""
+    text = _RST_ROLE.sub(lambda m: next(g for g in m.groups() if g is not None), text)
+    return _RST_LITERAL.sub(r"\1", text)
 
 
 def prog_name(module: str) -> str:
@@ -216,24 +236,92 @@ def prog_name(module: str) -> str:
 class CommandParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors are bad input (:class:`~simplepose.errors.SimplePoseError`), so
     :func:`run_main` prints them as one line and exits with status 2 (argparse's own status for them), and
-    logs them once logging is set up: ``--seed -1: must be an integer in [0, 4294967295] (see PROG --help)``."""
+    logs them once logging is set up: ``--seed -1: must be an integer in [0, 4294967295] (see PROG --help)``.
+
+    A mistyped flag or choice names the nearest ones instead of argparse's bare refusal:
+    ``unknown flag --lr-rate: did you mean --lr? (see PROG --help)``; an unknown
+    flag is named before the required flags it leaves missing (``--parms`` for ``--params``)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, exit_on_error=False, **kwargs)
+        self._argv: list[str] = []
 
     def parse_known_args(self, args=None, namespace=None):
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = self._argv = list(sys.argv[1:] if args is None else args)
         try:
             return super().parse_known_args(argv, namespace)
         except argparse.ArgumentError as exc:
             flag = _flag_typed(exc.argument_name or "", argv)
+            message = exc.message
+            if message.startswith("invalid choice:") and exc.argument_name:
+                message = self._choice_hint(exc.argument_name, message)
             # A value refused by a flags.Bound reads "--seed -1: must be ..."; argparse's own messages
             # ("invalid choice: ...", "expected one argument") follow a colon.
             joint = " " if isinstance(exc.__context__, argparse.ArgumentTypeError) else ": "
-            self.error(f"{flag}{joint}{exc.message}" if flag else exc.message)
+            self.error(f"{flag}{joint}{message}" if flag else message)
 
     def error(self, message: str):
+        if message.startswith(("unrecognized arguments:", "the following arguments are required:")):
+            message = self._unknown_flags_line() or message
         raise SimplePoseError(f"{message} (see {self.prog} --help)")
+
+    def _unknown_flags_line(self) -> str | None:
+        """``unknown flag --epochs: did you mean --num-epochs?`` for the flags of the
+        command line this parser does not know (several: ``; ``-separated), else None."""
+        known = [s for a in self._actions if a.help != argparse.SUPPRESS for s in a.option_strings]
+        parts = []
+        for flag in _unknown_flags(self._argv, set(self._option_string_actions), self.allow_abbrev):
+            near = _nearest(flag, known)
+            parts.append(f"unknown flag {flag}" + (f": did you mean {_either(near)}?" if near else ""))
+        return "; ".join(parts) or None
+
+    def _choice_hint(self, names: str, message: str) -> str:
+        """argparse's ``invalid choice: 'drak' (choose from ...)`` with ``; did you mean 'dark'?`` before the
+        list when a choice is close."""
+        action = next((a for a in self._actions if "/".join(a.option_strings) == names), None)
+        typed, _, listed = message.removeprefix("invalid choice: ").partition(" (choose from ")
+        if action is None or action.choices is None or not listed:
+            return message
+        near = _nearest(typed.strip("'"), [str(c) for c in action.choices])
+        hint = f"; did you mean {_either([repr(c) for c in near])}?" if near else ""
+        return f"invalid choice: {typed}{hint} (choose from {listed}"
+
+
+def _unknown_flags(argv: list[str], options: set[str], abbrev: bool) -> list[str]:
+    """The flags of ``argv`` (up to a ``--``) that are none of ``options``, as argparse reads them: the
+    name before an ``=``, a short option with its value attached (``-j0``) known, a unique or ambiguous
+    prefix of a long option known when ``abbrev`` (argparse names an ambiguous one itself), negative
+    numbers (``-1``, ``-.5,0``) values."""
+    unknown = []
+    for arg in argv:
+        if arg == "--":
+            break
+        if len(arg) < 2 or arg[0] != "-" or arg[1].isdigit() or arg[1] == ".":
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options or (arg[1] != "-" and arg[:2] in options):
+            continue
+        if abbrev and name.startswith("--") and any(o.startswith(name) for o in options):
+            continue
+        unknown.append(name)
+    return unknown
+
+
+def _nearest(word: str, candidates: list[str], most: int = 3) -> list[str]:
+    """Up to ``most`` of ``candidates`` nearest to the mistyped ``word``: those it extends (``--lr`` for
+    ``--lr-rate``, ``--out`` for ``--outdir``) first, then difflib's close matches (case aside, ratio 0.7 or
+    more) within 0.15 of the closest: a far second would pad the line (``--gpus`` for ``--parms``)."""
+    extended = [c for c in candidates if len(c) >= 4 and word.startswith(c)]
+    scored = sorted(((difflib.SequenceMatcher(None, word.lower(), c.lower()).ratio(), c) for c in candidates),
+                    key=lambda rc: -rc[0])
+    best = scored[0][0] if scored else 0.0
+    close = [c for ratio, c in scored if ratio >= max(0.7, best - 0.15)]
+    return list(dict.fromkeys(extended + close))[:most]
+
+
+def _either(words: list[str]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _flag_typed(names: str, argv: list[str]) -> str:

@@ -7,6 +7,8 @@ divergence in this model on some GPUs, the native kernel does not.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 
@@ -64,18 +66,64 @@ def weights_dir() -> str:
     return os.path.join(mx.base.data_dir(), "models")
 
 
-def _no_weights_error(name: str, what: str, exc: Exception) -> MissingFileError:
+def _store_file_name(name: str) -> str:
+    """The file GluonCV's model store keeps the weights ``name`` in: ``NAME-HASH8.params``."""
     from gluoncv.model_zoo.model_store import short_hash
     try:
-        fname = f"{name}-{short_hash(name)}.params"
+        return f"{name}-{short_hash(name)}.params"
     except ValueError:
-        fname = f"{name}-<hash>.params"
-    reason = str(exc).splitlines()[0][:120] if str(exc) else ""
-    if os.path.isfile(os.path.join(weights_dir(), fname)):
-        return MissingFileError(f"cannot get {what} for {name}: {os.path.join(weights_dir(), fname)} is not GluonCV's "
-                                f"file (its SHA-1 differs: damaged or another model's); replace it with GluonCV's")
-    return MissingFileError(f"cannot get {what} for {name} ({type(exc).__name__}: {reason}); "
-                            f"without internet put GluonCV's file {fname} into {weights_dir()}")
+        return f"{name}-<hash>.params"
+
+
+def _no_weights_error(name: str, what: str, exc: Exception) -> MissingFileError:
+    path = os.path.join(weights_dir(), _store_file_name(name))
+    if os.path.isfile(path):
+        return MissingFileError(f"cannot get {what} for {name}: {path} is not GluonCV's file (its SHA-1 differs: "
+                                "damaged or another model's); replace it with GluonCV's")
+    # Offline, requests' message is a line of URL and retries: what it means is said instead.
+    offline = isinstance(exc, (ConnectionError, TimeoutError)) or type(exc).__module__.startswith("requests")
+    reason = "no connection to GluonCV's model store" if offline else f"{type(exc).__name__}: {one_line(exc)[:120]}"
+    return MissingFileError(f"cannot get {what} for {name} ({reason}); run once online, or put GluonCV's file "
+                            f"{_store_file_name(name)} into {weights_dir()}")
+
+
+class _StoreChatter(logging.Filter):
+    """Drops the lines GluonCV's model store logs on the root logger (``Model file not found. Downloading.``,
+    ``Hash mismatch ... Downloading again.``): :func:`gluoncv_store_file` says what came of it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING or f"{os.sep}gluoncv{os.sep}" not in record.pathname
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    """(size, mtime in ns) of ``path``, None when there is no such file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def gluoncv_store_file(name: str, what: str) -> str:
+    """The path of GluonCV's published weights ``name`` (``what`` they are, for messages) in :func:`weights_dir`,
+    downloaded by GluonCV's model store when not there yet (or damaged): its progress bar shows, its print and
+    log lines (``Downloading NAME.zip from URL...``) give way to one line of ours once the file is there. A download that
+    fails (offline) or a damaged file is one line (:class:`MissingFileError`) naming the model, the file and the
+    folder to put it in."""
+    from gluoncv.model_zoo.model_store import get_model_file
+    before = _stat(os.path.join(weights_dir(), _store_file_name(name)))
+    chatter = _StoreChatter()
+    logging.getLogger().addFilter(chatter)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            path = get_model_file(name, root=weights_dir())
+    except Exception as exc:  # gluoncv raises assorted errors when offline or when the file is unknown
+        raise _no_weights_error(name, what, exc) from None
+    finally:
+        logging.getLogger().removeFilter(chatter)
+    if _stat(path) != before:   # missing or damaged before: the store downloaded it
+        log.info("%s: downloaded %s to %s", name, what, path)
+    return path
 
 
 def gluoncv_pose_weights_file(model: str) -> str:
@@ -83,16 +131,13 @@ def gluoncv_pose_weights_file(model: str) -> str:
     by GluonCV's model store into :func:`weights_dir` when not there yet; offline, a one-line error
     names the file and the folder to put it in. A model GluonCV publishes no weights for (its store's table
     says which) is one line listing those it does."""
-    from gluoncv.model_zoo.model_store import get_model_file, pretrained_model_list
+    from gluoncv.model_zoo.model_store import pretrained_model_list
     name = ZOO_PREFIX + parse_model_name(model)
     published = [n for n in pretrained_model_list() if n.startswith(ZOO_PREFIX)]
     if name not in published:
         raise SimplePoseError(f"{name}: GluonCV publishes no simple_pose weights of this model; it does for "
                               f"{', '.join(published)}")
-    try:
-        return get_model_file(name, root=weights_dir())
-    except Exception as exc:  # gluoncv raises assorted errors when offline or when the file is unknown
-        raise _no_weights_error(name, "GluonCV's pose weights", exc) from None
+    return gluoncv_store_file(name, "GluonCV's pose weights")
 
 
 def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, last_gamma: bool = False,
@@ -108,6 +153,8 @@ def get_pose_model(name: str, num_joints: int, pretrained_base: bool = False, la
     base = parse_model_name(name)
     if num_joints < 1:
         raise SimplePoseError(f"num_joints must be positive, got {num_joints}")
+    if pretrained_base:
+        gluoncv_store_file(base, "ImageNet weights")
     try:
         backbone = gluoncv_get_model(base, pretrained=pretrained_base, ctx=ctx or mx.cpu(), root=weights_dir(),
                                      norm_layer=BatchNormCudnnOff, last_gamma=last_gamma)

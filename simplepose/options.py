@@ -118,7 +118,7 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     g.add_argument("--kvstore", **flag_spec("kvstore"),
                    help="gradient reduction: 'device' over this machine's devices; dist_sync / "
                         "dist_sync_device over MXNet's parameter server, one shard of the data per worker "
-                        "(start with python -m simplepose.launch)")
+                        "(start with simplepose-launch)")
     g.add_argument("--mode", **flag_spec("mode"),
                    help="hybrid: hybridize with static_alloc/static_shape; imperative: eager")
     g = p.add_argument_group("augmentation")
@@ -131,7 +131,7 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="decode training JPEGs at full resolution even when the crop is downsampled 2x or more "
                         "(default: 1/2, 1/4 or 1/8 DCT-scaled decoding; same targets, slightly different pixels)")
     g.add_argument("--train-pack", **flag_spec("train_pack"), metavar="PACK",
-                   help="person crops packed by 'python -m simplepose.data.pack' for these training files "
+                   help="person crops packed by simplepose-pack for these training files "
                         "(PACK.bin + PACK.npz): crops it covers decode a small JPEG instead of the image")
     g = p.add_argument_group("optimisation")
     g.add_argument("--num-epochs", **flag_spec("num_epochs"), metavar="N", help="training epochs")

@@ -1,4 +1,4 @@
-"""Pictures of a training run: ``python -m simplepose.plot RUN_DIR [--out DIR]``.
+"""Pictures of a training run: ``simplepose-plot RUN_DIR [--out DIR]``.
 
 Writes into ``DIR`` (default ``RUN_DIR/plots``):
 

@@ -76,6 +76,14 @@ def assert_one_line_refusal(res: subprocess.CompletedProcess, needs: str) -> Non
 
 
 @pytest.mark.slow
+def test_the_deploy_install_has_no_broken_requirements(deploy_bin):
+    """The README's deploy line leaves pip check clean (ONNX Runtime with its own dependencies there)."""
+    res = subprocess.run([sys.executable, "-m", "pip", "--python", str(deploy_bin / "python"), "check"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "No broken requirements found.", res.stdout + res.stderr
+
+
+@pytest.mark.slow
 def test_the_deploy_install_predicts_without_mxnet_as_predict_does_here(deploy_bin, exported_model, trained,
                                                                           synthetic, tmp_path):
     pip = [sys.executable, "-m", "pip", "--python", str(deploy_bin / "python")]

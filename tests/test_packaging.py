@@ -68,15 +68,21 @@ def wheelhouse(request, tmp_path: Path, name: str) -> Path:
     return cache.mkdir(name) if cache else tmp_path / name
 
 
-def install_wheel(python: Path, wheel: Path, extra: str, house: Path) -> None:
-    """``wheel[extra]`` into the environment of ``python``: from the wheels in ``house`` when they hold all it
-    needs, else downloaded there from the package index first."""
+def install_into(python: Path, house: Path, *args: str, cwd: Path = ROOT) -> None:
+    """``pip install ARGS`` into the environment of ``python``: from the wheels in ``house`` when they hold
+    all it needs, else downloaded there from the package index first."""
     install = ("--python", str(python), "install", "--quiet", "--no-compile", "--no-index", "--find-links",
-               str(house), f"{wheel}[{extra}]")
-    if subprocess.run([sys.executable, "-m", "pip", *install], capture_output=True, timeout=900).returncode:
-        pip("download", "--quiet", "-d", str(house), f"{wheel}[{extra}]", cwd=wheel.parent)
-        (house / wheel.name).unlink(missing_ok=True)
-        pip(*install, cwd=wheel.parent)
+               str(house), *args)
+    if subprocess.run([sys.executable, "-m", "pip", *install], cwd=cwd, capture_output=True, timeout=900).returncode:
+        pip("download", "--quiet", "-d", str(house), *args, cwd=cwd)
+        pip(*install, cwd=cwd)
+
+
+def install_wheel(python: Path, wheel: Path, extra: str, house: Path) -> None:
+    """``wheel[extra]`` into the environment of ``python`` (see :func:`install_into`); ``house`` keeps the
+    dependencies' wheels, not this one's."""
+    install_into(python, house, f"{wheel}[{extra}]", cwd=wheel.parent)
+    (house / wheel.name).unlink(missing_ok=True)
 
 
 def requirement_names(requirements: list[str]) -> set[str]:
@@ -194,8 +200,9 @@ def test_cpu_and_gpu_requirements_resolve_to_the_same_packages_but_mxnet(tmp_pat
 
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_every_command_runs(tmp_path, request):
-    """The wheel with the cpu extra in a new virtual environment (no system site-packages); every console
-    script's --help, and python -m, from a directory outside the checkout."""
+    """The wheel with the cpu and onnx extras and ONNX Runtime in a new virtual environment (no system
+    site-packages), as the README installs them: pip check, every console script's --help, python -m and
+    tensorboard, from a directory outside the checkout."""
     timings = {}
     start = time.monotonic()
     wheel, _ = build_wheel(tmp_path)
@@ -203,8 +210,17 @@ def test_wheel_installs_into_a_fresh_venv_and_every_command_runs(tmp_path, reque
     venv = tmp_path / "venv"
     python = fresh_venv(venv)
     mark = time.monotonic()
-    install_wheel(python, wheel, "cpu", wheelhouse(request, tmp_path, "simplepose-wheelhouse"))
+    # the README's CPU install: the cpu and onnx extras, then ONNX Runtime without its dependencies
+    house = wheelhouse(request, tmp_path, "simplepose-wheelhouse")
+    install_wheel(python, wheel, "cpu,onnx", house)
+    install_into(python, house, "--no-deps", "-r", str(ROOT / "requirements-onnxruntime.txt"))
     timings["install"] = time.monotonic() - mark
+    # pip check: only onnxruntime's NumPy claim, the reason for --no-deps (its other dependencies are there)
+    res = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "check"], capture_output=True,
+                         text=True, timeout=300)
+    assert [ln for ln in res.stdout.splitlines() if ln] == [
+        f"onnxruntime {importlib.metadata.version('onnxruntime')} has requirement numpy>=1.24.2, but you have "
+        f"numpy {importlib.metadata.version('numpy')}."], res.stdout + res.stderr
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -229,4 +245,13 @@ def test_wheel_installs_into_a_fresh_venv_and_every_command_runs(tmp_path, reque
     res = subprocess.run([str(python), "-m", "simplepose.predict", "--help"], cwd=outside, env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and res.stdout.startswith("usage: python -m simplepose.predict "), res.stderr
+    # tensorboard, as the README shows it, reads the event files a run writes (tensorboardX's)
+    events = outside / "runs" / "demo"
+    write = ("from tensorboardX import SummaryWriter; w = SummaryWriter(%r); "
+             "[w.add_scalar('train/loss', 1 / (i + 1), i) for i in range(3)]; w.close()" % str(events))
+    subprocess.run([str(python), "-c", write], cwd=outside, env=env, check=True, timeout=300)
+    res = subprocess.run([str(venv / "bin" / "tensorboard"), "--inspect", "--logdir", str(events)], cwd=outside,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "train/loss" in res.stdout and "num_steps            3" in res.stdout, \
+        res.stdout + res.stderr
     print("wheel test: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))

@@ -122,13 +122,13 @@ class PackedCrops:
         self.bin_path, index_path = base.with_suffix(".bin"), base.with_suffix(".npz")
         for p in (self.bin_path, index_path):
             if not p.is_file():
-                raise MissingFileError(f"{p}: pack file not found (write it with python -m simplepose.data.pack)")
+                raise MissingFileError(f"{p}: pack file not found (write it with simplepose-pack)")
         try:   # allow_pickle=False: an index holds plain arrays; one of objects would unpickle
             with np.load(index_path, allow_pickle=False) as index:
                 self.index = {k: index[k] for k in index.files}
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             raise SimplePoseError(f"{index_path}: not a crop pack index ({type(exc).__name__}: {exc}); write the "
-                                  "pack again (python -m simplepose.data.pack)") from None
+                                  "pack again (simplepose-pack)") from None
         ids = np.array([r.ann_id for r in dataset.records], np.int64)
         if len(ids) != len(self.index["ann_ids"]) or not np.array_equal(ids, self.index["ann_ids"]):
             raise SimplePoseError(f"{index_path}: packed for other people than {dataset.ann_file} "

@@ -1,4 +1,4 @@
-"""Export a checkpoint for deployment: ``python -m simplepose.export --params CKPT --out DIR``.
+"""Export a checkpoint for deployment: ``simplepose-export --params CKPT --out DIR``.
 
 A plain ``.params`` file (GluonCV's ``save_parameters``, no manifest) is exported the same way with
 ``--model NAME --input-size H,W --ann FILE`` (its keypoints: names, flip pairs, sigmas); a 17-keypoint

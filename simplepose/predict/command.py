@@ -1,4 +1,4 @@
-"""Pose on your own photos and videos: ``python -m simplepose.predict --model MODEL --input PATH --out DIR``.
+"""Pose on your own photos and videos: ``simplepose-predict --model MODEL --input PATH --out DIR``.
 
 The model is an export directory, a checkpoint, a training run directory or GluonCV's model-zoo name
 (``simple_pose_resnet50_v1b``: its published COCO weights); the inputs images, folders,
@@ -28,7 +28,7 @@ from simplepose.tempfiles import remove_leftovers
 from simplepose.options import add_image_options
 from simplepose.predict.box_sources import BoxFile, BoxSource, WholeImage, make_detector
 from simplepose.predict.detectors import DEFAULT_THRESH, HOG
-from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, expand_inputs
+from simplepose.predict.inputs import VIDEO_SUFFIXES, Input, check_images, check_videos, expand_inputs
 from simplepose.predict.run import RunOptions, run
 from simplepose.predict.tracking import LOST_SECONDS, MIN_HITS
 from simplepose.runtime.onnx import usable_cores
@@ -44,7 +44,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The predict command's flags; ``prog``: the name its usage line shows (see ``cli.command_parser``)."""
     p = command_parser("simplepose.predict", __doc__.splitlines()[0], prog)
     p.add_argument("--model", required=True, metavar="PATH|NAME",
-                   help="export directory (python -m simplepose.export), checkpoint (.json manifest, .params file or "
+                   help="export directory (simplepose-export), checkpoint (.json manifest, .params file or "
                         "prefix), training run directory (its best checkpoint, else its latest), or GluonCV's "
                         "model-zoo name simple_pose_resnet{18,50,101,152}_v1{b,d} (its published COCO weights, from "
                         "GluonCV's model store in $MXNET_HOME/models, run with MXNet; a path of that name wins)")
@@ -165,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     check_out(out, inputs)
     check_images(inputs, args.max_image_pixels)
+    check_videos(inputs, args.max_image_pixels)
     source = box_source(args)
     if isinstance(source, BoxFile):   # every image's boxes found before the model loads
         images = [i.path for i in inputs if i.kind == "image"]

@@ -15,9 +15,10 @@ import mxnet as mx
 import numpy as np
 from gluoncv import model_zoo
 from gluoncv.data.transforms import presets
-from gluoncv.model_zoo.model_store import short_hash
+from gluoncv.model_zoo.model_store import pretrained_model_list, short_hash
 
 from simplepose.errors import SimplePoseError, one_line
+from simplepose.model import gluoncv_store_file
 from simplepose.predict.detectors import DEFAULT_THRESH, EXAMPLES, clip_boxes, detector_preset
 
 
@@ -41,6 +42,9 @@ class GluonDetector:
         self.preset = detector_preset(name)
         if name not in model_zoo.get_model_list():
             raise SimplePoseError(f"--detector {name}: not in GluonCV's model zoo; try one of {EXAMPLES}, or hog")
+        if pretrained and name not in pretrained_model_list():
+            raise SimplePoseError(f"--detector {name}: GluonCV publishes no weights of this detector; try one of "
+                                  f"{EXAMPLES}, or hog")
         self.name, self.thresh, self.dropped, self.ctx = name, thresh, 0, mx.cpu()
         self.net = self._build(name, pretrained)
         self.net.reset_class(["person"], reuse_weights=["person"])
@@ -49,6 +53,8 @@ class GluonDetector:
 
     @staticmethod
     def _build(name: str, pretrained: bool) -> Any:
+        if pretrained:   # fetched first: offline, one line naming the model, its file and the folder for it
+            gluoncv_store_file(name, "GluonCV's detector weights")
         try:
             net = model_zoo.get_model(name, pretrained=pretrained, pretrained_base=False)
         except (OSError, ValueError, RuntimeError) as exc:   # no network, a failed download, a damaged file

@@ -5,7 +5,8 @@ the shell leaves it alone), a video file, or a webcam index (``0``). Each become
 unique output stem: two inputs ``a/x.jpg`` and ``b/x.jpg`` write ``a-x.*`` and ``b-x.*``, not both ``x.*``.
 Images are decoded as (H, W, 3) uint8 BGR by the data pipeline's decoder (stored frame), each header checked
 first (``check_images``: no pixels, or more than ``--max-image-pixels``); videos and cameras through
-``cv2.VideoCapture``, a video's frame size checked against the same limit before its first frame is decoded.
+``cv2.VideoCapture``, a video's frame size checked against the same limit before its first frame is decoded
+(and each video file opened once before any work, ``check_videos``).
 A path that is no regular file (a FIFO, a socket, a broken symbolic link...) is refused by what it is, never
 opened. ``VideoFrames`` numbers a video's frames as the file does and counts those that fail to decode.
 """
@@ -133,6 +134,19 @@ def check_images(items: list[Input], max_pixels: int = MAX_IMAGE_PIXELS) -> None
                 image_header(item.path, max_pixels)
             except (OSError, ValueError) as exc:
                 raise SimplePoseError(f"--input {item.path}: {exc}") from None
+
+
+def check_videos(items: list[Input], max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Open each video file input once, before any work (nothing is written yet): one line naming the first
+    that OpenCV cannot open or whose frames, as its header gives them, have more than ``max_pixels``.
+    Cameras are opened when their turn comes."""
+    for item in items:
+        if item.kind == "video":
+            capture = open_video(item)
+            try:
+                check_video_size(item, video_info(capture)[2], max_pixels)
+            finally:
+                capture.release()
 
 
 def read_bgr(item: Input, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:

@@ -31,7 +31,7 @@ from simplepose.io import peek_json
 
 # The roles of deploy.json's model files (``export.folder.FILE_ROLES``), each checked against its SHA-256.
 MODEL_FILES = ("symbol", "params", "onnx", "int8")
-FIX = "export the checkpoint again (python -m simplepose.export) or restore deploy.json"
+FIX = "export the checkpoint again (simplepose-export) or restore deploy.json"
 
 
 def onnx_input_hw(onnx_file: str) -> tuple[int, int] | None:

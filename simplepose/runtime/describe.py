@@ -62,13 +62,13 @@ def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
     naming deploy.json and the field. The digests are checked against the files by ``runtime.check``.
     """
     path = Path(model_dir) / DEPLOY_FILE
-    rec = JsonRecord(read_json(path, "export description (written by python -m simplepose.export)"), path)
+    rec = JsonRecord(read_json(path, "export description (written by simplepose-export)"), path)
     if rec.raw("format", None) not in FORMATS:
         raise SimplePoseError(f"{path}: not a simplepose export description (no 'format': '{FORMAT}'); "
-                              "export the checkpoint again with python -m simplepose.export")
+                              "export the checkpoint again with simplepose-export")
     if is_unfinished(rec.data):
         raise SimplePoseError(f"{path}: the first export into {path.parent} was interrupted before its model was "
-                              "in place; export the checkpoint again (python -m simplepose.export)")
+                              "in place; export the checkpoint again (simplepose-export)")
     rec.string("model")
     rec.string("input_name")
     rec.ints("input_size", length=2, minimum=1)

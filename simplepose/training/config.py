@@ -33,7 +33,7 @@ def check_environment(cfg: TrainConfig) -> None:
     """What this process and machine must offer: a parameter-server role, GPUs for float16."""
     if cfg.distributed and os.environ.get("DMLC_ROLE") != "worker":
         raise SimplePoseError(f"--kvstore {cfg.kvstore}: this process is not a worker of a parameter-server "
-                              "job (no DMLC_ROLE=worker); start it with python -m simplepose.launch -n N -s S -- ...")
+                              "job (no DMLC_ROLE=worker); start it with simplepose-launch -n N -s S -- ...")
     if not cfg.gpu_ids and cfg.dtype == "float16":
         raise SimplePoseError("--dtype float16 needs GPUs (--gpus): MXNet has no float16 matrix multiply on CPU")
 

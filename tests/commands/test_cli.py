@@ -50,6 +50,37 @@ def test_bad_flags_fail_in_one_line_before_training(synthetic, tmp_path, flags, 
     assert not list(save.glob("*.params"))
 
 
+FAILED_STARTS = {   # command -> (its arguments in a folder T, a part of its one error line)
+    "train": (["--train-ann", "T/missing.json", "--train-images", "T", "--save-dir", "T/run", "--logging-file",
+               "T/logs/train.log"], "T/missing.json: annotation file not found"),
+    "train, a bad value": (["--save-dir", "T/run", "--lr", "nan"], "--lr nan: must be a finite number"),
+    "eval": (["--params", "T/ckpt", "--results-json", "T/results/r.json", "--metrics-json", "T/metrics/m.json",
+              "--analysis", "T/analysis"], "T/ckpt.json: checkpoint manifest not found"),
+    "export": (["--params", "T/ckpt", "--out", "T/export"], "T/ckpt.json: checkpoint manifest not found"),
+    "predict, a video OpenCV cannot open": (["--model", "T/model", "--input", "T/in/clip.mp4", "--out", "T/out"],
+                                            "T/in/clip.mp4: OpenCV cannot open this video"),
+}
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+@pytest.mark.parametrize("command", FAILED_STARTS)
+def test_a_failed_start_creates_nothing(tmp_path, capsys, command):
+    """Until its checks pass a command logs to stderr only: no run directory, log file or output folder."""
+    from simplepose.cli import run_main
+    from simplepose.export.command import main as export_main
+    from simplepose.predict.command import main as predict_main
+    mains = {"train": train_simple_pose.main, "eval": eval_simple_pose.main, "export": export_main,
+             "predict": predict_main}
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "clip.mp4").write_bytes(b"not a video")
+    before = sorted(tmp_path.rglob("*"))
+    argv, message = FAILED_STARTS[command]
+    status = run_main(lambda: mains[command.split(",")[0]]([a.replace("T", str(tmp_path), 1) for a in argv]))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err[-1].startswith("error: ") and message.replace("T", str(tmp_path), 1) in err[-1], err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_fourteen_keypoints_train_and_evaluate_without_code_change(small, tmp_path, capsys):
     train = write_crowdpose_like(small["train_ann"], tmp_path / "cp_train.json")
     val = write_crowdpose_like(small["val_ann"], tmp_path / "cp_val.json")

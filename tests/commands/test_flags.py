@@ -1,12 +1,18 @@
 """Every numeric flag of every command is bounded where it enters (simplepose.flags): a bad value is one
 line naming the flag and its range, exit status 2, before any work. The parsers run in-process."""
 import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from simplepose.cli import run_main
 from simplepose.commands import COMMANDS
 from simplepose.flags import Bound
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BY_SCRIPT = {c.script: c for c in COMMANDS}
 # The flags each command requires, so that only the flag under test is wrong.
@@ -134,7 +140,8 @@ def test_the_ends_of_each_range_are_accepted(capsys):
     (["--seed", "abc"], "error: --seed 'abc': must be an integer in [0, 4294967295]"),
     (["--on-bad-record", "ignore"], "error: --on-bad-record: invalid choice: 'ignore' (choose from 'error', 'skip')"),
     (["--seed"], "error: --seed: expected one argument"),
-    (["--no-such-flag"], "error: unrecognized arguments: --no-such-flag"),
+    (["--no-such-flag"], "error: unknown flag --no-such-flag"),
+    (["--train-ann", "a.json", "extra"], "error: unrecognized arguments: extra"),
 ])
 def test_every_parse_error_is_one_line_with_exit_status_2(capsys, argv, line):
     assert parse("simplepose-train", argv)[0] == 2
@@ -173,3 +180,52 @@ def test_bounds_that_depend_on_another_flag_are_checked_before_any_work(tmp_path
         predict.box_source(args)
     args.detector = "hog"
     assert predict.box_source(args).thresh == 2.0
+
+
+MISTYPED = [   # (command, its arguments, the line naming the nearest flags or choices)
+    ("simplepose-train", ["--lr-rate", "0.1"], "unknown flag --lr-rate: did you mean --lr?"),
+    ("simplepose-train", ["--epochs=3", "--batchsize", "8"],
+     "unknown flag --epochs: did you mean --num-epochs?; unknown flag --batchsize: did you mean --batch-size?"),
+    ("simplepose-train", ["--nothing-like-it"], "unknown flag --nothing-like-it"),
+    ("simplepose-train", ["--codec", "DARK"], "--codec: invalid choice: 'DARK'; did you mean 'dark'? "
+                                              "(choose from 'standard', 'dark')"),
+    # the typo named, not the required flag it leaves missing
+    ("simplepose-eval", ["--parms", "run"], "unknown flag --parms: did you mean --params?"),
+    ("simplepose-eval", ["--params", "p", "--flip_test"], "unknown flag --flip_test: did you mean --flip-test?"),
+    ("simplepose-export", REQUIRED["simplepose-export"] + ["--outdir", "o"], "unknown flag --outdir: did you mean --out?"),
+    ("simplepose-predict", REQUIRED["simplepose-predict"] + ["--detektor", "hog"],
+     "unknown flag --detektor: did you mean --detector?"),
+    ("simplepose-plot", ["RUN", "--ouput", "d"], "unknown flag --ouput: did you mean --out?"),
+    ("simplepose-synthetic", ["--people-count", "3"], "unknown flag --people-count: did you mean --people?"),
+    # after --, the worker command's own flags
+    ("simplepose-launch", ["--workers", "2", "--", "python", "x.py", "--lr-rate", "1"],
+     "unknown flag --workers: did you mean --num-workers?"),
+    ("simplepose-pack", REQUIRED["simplepose-pack"] + ["--qualiti", "90"], "unknown flag --qualiti: did you mean --quality?"),
+]
+
+
+@pytest.mark.usefixtures("drop_log_handlers")
+@pytest.mark.parametrize("script,argv,line", MISTYPED, ids=[f"{s[11:]} {a[-2] if len(a) > 1 else a[0]}"
+                                                            for s, a, _ in MISTYPED])
+def test_a_mistyped_flag_or_choice_names_the_nearest_in_one_line(capsys, script, argv, line):
+    assert parse(script, argv)[0] == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {line} (see {script} --help)"]
+
+
+@pytest.mark.parametrize("shim,argv,line", [
+    ("train_simple_pose.py", ["--lr-rate", "0.1"], "unknown flag --lr-rate: did you mean --lr?"),
+    ("eval_simple_pose.py", ["--parms", "run"], "unknown flag --parms: did you mean --params?"),
+])
+def test_the_shims_name_the_nearest_flag_in_one_line(shim, argv, line):
+    res = subprocess.run([sys.executable, shim, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [f"error: {line} (see {shim} --help)"]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.script for c in COMMANDS])
+def test_help_is_plain_words_naming_the_console_scripts(command):
+    """Descriptions come from docstrings (reStructuredText, rendered as such in docs/cli.rst): the terminal
+    shows their words without the markup; no text sends the user to ``python -m``."""
+    text = command.build_parser().format_help()
+    assert "``" not in text and not re.search(r":[a-z]+:`", text), text
+    assert "python -m" not in text, text
