@@ -16,8 +16,8 @@ from onnx import helper, numpy_helper
 import eval_simple_pose
 from simplepose.errors import SimplePoseError
 from simplepose.export.command import main as export_main
-from simplepose.export.graph import (deconv_to_conv, fold_batchnorm, int8_ready, last_layer, name_nodes,
-                                     subpixel_kernel)
+from simplepose.export.graph import float_tail, fold_batchnorm, int8_ready, name_nodes
+from simplepose.export.subpixel import deconv_to_conv, depth_to_space, phase_kernel, pointwise_conv_first
 from simplepose.export.quantize import CALIBRATION_METHOD, calibration_crops, quantize_int8
 from simplepose.runtime.describe import deploy_codec, file_sha256, load_deploy
 from simplepose.runtime.load import load_model
@@ -51,6 +51,10 @@ def crops() -> np.ndarray:
 
 def ops(model: onnx.ModelProto) -> collections.Counter:
     return collections.Counter(node.op_type for node in model.graph.node)
+
+
+def attr(node: onnx.NodeProto, name: str):
+    return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
 
 
 def fp32_node(model: onnx.ModelProto) -> str:
@@ -102,15 +106,16 @@ def deconv_model(weight: np.ndarray, bias: np.ndarray, h: int, w: int) -> onnx.M
 
 
 def test_deconv_to_conv_places_even_and_odd_output_pixels_right():
-    """An impulse at input pixel (i, j) lands on output rows 2i-1..2i+2 and columns 2j-1..2j+2 (kernel row 3 on
-    the even row 2i-2... see subpixel_kernel): every parity of row and column, checked against ONNX Runtime's
-    ConvTranspose and against the definition."""
+    """An impulse at input pixel (i, j) lands on output rows 2i-1..2i+2 and columns 2j-1..2j+2: every phase of
+    row and column, checked against ONNX Runtime's ConvTranspose and against the definition."""
     rng = np.random.default_rng(1)
     weight = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
     bias = rng.normal(size=3).astype(np.float32)
     model = deconv_model(weight, bias, 5, 6)
     rewritten = deconv_to_conv(name_nodes(model))
-    assert ops(rewritten) == {"Conv": 1, "Reshape": 2, "Transpose": 1}
+    assert ops(rewritten) == {"Conv": 1, "Reshape": 3, "Transpose": 2, "Split": 2}
+    (conv,) = [n for n in rewritten.graph.node if n.op_type == "Conv"]
+    assert attr(conv, "kernel_shape") == [2, 2]     # 2x2: the deconvolution's multiply-adds
     x = np.zeros((1, 2, 5, 6), np.float32)
     x[0, 1, 2, 3] = 1.0
     y = run(rewritten, x)
@@ -128,11 +133,28 @@ def test_deconv_to_conv_places_even_and_odd_output_pixels_right():
     assert np.abs(run(rewritten, random_input) - run(model, random_input)).max() < 1e-5
 
 
-def test_subpixel_kernel_uses_every_deconvolution_weight_once():
+def test_phase_kernel_uses_every_deconvolution_weight_once():
     weight = np.arange(2 * 3 * 16, dtype=np.float32).reshape(2, 3, 4, 4) + 1
-    kernel, _ = subpixel_kernel(weight, None)
-    assert kernel.shape == (12, 2, 3, 3)
-    assert sorted(kernel[kernel != 0].tolist()) == sorted(weight.ravel().tolist())
+    kernel, kernel_bias = phase_kernel(weight, np.array([7, 8, 9], np.float32))
+    assert kernel.shape == (12, 2, 2, 2)
+    assert sorted(kernel.ravel().tolist()) == sorted(weight.ravel().tolist())
+    assert kernel_bias.tolist() == [7, 8, 9] * 4             # channel (2a + b) * C + o: phase-major
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_depth_to_space_is_onnx_depth_to_space_less_the_border(dtype):
+    """(B, 4C, h, w), channel (2a + b) * C + o -> pixel (2p + a - 1, 2q + b - 1): NumPy's DCR DepthToSpace with
+    one pixel cropped each side, in uint8 (as the INT8 model runs it) and float."""
+    b, c, h, w = 2, 3, 4, 5
+    x = np.random.default_rng(5).integers(0, 256, (b, 4 * c, h, w)).astype(dtype)
+    nodes, inits = depth_to_space("x", "y", c, h, w, "d")
+    elem = onnx.TensorProto.UINT8 if dtype == np.uint8 else onnx.TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "d2s", [helper.make_tensor_value_info("x", elem, [None, 4 * c, h, w])],
+                              [helper.make_tensor_value_info("y", elem, [None, c, 2 * h - 2, 2 * w - 2])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    expected = x.reshape(b, 2, 2, c, h, w).transpose(0, 3, 4, 1, 5, 2).reshape(b, c, 2 * h, 2 * w)
+    assert np.array_equal(run(model, x), expected[:, :, 1:-1, 1:-1])
 
 
 def test_deconv_to_conv_and_int8_ready_keep_the_heatmaps(exported_onnx, crops):
@@ -141,23 +163,61 @@ def test_deconv_to_conv_and_int8_ready_keep_the_heatmaps(exported_onnx, crops):
     assert ops(rewritten)["ConvTranspose"] == 0 and ops(rewritten)["BatchNormalization"] == 23
     assert np.abs(run(rewritten, crops) - reference).max() < TOLERANCE
     ready = int8_ready(exported_onnx)
-    assert set(ops(ready)) == {"Conv", "Relu", "Add", "MaxPool", "Reshape", "Transpose"}
+    assert set(ops(ready)) == {"Conv", "Relu", "Add", "MaxPool", "Reshape", "Transpose", "Split"}
     assert all(n.name for n in ready.graph.node)
     assert np.abs(run(ready, crops) - reference).max() < TOLERANCE
     onnx.checker.check_model(ready)
 
 
-def test_last_layer_is_the_heatmap_convolution(exported_onnx):
+def test_pointwise_conv_first_rearranges_the_heatmaps_not_the_features(exported_onnx, crops):
+    """The heatmaps' 1x1 Conv moved before the last rearrangement: the same heatmaps, and every rearrangement
+    Reshape then carries 256 channels but the last one's, which carries the 17 heatmaps."""
+    before = deconv_to_conv(fold_batchnorm(name_nodes(exported_onnx)))
+    after = pointwise_conv_first(before)
+    assert ops(after) == ops(before)
+    grouped = [n for n in after.graph.node if n.op_type == "Conv" and attr(n, "group") == 4]
+    assert len(grouped) == 1 and grouped[0].output[0] != after.graph.output[0].name
+    weights = {i.name: numpy_helper.to_array(i) for i in after.graph.initializer}
+    channels = sorted(int(weights[n.input[1]][3]) for n in after.graph.node
+                      if n.op_type == "Reshape" and weights[n.input[1]].shape == (6,))
+    assert channels == [17, 256, 256]
+    assert np.abs(run(after, crops) - run(exported_onnx, crops)).max() < TOLERANCE
+    onnx.checker.check_model(after)
+
+
+def test_pointwise_conv_first_leaves_a_rearrangement_read_elsewhere():
+    """When something else also reads the rearranged features, moving the Conv would not remove the big
+    rearrangement: the graph is left as it is."""
+    rng = np.random.default_rng(6)
+    model = deconv_to_conv(name_nodes(deconv_model(rng.normal(size=(2, 3, 4, 4)).astype(np.float32),
+                                                   rng.normal(size=3).astype(np.float32), 3, 4)))
+    features = model.graph.output[0].name
+    model.graph.initializer.append(numpy_helper.from_array(rng.normal(size=(2, 3, 1, 1)).astype(np.float32), "pw"))
+    model.graph.node.append(helper.make_node("Conv", [features, "pw"], ["heat"], name="heat", kernel_shape=[1, 1]))
+    model.graph.output.append(helper.make_tensor_value_info("heat", onnx.TensorProto.FLOAT, [None, 2, 6, 8]))
+    assert ops(pointwise_conv_first(model)) == ops(model)          # the features are a graph output too
+    del model.graph.output[0]
+    moved = pointwise_conv_first(model)
+    assert ops(moved) == ops(model) and moved.graph.node[-1].op_type == "Split"
+    x = rng.normal(size=(2, 2, 3, 4)).astype(np.float32)
+    assert np.abs(run(moved, x) - run(model, x)).max() < 1e-5
+
+
+def test_float_tail_is_the_heatmap_convolution_and_its_rearrangement(exported_onnx):
     ready = int8_ready(exported_onnx)
-    name = last_layer(ready)
-    node = next(n for n in ready.graph.node if n.name == name)
-    assert node.op_type == "Conv" and node.output[0] == ready.graph.output[0].name
-    assert numpy_helper.to_array(next(i for i in ready.graph.initializer if i.name == node.input[1])).shape[:2] \
-        == (17, 256)
+    tail = float_tail(ready)
+    nodes = {n.name: n for n in ready.graph.node}
+    assert [nodes[name].op_type for name in tail] == ["Conv", "Reshape", "Transpose", "Reshape", "Transpose",
+                                                      "Reshape", "Split", "Split"]
+    assert nodes[tail[-1]].output[1] == ready.graph.output[0].name
+    assert numpy_helper.to_array(next(i for i in ready.graph.initializer if i.name == nodes[tail[0]].input[1])
+                                 ).shape[:2] == (4 * 17, 256)
+    plain = name_nodes(exported_onnx)
+    assert float_tail(plain) == [plain.graph.node[-1].name]     # before the passes: the Conv alone
     with pytest.raises(SimplePoseError, match="no name"):
-        last_layer(exported_onnx)                  # MXNet's export: unnamed
+        float_tail(exported_onnx)                  # MXNet's export: unnamed
     with pytest.raises(SimplePoseError, match="not the 1x1 Conv"):
-        last_layer(deconv_model(np.ones((1, 1, 4, 4), np.float32), np.zeros(1, np.float32), 2, 2))
+        float_tail(deconv_model(np.ones((1, 1, 4, 4), np.float32), np.zeros(1, np.float32), 2, 2))
 
 
 @pytest.fixture(scope="module")
