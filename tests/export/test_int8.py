@@ -57,11 +57,12 @@ def attr(node: onnx.NodeProto, name: str):
     return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
 
 
-def fp32_node(model: onnx.ModelProto) -> str:
-    """The name of the one float Conv left in an INT8 model (not an empty name)."""
-    (name,) = [n.name for n in model.graph.node if n.op_type == "Conv"]
-    assert name.startswith("conv") and name.endswith("_fwd")
-    return name
+def fp32_nodes(model: onnx.ModelProto) -> list[str]:
+    """The names of the one float Conv left in an INT8 model (not an empty name) and of the nodes after it."""
+    (conv,) = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert conv.name.startswith("conv") and conv.name.endswith("_fwd")
+    names = [n.name for n in model.graph.node]
+    return names[names.index(conv.name):]
 
 
 def test_name_nodes_names_every_convolution_after_its_output(exported_onnx, crops):
@@ -249,16 +250,21 @@ def test_int8_heatmaps_and_keypoints_stay_close_to_fp32(int8_model):
     far = np.linalg.norm(xy8 - xy32, axis=-1)[shown] > 2.0
     assert far.mean() <= 0.02, far.sum()
     # MXNet numbers its layers per process (conv7_fwd, conv11_fwd...): the FP32 node is the one making the output.
-    assert record == {"method": CALIBRATION_METHOD, "crops": 25, "fp32_nodes": [fp32_node(onnx.load(str(out)))]}
+    assert record == {"method": CALIBRATION_METHOD, "crops": 25, "fp32_nodes": fp32_nodes(onnx.load(str(out)))}
 
 
 def test_int8_quantizes_every_convolution_but_the_last(int8_model):
     out, _, _, _ = int8_model
     model = onnx.load(str(out))
-    assert ops(model) == {"QLinearConv": 23, "QLinearAdd": 8, "MaxPool": 1, "Reshape": 6, "Transpose": 3,
-                          "QuantizeLinear": 1, "DequantizeLinear": 1, "Conv": 1}
-    conv = next(n for n in model.graph.node if n.op_type == "Conv")
-    assert conv.name == fp32_node(model) and conv.output[0] == model.graph.output[0].name
+    assert ops(model) == {"QLinearConv": 23, "QLinearAdd": 8, "MaxPool": 1, "Reshape": 6, "Transpose": 9,
+                          "Split": 6, "QuantizeLinear": 1, "DequantizeLinear": 1, "Conv": 1}
+    # The heatmaps' Conv (4 groups: one per output phase) and its rearrangement of 4 x 17 channels stay FP32.
+    nodes = {n.name: n for n in model.graph.node}
+    conv, *tail = [nodes[name] for name in fp32_nodes(model)]
+    assert attr(conv, "group") == 4 and [n.op_type for n in tail] == ["Transpose", "Reshape", "Transpose",
+                                                                      "Reshape", "Split", "Split", "Transpose"]
+    assert tail[-1].output[0] == model.graph.output[0].name
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     weights = {i.name: i for i in model.graph.initializer}
     assert weights[conv.input[1]].data_type == onnx.TensorProto.FLOAT
     qconv = [n for n in model.graph.node if n.op_type == "QLinearConv"]
@@ -294,7 +300,7 @@ def test_export_int8_writes_and_records_the_int8_model(int8_export, trained, syn
     assert doc["sha256"][doc["int8"]] == file_sha256(int8_export / doc["int8"])
     assert doc["calibration"] == {"ann": synthetic["val_ann"], "images": synthetic["val_images"], "image_files": 12,
                                   "method": CALIBRATION_METHOD, "crops": 25,
-                                  "fp32_nodes": [fp32_node(onnx.load(str(int8_export / doc["int8"])))]}
+                                  "fp32_nodes": fp32_nodes(onnx.load(str(int8_export / doc["int8"])))}
     int8 = load_model(int8_export, "onnx-int8")
     fp32 = load_model(int8_export, "onnx")
     assert int8.backend == "onnx-int8" and int8.description["int8"] == str(int8_export / doc["int8"])
