@@ -154,8 +154,9 @@ def _rearrangement_before(tensor: str, producer: dict[str, onnx.NodeProto],
                           read: dict[str, list[onnx.NodeProto]], weights: dict[str, np.ndarray],
                           graph_outputs: set[str]) -> tuple[str, int, int, int, list[onnx.NodeProto]] | None:
     """When ``tensor`` is made by a :func:`depth_to_space` chain, read by one node (the 1x1 Conv) and no graph
-    output, whose intermediate tensors nothing else reads: (its input, C, h, w, its nodes); else None. The chain is recognised by making it again from its first
-    Reshape's shape and comparing every node's type, attributes, constants and links."""
+    output, whose intermediate tensors nothing else reads: (its input, C, h, w, its nodes); else None. The chain
+    is recognised by making it again from its first Reshape's shape and comparing every node's type, attributes,
+    constants and links."""
     chain: list[onnx.NodeProto] = []
     src = tensor
     for _ in depth_to_space("src", "dst", 1, 2, 2, "probe")[0]:
@@ -190,8 +191,8 @@ def _rearrangement_before(tensor: str, producer: dict[str, onnx.NodeProto],
 def pointwise_conv_first(model: onnx.ModelProto) -> onnx.ModelProto:
     """Each 1x1 Conv (one group, constant weights) reading a :func:`depth_to_space` of (B, 4C, h, w) phases moved
     before it: a 1x1 Conv of 4 groups on the phases (its weights and bias repeated 4 times), then the
-    rearrangement of its 4K channels. The same numbers (the same products, summed in the same order), with the
-    rearrangement on K channels instead of C (17 instead of 256 for SimplePoseResNet's heatmaps)."""
+    rearrangement of its 4K channels. The same numbers (the same products and sums), with the rearrangement on
+    K channels instead of C (17 instead of 256 for SimplePoseResNet's heatmaps)."""
     model = copy_model(model)
     weights, read = constants(model), readers(model)
     producer = {out: node for node in model.graph.node for out in node.output}
