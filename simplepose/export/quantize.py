@@ -23,7 +23,7 @@ from simplepose.data.coco import COCOKeyPoints
 from simplepose.data.paths import data_paths
 from simplepose.data.transforms import normalize_batch
 from simplepose.errors import SimplePoseError
-from simplepose.export.graph import int8_ready, last_layer
+from simplepose.export.graph import float_tail, int8_ready
 from simplepose.runtime.pose import BoxCrops
 from simplepose.tempfiles import temporary_file
 
@@ -109,7 +109,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, crops: n
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     check_crops(crops, dims[2:4], str(fp32_onnx))
     ready = int8_ready(model)
-    kept = last_layer(ready)
+    kept = float_tail(ready)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -122,10 +122,10 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, crops: n
     try:
         onnx.save(ready, str(staged))
         quantize_static(str(staged), str(out), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=[kept],
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=kept,
                         calibrate_method=CalibrationMethod.MinMax)
     finally:
         staged.unlink(missing_ok=True)
     log.info("quantized %s to INT8 on %d calibration crops (%s; %s kept FP32)", fp32_onnx, len(crops),
-             CALIBRATION_METHOD, kept)
-    return {"method": CALIBRATION_METHOD, "crops": int(len(crops)), "fp32_nodes": [kept]}
+             CALIBRATION_METHOD, ", ".join(kept))
+    return {"method": CALIBRATION_METHOD, "crops": int(len(crops)), "fp32_nodes": kept}

@@ -16,8 +16,8 @@ from onnx import helper, numpy_helper
 import eval_simple_pose
 from simplepose.errors import SimplePoseError
 from simplepose.export.command import main as export_main
-from simplepose.export.graph import (deconv_to_conv, fold_batchnorm, int8_ready, last_layer, name_nodes,
-                                     subpixel_kernel)
+from simplepose.export.graph import float_tail, fold_batchnorm, int8_ready, name_nodes
+from simplepose.export.subpixel import deconv_to_conv, depth_to_space, phase_kernel, pointwise_conv_first
 from simplepose.export.quantize import CALIBRATION_METHOD, calibration_crops, quantize_int8
 from simplepose.runtime.describe import deploy_codec, file_sha256, load_deploy
 from simplepose.runtime.load import load_model
@@ -53,11 +53,16 @@ def ops(model: onnx.ModelProto) -> collections.Counter:
     return collections.Counter(node.op_type for node in model.graph.node)
 
 
-def fp32_node(model: onnx.ModelProto) -> str:
-    """The name of the one float Conv left in an INT8 model (not an empty name)."""
-    (name,) = [n.name for n in model.graph.node if n.op_type == "Conv"]
-    assert name.startswith("conv") and name.endswith("_fwd")
-    return name
+def attr(node: onnx.NodeProto, name: str):
+    return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
+
+
+def fp32_nodes(model: onnx.ModelProto) -> list[str]:
+    """The names of the one float Conv left in an INT8 model (not an empty name) and of the nodes after it."""
+    (conv,) = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert conv.name.startswith("conv") and conv.name.endswith("_fwd")
+    names = [n.name for n in model.graph.node]
+    return names[names.index(conv.name):]
 
 
 def test_name_nodes_names_every_convolution_after_its_output(exported_onnx, crops):
@@ -102,15 +107,16 @@ def deconv_model(weight: np.ndarray, bias: np.ndarray, h: int, w: int) -> onnx.M
 
 
 def test_deconv_to_conv_places_even_and_odd_output_pixels_right():
-    """An impulse at input pixel (i, j) lands on output rows 2i-1..2i+2 and columns 2j-1..2j+2 (kernel row 3 on
-    the even row 2i-2... see subpixel_kernel): every parity of row and column, checked against ONNX Runtime's
-    ConvTranspose and against the definition."""
+    """An impulse at input pixel (i, j) lands on output rows 2i-1..2i+2 and columns 2j-1..2j+2: every phase of
+    row and column, checked against ONNX Runtime's ConvTranspose and against the definition."""
     rng = np.random.default_rng(1)
     weight = rng.normal(size=(2, 3, 4, 4)).astype(np.float32)
     bias = rng.normal(size=3).astype(np.float32)
     model = deconv_model(weight, bias, 5, 6)
     rewritten = deconv_to_conv(name_nodes(model))
-    assert ops(rewritten) == {"Conv": 1, "Reshape": 2, "Transpose": 1}
+    assert ops(rewritten) == {"Conv": 1, "Reshape": 2, "Transpose": 3, "Split": 2}
+    (conv,) = [n for n in rewritten.graph.node if n.op_type == "Conv"]
+    assert attr(conv, "kernel_shape") == [2, 2]     # 2x2: the deconvolution's multiply-adds
     x = np.zeros((1, 2, 5, 6), np.float32)
     x[0, 1, 2, 3] = 1.0
     y = run(rewritten, x)
@@ -128,11 +134,28 @@ def test_deconv_to_conv_places_even_and_odd_output_pixels_right():
     assert np.abs(run(rewritten, random_input) - run(model, random_input)).max() < 1e-5
 
 
-def test_subpixel_kernel_uses_every_deconvolution_weight_once():
+def test_phase_kernel_uses_every_deconvolution_weight_once():
     weight = np.arange(2 * 3 * 16, dtype=np.float32).reshape(2, 3, 4, 4) + 1
-    kernel, _ = subpixel_kernel(weight, None)
-    assert kernel.shape == (12, 2, 3, 3)
-    assert sorted(kernel[kernel != 0].tolist()) == sorted(weight.ravel().tolist())
+    kernel, kernel_bias = phase_kernel(weight, np.array([7, 8, 9], np.float32))
+    assert kernel.shape == (12, 2, 2, 2)
+    assert sorted(kernel.ravel().tolist()) == sorted(weight.ravel().tolist())
+    assert kernel_bias.tolist() == [7, 8, 9] * 4             # channel (2a + b) * C + o: phase-major
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_depth_to_space_is_onnx_depth_to_space_less_the_border(dtype):
+    """(B, 4C, h, w), channel (2a + b) * C + o -> pixel (2p + a - 1, 2q + b - 1): NumPy's DCR DepthToSpace with
+    one pixel cropped each side, in uint8 (as the INT8 model runs it) and float."""
+    b, c, h, w = 2, 3, 4, 5
+    x = np.random.default_rng(5).integers(0, 256, (b, 4 * c, h, w)).astype(dtype)
+    nodes, inits = depth_to_space("x", "y", c, h, w, "d")
+    elem = onnx.TensorProto.UINT8 if dtype == np.uint8 else onnx.TensorProto.FLOAT
+    graph = helper.make_graph(nodes, "d2s", [helper.make_tensor_value_info("x", elem, [None, 4 * c, h, w])],
+                              [helper.make_tensor_value_info("y", elem, [None, c, 2 * h - 2, 2 * w - 2])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    expected = x.reshape(b, 2, 2, c, h, w).transpose(0, 3, 4, 1, 5, 2).reshape(b, c, 2 * h, 2 * w)
+    assert np.array_equal(run(model, x), expected[:, :, 1:-1, 1:-1])
 
 
 def test_deconv_to_conv_and_int8_ready_keep_the_heatmaps(exported_onnx, crops):
@@ -141,23 +164,62 @@ def test_deconv_to_conv_and_int8_ready_keep_the_heatmaps(exported_onnx, crops):
     assert ops(rewritten)["ConvTranspose"] == 0 and ops(rewritten)["BatchNormalization"] == 23
     assert np.abs(run(rewritten, crops) - reference).max() < TOLERANCE
     ready = int8_ready(exported_onnx)
-    assert set(ops(ready)) == {"Conv", "Relu", "Add", "MaxPool", "Reshape", "Transpose"}
+    assert set(ops(ready)) == {"Conv", "Relu", "Add", "MaxPool", "Reshape", "Transpose", "Split"}
     assert all(n.name for n in ready.graph.node)
     assert np.abs(run(ready, crops) - reference).max() < TOLERANCE
     onnx.checker.check_model(ready)
 
 
-def test_last_layer_is_the_heatmap_convolution(exported_onnx):
+def test_pointwise_conv_first_rearranges_the_heatmaps_not_the_features(exported_onnx, crops):
+    """The heatmaps' 1x1 Conv moved before the last rearrangement: the same heatmaps, and every rearrangement
+    Reshape then carries 256 channels but the last one's, which carries the 17 heatmaps."""
+    before = deconv_to_conv(fold_batchnorm(name_nodes(exported_onnx)))
+    after = pointwise_conv_first(before)
+    assert ops(after) == ops(before)
+    grouped = [n for n in after.graph.node if n.op_type == "Conv" and attr(n, "group") == 4]
+    assert len(grouped) == 1 and grouped[0].output[0] != after.graph.output[0].name
+    weights = {i.name: numpy_helper.to_array(i) for i in after.graph.initializer}
+    channels = sorted(int(weights[n.input[1]][4]) // 2 for n in after.graph.node      # (B, h, w, 2, 2C)
+                      if n.op_type == "Reshape" and weights[n.input[1]].shape == (5,))
+    assert channels == [17, 256, 256]
+    assert np.abs(run(after, crops) - run(exported_onnx, crops)).max() < TOLERANCE
+    onnx.checker.check_model(after)
+
+
+def test_pointwise_conv_first_leaves_a_rearrangement_read_elsewhere():
+    """When something else also reads the rearranged features (here: they are a graph output), moving the Conv
+    would not remove their rearrangement: the graph is left as it is. Without that reader the Conv moves."""
+    rng = np.random.default_rng(6)
+    model = deconv_to_conv(name_nodes(deconv_model(rng.normal(size=(2, 3, 4, 4)).astype(np.float32),
+                                                   rng.normal(size=3).astype(np.float32), 3, 4)))
+    features = model.graph.output[0].name
+    model.graph.initializer.append(numpy_helper.from_array(rng.normal(size=(2, 3, 1, 1)).astype(np.float32), "pw"))
+    model.graph.node.append(helper.make_node("Conv", [features, "pw"], ["heat"], name="heat", kernel_shape=[1, 1]))
+    model.graph.output.append(helper.make_tensor_value_info("heat", onnx.TensorProto.FLOAT, [None, 2, 6, 8]))
+    kept = pointwise_conv_first(model)                  # the features are a graph output too
+    assert [n.name for n in kept.graph.node] == [n.name for n in model.graph.node]
+    del model.graph.output[0]
+    moved = pointwise_conv_first(model)
+    assert ops(moved) == ops(model) and [n.op_type for n in moved.graph.node][:2] == ["Conv", "Conv"]
+    x = rng.normal(size=(2, 2, 3, 4)).astype(np.float32)
+    assert np.abs(run(moved, x) - run(model, x)).max() < 1e-5
+
+
+def test_float_tail_is_the_heatmap_convolution_and_its_rearrangement(exported_onnx):
     ready = int8_ready(exported_onnx)
-    name = last_layer(ready)
-    node = next(n for n in ready.graph.node if n.name == name)
-    assert node.op_type == "Conv" and node.output[0] == ready.graph.output[0].name
-    assert numpy_helper.to_array(next(i for i in ready.graph.initializer if i.name == node.input[1])).shape[:2] \
-        == (17, 256)
+    tail = float_tail(ready)
+    nodes = {n.name: n for n in ready.graph.node}
+    assert [nodes[name].op_type for name in tail] == ["Conv", "Transpose", "Reshape", "Transpose", "Reshape",
+                                                      "Split", "Split", "Transpose"]
+    assert nodes[tail[-1]].output[0] == ready.graph.output[0].name
+    assert numpy_helper.to_array(next(i for i in ready.graph.initializer if i.name == nodes[tail[0]].input[1])
+                                 ).shape[:2] == (4 * 17, 256)
+    plain = name_nodes(exported_onnx)
+    assert float_tail(plain) == [plain.graph.node[-1].name]     # before the passes: the Conv alone
     with pytest.raises(SimplePoseError, match="no name"):
-        last_layer(exported_onnx)                  # MXNet's export: unnamed
+        float_tail(exported_onnx)                  # MXNet's export: unnamed
     with pytest.raises(SimplePoseError, match="not the 1x1 Conv"):
-        last_layer(deconv_model(np.ones((1, 1, 4, 4), np.float32), np.zeros(1, np.float32), 2, 2))
+        float_tail(deconv_model(np.ones((1, 1, 4, 4), np.float32), np.zeros(1, np.float32), 2, 2))
 
 
 @pytest.fixture(scope="module")
@@ -188,16 +250,21 @@ def test_int8_heatmaps_and_keypoints_stay_close_to_fp32(int8_model):
     far = np.linalg.norm(xy8 - xy32, axis=-1)[shown] > 2.0
     assert far.mean() <= 0.02, far.sum()
     # MXNet numbers its layers per process (conv7_fwd, conv11_fwd...): the FP32 node is the one making the output.
-    assert record == {"method": CALIBRATION_METHOD, "crops": 25, "fp32_nodes": [fp32_node(onnx.load(str(out)))]}
+    assert record == {"method": CALIBRATION_METHOD, "crops": 25, "fp32_nodes": fp32_nodes(onnx.load(str(out)))}
 
 
 def test_int8_quantizes_every_convolution_but_the_last(int8_model):
     out, _, _, _ = int8_model
     model = onnx.load(str(out))
-    assert ops(model) == {"QLinearConv": 23, "QLinearAdd": 8, "MaxPool": 1, "Reshape": 6, "Transpose": 3,
-                          "QuantizeLinear": 1, "DequantizeLinear": 1, "Conv": 1}
-    conv = next(n for n in model.graph.node if n.op_type == "Conv")
-    assert conv.name == fp32_node(model) and conv.output[0] == model.graph.output[0].name
+    assert ops(model) == {"QLinearConv": 23, "QLinearAdd": 8, "MaxPool": 1, "Reshape": 6, "Transpose": 9,
+                          "Split": 6, "QuantizeLinear": 1, "DequantizeLinear": 1, "Conv": 1}
+    # The heatmaps' Conv (4 groups: one per output phase) and its rearrangement of 4 x 17 channels stay FP32.
+    nodes = {n.name: n for n in model.graph.node}
+    conv, *tail = [nodes[name] for name in fp32_nodes(model)]
+    assert attr(conv, "group") == 4 and [n.op_type for n in tail] == ["Transpose", "Reshape", "Transpose",
+                                                                      "Reshape", "Split", "Split", "Transpose"]
+    assert tail[-1].output[0] == model.graph.output[0].name
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     weights = {i.name: i for i in model.graph.initializer}
     assert weights[conv.input[1]].data_type == onnx.TensorProto.FLOAT
     qconv = [n for n in model.graph.node if n.op_type == "QLinearConv"]
@@ -233,7 +300,7 @@ def test_export_int8_writes_and_records_the_int8_model(int8_export, trained, syn
     assert doc["sha256"][doc["int8"]] == file_sha256(int8_export / doc["int8"])
     assert doc["calibration"] == {"ann": synthetic["val_ann"], "images": synthetic["val_images"], "image_files": 12,
                                   "method": CALIBRATION_METHOD, "crops": 25,
-                                  "fp32_nodes": [fp32_node(onnx.load(str(int8_export / doc["int8"])))]}
+                                  "fp32_nodes": fp32_nodes(onnx.load(str(int8_export / doc["int8"])))}
     int8 = load_model(int8_export, "onnx-int8")
     fp32 = load_model(int8_export, "onnx")
     assert int8.backend == "onnx-int8" and int8.description["int8"] == str(int8_export / doc["int8"])
