@@ -72,8 +72,9 @@ class PosePredictor:
 
     @classmethod
     def load(cls, model: str | os.PathLike, backend: str = "auto", **kwargs: Any) -> "PosePredictor":
-        """The predictor of an export directory, a checkpoint (.json/.params/prefix) or a run directory."""
-        loaded = load_model(model, backend)
+        """The predictor of an export directory, a checkpoint (.json/.params/prefix) or a run directory;
+        ``auto`` runs an export's INT8 model when it has one and ONNX Runtime is installed (``runtime.load``)."""
+        loaded = load_model(model, backend, auto_int8=True)
         return cls(loaded.forward, loaded.description, backend=loaded.backend, **kwargs)
 
     @property
