@@ -272,7 +272,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "per-channel), calibrated on person crops; run it with --backend onnx-int8")
     g.add_argument("--calib-ann", default=None, metavar="FILE",
                    help="annotation file (COCO format) of the people to calibrate on (default: the checkpoint's "
-                        "validation data, else its training data)")
+                        "validation data, else its training data); every other image with people is held out of "
+                        "the calibration to measure the INT8 model's AP change (deploy.json's int8_accuracy)")
     g.add_argument("--calib-images", default=None, metavar="DIR", help="the images of --calib-ann")
     g.add_argument("--calib-size", type=CALIB_SIZE, default=None, metavar="N",
                    help=f"person crops to calibrate on, spread over the file's people (default: {CALIBRATION_SIZE})")
