@@ -103,17 +103,6 @@ def split_calibration(ann_file: str | os.PathLike, image_dir: str | os.PathLike,
                             [r for r in people if r.image_id in held], unmeasured)
 
 
-def _held_out_ap(onnx_file: str | os.PathLike, crops: np.ndarray, boxes: BoxCrops, people: PersonBoxes,
-                 truth: GroundTruthPeople, split: CalibrationSplit, desc: dict[str, Any], gt: Any) -> float:
-    """COCO AP of one ONNX model on the held-out people: ``crops`` (N, h, w, 3) uint8 BGR, cut from ``boxes``."""
-    forward = onnx_forward(str(onnx_file), desc["mean"], desc["std"])
-    batches = (crops[start:start + BATCH] for start in range(0, len(crops), BATCH))
-    keypoints = predict_keypoints(forward, batches, boxes.crops, deploy_codec(desc))
-    report, _ = evaluate_poses(keypoints, people, boxes.areas, deploy_meta(desc), truth, split.dataset.category_id,
-                               gt, per_keypoint=False)
-    return float(report.stats["AP"])
-
-
 def int8_accuracy(fp32_onnx: str | os.PathLike, int8_onnx: str | os.PathLike, split: CalibrationSplit,
                   desc: dict[str, Any]) -> dict[str, Any]:
     """deploy.json's ``int8_accuracy``: the AP of ``fp32_onnx`` and ``int8_onnx`` on ``split``'s held-out people
@@ -132,14 +121,22 @@ def int8_accuracy(fp32_onnx: str | os.PathLike, int8_onnx: str | os.PathLike, sp
     crops = np.stack([boxes[i] for i in range(len(boxes))])
     truth = GroundTruthPeople.from_records(held, len(desc["meta"]["names"]))
     gt = load_coco_gt(split.dataset)
-    ap = {role: _held_out_ap(path, crops, boxes, people, truth, split, desc, gt)
-          for role, path in (("fp32", fp32_onnx), ("int8", int8_onnx))}
+
+    def held_out_ap(onnx_file: str | os.PathLike) -> float:
+        forward = onnx_forward(str(onnx_file), desc["mean"], desc["std"])
+        batches = (crops[i:i + BATCH] for i in range(0, len(crops), BATCH))
+        keypoints = predict_keypoints(forward, batches, boxes.crops, deploy_codec(desc))
+        report, _ = evaluate_poses(keypoints, people, boxes.areas, deploy_meta(desc), truth,
+                                   split.dataset.category_id, gt, per_keypoint=False)
+        return float(report.stats["AP"])
+
+    ap = {"fp32": held_out_ap(fp32_onnx), "int8": held_out_ap(int8_onnx)}
     if not all(math.isfinite(v) and 0 <= v <= 1 for v in ap.values()):   # COCOeval's -1: nothing to score
         reason = f"COCOeval gave no AP on the held-out people (FP32 {ap['fp32']}, INT8 {ap['int8']})"
         log.warning("INT8 accuracy not measured: %s", reason)
         return {"measured": False, "reason": reason}
-    record = {"measured": True, "data": str(split.dataset.ann_file), "held_out": HELD_OUT, "images": len(images),
-              "people": len(held), "boxes": people.source, "sigmas": deploy_meta(desc).sigmas_source,
+    record = {"measured": True, "data": os.path.abspath(split.dataset.ann_file), "held_out": HELD_OUT,
+              "images": len(images), "people": len(held), "boxes": people.source, "sigmas": deploy_meta(desc).sigmas_source,
               "ap_fp32": round(ap["fp32"], 6), "ap_int8": round(ap["int8"], 6),
               "ap_change": round(ap["int8"] - ap["fp32"], 6)}
     log.info("INT8 accuracy on %d held-out people (%d images) of %s, ground-truth boxes: AP %.4f FP32 -> %.4f INT8 "
