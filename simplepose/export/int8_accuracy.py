@@ -136,9 +136,9 @@ def int8_accuracy(fp32_onnx: str | os.PathLike, int8_onnx: str | os.PathLike, sp
         log.warning("INT8 accuracy not measured: %s", reason)
         return {"measured": False, "reason": reason}
     record = {"measured": True, "data": os.path.abspath(split.dataset.ann_file), "held_out": HELD_OUT,
-              "images": len(images), "people": len(held), "boxes": people.source, "sigmas": deploy_meta(desc).sigmas_source,
-              "ap_fp32": round(ap["fp32"], 6), "ap_int8": round(ap["int8"], 6),
-              "ap_change": round(ap["int8"] - ap["fp32"], 6)}
+              "images": len(images), "people": len(held), "boxes": people.source,
+              "sigmas": deploy_meta(desc).sigmas_source, "ap_fp32": round(ap["fp32"], 6),
+              "ap_int8": round(ap["int8"], 6), "ap_change": round(ap["int8"] - ap["fp32"], 6)}
     log.info("INT8 accuracy on %d held-out people (%d images) of %s, ground-truth boxes: AP %.4f FP32 -> %.4f INT8 "
              "(change %+.4f), measured in %.1f s", len(held), len(images), split.dataset.ann_file, ap["fp32"],
              ap["int8"], record["ap_change"], time.perf_counter() - start)
