@@ -121,22 +121,31 @@ INT8_FIX = "export the checkpoint again (simplepose-export --int8)"
 def _check_int8_records(rec: JsonRecord) -> None:
     """The INT8 model's ``calibration`` (data, crops, method) and ``int8_accuracy`` (``export.int8_accuracy``:
     AP of both models on held-out people, or why it was not measured; absent in the first INT8 exports): each
-    field of the right type and range, or one line naming it. Read by people and tools, never run with, but an
-    export's file is checked where it is read."""
-    calibration = rec.sub("calibration")
+    field of the right type and range, or one line naming it and the fix. Read by people and tools, never run
+    with, but an export's file is checked where it is read."""
+    try:
+        _check_calibration(rec.sub("calibration"))
+        accuracy = rec.sub("int8_accuracy", None)
+        if accuracy is not None:
+            _check_accuracy(accuracy)
+    except SimplePoseError as exc:
+        raise SimplePoseError(f"{exc}; {INT8_FIX}") from None
+
+
+def _check_calibration(calibration: JsonRecord) -> None:
     for key in ("ann", "images", "method"):
         calibration.string(key)
     for key in ("image_files", "crops"):
         calibration.int(key, minimum=1)
     if not all(isinstance(node, str) for node in calibration.list("fp32_nodes")):
         raise calibration.error("fp32_nodes", f"is {calibration.data['fp32_nodes']!r}, expected a list of node "
-                                              f"names; {INT8_FIX}")
-    accuracy = rec.sub("int8_accuracy", None)
-    if accuracy is None:
-        return
+                                              "names")
+
+
+def _check_accuracy(accuracy: JsonRecord) -> None:
     measured = accuracy.raw("measured")
     if not isinstance(measured, bool):
-        raise accuracy.error("measured", f"is {measured!r}, expected true or false; {INT8_FIX}")
+        raise accuracy.error("measured", f"is {measured!r}, expected true or false")
     if not measured:
         accuracy.string("reason")
         return
@@ -148,10 +157,10 @@ def _check_int8_records(rec: JsonRecord) -> None:
     ap = {key: accuracy.number(key) for key in ("ap_fp32", "ap_int8", "ap_change")}
     for key in ("ap_fp32", "ap_int8"):
         if not 0 <= ap[key] <= 1:
-            raise accuracy.error(key, f"is {ap[key]}, expected an AP in [0, 1]; {INT8_FIX}")
+            raise accuracy.error(key, f"is {ap[key]}, expected an AP in [0, 1]")
     if abs(ap["ap_change"] - (ap["ap_int8"] - ap["ap_fp32"])) > 1e-5:
         raise accuracy.error("ap_change", f"is {ap['ap_change']}, but 'ap_int8' - 'ap_fp32' is "
-                                          f"{ap['ap_int8'] - ap['ap_fp32']:.6f}; {INT8_FIX}")
+                                          f"{ap['ap_int8'] - ap['ap_fp32']:.6f}")
 
 
 def deploy_codec(doc: dict[str, Any], method: str | None = None) -> HeatmapCodec:
