@@ -60,8 +60,9 @@ def eval_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help=f"RGB normalisation std of a plain .params file (default: {csv(IMAGENET_STD)}, GluonCV's); "
                         "checked against a checkpoint")
     g.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="runtime of an export directory: auto (ONNX Runtime when installed), onnx, onnx-int8 (its "
-                        "INT8 model, simplepose-export --int8) or mxnet")
+                   help="runtime of an export directory: auto (its FP32 ONNX model with ONNX Runtime when installed, "
+                        "never the INT8 one: the AP reported is the model's), onnx, onnx-int8 (its INT8 model, "
+                        "simplepose-export --int8) or mxnet")
     g = p.add_argument_group("evaluation")
     g.add_argument("--boxes", default=None, metavar="FILE",
                    help="person detections in COCO results format (default: ground-truth boxes)")

@@ -15,7 +15,9 @@ Writes into DIR (TAG: 12 hex digits of the files' SHA-256, see ``simplepose.expo
   person crops of ``--calib-ann``/``--calib-images`` or of the checkpoint's own validation (else training) data;
 - ``deploy.json`` (switched in last, by one rename): input size, mean/std, stride, sigma, codec and keypoint
   metadata, i.e. everything needed to crop, run and decode (see ``simplepose.runtime.describe``), the files' names and
-  SHA-256, the source checkpoint's path and SHA-256, and (``--int8``) the calibration: data, crops, method.
+  SHA-256, the source checkpoint's path and SHA-256, and (``--int8``) the calibration (data, crops, method) and
+  ``int8_accuracy``: the AP of the FP32 and INT8 models on people of the calibration file held out of the
+  calibration (``export.int8_accuracy``), or why it was not measured.
 
 An export into a folder that holds one replaces it so that a kill at any instant leaves the old export or
 the new one, whole; the old files go once the new deploy.json is in place; the user's files stay. What killed
@@ -37,13 +39,14 @@ from simplepose.cli import check_output_dir, command_parser, setup_logging
 from simplepose.data.coco import keypoint_meta
 from simplepose.errors import SimplePoseError
 from simplepose.export.folder import clean_leftovers, read_previous, switch_in, tagged_names
+from simplepose.export.int8_accuracy import int8_accuracy, split_calibration
 from simplepose.export.quantize import CALIBRATION_SIZE, calibration_crops, calibration_source, quantize_int8
 from simplepose.flags import MEAN, NUM_JOINTS, STD, integer, parse_input_size
 from simplepose.io import writing
 from simplepose.meta import COCO_KEYPOINT_NAMES
 from simplepose.model import gluoncv_pose_weights_file
 from simplepose.rundir.checkpoint import is_plain_params
-from simplepose.runtime.describe import (DEPLOY_FILE, FORMAT, check_num_joints, coco_meta, describe,
+from simplepose.runtime.describe import (DEPLOY_FILE, FORMAT, check_num_joints, coco_meta, deploy_meta, describe,
                                          description_sha256, file_sha256, is_zoo_source, plain_description)
 from simplepose.runtime.mxnet import load_described_net, params_num_joints
 from simplepose.tempfiles import temporary_dir
@@ -155,9 +158,10 @@ def export_checkpoint(params: str | os.PathLike, out_dir: str | os.PathLike, nam
             staged = _write_model_files(net, desc, name, with_onnx, tmp)
             if calibration is not None:
                 staged["int8"] = tmp / f"{name}-int8.onnx"
-                crops = calibration.pop("crops_array")
+                crops, split = calibration.pop("crops_array"), calibration.pop("split")
                 calibration.update(quantize_int8(staged["onnx"], staged["int8"], crops, desc["mean"], desc["std"]))
                 _flush(staged["int8"])
+                calibration["int8_accuracy"] = int8_accuracy(staged["onnx"], staged["int8"], split, desc)
             names = tagged_names(name, staged)
             doc = _description(desc, names, staged, calibration)
             switch_in(out, {names[role]: path for role, path in staged.items()}, doc, previous)
@@ -187,20 +191,26 @@ def _flush(path: Path) -> None:
 
 
 def _calibration(desc: dict[str, Any], int8: dict[str, Any]) -> dict[str, Any]:
-    """The calibration crops (``crops_array``, (N, h, w, 3) uint8 BGR) and their record for deploy.json: where they
-    come from (absolute paths), how many crops of how many images. Read before anything is written."""
+    """The calibration crops (``crops_array``, (N, h, w, 3) uint8 BGR), the file's people split into those
+    calibrated on and those held out to measure the AP change (``split``, ``export.int8_accuracy``), and the
+    record for deploy.json: where they come from (absolute paths), how many crops of how many images. Read before
+    anything is written."""
     ann, images = calibration_source(desc, int8.get("ann"), int8.get("images"))
-    crops, files = calibration_crops(ann, images, desc["input_size"], int8.get("size") or CALIBRATION_SIZE)
+    split = split_calibration(ann, images, deploy_meta(desc))
+    crops, files = calibration_crops(split.calibration, desc["input_size"], int8.get("size") or CALIBRATION_SIZE)
     return {"ann": os.path.abspath(ann), "images": os.path.abspath(images), "image_files": len(files),
-            "crops_array": crops}
+            "crops_array": crops, "split": split}
 
 
 def _description(desc: dict[str, Any], names: dict[str, str], staged: dict[str, Path],
                  calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     """The deploy.json of an export: ``desc`` (the checkpoint's description) with the files' bare ``names``
     (role -> name) and SHA-256, the checkpoint's absolute path and SHA-256, the INT8 model's ``calibration``
-    (when there is one), and the fields' own SHA-256."""
-    int8 = {"int8": names["int8"], "calibration": calibration} if calibration is not None else {}
+    and measured ``int8_accuracy`` (when there is one, both in ``calibration``), and the fields' own SHA-256."""
+    int8 = {}
+    if calibration is not None:
+        calibration = dict(calibration)
+        int8 = {"int8": names["int8"], "int8_accuracy": calibration.pop("int8_accuracy"), "calibration": calibration}
     doc = {"format": FORMAT, "input_name": "data", "symbol": names["symbol"], "params": names["params"],
            "onnx": names.get("onnx"), **int8, **desc, "checkpoint": os.path.abspath(desc["checkpoint"]),
            "checkpoint_sha256": file_sha256(desc["checkpoint"]),
@@ -269,7 +279,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "per-channel), calibrated on person crops; run it with --backend onnx-int8")
     g.add_argument("--calib-ann", default=None, metavar="FILE",
                    help="annotation file (COCO format) of the people to calibrate on (default: the checkpoint's "
-                        "validation data, else its training data)")
+                        "validation data, else its training data); every other image with people is held out of "
+                        "the calibration to measure the INT8 model's AP change (deploy.json's int8_accuracy)")
     g.add_argument("--calib-images", default=None, metavar="DIR", help="the images of --calib-ann")
     g.add_argument("--calib-size", type=CALIB_SIZE, default=None, metavar="N",
                    help=f"person crops to calibrate on, spread over the file's people (default: {CALIBRATION_SIZE})")

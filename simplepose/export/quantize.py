@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import onnx
 
-from simplepose.data.coco import COCOKeyPoints
+from simplepose.data.coco import PersonRecord
 from simplepose.data.paths import data_paths
 from simplepose.data.transforms import normalize_batch
 from simplepose.errors import SimplePoseError
@@ -68,15 +68,12 @@ def calibration_source(desc: dict[str, object], ann: str | None, images: str | N
                           "to calibrate on; give --calib-ann FILE and --calib-images DIR (about 100 people)")
 
 
-def calibration_crops(ann_file: str | os.PathLike, image_dir: str | os.PathLike, input_size: Sequence[int],
-                      count: int) -> tuple[np.ndarray, list[str]]:
-    """Up to ``count`` person crops of an annotation file, spread evenly over its people (every one when it has
-    fewer): ((N, h, w, 3) uint8 BGR crops at ``input_size`` (h, w), cut from the annotation boxes as evaluation
-    cuts them (``runtime.pose.BoxCrops``), the N image files they come from)."""
-    people = COCOKeyPoints(ann_file, image_dir).records
-    if not people:
-        raise SimplePoseError(f"{ann_file}: no person with keypoints to calibrate on; give --calib-ann and "
-                              "--calib-images of images with people")
+def calibration_crops(people: Sequence[PersonRecord], input_size: Sequence[int], count: int
+                      ) -> tuple[np.ndarray, list[str]]:
+    """Up to ``count`` person crops of ``people`` (``export.int8_accuracy.split_calibration``'s calibration part),
+    spread evenly over them (every one when there are fewer): ((N, h, w, 3) uint8 BGR crops at ``input_size``
+    (h, w), cut from the annotation boxes as evaluation cuts them (``runtime.pose.BoxCrops``), the N image files
+    they come from)."""
     picked = [people[i] for i in np.unique(np.linspace(0, len(people) - 1, min(count, len(people))).round()
                                            .astype(int))]
     boxes = BoxCrops([p.image_path for p in picked], np.stack([p.bbox for p in picked]),

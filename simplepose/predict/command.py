@@ -80,9 +80,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         f"reported only when they do (when not given: {LOW_SCORE}; hog: {LOW_SCORE_HOG})")
     m = p.add_argument_group("model")
     m.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="runtime of an export: auto (ONNX Runtime when installed), onnx, onnx-int8 (its INT8 model, "
-                        "simplepose-export --int8: about 2-3x faster on one CPU thread) or mxnet; a checkpoint runs "
-                        "with MXNet")
+                   help="runtime of an export: auto (with ONNX Runtime installed, its INT8 model when it has one, "
+                        "else its ONNX model; else MXNet), onnx, onnx-int8 (its INT8 model, simplepose-export --int8: "
+                        "about 2-3x faster on one CPU thread) or mxnet; a checkpoint runs with MXNet")
     m.add_argument("--decode", choices=METHODS, default=None, help="heatmap decoding (default: the model's codec)")
     m.add_argument("--flip-test", action="store_true", help="average with the mirrored crops' heatmaps")
     m.add_argument("--batch-size", type=integer(1, MAX_BATCH), default=32, metavar="N",

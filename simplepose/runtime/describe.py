@@ -2,7 +2,8 @@
 model-zoo name, as one description dict; GluonCV's defaults for a model known only by its weights.
 
 An export directory holds ``NAME-TAG-symbol.json`` + ``NAME-TAG-0000.params`` (MXNet), optionally
-``NAME-TAG.onnx`` and its INT8 model ``NAME-TAG-int8.onnx`` (with ``calibration``: data, crops, method), and
+``NAME-TAG.onnx`` and its INT8 model ``NAME-TAG-int8.onnx`` (with ``calibration``: data, crops, method, and
+``int8_accuracy``: the AP change measured on held-out people), and
 ``deploy.json``: input size, normalisation, codec and keypoint metadata, the bare names
 of those files with their SHA-256, and the SHA-256 of its own fields and of the source checkpoint, so a moved
 or copied folder still checks itself (``runtime.check``; the layout and how an export replaces another:
@@ -82,8 +83,10 @@ def load_deploy(model_dir: str | os.PathLike) -> dict[str, Any]:
     KeypointMeta.from_dict(rec.raw("meta"), str(path))
     files = {"symbol": rec.string("symbol"), "params": rec.string("params"), "onnx": rec.string("onnx", None),
              "int8": rec.string("int8", None)}
-    if files["int8"] is not None and not files["onnx"]:
-        raise rec.error("int8", "names an INT8 model but 'onnx' names no FP32 one; export the checkpoint again")
+    if files["int8"] is not None:
+        if not files["onnx"]:
+            raise rec.error("int8", "names an INT8 model but 'onnx' names no FP32 one; export the checkpoint again")
+        _check_int8_records(rec)
     if rec.data["format"] == FORMAT:
         _check_digest_fields(rec, [name for name in files.values() if name is not None])
     doc = rec.data
@@ -110,6 +113,54 @@ def _check_digest_fields(rec: JsonRecord, names: list[str]) -> None:
     for key in ("description_sha256", "checkpoint_sha256"):
         if not SHA256_HEX.fullmatch(rec.string(key)):
             raise rec.error(key, "is not a SHA-256 (64 hex digits); export the checkpoint again")
+
+
+INT8_FIX = "export the checkpoint again (simplepose-export --int8)"
+
+
+def _check_int8_records(rec: JsonRecord) -> None:
+    """The INT8 model's ``calibration`` (data, crops, method) and ``int8_accuracy`` (``export.int8_accuracy``:
+    AP of both models on held-out people, or why it was not measured; absent in the first INT8 exports): each
+    field of the right type and range, or one line naming it and the fix. Read by people and tools, never run
+    with, but an export's file is checked where it is read."""
+    try:
+        _check_calibration(rec.sub("calibration"))
+        accuracy = rec.sub("int8_accuracy", None)
+        if accuracy is not None:
+            _check_accuracy(accuracy)
+    except SimplePoseError as exc:
+        raise SimplePoseError(f"{exc}; {INT8_FIX}") from None
+
+
+def _check_calibration(calibration: JsonRecord) -> None:
+    for key in ("ann", "images", "method"):
+        calibration.string(key)
+    for key in ("image_files", "crops"):
+        calibration.int(key, minimum=1)
+    if not all(isinstance(node, str) for node in calibration.list("fp32_nodes")):
+        raise calibration.error("fp32_nodes", f"is {calibration.data['fp32_nodes']!r}, expected a list of node "
+                                              "names")
+
+
+def _check_accuracy(accuracy: JsonRecord) -> None:
+    measured = accuracy.raw("measured")
+    if not isinstance(measured, bool):
+        raise accuracy.error("measured", f"is {measured!r}, expected true or false")
+    if not measured:
+        accuracy.string("reason")
+        return
+    for key in ("data", "held_out", "boxes"):
+        accuracy.string(key)
+    accuracy.string("sigmas", None)
+    for key in ("images", "people"):
+        accuracy.int(key, minimum=1)
+    ap = {key: accuracy.number(key) for key in ("ap_fp32", "ap_int8", "ap_change")}
+    for key in ("ap_fp32", "ap_int8"):
+        if not 0 <= ap[key] <= 1:
+            raise accuracy.error(key, f"is {ap[key]}, expected an AP in [0, 1]")
+    if abs(ap["ap_change"] - (ap["ap_int8"] - ap["ap_fp32"])) > 1e-5:
+        raise accuracy.error("ap_change", f"is {ap['ap_change']}, but 'ap_int8' - 'ap_fp32' is "
+                                          f"{ap['ap_int8'] - ap['ap_fp32']:.6f}")
 
 
 def deploy_codec(doc: dict[str, Any], method: str | None = None) -> HeatmapCodec:

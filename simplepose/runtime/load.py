@@ -20,8 +20,9 @@ from simplepose.runtime.check import check_export
 from simplepose.runtime.describe import describe
 from simplepose.runtime.onnx import onnx_forward
 
-# The backends a model runs with; ``auto``: an export's ONNX file when ONNX Runtime is installed, else MXNet;
-# ``onnx-int8``: an export's INT8 model (``simplepose-export --int8``), never chosen by ``auto``.
+# The backends a model runs with; ``auto``: an export's ONNX file when ONNX Runtime is installed, else MXNet (for
+# prediction, its INT8 model first: see ``load_model``); ``onnx-int8``: an export's INT8 model
+# (``simplepose-export --int8``).
 BACKENDS = ("auto", "onnx", "onnx-int8", "mxnet")
 
 Forward = Callable[[np.ndarray], np.ndarray]
@@ -65,17 +66,29 @@ def onnx_runtime_installed() -> bool:
     return True
 
 
+def auto_backend(desc: dict[str, Any], int8: bool) -> str:
+    """What ``auto`` runs the export ``desc`` with: ``onnx-int8`` (when ``int8`` and it has an INT8 model),
+    ``onnx`` (when it has an ONNX model), with ONNX Runtime installed; else ``mxnet``."""
+    if not (desc.get("onnx") and onnx_runtime_installed()):
+        return "mxnet"
+    return "onnx-int8" if int8 and desc.get("int8") else "onnx"
+
+
 def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | None = None,
-               plain: dict[str, Any] | None = None, threads: int = 0, spinning: bool = True) -> LoadedModel:
+               plain: dict[str, Any] | None = None, auto_int8: bool = False, threads: int = 0,
+               spinning: bool = True) -> LoadedModel:
     """The model of ``source``: an export directory, a checkpoint (.json/.params/prefix), a run directory (its
     best checkpoint, else its latest), GluonCV's model-zoo name (``simple_pose_resnet50_v1b``: its published
     weights through GluonCV's model store), or the plain ``.params`` file that ``plain``
     (``runtime.describe.plain_description``) describes.
 
     ``backend`` (one of :data:`BACKENDS`) applies to exports; checkpoints, zoo models and plain files run the
-    live MXNet network on ``ctx`` (MXNet contexts, default the CPU). An export's description is checked against
-    its files before it is returned (``runtime.check``). ``threads`` and ``spinning``: ONNX Runtime's intra-op
-    threads (0: every usable core) and whether they spin when idle (``runtime.onnx.onnx_forward``).
+    live MXNet network on ``ctx`` (MXNet contexts, default the CPU). ``auto`` runs an export with ONNX Runtime when
+    it is installed, else with MXNet; with ``auto_int8`` (prediction, where speed is the point) an export's INT8
+    model comes first, without it (evaluation: the AP reported is the FP32 model's) its FP32 ONNX model. An
+    export's description is checked against its files before it is returned (``runtime.check``). ``threads`` and
+    ``spinning``: ONNX Runtime's intra-op threads (0: every usable core) and whether they spin when idle
+    (``runtime.onnx.onnx_forward``).
     """
     if backend not in BACKENDS:
         raise SimplePoseError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
@@ -96,7 +109,7 @@ def load_model(source: str | os.PathLike, backend: str = "auto", ctx: list | Non
         return LoadedModel(forward, desc, "mxnet", what)
     purpose = f"--backend mxnet ({what})"
     if backend == "auto":
-        backend = "onnx" if desc.get("onnx") and onnx_runtime_installed() else "mxnet"
+        backend = auto_backend(desc, auto_int8)
         purpose = f"{what} without an ONNX file or ONNX Runtime"
     if backend == "onnx":
         if not desc.get("onnx"):

@@ -74,8 +74,9 @@ class PosePredictor:
     def load(cls, model: str | os.PathLike, backend: str = "auto", threads: int = 0, spinning: bool = True,
              **kwargs: Any) -> "PosePredictor":
         """The predictor of an export directory, a checkpoint (.json/.params/prefix) or a run directory;
-        ``threads``/``spinning``: ONNX Runtime's (``runtime.load.load_model``)."""
-        loaded = load_model(model, backend, threads=threads, spinning=spinning)
+        ``auto`` runs an export's INT8 model when it has one and ONNX Runtime is installed; ``threads``/``spinning``:
+        ONNX Runtime's (``runtime.load.load_model``)."""
+        loaded = load_model(model, backend, auto_int8=True, threads=threads, spinning=spinning)
         return cls(loaded.forward, loaded.description, backend=loaded.backend, **kwargs)
 
     @property

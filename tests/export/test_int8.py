@@ -17,9 +17,10 @@ import eval_simple_pose
 from simplepose.errors import SimplePoseError
 from simplepose.export.command import main as export_main
 from simplepose.export.graph import float_tail, fold_batchnorm, int8_ready, name_nodes
+from simplepose.export.int8_accuracy import split_calibration
 from simplepose.export.subpixel import deconv_to_conv, depth_to_space, phase_kernel, pointwise_conv_first
 from simplepose.export.quantize import CALIBRATION_METHOD, calibration_crops, quantize_int8
-from simplepose.runtime.describe import deploy_codec, file_sha256, load_deploy
+from simplepose.runtime.describe import deploy_codec, deploy_meta, file_sha256, load_deploy
 from simplepose.runtime.load import load_model
 from simplepose.runtime.onnx import onnx_forward
 
@@ -225,9 +226,11 @@ def test_float_tail_is_the_heatmap_convolution_and_its_rearrangement(exported_on
 @pytest.fixture(scope="module")
 def int8_model(exported_model, synthetic, tmp_path_factory):
     """(INT8 ONNX file, calibration record, FP32 ONNX file, calibration crops): the trained export quantized on
-    the synthetic validation set's 25 person crops."""
+    the synthetic validation set's 25 person crops (too few people to hold any out: all are calibrated on)."""
     desc = load_deploy(exported_model)
-    crops, files = calibration_crops(synthetic["val_ann"], synthetic["val_images"], desc["input_size"], 100)
+    split = split_calibration(synthetic["val_ann"], synthetic["val_images"], deploy_meta(desc))
+    assert len(split.calibration) == 25 and split.held_out == []
+    crops, files = calibration_crops(split.calibration, desc["input_size"], 100)
     assert crops.shape == (25, 64, 64, 3) and len(files) == 12
     out = tmp_path_factory.mktemp("int8") / "model-int8.onnx"
     record = quantize_int8(desc["onnx"], out, crops, desc["mean"], desc["std"])
@@ -301,6 +304,10 @@ def test_export_int8_writes_and_records_the_int8_model(int8_export, trained, syn
     assert doc["calibration"] == {"ann": synthetic["val_ann"], "images": synthetic["val_images"], "image_files": 12,
                                   "method": CALIBRATION_METHOD, "crops": 25,
                                   "fp32_nodes": fp32_nodes(onnx.load(str(int8_export / doc["int8"])))}
+    # 25 people on 12 images: a held-out half of 12 would give no meaningful AP, and the record says so.
+    assert doc["int8_accuracy"] == {"measured": False, "reason": (
+        f"{synthetic['val_ann']} has 25 people on 12 images: a held-out part of 12 people is too few for a "
+        "meaningful AP (at least 20); all were calibrated on")}
     int8 = load_model(int8_export, "onnx-int8")
     fp32 = load_model(int8_export, "onnx")
     assert int8.backend == "onnx-int8" and int8.description["int8"] == str(int8_export / doc["int8"])
