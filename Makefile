@@ -38,7 +38,7 @@ demo: $(VENV)/.installed
 	$(PY) eval_simple_pose.py --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
 		--metrics-json $(DEMO_DIR)/eval.json --results-json $(DEMO_DIR)/val_results.json
 	$(PY) -m simplepose.export --params $(DEMO_DIR)/$(DEMO_MODEL)-epoch$$(printf %04d $(DEMO_EPOCHS)).json \
-		--out $(DEMO_DIR)/export
+		--out $(DEMO_DIR)/export --int8
 	$(PY) -m simplepose.predict --model $(DEMO_DIR)/export --input data/synthetic/val/$$(ls data/synthetic/val | head -1) \
 		--boxes data/synthetic/annotations/person_keypoints_val.json --out $(DEMO_DIR)/predict
 	$(PY) -m simplepose.synthetic --video $(DEMO_DIR)/video/walk.mp4 --frames 48 --seed 1
@@ -49,7 +49,7 @@ demo: $(VENV)/.installed
 	row "$$d/" "train.log, metrics.jsonl, checkpoints, best.json, TensorBoard events" && \
 	row "$$d/plots/training_curves.png" "loss, accuracy and AP per epoch" && \
 	row "$$d/eval.json" "COCO keypoint AP of the final model (val_results.json: its keypoints)" && \
-	row "$$d/export/" "MXNet symbol and params, ONNX, deploy.json" && \
+	row "$$d/export/" "MXNet symbol and params, ONNX (FP32 and INT8), deploy.json" && \
 	row "$$d/predict/$${stem%.*}.png" "a validation image with its skeletons (.json: the keypoints)" && \
 	row "$$d/predict-video/walk.mp4" "a generated video, its people tracked (.jsonl: one line a frame)" && \
 	echo "Next, after . $(VENV)/bin/activate:" && \
