@@ -210,10 +210,10 @@ def test_a_tentative_track_gets_no_id_before_confirmation():
 
 def test_lost_track_age_comes_from_the_fps():
     assert [lost_frames(30.0), lost_frames(25.0), lost_frames(12.5), lost_frames(None), lost_frames(0.0),
-            lost_frames(float("nan")), lost_frames(0.2)] == [30, 25, 12, 30, 30, 30, 1]
+            lost_frames(float("nan")), lost_frames(0.2)] == [60, 50, 25, 60, 60, 60, 1]
     rng = np.random.default_rng(4)
     a = walker(rng, (300.0, 240.0), (0.0, 0.0), 2)
-    for missed, expected in ((10, 0), (11, TENTATIVE)):   # 10 fps: a lost track is kept 10 frames
+    for missed, expected in ((20, 0), (21, TENTATIVE)):   # 10 fps: a lost track is kept 20 frames
         tracker = Tracker(SIGMAS, max_lost=lost_frames(10.0))
         for _ in range(3):
             tracker.update(*frame(a[0]))
