@@ -44,8 +44,8 @@ MIN_SIMILARITY = 0.3    # first and tentative passes: below this a detection and
 LOW_SIMILARITY = 0.4    # second pass (low-score boxes): stricter
 MIN_HITS = 3            # frames matched in a row that confirm a track
 # A lost track is kept this long (in frames: lost_frames). Two seconds, not ByteTrack's one: a weak detector
-# (HOG) misses a walking person for longer runs than YOLOX does; on OpenCV's vtest.avi (10 fps) one re-found
-# track in twenty came back after 11-20 missed frames, and bench/tracking.py's scenes (seeds 0-4) are unchanged.
+# (HOG) misses a walking person for longer runs than YOLOX does: on OpenCV's vtest.avi (10 fps) 5 of the 159
+# tracks found again came back after 11-20 missed frames; bench/tracking.py's scenes (seeds 0-4) are unchanged.
 LOST_SECONDS = 2.0
 DEFAULT_FPS = 30.0      # frames per second assumed when a sequence has none (images)
 PCK_ALPHA = 0.2         # PCK-style similarity: a keypoint matches within this share of the box size
