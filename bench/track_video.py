@@ -10,10 +10,12 @@ command that reruns it. Issue 21's goal on real pedestrian video: at most 3 ids 
 and a median track of 10 frames or more.
 
 The pose model: ``--model`` (an export directory or checkpoint), else ResNet-18 at 64x64 with random weights,
-exported on the fly (``bench/video_pose.random_checkpoint``). The ids come from the HOG boxes; the keypoints
-of random weights are noise, and the tracker must not let them decide (its keypoint gating). No ground truth:
+exported on the fly (``bench/video_pose.random_checkpoint``, seed 0). The ids come from the HOG boxes: that
+model's keypoints all score about 0, and the tracker compares poses only where both have 3 keypoints scored
+above 0.2, so it follows the boxes alone (a trained model's poses join in). No ground truth:
 the figures say how often ids are reborn, not whether they stay on the right person; bench/tracking.py scores
-identities against ground truth on generated videos. HOG runs at about 2-4 frames/s here.
+identities against ground truth on generated videos. HOG and the model ran at about 1 frame/s on a shared
+2-core machine (vtest.avi: 10-17 minutes).
 
     .venv/bin/python bench/track_video.py --video /work/videos/vtest.avi
     .venv/bin/python bench/track_video.py --video street.mp4 --model runs/demo --det-thresh 0.3
