@@ -14,8 +14,8 @@ exported on the fly (``bench/video_pose.random_checkpoint``, seed 0). The ids co
 model's keypoints all score about 0, and the tracker compares poses only where both have 3 keypoints scored
 above 0.2, so it follows the boxes alone (a trained model's poses join in). No ground truth:
 the figures say how often ids are reborn, not whether they stay on the right person; bench/tracking.py scores
-identities against ground truth on generated videos. HOG and the model ran at about 1 frame/s on a shared
-2-core machine (vtest.avi: 10-17 minutes).
+identities against ground truth on generated videos. HOG and the model ran at 1 frame/s on a busy shared
+2-core machine, up to 6 frames/s when it was idle (vtest.avi: 2-17 minutes).
 
     .venv/bin/python bench/track_video.py --video /work/videos/vtest.avi
     .venv/bin/python bench/track_video.py --video street.mp4 --model runs/demo --det-thresh 0.3

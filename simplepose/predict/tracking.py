@@ -14,7 +14,8 @@ Per frame (:meth:`Tracker.update`, frames in order):
 4. Second pass (ByteTrack): the confirmed tracks still unmatched against the low-score detections. Unlike
    ByteTrack, lost tracks take part too: a person half hidden for many frames is often found only with low
    scores, and a single missed frame would otherwise shut them out (bench/tracking.py's crowd scenario: IDF1
-   0.87 -> 0.96). A low-score detection left over is no one (``NO_PERSON``).
+   0.87 -> 0.96 when the first pass took high-score boxes only; with the low ones there, it takes most of these
+   matches first). A low-score detection left over is no one (``NO_PERSON``).
 5. Tentative tracks against the high-score detections left; the ones still left start tentative tracks.
 
 Each pass is an optimal assignment (``predict.assignment``, the Hungarian method) maximising the summed
@@ -160,16 +161,18 @@ class Tracker:
         return np.nan_to_num(out, nan=0.0)   # a NaN pose is compared by its box; a NaN box matches nothing
 
     def _assign(self, tracks: list[_Track], dets: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray,
-                least: float, weights: np.ndarray | None = None) -> tuple[list[tuple[_Track, int]], np.ndarray]:
-        """Optimal pairs of ``tracks`` and the detections ``dets`` (indices) at similarity >= ``least``, each
-        detection's similarity times its ``weights`` entry (None: 1); returns the pairs (track, detection
-        index) and the detections left."""
+                least: float | np.ndarray, weights: np.ndarray | None = None
+                ) -> tuple[list[tuple[_Track, int]], np.ndarray]:
+        """Optimal pairs of ``tracks`` and the detections ``dets`` (indices) at similarity >= ``least`` (one
+        for all, or (D,) one per detection), each detection's similarity times its ``weights`` entry (None: 1);
+        returns the pairs (track, detection index) and the detections left."""
         sim = self.similarity(tracks, keypoints[dets], boxes[dets])
         if weights is not None:
             sim = sim * weights[:, None]
+        least = np.broadcast_to(np.asarray(least, np.float64).reshape(-1, 1), (len(dets), 1))
         # A pair below ``least`` costs more than leaving both unmatched could save: never worth taking.
         cost = np.where(sim >= least, 1.0 - sim, 1.0 + len(dets) + len(tracks))
-        pairs = [(tracks[t], int(dets[d])) for d, t in zip(*linear_assignment(cost)) if sim[d, t] >= least]
+        pairs = [(tracks[t], int(dets[d])) for d, t in zip(*linear_assignment(cost)) if sim[d, t] >= least[d, 0]]
         taken = {d for _, d in pairs}
         return pairs, np.array([d for d in dets if d not in taken], np.int64)
 
@@ -198,7 +201,10 @@ class Tracker:
         low = np.flatnonzero(usable & ~(scores >= self.det_thresh))
         confirmed = [t for t in self.tracks if t.track_id is not None]
         weights = np.r_[np.ones(len(high)), np.full(len(low), self.low_weight)]
-        first, left = self._assign(confirmed, np.r_[high, low], keypoints, boxes, self.min_similarity, weights)
+        # A low-score box needs the second pass's similarity here too: weighted, low_similarity x low_weight.
+        least = np.r_[np.full(len(high), self.min_similarity),
+                      np.full(len(low), max(self.min_similarity, self.low_similarity * self.low_weight))]
+        first, left = self._assign(confirmed, np.r_[high, low], keypoints, boxes, least, weights)
         high, low = np.intersect1d(high, left), np.intersect1d(low, left)
         unmatched = [t for t in confirmed if all(t is not m for m, _ in first)]
         second, _ = self._assign(unmatched, low, keypoints, boxes, self.low_similarity)
