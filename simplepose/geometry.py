@@ -187,11 +187,17 @@ def box_areas(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
+def box_intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(A, B) float64 areas of the intersections of boxes (A, 4) and (B, 4), (x0, y0, x1, y1) image pixels."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    return np.prod(np.clip(hi - lo, 0, None), axis=-1)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) float64 intersection over union of boxes (A, 4) and (B, 4), (x0, y0, x1, y1) image pixels;
     0 for two empty boxes."""
     a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    inter = box_intersections(a, b)
     return inter / np.maximum(box_areas(a)[:, None] + box_areas(b)[None, :] - inter, np.spacing(1))

@@ -195,5 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dropped = getattr(source, "dropped", 0)
     if dropped:
         log.warning("%d detector boxes empty or not finite after clipping to the image were dropped", dropped)
+    nested = getattr(source, "nested", 0)
+    if nested:
+        log.info("%d HOG boxes inside a better-scored one (the same person at two scales) were left out", nested)
     print(f"{tally.summary()}; wrote {len(tally.written)} files to {out}")
     return 0

@@ -3,13 +3,14 @@ annotations, HOG, GluonCV detectors, the whole image), outputs under --out only,
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
 from simplepose.predict import box_sources as person_boxes
-from simplepose.predict.detectors import HogDetector
+from simplepose.predict.detectors import HogDetector, nested_duplicates
 from simplepose.predict.gluon_detector import GluonDetector, model_store_file
 from simplepose.errors import MissingFileError, SimplePoseError
 from simplepose.data.box_filter import check_boxes
@@ -306,6 +307,25 @@ def test_hog_boxes_flow_to_the_pose_model(exported, synthetic, tmp_path):
                                               (-1, 4)), boxes, atol=0.01)
         np.testing.assert_allclose([p["score"] for p in people], scores, atol=1e-4)
     assert sum(len(HogDetector(9.0)(cv2.imread(str(p)))[0]) for p in images) == 0   # nothing at margin 9
+
+
+def test_hog_leaves_out_a_window_nested_in_a_better_one_and_keeps_people_side_by_side():
+    """HOG's windows as vtest.avi shows them: one person at two scales (the larger window, scored lower, around
+    the smaller: IoU 0.37), two people side by side (each 43 % inside the other), and a confident small box
+    inside a doubtful large one (the large one goes, whatever the order)."""
+    boxes = np.array([[512, 212, 582, 351], [490, 128, 605, 358],      # one person: 2.67 inside, 0.83 around
+                      [100, 100, 170, 240], [140, 100, 210, 240],      # side by side, 43 % of each other
+                      [300, 200, 400, 400], [320, 260, 380, 390]], float)   # doubtful large, sure small
+    scores = np.array([2.67, 0.83, 1.5, 1.2, 0.4, 2.0])
+    assert nested_duplicates(boxes, scores).tolist() == [False, True, False, False, True, False]
+    order = np.random.default_rng(0).permutation(6)
+    assert nested_duplicates(boxes[order], scores[order]).tolist() == [order[i] in (1, 4) for i in range(6)]
+    hog = HogDetector(0.0)
+    rects = np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]
+    hog.hog = SimpleNamespace(detectMultiScale=lambda *a, **k: (rects[order], scores[order]))
+    found, kept = hog(np.zeros((576, 768, 3), np.uint8))
+    assert kept.tolist() == pytest.approx([2.67, 2.0, 1.5, 1.2]) and hog.nested == 2
+    np.testing.assert_array_equal(found[0], boxes[0])
 
 
 def test_a_gluoncv_detector_feeds_its_person_boxes_above_the_threshold(exported, synthetic, tmp_path, monkeypatch):
