@@ -118,11 +118,19 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out: str | os.PathLike, crops: n
     staged = temporary_file(out.parent, "int8-ready", ".onnx")
     try:
         onnx.save(ready, str(staged))
-        quantize_static(str(staged), str(out), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=kept,
-                        calibrate_method=CalibrationMethod.MinMax)
+        # ONNX Runtime's quantizer advises its pre-processing (shape inference, graph optimisation) on the root
+        # logger, twice; int8_ready has done what it would do here, so the advice is dropped, other messages pass.
+        root, advice = logging.getLogger(), lambda record: not record.getMessage().startswith("Please consider")
+        root.addFilter(advice)
+        try:
+            quantize_static(str(staged), str(out), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=kept,
+                            calibrate_method=CalibrationMethod.MinMax)
+        finally:
+            root.removeFilter(advice)
     finally:
         staged.unlink(missing_ok=True)
-    log.info("quantized %s to INT8 on %d calibration crops (%s; %s kept FP32)", fp32_onnx, len(crops),
-             CALIBRATION_METHOD, ", ".join(kept))
+    # No path: ``out`` is in the export's temporary folder; the export's last line names the final file.
+    log.info("quantized to INT8 on %d calibration crops (%s; the heatmap layer, %d nodes, kept FP32)", len(crops),
+             CALIBRATION_METHOD, len(kept))
     return {"method": CALIBRATION_METHOD, "crops": int(len(crops)), "fp32_nodes": kept}
