@@ -182,7 +182,7 @@ def test_no_sigmas_trains_with_pck_validation_and_evaluates_with_pck(synthetic, 
     best = load_manifest(save / "best.json")
     top = max(pck[e] for e in (1, 2))
     assert best["metrics"]["val_pck_0.2"] == top and best["epoch"] == min(e for e in (1, 2) if pck[e] == top)
-    assert "new best validation val_pck_0.2" in (save / "train.log").read_text()
+    assert "new best validation PCK@0.2" in (save / "train.log").read_text()
     capsys.readouterr()
     out = tmp_path / "eval.json"
     assert eval_simple_pose.main(["--params", str(save / "best.json"), "-j", "0", "--metrics-json", str(out)]) == 0
