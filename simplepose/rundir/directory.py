@@ -147,13 +147,7 @@ class RunDirectory:
         forward, so in one process the state after epoch E is the same at both saves.
         """
         batch = extra.get("batch", 0)
-        same_as = None
-        if best:
-            prefix, stem = self.path / BEST, f"{BEST}-epoch{epoch:04d}"
-        else:
-            prefix, stem = self.path / self._name(epoch + 1 if batch else epoch, batch), None
-            if not batch and epoch == self._best_epoch:
-                same_as = self.path / f"{BEST}.json"
+        prefix, stem, same_as = _checkpoint_place(self.path, self.model, epoch, batch, best, self._best_epoch)
 
         def write() -> Path:
             doomed = [m for pos, m in (checkpoints_in(self.path) if not (best or batch) else ())
@@ -179,15 +173,12 @@ class RunDirectory:
 
     def has_checkpoint(self, epoch: int) -> bool:
         """Whether the epoch checkpoint after ``epoch`` epochs exists."""
-        return (self.path / f"{self._name(epoch)}.json").is_file()
+        return (self.path / f"{_name(self.model, epoch)}.json").is_file()
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Add one epoch's row to metrics.jsonl (non-finite numbers become null, as strict JSON needs)."""
         self._rows.append({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
         self._write(lambda: write_rows(self.path / METRICS_FILE, self._rows), "metrics")
-
-    def _name(self, epoch: int, batch: int = 0) -> str:
-        return f"{self.model}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
 
     def _write(self, write, what: str):
         """``write()``, with a full disk or a read-only directory turned into one line (io.writing).
@@ -202,6 +193,22 @@ class RunDirectory:
             except OutputError as exc:
                 self._failure = f"{exc}; what {self.path} holds is intact: --resume {self.path} once it is fixed"
         raise OutputError(self._failure)
+
+
+def _name(model: str, epoch: int, batch: int = 0) -> str:
+    """``MODEL-epochNNNN`` (an epoch checkpoint's name) or ``MODEL-epochNNNN-batchBBBBB`` (a mid-epoch one's)."""
+    return f"{model}-epoch{epoch:04d}" + (f"-batch{batch:05d}" if batch else "")
+
+
+def _checkpoint_place(path: Path, model: str, epoch: int, batch: int, best: bool, best_epoch: int | None
+                      ) -> tuple[Path, str | None, Path | None]:
+    """(prefix, file stem or None for the prefix's own, manifest whose files it shares or None) of the checkpoint
+    ``RunDirectory.save`` writes: ``best-epochNNNN`` files under ``best.json``, else the epoch's (or mid-epoch's)
+    own name, sharing best's files when it is the epoch whose best checkpoint this process wrote."""
+    if best:
+        return path / BEST, f"{BEST}-epoch{epoch:04d}", None
+    shared = path / f"{BEST}.json" if not batch and epoch == best_epoch else None
+    return path / _name(model, epoch + 1 if batch else epoch, batch), None, shared
 
 
 def run_outputs(run_dir: Path, log_file: Path | None, tensorboard: bool) -> list[str]:
